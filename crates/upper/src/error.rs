@@ -1,0 +1,36 @@
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything that can go wrong in the uppercase service and its clients.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+
+    #[error("cannot resolve {host}: {source}")]
+    Resolve { host: String, source: io::Error },
+
+    #[error("{host} resolved to no addresses")]
+    NoAddress { host: String },
+
+    #[error("connection refused by {addr}: is the server running?")]
+    Refused { addr: SocketAddr },
+
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: SocketAddr, source: io::Error },
+
+    #[error("timed out after {timeout:?} connecting to {addr}")]
+    ConnectTimeout { addr: SocketAddr, timeout: Duration },
+
+    #[error("request timed out: no reply from {addr} within {timeout:?}{hint}")]
+    Timeout {
+        addr: SocketAddr,
+        timeout: Duration,
+        /// Set when the kernel already told us the port is closed.
+        hint: &'static str,
+    },
+
+    #[error("connection to {addr} failed: {source}")]
+    Io { addr: SocketAddr, source: io::Error },
+}
