@@ -1,0 +1,60 @@
+//! The top of the command line: one subcommand per system.
+
+use clap::{Parser, Subcommand};
+
+use crate::{demo, upper};
+
+const EXAMPLES: &str = "\
+Examples:
+  netkit demo                                  start every service on loopback and check it
+  netkit upper serve --tcp 127.0.0.1:12000     run the uppercase service
+  netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
+
+Each system documents its own flags: netkit <system> <verb> --help.
+Servers log to stderr at the level set by RUST_LOG (default info).
+Exit status: 0 success, 1 failure, 2 usage error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netkit",
+    version,
+    about = "The classic Internet applications in one fast, safe binary",
+    after_help = EXAMPLES,
+    propagate_version = true,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// TCP/UDP uppercase service and client (netkit upper send 127.0.0.1:12000 hi)
+    #[command(subcommand)]
+    Upper(upper::UpperCommand),
+    /// Start every service on loopback, drive every client, print a summary (netkit demo)
+    Demo(demo::DemoArgs),
+}
+
+impl Command {
+    /// Whether this command runs a long-lived server (it logs more).
+    pub fn is_server(&self) -> bool {
+        match self {
+            Command::Upper(command) => command.is_server(),
+            Command::Demo(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,69 @@
+//! `netkit demo`: start every server on loopback ephemeral ports inside this
+//! process, drive every client against it, and print one line per system.
+
+mod upper;
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+/// No single system may hold up the demo for longer than this.
+const PER_SYSTEM: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {}
+
+pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    summary.check("upper", upper::check()).await;
+    Ok(summary.finish(started.elapsed()))
+}
+
+#[derive(Debug, Default)]
+struct Summary {
+    passed: usize,
+    failed: usize,
+}
+
+impl Summary {
+    async fn check<F>(&mut self, system: &str, check: F)
+    where
+        F: Future<Output = anyhow::Result<String>>,
+    {
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(PER_SYSTEM, check).await;
+        let took = started.elapsed().as_secs_f64() * 1e3;
+        match outcome {
+            Ok(Ok(checked)) => {
+                self.passed += 1;
+                println!("{system:<10} ok    {checked} ({took:.0} ms)");
+            }
+            Ok(Err(err)) => {
+                self.failed += 1;
+                println!("{system:<10} FAIL  {err:#}");
+            }
+            Err(_) => {
+                self.failed += 1;
+                println!("{system:<10} FAIL  no result within {PER_SYSTEM:?}");
+            }
+        }
+    }
+
+    fn finish(self, took: Duration) -> ExitCode {
+        let total = self.passed + self.failed;
+        let took = took.as_secs_f64();
+        if self.failed == 0 {
+            println!("demo: all {total} systems ok in {took:.1} s");
+            ExitCode::SUCCESS
+        } else {
+            println!(
+                "demo: {} of {total} systems failed ({took:.1} s)",
+                self.failed
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
