@@ -1,0 +1,242 @@
+//! `netkit proxy`: the caching forward proxy and its purge command.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use proxy::{AccessRecord, Config, IpNet, Proxy};
+use tokio::sync::mpsc;
+
+use crate::duration;
+use crate::serve::{GraceArgs, Shutdown};
+
+const DEFAULT_ADDR: &str = "127.0.0.1:8888";
+
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Run the caching proxy (browsers: set it as the HTTP and HTTPS proxy)
+    #[command(after_help = "\
+Examples:
+  netkit proxy serve                               on 127.0.0.1:8888, loopback clients only
+  curl -x http://127.0.0.1:8888 http://example.com/          absolute-form, as browsers send
+  curl http://127.0.0.1:8888/example.com/                    the lab's path form
+  curl -x http://127.0.0.1:8888 https://example.com/         HTTPS through a CONNECT tunnel
+  curl -x http://127.0.0.1:8888 http://netkit.proxy/stats    hits, misses, disk use (JSON)
+  netkit proxy serve --bind 0.0.0.0:3128 --allow 192.168.1.0/24 --cache-size 10GiB
+
+Sizes take B, KiB, MiB, GiB (K, M, G and KB, MB, GB mean the same: powers of 1024).
+One line per request goes to stdout (or --access-log) in Squid's native
+access.log format.")]
+    Serve(ServeArgs),
+    /// Remove a URL (every stored variant) from a running proxy's cache
+    #[command(after_help = "\
+Examples:
+  netkit proxy purge http://example.com/logo.png
+  netkit proxy purge --proxy 127.0.0.1:3128 http://example.com/")]
+    Purge(PurgeArgs),
+}
+
+impl ProxyCommand {
+    pub fn is_server(&self) -> bool {
+        matches!(self, ProxyCommand::Serve(_))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    bind: SocketAddr,
+    /// Clients allowed to use the proxy, as CIDR (repeatable; default:
+    /// 127.0.0.0/8 and ::1). Everyone else gets 403
+    #[arg(long, value_name = "CIDR")]
+    allow: Vec<IpNet>,
+    /// A port CONNECT may reach besides 443 (repeatable)
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    connect_port: Vec<u16>,
+    /// Cache directory [default: $XDG_CACHE_HOME or ~/.cache, then netkit-proxy-cache]
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Disk space for the cache; least recently used entries go first
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    cache_size: u64,
+    /// Larger responses are passed through without being cached
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    max_object_size: u64,
+    /// Memory for the bodies of hot small objects (0 turns the memory tier off)
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    memory_size: u64,
+    /// Largest body kept in memory
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    memory_object_size: u64,
+    /// Request bodies larger than this get 413
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    max_body: u64,
+    /// Time allowed to connect to an origin (then 504)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    connect_timeout: Duration,
+    /// Time allowed for an origin to start answering (then 504)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
+    origin_timeout: Duration,
+    /// Close a client connection idle for this long between requests
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
+    idle_timeout: Duration,
+    /// Client connections served at once; more wait in the listen backlog
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Append the access log to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    access_log: Option<PathBuf>,
+    #[command(flatten)]
+    grace: GraceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// The URL to remove, as the proxy fetched it (http://HOST/PATH)
+    url: String,
+    /// Address of the running proxy
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    proxy: SocketAddr,
+    /// How long to wait for the proxy
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
+    timeout: Duration,
+}
+
+pub async fn run(command: ProxyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ProxyCommand::Serve(args) => serve(args).await,
+        ProxyCommand::Purge(args) => purge(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = Shutdown::install(&args.grace)?;
+    let cache_dir = match args.cache_dir {
+        Some(dir) => dir,
+        None => default_cache_dir()?,
+    };
+    let mut config = Config::new(args.bind, cache_dir);
+    if !args.allow.is_empty() {
+        config.allow = args.allow;
+    }
+    config.connect_ports = args.connect_port;
+    config.cache_size = args.cache_size;
+    config.max_object_size = args.max_object_size;
+    config.memory_size = args.memory_size;
+    config.memory_object_size = args.memory_object_size;
+    config.max_body = args.max_body;
+    config.connect_timeout = args.connect_timeout;
+    config.origin_timeout = args.origin_timeout;
+    config.idle_timeout = args.idle_timeout;
+    config.max_connections = args.max_connections as usize;
+
+    let log: Box<dyn Write + Send> = match &args.access_log {
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the access log {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut proxy = Proxy::bind(config).await?;
+    let records = proxy.take_access_log().expect("access log not yet taken");
+    println!("listening on {}", proxy.local_addr());
+    std::io::stdout().flush()?;
+    let writer = tokio::task::spawn_blocking(move || write_access_log(records, log));
+    let token = shutdown.token();
+    shutdown
+        .run(async move {
+            proxy.run(token).await;
+            Ok(())
+        })
+        .await?;
+    // The proxy is gone, so the log channel closes and the writer finishes.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes records in batches: one flush per burst, not per line.
+fn write_access_log(mut records: mpsc::UnboundedReceiver<AccessRecord>, out: Box<dyn Write + Send>) {
+    let mut out = std::io::BufWriter::new(out);
+    let mut batch = Vec::with_capacity(256);
+    while records.blocking_recv_many(&mut batch, 256) > 0 {
+        for record in batch.drain(..) {
+            if writeln!(out, "{record}").is_err() {
+                return;
+            }
+        }
+        if out.flush().is_err() {
+            return;
+        }
+    }
+}
+
+async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let purged = proxy::purge(args.proxy, &args.url, args.timeout).await?;
+    if purged == 0 {
+        println!("{} was not in the cache", args.url);
+    } else {
+        println!("purged {} ({purged} stored variant{})", args.url, if purged == 1 { "" } else { "s" });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `$XDG_CACHE_HOME/netkit-proxy-cache`, else `~/.cache/netkit-proxy-cache`.
+fn default_cache_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .context("neither XDG_CACHE_HOME nor HOME is set: give --cache-dir")?;
+    Ok(base.join("netkit-proxy-cache"))
+}
+
+/// `1GiB`, `64MiB`, `512k`, `1.5G`, `4096`: bytes, in powers of 1024.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("unknown unit `{unit}` (use B, KiB, MiB, GiB or TiB)")),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (examples: 4096, 512KiB, 64MiB, 1GiB)"))?;
+    if !value.is_finite() || value < 0.0 || value * scale as f64 > u64::MAX as f64 {
+        return Err(format!("`{text}` is not a size that fits"));
+    }
+    Ok((value * scale as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1.5M"), Ok(3 << 19));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+}

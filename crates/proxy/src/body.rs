@@ -1,0 +1,221 @@
+//! Response bodies: whole bodies from memory, files from the cache, and the
+//! origin's body streamed to the client while a copy goes to the cache.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use tokio::sync::mpsc;
+use tokio_util::io::ReaderStream;
+use tokio_util::sync::PollSender;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every body the proxy sends or forwards.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A body file already checked against its checksum.
+pub fn file(file: std::fs::File) -> Body {
+    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
+    let frames = futures_frames(stream);
+    StreamBody::new(frames).boxed_unsync()
+}
+
+fn futures_frames(
+    stream: ReaderStream<tokio::fs::File>,
+) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, BoxError>> {
+    use tokio_stream::StreamExt;
+    stream.map(|chunk| chunk.map(Frame::data).map_err(BoxError::from))
+}
+
+/// What the body copy sends to the cache writer.
+#[derive(Debug)]
+pub enum Chunk {
+    Data(Bytes),
+    /// The origin's body ended cleanly: the copy is complete.
+    End,
+}
+
+/// The origin's body on its way to the client, copied to the cache writer
+/// as it passes. The client sets the pace: a slow cache writer slows the
+/// copy (bounded channel), and a writer that gives up only stops the copy.
+#[derive(Debug)]
+pub struct Tee<B> {
+    inner: B,
+    copy: Option<PollSender<Chunk>>,
+}
+
+impl<B> Tee<B> {
+    pub fn new(inner: B, copy: mpsc::Sender<Chunk>) -> Self {
+        Tee {
+            inner,
+            copy: Some(PollSender::new(copy)),
+        }
+    }
+}
+
+impl<B> HttpBody for Tee<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(copy) = &mut this.copy
+            && ready!(copy.poll_reserve(cx)).is_err()
+        {
+            this.copy = None;
+        }
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let (Some(data), Some(copy)) = (frame.data_ref(), &mut this.copy)
+                    && copy.send_item(Chunk::Data(data.clone())).is_err()
+                {
+                    this.copy = None;
+                }
+            }
+            Some(Err(_)) => this.copy = None,
+            None => {
+                if let Some(mut copy) = this.copy.take() {
+                    let _ = copy.send_item(Chunk::End);
+                }
+            }
+        }
+        Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Claiming the end early would skip the poll that sends `End`.
+        self.copy.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Counts the bytes a body delivers and calls `done` with the count when the
+/// body is dropped (finished, or abandoned by the client).
+pub struct Counted<B, F: FnOnce(u64)> {
+    inner: B,
+    sent: u64,
+    done: Option<F>,
+}
+
+impl<B, F: FnOnce(u64)> std::fmt::Debug for Counted<B, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counted").field("sent", &self.sent).finish()
+    }
+}
+
+impl<B, F: FnOnce(u64)> Counted<B, F> {
+    pub fn new(inner: B, done: F) -> Self {
+        Counted {
+            inner,
+            sent: 0,
+            done: Some(done),
+        }
+    }
+}
+
+impl<B, F> HttpBody for Counted<B, F>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    F: FnOnce(u64) + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(data) = frame.data_ref()
+        {
+            self.sent += data.len() as u64;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B, F: FnOnce(u64)> Drop for Counted<B, F> {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done(self.sent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn tee_copies_everything_then_ends() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let inner = http_body_util::StreamBody::new(tokio_stream::iter(
+            ["one ", "two ", "three"]
+                .map(|s| Ok::<_, std::io::Error>(Frame::data(Bytes::from(s)))),
+        ));
+        let body = Tee::new(inner, tx);
+        let collected = tokio::spawn(async move { body.collect().await.unwrap().to_bytes() });
+        let mut copy = Vec::new();
+        let mut ended = false;
+        while let Some(chunk) = rx.recv().await {
+            match chunk {
+                Chunk::Data(data) => copy.extend_from_slice(&data),
+                Chunk::End => ended = true,
+            }
+        }
+        assert_eq!(collected.await.unwrap(), "one two three");
+        assert_eq!(copy, b"one two three");
+        assert!(ended);
+    }
+
+    #[tokio::test]
+    async fn tee_survives_a_writer_that_gives_up() {
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let body = Tee::new(Full::new(Bytes::from_static(b"data")), tx);
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "data");
+    }
+
+    #[tokio::test]
+    async fn counted_reports_on_drop() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let body = Counted::new(Full::new(Bytes::from_static(b"12345")), move |n| {
+            tx.send(n).unwrap()
+        });
+        body.collect().await.unwrap();
+        assert_eq!(rx.recv().unwrap(), 5);
+    }
+}

@@ -1,0 +1,104 @@
+//! A caching forward proxy for HTTP/1.1, the proxy lab done the way people
+//! expect of Squid or Varnish: absolute-form requests from browsers and
+//! `curl -x`, the lab's path form (`GET /example.com/a`), CONNECT tunnels,
+//! and an RFC 9111 cache (policy by `http-cache-semantics`) kept on disk
+//! with a memory tier for small hot objects.
+//!
+//! The server is hyper; the proxying and caching around it are ours:
+//! [`target`] checks what is asked for, [`forward`] answers from the cache
+//! or the origin, [`cache`] stores, [`tunnel`] relays CONNECT.
+
+mod access;
+mod body;
+pub mod cache;
+mod conditional;
+mod forward;
+mod fill;
+mod headers;
+mod lookup;
+mod origin;
+mod pages;
+mod purge;
+mod server;
+mod stats;
+pub mod target;
+mod tunnel;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use access::{AccessRecord, CacheCode, Hierarchy};
+pub use ipnet::IpNet;
+pub use purge::{PurgeError, purge};
+pub use server::Proxy;
+pub use stats::Snapshot;
+
+/// How the proxy runs. `Config::new` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Clients allowed to use the proxy; everyone else gets 403.
+    pub allow: Vec<IpNet>,
+    /// Ports CONNECT may reach besides 443.
+    pub connect_ports: Vec<u16>,
+    pub cache_dir: PathBuf,
+    /// Bytes on disk, bodies and metadata, before least-recently-used
+    /// entries are evicted.
+    pub cache_size: u64,
+    /// Larger responses are streamed through without being stored.
+    pub max_object_size: u64,
+    /// Bytes of bodies kept in memory.
+    pub memory_size: u64,
+    /// Bodies up to this size are kept in memory once used.
+    pub memory_object_size: u64,
+    /// Request bodies above this get 413.
+    pub max_body: u64,
+    /// Time allowed to connect to an origin.
+    pub connect_timeout: Duration,
+    /// Time allowed for an origin to start its response (then 504).
+    pub origin_timeout: Duration,
+    /// Client connections served at once.
+    pub max_connections: usize,
+    /// How long a client connection may idle between requests.
+    pub idle_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(bind: SocketAddr, cache_dir: PathBuf) -> Config {
+        Config {
+            bind,
+            allow: vec![
+                "127.0.0.0/8".parse().expect("valid network"),
+                "::1/128".parse().expect("valid network"),
+            ],
+            connect_ports: Vec::new(),
+            cache_dir,
+            cache_size: 1 << 30,
+            max_object_size: 64 << 20,
+            memory_size: 256 << 20,
+            memory_object_size: 1 << 20,
+            max_body: 100 << 20,
+            connect_timeout: Duration::from_secs(10),
+            origin_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the cache directory {path}: {source}")]
+    CacheDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--max-object-size ({object} bytes) exceeds --cache-size ({cache} bytes)")]
+    Limits { object: u64, cache: u64 },
+}

@@ -1,0 +1,383 @@
+//! GET and HEAD: answered from the cache when a stored response is fresh,
+//! revalidated with the origin when it is stale, fetched (once, however many
+//! clients ask at the same time) when there is none.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, DATE, ETAG, HeaderValue, LAST_MODIFIED, VARY};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+use http_cache_semantics::{AfterResponse, BeforeRequest, CacheOptions, CachePolicy, RequestLike};
+use hyper::body::Incoming;
+use tracing::warn;
+
+use crate::access::Hierarchy;
+use crate::body::{self, Body, Tee};
+use crate::cache::{BodyError, Candidate, Entry, Joined, Leader, Meta, Outcome, VariantId, follow};
+use crate::conditional::client_has_current;
+use crate::fill::{self, Plan};
+use crate::forward::{Answer, Exchange, State, failure_page, from_origin};
+use crate::origin;
+use crate::target::Target;
+
+/// The request as the cache compares it with stored ones: the absolute URL,
+/// GET (a HEAD is answered from a stored GET), and the headers the origin
+/// would see.
+#[derive(Debug, Clone)]
+pub struct CacheRequest {
+    uri: Uri,
+    method: Method,
+    headers: HeaderMap,
+}
+
+impl RequestLike for CacheRequest {
+    fn uri(&self) -> Uri {
+        self.uri.clone()
+    }
+
+    fn is_same_uri(&self, other: &Uri) -> bool {
+        &self.uri == other
+    }
+
+    fn method(&self) -> &Method {
+        &self.method
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+pub fn policy_options() -> CacheOptions {
+    CacheOptions {
+        shared: true,
+        ..CacheOptions::default()
+    }
+}
+
+#[derive(Debug)]
+pub struct Lookup {
+    state: Arc<State>,
+    target: Target,
+    url: String,
+    parts: Parts,
+    key: CacheRequest,
+}
+
+impl Lookup {
+    /// `parts` is the request as prepared for the origin.
+    pub fn new(state: Arc<State>, target: Target, parts: Parts) -> Lookup {
+        let key = CacheRequest {
+            uri: parts.uri.clone(),
+            method: Method::GET,
+            headers: parts.headers.clone(),
+        };
+        Lookup {
+            state,
+            url: target.url(),
+            target,
+            parts,
+            key,
+        }
+    }
+
+    fn is_head(&self) -> bool {
+        self.parts.method == Method::HEAD
+    }
+
+    pub async fn answer(self, exchange: Exchange, body: Body) -> Response<Body> {
+        let mut followed = false;
+        let mut collapsed = false;
+        let (stale, leader) = loop {
+            let now = SystemTime::now();
+            let mut stale = None;
+            for candidate in self.state.cache.candidates(&self.url) {
+                match candidate.entry.meta.policy.before_request(&self.key, now) {
+                    BeforeRequest::Fresh(head) => {
+                        if let Some(response) = self.serve(&candidate, head).await {
+                            let answer = if collapsed {
+                                Answer::CollapsedHit
+                            } else {
+                                Answer::Hit
+                            };
+                            return exchange.finish(&self.state, response, answer, Hierarchy::None);
+                        }
+                    }
+                    BeforeRequest::Stale {
+                        request,
+                        matches: true,
+                    } if stale.is_none() => stale = Some((candidate, request)),
+                    BeforeRequest::Stale { .. } => {}
+                }
+            }
+            if self.is_head() || followed {
+                break (stale, None);
+            }
+            match self.state.cache.flights.join(&self.url) {
+                Joined::Leader(leader) => break (stale, Some(leader)),
+                Joined::Follower(waiting) => {
+                    let wait = self.state.config.origin_timeout;
+                    let outcome = tokio::time::timeout(wait, follow(waiting)).await;
+                    followed = true;
+                    collapsed = matches!(outcome, Ok(Some(Outcome::Stored)));
+                }
+            }
+        };
+        match stale {
+            Some((candidate, request)) if !self.is_head() => {
+                self.revalidate(exchange, candidate, request, leader).await
+            }
+            _ => self.fetch(exchange, body, leader, Answer::Miss).await,
+        }
+    }
+
+    /// The stored response with headers from `head`, or `None` when its
+    /// body turned out damaged (the entry is then dropped).
+    async fn serve(&self, candidate: &Candidate, head: http::response::Parts) -> Option<Response<Body>> {
+        let meta = &candidate.entry.meta;
+        let mut head = head;
+        head.headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(meta.body_len));
+        // The policy writes `Date` in RFC 2822 form; HTTP wants IMF-fixdate.
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        head.headers.insert(
+            DATE,
+            HeaderValue::from_str(&date).expect("an HTTP date is a header value"),
+        );
+        if head.status == StatusCode::OK && client_has_current(&self.parts.headers, &head.headers) {
+            head.status = StatusCode::NOT_MODIFIED;
+            head.headers.remove(CONTENT_LENGTH);
+            return Some(Response::from_parts(head, body::empty()));
+        }
+        if self.is_head() {
+            return Some(Response::from_parts(head, body::empty()));
+        }
+        let body = match &candidate.body {
+            Some(bytes) => body::full(bytes.clone()),
+            None => match self.read_body(meta).await {
+                Ok(body) => body,
+                Err(err) => {
+                    warn!(url = %meta.url, %err, "damaged cache entry: removed, fetching again");
+                    self.state.cache.remove(meta.id);
+                    return None;
+                }
+            },
+        };
+        Some(Response::from_parts(head, body))
+    }
+
+    async fn read_body(&self, meta: &Meta) -> Result<Body, BodyError> {
+        let disk = self.state.cache.disk().clone();
+        let small = meta.body_len <= self.state.cache.limits().memory_object;
+        let owned = meta.clone();
+        if small {
+            let bytes: Bytes = tokio::task::spawn_blocking(move || disk.read_body(&owned))
+                .await
+                .expect("reading a body does not panic")?;
+            self.state.cache.remember(meta.id, bytes.clone());
+            Ok(body::full(bytes))
+        } else {
+            let file = tokio::task::spawn_blocking(move || disk.open_checked_body(&owned))
+                .await
+                .expect("reading a body does not panic")?;
+            Ok(body::file(file))
+        }
+    }
+
+    fn origin_request(&self, headers: HeaderMap, body: Body) -> Request<Body> {
+        let mut request = Request::new(body);
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = self.parts.uri.clone();
+        *request.headers_mut() = headers;
+        request
+    }
+
+    async fn fetch(
+        &self,
+        exchange: Exchange,
+        body: Body,
+        leader: Option<Leader>,
+        answer: Answer,
+    ) -> Response<Body> {
+        let request = self.origin_request(self.parts.headers.clone(), body);
+        match origin::send(&self.state, request).await {
+            Ok(response) => self.relay(exchange, response, leader, answer),
+            Err(failure) => failure_page(&self.state, exchange, &self.target, failure),
+        }
+    }
+
+    /// Sends `revalidation` (the client's request with our validators); a 304
+    /// refreshes the stored entry and serves it.
+    async fn revalidate(
+        &self,
+        exchange: Exchange,
+        candidate: Candidate,
+        revalidation: Parts,
+        leader: Option<Leader>,
+    ) -> Response<Body> {
+        let request = self.origin_request(revalidation.headers, body::empty());
+        let response = match origin::send(&self.state, request).await {
+            Ok(response) => response,
+            Err(failure) => return failure_page(&self.state, exchange, &self.target, failure),
+        };
+        if response.status() != StatusCode::NOT_MODIFIED {
+            return self.relay(exchange, response, leader, Answer::Refreshed);
+        }
+        let now = SystemTime::now();
+        let old = &candidate.entry.meta;
+        let (policy, head) = match old.policy.after_response(&self.key, &response, now) {
+            AfterResponse::NotModified(policy, head) => (policy, head),
+            // A 304 for some other representation than ours: the client's
+            // own validators matched, so it is the client's to keep.
+            AfterResponse::Modified(..) => return self.relay(exchange, response, leader, Answer::Miss),
+        };
+        let peer = crate::forward::peer_of(&response);
+        let meta = Meta {
+            policy,
+            stored_at: unix_seconds(now),
+            ..old.clone()
+        };
+        let disk = self.state.cache.disk().clone();
+        let written = {
+            let meta = meta.clone();
+            tokio::task::spawn_blocking(move || disk.commit(&meta, None))
+                .await
+                .expect("writing metadata does not panic")
+        };
+        match written {
+            Ok(size) => self
+                .state
+                .cache
+                .insert(Entry { meta, size }, candidate.body.clone()),
+            Err(err) => warn!(url = %self.url, %err, "cannot store refreshed cache metadata"),
+        }
+        if let Some(leader) = leader {
+            leader.finish(Outcome::Stored);
+        }
+        match self.serve(&candidate, head).await {
+            Some(response) => exchange.finish(&self.state, response, Answer::Revalidated, peer),
+            None => self.fetch(exchange, body::empty(), None, Answer::Miss).await,
+        }
+    }
+
+    /// Passes an origin response on, storing a copy when it may be stored.
+    fn relay(
+        &self,
+        exchange: Exchange,
+        response: Response<Incoming>,
+        leader: Option<Leader>,
+        answer: Answer,
+    ) -> Response<Body> {
+        let (response, peer) = from_origin(response);
+        let response = match self.plan(&response) {
+            Some(plan) => {
+                let copy = fill::start(self.state.clone(), plan, leader);
+                response.map(|body| Tee::new(body, copy).boxed_unsync())
+            }
+            None => {
+                if let Some(leader) = leader {
+                    leader.finish(Outcome::Uncacheable);
+                }
+                if answer == Answer::Refreshed {
+                    // The origin no longer allows what we hold.
+                    self.state.cache.purge(&self.url);
+                }
+                response
+            }
+        };
+        exchange.finish(&self.state, response, answer, peer)
+    }
+
+    /// Whether and how to store `response`: storable by RFC 9111 (as
+    /// http-cache-semantics judges it for a shared cache), reusable (fresh
+    /// for a while, or revalidatable), and within --max-object-size.
+    fn plan(&self, response: &Response<Body>) -> Option<Plan> {
+        if self.parts.method != Method::GET || response.status() == StatusCode::PARTIAL_CONTENT {
+            return None;
+        }
+        let now = SystemTime::now();
+        let policy = CachePolicy::new_options(&self.key, response, now, policy_options());
+        if !policy.is_storable() {
+            return None;
+        }
+        let headers = response.headers();
+        let revalidatable = headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED);
+        if policy.time_to_live(now) == Duration::ZERO && !revalidatable {
+            return None;
+        }
+        let expected_len = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if expected_len.is_some_and(|len| len > self.state.cache.limits().object) {
+            return None;
+        }
+        let vary = selected_headers(headers, &self.key.headers)?;
+        Some(Plan {
+            id: VariantId::new(&self.url, &vary),
+            url: self.url.clone(),
+            policy,
+            expected_len,
+        })
+    }
+}
+
+/// The request header values a response's `Vary` selects, in the order it
+/// names them; `None` for `Vary: *` (never reusable).
+fn selected_headers(response: &HeaderMap, request: &HeaderMap) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut selected = Vec::new();
+    for name in response
+        .get_all(VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+    {
+        if name == "*" {
+            return None;
+        }
+        let mut value = Vec::new();
+        for (i, part) in request.get_all(name.as_str()).iter().enumerate() {
+            if i > 0 {
+                value.extend_from_slice(b", ");
+            }
+            value.extend_from_slice(part.as_bytes());
+        }
+        selected.push((name, value));
+    }
+    Some(selected)
+}
+
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vary_selects_request_headers() {
+        let mut response = HeaderMap::new();
+        response.insert(VARY, HeaderValue::from_static("Accept-Encoding, Accept-Language"));
+        let mut request = HeaderMap::new();
+        request.insert("accept-encoding", HeaderValue::from_static("gzip"));
+        let selected = selected_headers(&response, &request).unwrap();
+        assert_eq!(
+            selected,
+            vec![
+                ("accept-encoding".to_owned(), b"gzip".to_vec()),
+                ("accept-language".to_owned(), Vec::new()),
+            ]
+        );
+        response.insert(VARY, HeaderValue::from_static("*"));
+        assert_eq!(selected_headers(&response, &request), None);
+        assert_eq!(selected_headers(&HeaderMap::new(), &request), Some(Vec::new()));
+    }
+}

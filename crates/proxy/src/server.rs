@@ -1,0 +1,213 @@
+//! The listener: accepts clients (bounded by a semaphore), refuses those
+//! outside `--allow` with 403, and serves each connection with hyper's
+//! HTTP/1.1 server, keep-alive and CONNECT upgrades included.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::access::AccessRecord;
+use crate::cache::{Cache, Limits};
+use crate::forward::{self, State};
+use crate::stats::Stats;
+use crate::{Config, Error};
+
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Idle keep-alive connections kept per origin.
+const POOL_PER_HOST: usize = 64;
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct Proxy {
+    listener: TcpListener,
+    state: Arc<State>,
+    access_log: Option<mpsc::UnboundedReceiver<AccessRecord>>,
+}
+
+impl Proxy {
+    /// Opens the cache (indexing what a previous run left) and binds.
+    pub async fn bind(config: Config) -> Result<Proxy, Error> {
+        if config.max_object_size > config.cache_size {
+            return Err(Error::Limits {
+                object: config.max_object_size,
+                cache: config.cache_size,
+            });
+        }
+        let limits = Limits {
+            disk: config.cache_size,
+            memory: config.memory_size,
+            memory_object: config.memory_object_size,
+            object: config.max_object_size,
+        };
+        let dir = config.cache_dir.clone();
+        let cache = tokio::task::spawn_blocking(move || Cache::open(&dir, limits))
+            .await
+            .expect("cache opening does not panic")
+            .map_err(|source| Error::CacheDir {
+                path: config.cache_dir.clone(),
+                source,
+            })?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(POOL_PER_HOST)
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        let (log_tx, log_rx) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            config,
+            cache,
+            client,
+            stats: Stats::default(),
+            access_log: log_tx,
+            shutdown: CancellationToken::new(),
+        });
+        Ok(Proxy {
+            listener,
+            state,
+            access_log: Some(log_rx),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// One record per request, in the order requests finish. Records are
+    /// dropped unless this is taken before `run`.
+    pub fn take_access_log(&mut self) -> Option<mpsc::UnboundedReceiver<AccessRecord>> {
+        self.access_log.take()
+    }
+
+    /// The counters and cache usage now.
+    pub fn stats(&self) -> crate::Snapshot {
+        self.state.snapshot()
+    }
+
+    /// Serves until `shutdown` is cancelled; then stops accepting, lets
+    /// requests in progress finish and closes idle keep-alive connections.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let state = self.state;
+        let limit = Arc::new(Semaphore::new(state.config.max_connections));
+        let connections = TaskTracker::new();
+        info!(
+            entries = state.cache.usage().entries,
+            dir = %state.config.cache_dir.display(),
+            "cache ready"
+        );
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = limit.clone().acquire_owned() => permit.expect("semaphore never closed"),
+            };
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    warn!(%err, "accept failed; backing off");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let state = state.clone();
+            let shutdown = shutdown.clone();
+            connections.spawn(async move {
+                serve(state, stream, peer, shutdown).await;
+                drop(permit);
+            });
+        }
+        state.shutdown.cancel();
+        connections.close();
+        connections.wait().await;
+    }
+}
+
+async fn serve(state: Arc<State>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+    let _ = stream.set_nodelay(true);
+    let client = peer.ip().to_canonical();
+    let allowed = is_allowed(&state.config.allow, client);
+    if !allowed {
+        info!(%peer, "client not in --allow: answering 403");
+    }
+    let service = {
+        let state = state.clone();
+        service_fn(move |request| {
+            let state = state.clone();
+            async move {
+                let response = if allowed {
+                    forward::handle(state, client, request).await
+                } else {
+                    forward::deny(&state, client, &request)
+                };
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.idle_timeout)
+        .keep_alive(allowed)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        debug!(%peer, %err, "client connection ended with an error");
+    }
+}
+
+fn is_allowed(allow: &[ipnet::IpNet], client: IpAddr) -> bool {
+    allow.iter().any(|net| net.contains(&client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists() {
+        let loopback = Config::new("127.0.0.1:0".parse().unwrap(), "/tmp".into()).allow;
+        assert!(is_allowed(&loopback, "127.0.0.1".parse().unwrap()));
+        assert!(is_allowed(&loopback, "127.0.0.2".parse().unwrap()));
+        assert!(is_allowed(&loopback, "::1".parse().unwrap()));
+        assert!(!is_allowed(&loopback, "192.168.1.10".parse().unwrap()));
+        let lan: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(!is_allowed(&lan, "127.0.0.1".parse().unwrap()));
+        assert!(is_allowed(&lan, "10.1.2.3".parse().unwrap()));
+        // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse::<IpAddr>().unwrap().to_canonical();
+        assert!(is_allowed(&loopback, mapped));
+    }
+}

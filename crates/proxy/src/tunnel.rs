@@ -1,0 +1,98 @@
+//! CONNECT: a byte tunnel to port 443 (or a port allowed with
+//! --connect-port) for HTTPS through the proxy. Nothing is decrypted.
+
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::access::Hierarchy;
+use crate::body::{self, Body};
+use crate::forward::{Answer, Exchange, State};
+use crate::origin::Failure;
+use crate::pages;
+use crate::target::{Origin, parse_connect};
+
+const HTTPS_PORT: u16 = 443;
+
+pub async fn open(state: Arc<State>, exchange: Exchange, request: Request<Incoming>) -> Response<Body> {
+    let origin = match parse_connect(request.uri()) {
+        Ok(origin) => origin,
+        Err(err) => {
+            let page = pages::error(StatusCode::BAD_REQUEST, &err.to_string());
+            return exchange.finish(&state, page, Answer::Invalid, Hierarchy::None);
+        }
+    };
+    if origin.port != HTTPS_PORT && !state.config.connect_ports.contains(&origin.port) {
+        let page = pages::error(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "CONNECT to port {} is not allowed (only 443 and ports given with --connect-port).",
+                origin.port
+            ),
+        );
+        return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
+    }
+    let upstream = match connect(&state, &origin).await {
+        Ok(stream) => stream,
+        Err(failure) => {
+            let page = pages::error(failure.status(), &failure.describe(&origin, &state));
+            let peer = Hierarchy::Direct(origin.host.connect_name());
+            return exchange.finish(&state, page, Answer::Miss, peer);
+        }
+    };
+    let peer = upstream
+        .peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|_| "-".into());
+    let _ = upstream.set_nodelay(true);
+    state.stats.count(crate::stats::Counted::Tunnel);
+    tokio::spawn(relay(state.clone(), exchange, request, upstream, peer));
+    let mut response = Response::new(body::empty());
+    crate::headers::add_via(response.headers_mut());
+    response
+}
+
+async fn connect(state: &State, origin: &Origin) -> Result<TcpStream, Failure> {
+    let target = (origin.host.connect_name(), origin.port);
+    match tokio::time::timeout(state.config.connect_timeout, TcpStream::connect(target)).await {
+        Err(_) => Err(Failure::ConnectTimeout),
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(err)) => Err(match err.kind() {
+            std::io::ErrorKind::ConnectionRefused => Failure::Refused,
+            std::io::ErrorKind::TimedOut => Failure::ConnectTimeout,
+            _ if err.to_string().contains("lookup") || err.to_string().contains("resolve") => {
+                Failure::Dns(err.to_string())
+            }
+            _ => Failure::Other(err.to_string()),
+        }),
+    }
+}
+
+/// Once hyper hands over the client's connection, copies both ways until
+/// either side closes or the proxy shuts down; then logs the tunnel.
+async fn relay(
+    state: Arc<State>,
+    exchange: Exchange,
+    request: Request<Incoming>,
+    mut upstream: TcpStream,
+    peer: String,
+) {
+    let mut client = match hyper::upgrade::on(request).await {
+        Ok(upgraded) => TokioIo::new(upgraded),
+        Err(err) => {
+            debug!(%err, "CONNECT client went away before the tunnel opened");
+            return;
+        }
+    };
+    let (to_origin, to_client) = tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied.unwrap_or((0, 0)),
+        _ = state.shutdown.cancelled() => (0, 0),
+    };
+    debug!(to_origin, to_client, "tunnel closed");
+    let record = exchange.record(Answer::Tunnel, 200, to_client, Hierarchy::Direct(peer));
+    let _ = state.access_log.send(record);
+}
