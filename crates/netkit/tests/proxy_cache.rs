@@ -1,0 +1,506 @@
+//! `netkit proxy serve` caching, end to end: curl through the proxy (both
+//! `-x` and the lab's path form) against a python3 origin that counts what
+//! reaches it.
+
+#[path = "proxy/support.rs"]
+mod support;
+
+use std::time::Duration;
+
+use support::{Origin, Proxy, cache_files, curl, tools, via};
+
+#[test]
+fn miss_then_hit_with_curl_x_and_path_form() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let path = "/page?cc=max-age=300";
+
+    let first = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.x_cache(), "MISS");
+    assert_eq!(first.text(), "GET /page");
+    assert!(first.header("via").unwrap().contains("netkit"), "{first:?}");
+
+    let second = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(second.x_cache(), "HIT", "{second:?}");
+    assert_eq!(second.text(), "GET /page");
+    assert!(second.header("age").is_some(), "a hit carries Age: {second:?}");
+    assert!(second.header("via").unwrap().contains("netkit"));
+
+    // The lab's path form: a plain client asking the proxy for /HOST:PORT/PATH.
+    let path_form = format!("{}/{}{path}", proxy.url(), origin.addr());
+    let third = curl(&[&path_form]);
+    assert_eq!(third.status, 200);
+    assert_eq!(third.x_cache(), "HIT", "{third:?}");
+    assert_eq!(third.text(), "GET /page");
+    assert_eq!(origin.count(path), 1, "the origin saw only the first request");
+
+    // HEAD is answered from the stored GET.
+    let head = via(&proxy, &origin.url(path), &["-I"]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.x_cache(), "HIT");
+    assert_eq!(head.header("content-length"), Some("9"));
+    assert_eq!(origin.count(path), 1);
+
+    let log = proxy.log_lines(4);
+    assert!(log[0].contains(" TCP_MISS/200 "), "{log:?}");
+    assert!(log[0].contains(&format!("GET {}", origin.url(path))), "{log:?}");
+    assert!(log[0].contains(" - HIER_DIRECT/127.0.0.1 text/plain"), "{log:?}");
+    for line in &log[1..] {
+        assert!(line.contains(" TCP_HIT/200 "), "{line}");
+        assert!(line.contains(" HIER_NONE/- "), "{line}");
+    }
+    // time elapsed client code/status bytes method URL - hierarchy/peer type
+    let fields: Vec<&str> = log[0].split_whitespace().collect();
+    assert_eq!(fields.len(), 10, "{fields:?}");
+    assert!(fields[0].contains('.') && fields[0].split('.').nth(1).unwrap().len() == 3);
+    assert_eq!(fields[2], "127.0.0.1");
+    assert!(fields[4].parse::<u64>().unwrap() > 9, "bytes include headers");
+}
+
+#[test]
+fn no_store_and_private_are_not_cached() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    for path in [
+        "/secret?cc=no-store",
+        "/mine?cc=private,max-age=300",
+        "/plain",
+    ] {
+        for _ in 0..2 {
+            let reply = via(&proxy, &origin.url(path), &[]);
+            assert_eq!(reply.status, 200);
+            assert_eq!(reply.x_cache(), "MISS", "{path}: {reply:?}");
+        }
+        assert_eq!(origin.count(path), 2, "{path} reached the origin twice");
+    }
+    // A request with credentials is not stored unless the response says so.
+    let auth = "/account?cc=max-age=300";
+    for _ in 0..2 {
+        via(&proxy, &origin.url(auth), &["-u", "alice:secret"]);
+    }
+    assert_eq!(origin.count(auth), 2);
+    let public = "/shared?cc=public,max-age=300";
+    for _ in 0..2 {
+        via(&proxy, &origin.url(public), &["-u", "alice:secret"]);
+    }
+    assert_eq!(origin.count(public), 1, "`public` allows storing");
+    assert_eq!(proxy.stats()["entries"], 1);
+}
+
+#[test]
+fn max_age_expiry_then_revalidation_304_and_200() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let path = "/doc?cc=max-age=1&etag=v1";
+    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "MISS");
+    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "HIT");
+    std::thread::sleep(Duration::from_millis(2100));
+
+    // Stale: revalidated with If-None-Match, the origin says 304.
+    let reply = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.x_cache(), "REVALIDATED", "{reply:?}");
+    assert_eq!(reply.text(), "GET /doc");
+    assert_eq!(origin.count(path), 2);
+    assert_eq!(origin.headers_seen(path)["if-none-match"], "\"v1\"");
+    // The 304 refreshed the entry: fresh again.
+    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "HIT");
+    assert_eq!(origin.count(path), 2);
+
+    // Stale again, and now the resource changed: the origin sends 200.
+    origin.set("/doc", "etag=v2&body=new%20content");
+    std::thread::sleep(Duration::from_millis(2100));
+    let reply = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.x_cache(), "MISS");
+    assert_eq!(reply.text(), "new content");
+    assert_eq!(reply.header("etag"), Some("\"v2\""));
+    let reply = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(reply.x_cache(), "HIT");
+    assert_eq!(reply.text(), "new content");
+    assert_eq!(origin.count(path), 3);
+
+    // Last-Modified validators and an entry stale on arrival (Age >= max-age).
+    let dated = "/dated?cc=max-age=60&age=60&lm=Tue,%2001%20Oct%202024%2010:00:00%20GMT";
+    assert_eq!(via(&proxy, &origin.url(dated), &[]).x_cache(), "MISS");
+    assert_eq!(via(&proxy, &origin.url(dated), &[]).x_cache(), "REVALIDATED");
+    assert_eq!(
+        origin.headers_seen(dated)["if-modified-since"],
+        "Tue, 01 Oct 2024 10:00:00 GMT"
+    );
+
+    let codes: Vec<String> = proxy.log_lines(8);
+    let count = |code: &str| codes.iter().filter(|l| l.contains(code)).count();
+    assert_eq!(count(" TCP_REFRESH_UNMODIFIED/200 "), 2, "{codes:#?}");
+    assert_eq!(count(" TCP_REFRESH_MODIFIED/200 "), 1, "{codes:#?}");
+}
+
+#[test]
+fn no_cache_is_stored_but_always_revalidated() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let path = "/news?cc=no-cache&etag=n1";
+    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "MISS");
+    for _ in 0..2 {
+        let reply = via(&proxy, &origin.url(path), &[]);
+        assert_eq!(reply.x_cache(), "REVALIDATED");
+        assert_eq!(reply.text(), "GET /news");
+    }
+    assert_eq!(origin.count(path), 3);
+    // must-revalidate with max-age behaves like max-age while fresh.
+    let strict = "/strict?cc=max-age=300,must-revalidate";
+    via(&proxy, &origin.url(strict), &[]);
+    assert_eq!(via(&proxy, &origin.url(strict), &[]).x_cache(), "HIT");
+    // s-maxage is for shared caches like this one: it wins over max-age=0.
+    let shared = "/shared?cc=max-age=0,s-maxage=300";
+    via(&proxy, &origin.url(shared), &[]);
+    assert_eq!(via(&proxy, &origin.url(shared), &[]).x_cache(), "HIT");
+    // Heuristic freshness from an old Last-Modified.
+    let old = "/old?lm=Mon,%2001%20Jan%202001%2000:00:00%20GMT";
+    via(&proxy, &origin.url(old), &[]);
+    assert_eq!(via(&proxy, &origin.url(old), &[]).x_cache(), "HIT");
+    // A client asking for a fresh copy gets the origin's answer.
+    let reply = via(&proxy, &origin.url(old), &["-H", "Cache-Control: no-cache"]);
+    assert_eq!(reply.x_cache(), "REVALIDATED");
+}
+
+#[test]
+fn vary_keeps_one_variant_per_selecting_header() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let path = "/hello?cc=max-age=300&vary=Accept-Language";
+    let url = origin.url(path);
+    let en = ["-H", "Accept-Language: en"];
+    let fr = ["-H", "Accept-Language: fr"];
+
+    let reply = via(&proxy, &url, &en);
+    assert_eq!((reply.x_cache(), reply.text().as_str()), ("MISS", "GET /hello Accept-Language=en"));
+    let reply = via(&proxy, &url, &fr);
+    assert_eq!((reply.x_cache(), reply.text().as_str()), ("MISS", "GET /hello Accept-Language=fr"));
+    let reply = via(&proxy, &url, &en);
+    assert_eq!((reply.x_cache(), reply.text().as_str()), ("HIT", "GET /hello Accept-Language=en"));
+    let reply = via(&proxy, &url, &fr);
+    assert_eq!((reply.x_cache(), reply.text().as_str()), ("HIT", "GET /hello Accept-Language=fr"));
+    let reply = via(&proxy, &url, &[]);
+    assert_eq!(reply.x_cache(), "MISS", "no Accept-Language is a third variant");
+    assert_eq!(origin.count(path), 3);
+    assert_eq!(proxy.stats()["entries"], 3);
+
+    // Vary: * is never reused.
+    let star = "/star?cc=max-age=300&vary=*";
+    via(&proxy, &origin.url(star), &[]);
+    assert_eq!(via(&proxy, &origin.url(star), &[]).x_cache(), "MISS");
+}
+
+#[test]
+fn post_is_forwarded_with_its_body_and_invalidates() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let path = "/form?cc=max-age=300";
+    let url = origin.url(path);
+
+    assert_eq!(via(&proxy, &url, &[]).x_cache(), "MISS");
+    assert_eq!(via(&proxy, &url, &[]).x_cache(), "HIT");
+
+    for _ in 0..2 {
+        let reply = via(&proxy, &url, &["--data-binary", "name=netkit&x=1"]);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.x_cache(), "BYPASS");
+        assert_eq!(reply.text(), "got name=netkit&x=1");
+    }
+    assert_eq!(origin.count(path), 3, "one GET and both POSTs");
+    // The POST invalidated the stored GET.
+    let reply = via(&proxy, &url, &[]);
+    assert_eq!(reply.x_cache(), "MISS");
+    assert_eq!(reply.text(), "GET /form");
+    assert_eq!(via(&proxy, &url, &[]).x_cache(), "HIT");
+
+    // The other methods, bodies streamed both ways.
+    let big: String = "0123456789".repeat(300_000);
+    let file = dir.path().join("upload");
+    std::fs::write(&file, &big).unwrap();
+    let upload = format!("@{}", file.display());
+    let reply = via(&proxy, &url, &["-X", "PUT", "--data-binary", &upload]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.len(), 4 + big.len());
+    assert!(reply.text() == format!("got {big}"));
+    let reply = via(&proxy, &url, &["-X", "PATCH", "--data-binary", "p"]);
+    assert_eq!(reply.text(), "got p");
+    for method in ["DELETE", "OPTIONS"] {
+        let reply = via(&proxy, &url, &["-X", method]);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.text(), format!("{method} /form"));
+    }
+    // DELETE invalidated again.
+    assert_eq!(via(&proxy, &url, &[]).x_cache(), "MISS");
+    // Chunked upload from the client.
+    let reply = via(&proxy, &url, &["-H", "Transfer-Encoding: chunked", "--data-binary", "chunky"]);
+    assert_eq!(reply.text(), "got chunky");
+}
+
+#[test]
+fn collapsed_forwarding_sends_one_request_for_fifty_clients() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let path = "/slow?cc=max-age=300&delay=1&size=100000";
+    let url = origin.url(path);
+    let proxy_url = proxy.url();
+    let out_dir = tempfile::tempdir().unwrap();
+    // 50 transfers at once from one curl, each on its own connection.
+    let mut args: Vec<String> = vec![
+        "-s".into(),
+        "--max-time".into(),
+        "30".into(),
+        "-Z".into(),
+        "--parallel-immediate".into(),
+        "--parallel-max".into(),
+        "50".into(),
+        "-x".into(),
+        proxy_url,
+        "-w".into(),
+        "%{http_code} %{size_download}\\n".into(),
+    ];
+    for i in 0..50 {
+        args.push("-o".into());
+        args.push(out_dir.path().join(format!("{i}")).display().to_string());
+        args.push(url.clone());
+    }
+    let output = std::process::Command::new("curl").args(&args).output().unwrap();
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(summary.lines().count(), 50, "{summary}");
+    for line in summary.lines() {
+        assert_eq!(line, "200 100000", "{summary}");
+    }
+    assert_eq!(origin.count(path), 1, "the origin saw one request");
+    let expected = std::fs::read(out_dir.path().join("0")).unwrap();
+    for i in 1..50 {
+        assert!(std::fs::read(out_dir.path().join(format!("{i}"))).unwrap() == expected);
+    }
+    let log = proxy.log_lines(50);
+    let misses = log.iter().filter(|l| l.contains("TCP_MISS/200")).count();
+    let collapsed = log.iter().filter(|l| l.contains("TCP_CF_HIT/200")).count();
+    assert_eq!(misses, 1, "{log:#?}");
+    assert!(collapsed >= 40, "most waited for the one fetch: {log:#?}");
+}
+
+#[test]
+fn cache_survives_a_restart_and_purge_removes_entries() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let small = "/small?cc=max-age=300";
+    let large = "/large?cc=max-age=300&size=3000000";
+    {
+        let proxy = Proxy::start(dir.path(), &[]);
+        assert_eq!(via(&proxy, &origin.url(small), &[]).x_cache(), "MISS");
+        assert_eq!(via(&proxy, &origin.url(large), &[]).x_cache(), "MISS");
+        proxy.stop();
+    }
+    let proxy = Proxy::start(dir.path(), &[]);
+    let reply = via(&proxy, &origin.url(small), &[]);
+    assert_eq!(reply.x_cache(), "HIT", "{reply:?}");
+    assert_eq!(reply.text(), "GET /small");
+    let reply = via(&proxy, &origin.url(large), &[]);
+    assert_eq!(reply.x_cache(), "HIT");
+    assert_eq!(reply.body.len(), 3_000_000);
+    assert_eq!((origin.count(small), origin.count(large)), (1, 1));
+    let stats = proxy.stats();
+    assert_eq!(stats["entries"], 2);
+    assert!(stats["disk_bytes"].as_u64().unwrap() > 3_000_000);
+
+    // netkit proxy purge URL, against the running proxy.
+    let out = support::netkit()
+        .args(["proxy", "purge", "--proxy", &proxy.addr().to_string(), &origin.url(small)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("purged"));
+    assert_eq!(via(&proxy, &origin.url(small), &[]).x_cache(), "MISS");
+    assert_eq!(origin.count(small), 2);
+    let out = support::netkit()
+        .args(["proxy", "purge", "--proxy", &proxy.addr().to_string(), &origin.url("/never")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("was not in the cache"));
+    // No proxy there: a clear error and exit 1.
+    let closed = testkit::closed_tcp_port().to_string();
+    let out = support::netkit()
+        .args(["proxy", "purge", "--proxy", &closed, &origin.url(small)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is `netkit proxy serve` running"));
+}
+
+#[test]
+fn a_corrupted_cache_file_is_never_served() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = "/precious?cc=max-age=300&size=50000";
+    {
+        let proxy = Proxy::start(dir.path(), &[]);
+        let first = via(&proxy, &origin.url(path), &[]);
+        assert_eq!(first.body.len(), 50_000);
+        proxy.stop();
+    }
+    let bodies = support::wait_for_entries(dir.path(), 1);
+    let mut bytes = std::fs::read(&bodies[0]).unwrap();
+    bytes[1234] ^= 0x01;
+    std::fs::write(&bodies[0], &bytes).unwrap();
+
+    let proxy = Proxy::start(dir.path(), &[]);
+    let reply = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(reply.x_cache(), "MISS", "damaged entry treated as a miss");
+    assert_eq!(reply.body.len(), 50_000);
+    assert_ne!(reply.body[1234], bytes[1234], "the damaged byte was not served");
+    assert_eq!(origin.count(path), 2);
+    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "HIT");
+
+    // While running, with the memory tier off so every hit reads the disk;
+    // a truncated body (a crash mid-write) is a miss too.
+    drop(proxy);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &["--memory-size", "0"]);
+    let big = "/big?cc=max-age=300&size=2000000";
+    via(&proxy, &origin.url(big), &[]);
+    assert_eq!(via(&proxy, &origin.url(big), &[]).x_cache(), "HIT");
+    let bodies = support::wait_for_entries(dir.path(), 1);
+    let file = std::fs::OpenOptions::new().write(true).open(&bodies[0]).unwrap();
+    file.set_len(1_000_000).unwrap();
+    let reply = via(&proxy, &origin.url(big), &[]);
+    assert_eq!(reply.x_cache(), "MISS");
+    assert_eq!(reply.body.len(), 2_000_000);
+    // Corrupted in place, same length: caught by the checksum before sending.
+    let bodies = support::wait_for_entries(dir.path(), 1);
+    let mut bytes = std::fs::read(&bodies[0]).unwrap();
+    bytes[1_999_999] ^= 0x40;
+    std::fs::write(&bodies[0], &bytes).unwrap();
+    let reply = via(&proxy, &origin.url(big), &[]);
+    assert_eq!(reply.x_cache(), "MISS");
+    assert_ne!(reply.body[1_999_999], bytes[1_999_999]);
+    assert_eq!(origin.count(big), 3);
+    // Damaged metadata is dropped at start-up.
+    proxy.stop();
+    for meta in cache_files(dir.path(), ".meta") {
+        std::fs::write(&meta, b"NKPCMET1 garbage").unwrap();
+    }
+    let proxy = Proxy::start(dir.path(), &[]);
+    assert_eq!(proxy.stats()["entries"], 0);
+    assert!(cache_files(dir.path(), ".meta").is_empty());
+}
+
+#[test]
+fn least_recently_used_entries_are_evicted_under_cache_size() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(
+        dir.path(),
+        &["--cache-size", "100KiB", "--max-object-size", "40KiB"],
+    );
+    let object = |n: u32| origin.url(&format!("/obj{n}?cc=max-age=300&size=30000"));
+    via(&proxy, &object(1), &[]);
+    via(&proxy, &object(2), &[]);
+    via(&proxy, &object(3), &[]);
+    // Use 1 again, so 2 is now the least recently used.
+    assert_eq!(via(&proxy, &object(1), &[]).x_cache(), "HIT");
+    via(&proxy, &object(4), &[]);
+    let stats = proxy.stats();
+    assert_eq!(stats["entries"], 3, "{stats}");
+    assert!(stats["disk_bytes"].as_u64().unwrap() <= 100 * 1024, "{stats}");
+    let on_disk: u64 = cache_files(dir.path(), "")
+        .iter()
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    assert!(on_disk <= 100 * 1024, "{on_disk} bytes on disk");
+    assert_eq!(via(&proxy, &object(1), &[]).x_cache(), "HIT");
+    assert_eq!(via(&proxy, &object(3), &[]).x_cache(), "HIT");
+    assert_eq!(via(&proxy, &object(4), &[]).x_cache(), "HIT");
+    assert_eq!(via(&proxy, &object(2), &[]).x_cache(), "MISS", "2 was evicted");
+
+    // Over --max-object-size: streamed whole, never stored.
+    let huge = origin.url("/huge?cc=max-age=300&size=300000");
+    for _ in 0..2 {
+        let reply = via(&proxy, &huge, &[]);
+        assert_eq!(reply.x_cache(), "MISS");
+        assert_eq!(reply.body.len(), 300_000);
+    }
+    // Also when the size is not announced (chunked).
+    let chunked = origin.url("/chunked?cc=max-age=300&size=300000&chunked=1");
+    for _ in 0..2 {
+        let reply = via(&proxy, &chunked, &[]);
+        assert_eq!(reply.x_cache(), "MISS");
+        assert_eq!(reply.body.len(), 300_000);
+    }
+    let small_chunked = origin.url("/smallchunked?cc=max-age=300&size=20000&chunked=1");
+    via(&proxy, &small_chunked, &[]);
+    let reply = via(&proxy, &small_chunked, &[]);
+    assert_eq!(reply.x_cache(), "HIT");
+    assert_eq!(reply.body.len(), 20_000);
+}
+
+#[test]
+fn stats_page_as_json_and_html() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let url = origin.url("/s?cc=max-age=300&size=1000");
+    via(&proxy, &url, &[]);
+    via(&proxy, &url, &[]);
+    via(&proxy, &url, &[]);
+    let stats = proxy.stats();
+    assert_eq!(stats["hits"], 2, "{stats}");
+    assert_eq!(stats["misses"], 1);
+    assert_eq!(stats["revalidations"], 0);
+    assert_eq!(stats["bytes_from_cache"], 2000);
+    assert_eq!(stats["entries"], 1);
+    assert!(stats["disk_bytes"].as_u64().unwrap() >= 1000);
+    let html = via(&proxy, "http://netkit.proxy/stats", &["-H", "Accept: text/html"]);
+    assert_eq!(html.status, 200);
+    assert!(html.header("content-type").unwrap().starts_with("text/html"));
+    assert!(html.text().contains("<th>Hits</th><td>2</td>"), "{}", html.text());
+    // The path form reaches it too.
+    let reply = curl(&[&format!("{}/netkit.proxy/stats", proxy.url())]);
+    assert_eq!(reply.status, 200);
+    assert!(reply.text().contains("\"hits\": 2"));
+}
