@@ -25,6 +25,7 @@ pub fn tools() -> bool {
 /// The python3 origin (plain HTTP, or HTTPS with a cert+key PEM).
 pub struct Origin {
     pub server: Server,
+    tls: bool,
 }
 
 impl Origin {
@@ -41,6 +42,7 @@ impl Origin {
         command.arg("-c").arg(ORIGIN_PY).args(args);
         Origin {
             server: Server::start(command, 1),
+            tls: !args.is_empty(),
         }
     }
 
@@ -55,7 +57,11 @@ impl Origin {
 
     /// What the origin has seen, straight from it (not through the proxy).
     pub fn stats(&self) -> serde_json::Value {
-        let body = direct_get(self.addr(), "/_stats");
+        let body = if self.tls {
+            curl(&["-k", &format!("https://{}/_stats", self.addr())]).body
+        } else {
+            direct_get(self.addr(), "/_stats")
+        };
         serde_json::from_slice(&body).expect("origin stats are JSON")
     }
 
