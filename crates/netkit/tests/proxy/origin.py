@@ -8,13 +8,39 @@ requests per path, the headers of the last request per path, and the number
 of distinct client connections. GET /_set?path=P&etag=E&body=B changes what
 path P answers. argv[1], if given, is a TLS certificate+key PEM: serve HTTPS.
 """
-import http.server, json, ssl, sys, threading, time, urllib.parse
+import http.server, json, ssl, struct, sys, threading, time, urllib.parse, zlib
 
 lock = threading.Lock()
 counts = {}
 headers_seen = {}
 connections = set()
 overrides = {}
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Through the proxy</title>
+<style>body{font-family:sans-serif;margin:20px} img{margin:8px;border:1px solid #333}</style>
+</head><body><h1>Three squares through netkit proxy</h1>
+<img src="/img/red.png?cc=max-age=300" width="120" height="120" alt="red">
+<img src="/img/green.png?cc=max-age=300" width="120" height="120" alt="green">
+<img src="/img/blue.png?cc=max-age=300" width="120" height="120" alt="blue">
+<p id="done">All three images come from the origin on the first load and from the cache after.</p>
+</body></html>
+"""
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220)}
+
+
+def png(rgb, size=60):
+    """A solid square PNG, built by hand: zlib and struct are enough."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    row = b"\x00" + bytes(rgb) * size
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * size))
+            + chunk(b"IEND", b""))
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -89,7 +115,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             return
-        if self.command in ("POST", "PUT", "PATCH"):
+        if url.path == "/page.html":
+            headers[0] = ("Content-Type", "text/html; charset=utf-8")
+            body = PAGE.encode()
+        elif url.path.startswith("/img/") and url.path[5:-4] in COLOURS:
+            headers[0] = ("Content-Type", "image/png")
+            body = png(COLOURS[url.path[5:-4]])
+        elif self.command in ("POST", "PUT", "PATCH"):
             body = b"got " + data
         elif "size" in query:
             pattern = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
