@@ -354,3 +354,16 @@ fn access_log_to_a_file() {
     assert!(lines[0].contains("TCP_MISS/200"));
     assert!(lines[1].contains("TCP_HIT/200"));
 }
+
+#[test]
+fn demo_has_a_proxy_line() {
+    let out = netkit().arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("proxy"))
+        .expect("a proxy line");
+    assert!(line.contains(" ok "), "{line}");
+    assert!(line.contains("MISS then HIT"), "{line}");
+}
