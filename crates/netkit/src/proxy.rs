@@ -163,7 +163,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes records in batches: one flush per burst, not per line.
-fn write_access_log(mut records: mpsc::UnboundedReceiver<AccessRecord>, out: Box<dyn Write + Send>) {
+fn write_access_log(
+    mut records: mpsc::UnboundedReceiver<AccessRecord>,
+    out: Box<dyn Write + Send>,
+) {
     let mut out = std::io::BufWriter::new(out);
     let mut batch = Vec::with_capacity(256);
     while records.blocking_recv_many(&mut batch, 256) > 0 {
@@ -183,7 +186,11 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
     if purged == 0 {
         println!("{} was not in the cache", args.url);
     } else {
-        println!("purged {} ({purged} stored variant{})", args.url, if purged == 1 { "" } else { "s" });
+        println!(
+            "purged {} ({purged} stored variant{})",
+            args.url,
+            if purged == 1 { "" } else { "s" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -211,7 +218,11 @@ fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("unknown unit `{unit}` (use B, KiB, MiB, GiB or TiB)")),
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` (use B, KiB, MiB, GiB or TiB)"
+            ));
+        }
     };
     let value: f64 = number
         .trim()

@@ -78,11 +78,19 @@ fn chromium_second_load_comes_from_the_cache() {
         "/img/blue.png?cc=max-age=300",
     ];
     let counts: Vec<u64> = paths.iter().map(|p| origin.count(p)).collect();
-    assert_eq!(counts, [1, 1, 1, 1], "first load fetched the page and its images");
+    assert_eq!(
+        counts,
+        [1, 1, 1, 1],
+        "first load fetched the page and its images"
+    );
 
     chromium(&proxy, &format!("--screenshot={}", second.display()), &page);
     let counts: Vec<u64> = paths.iter().map(|p| origin.count(p)).collect();
-    assert_eq!(counts, [1, 1, 1, 1], "second load came from the proxy's cache");
+    assert_eq!(
+        counts,
+        [1, 1, 1, 1],
+        "second load came from the proxy's cache"
+    );
 
     let stats = proxy.stats();
     assert!(stats["hits"].as_u64().unwrap() >= 4, "{stats}");
@@ -99,7 +107,11 @@ fn chromium_second_load_comes_from_the_cache() {
 
     // The stats page, as a browser asks for it (Accept: text/html).
     let stats_png = out.join("proxy-browser-stats.png");
-    chromium(&proxy, &format!("--screenshot={}", stats_png.display()), "http://netkit.proxy/stats");
+    chromium(
+        &proxy,
+        &format!("--screenshot={}", stats_png.display()),
+        "http://netkit.proxy/stats",
+    );
     assert!(std::fs::metadata(&stats_png).unwrap().len() > 1000);
     let dom = chromium(&proxy, "--dump-dom", "http://netkit.proxy/stats");
     assert!(dom.contains("<th>Hits</th>"), "{dom}");

@@ -28,7 +28,10 @@ fn miss_then_hit_with_curl_x_and_path_form() {
     let second = via(&proxy, &origin.url(path), &[]);
     assert_eq!(second.x_cache(), "HIT", "{second:?}");
     assert_eq!(second.text(), "GET /page");
-    assert!(second.header("age").is_some(), "a hit carries Age: {second:?}");
+    assert!(
+        second.header("age").is_some(),
+        "a hit carries Age: {second:?}"
+    );
     assert!(second.header("via").unwrap().contains("netkit"));
 
     // The lab's path form: a plain client asking the proxy for /HOST:PORT/PATH.
@@ -37,7 +40,11 @@ fn miss_then_hit_with_curl_x_and_path_form() {
     assert_eq!(third.status, 200);
     assert_eq!(third.x_cache(), "HIT", "{third:?}");
     assert_eq!(third.text(), "GET /page");
-    assert_eq!(origin.count(path), 1, "the origin saw only the first request");
+    assert_eq!(
+        origin.count(path),
+        1,
+        "the origin saw only the first request"
+    );
 
     // HEAD is answered from the stored GET.
     let head = via(&proxy, &origin.url(path), &["-I"]);
@@ -48,8 +55,14 @@ fn miss_then_hit_with_curl_x_and_path_form() {
 
     let log = proxy.log_lines(4);
     assert!(log[0].contains(" TCP_MISS/200 "), "{log:?}");
-    assert!(log[0].contains(&format!("GET {}", origin.url(path))), "{log:?}");
-    assert!(log[0].contains(" - HIER_DIRECT/127.0.0.1 text/plain"), "{log:?}");
+    assert!(
+        log[0].contains(&format!("GET {}", origin.url(path))),
+        "{log:?}"
+    );
+    assert!(
+        log[0].contains(" - HIER_DIRECT/127.0.0.1 text/plain"),
+        "{log:?}"
+    );
     for line in &log[1..] {
         assert!(line.contains(" TCP_HIT/200 "), "{line}");
         assert!(line.contains(" HIER_NONE/- "), "{line}");
@@ -59,7 +72,10 @@ fn miss_then_hit_with_curl_x_and_path_form() {
     assert_eq!(fields.len(), 10, "{fields:?}");
     assert!(fields[0].contains('.') && fields[0].split('.').nth(1).unwrap().len() == 3);
     assert_eq!(fields[2], "127.0.0.1");
-    assert!(fields[4].parse::<u64>().unwrap() > 9, "bytes include headers");
+    assert!(
+        fields[4].parse::<u64>().unwrap() > 9,
+        "bytes include headers"
+    );
 }
 
 #[test]
@@ -136,7 +152,10 @@ fn max_age_expiry_then_revalidation_304_and_200() {
     // Last-Modified validators and an entry stale on arrival (Age >= max-age).
     let dated = "/dated?cc=max-age=60&age=60&lm=Tue,%2001%20Oct%202024%2010:00:00%20GMT";
     assert_eq!(via(&proxy, &origin.url(dated), &[]).x_cache(), "MISS");
-    assert_eq!(via(&proxy, &origin.url(dated), &[]).x_cache(), "REVALIDATED");
+    assert_eq!(
+        via(&proxy, &origin.url(dated), &[]).x_cache(),
+        "REVALIDATED"
+    );
     assert_eq!(
         origin.headers_seen(dated)["if-modified-since"],
         "Tue, 01 Oct 2024 10:00:00 GMT"
@@ -195,15 +214,31 @@ fn vary_keeps_one_variant_per_selecting_header() {
     let fr = ["-H", "Accept-Language: fr"];
 
     let reply = via(&proxy, &url, &en);
-    assert_eq!((reply.x_cache(), reply.text().as_str()), ("MISS", "GET /hello Accept-Language=en"));
+    assert_eq!(
+        (reply.x_cache(), reply.text().as_str()),
+        ("MISS", "GET /hello Accept-Language=en")
+    );
     let reply = via(&proxy, &url, &fr);
-    assert_eq!((reply.x_cache(), reply.text().as_str()), ("MISS", "GET /hello Accept-Language=fr"));
+    assert_eq!(
+        (reply.x_cache(), reply.text().as_str()),
+        ("MISS", "GET /hello Accept-Language=fr")
+    );
     let reply = via(&proxy, &url, &en);
-    assert_eq!((reply.x_cache(), reply.text().as_str()), ("HIT", "GET /hello Accept-Language=en"));
+    assert_eq!(
+        (reply.x_cache(), reply.text().as_str()),
+        ("HIT", "GET /hello Accept-Language=en")
+    );
     let reply = via(&proxy, &url, &fr);
-    assert_eq!((reply.x_cache(), reply.text().as_str()), ("HIT", "GET /hello Accept-Language=fr"));
+    assert_eq!(
+        (reply.x_cache(), reply.text().as_str()),
+        ("HIT", "GET /hello Accept-Language=fr")
+    );
     let reply = via(&proxy, &url, &[]);
-    assert_eq!(reply.x_cache(), "MISS", "no Accept-Language is a third variant");
+    assert_eq!(
+        reply.x_cache(),
+        "MISS",
+        "no Accept-Language is a third variant"
+    );
     assert_eq!(origin.count(path), 3);
     assert_eq!(proxy.stats()["entries"], 3);
 
@@ -259,7 +294,16 @@ fn post_is_forwarded_with_its_body_and_invalidates() {
     // DELETE invalidated again.
     assert_eq!(via(&proxy, &url, &[]).x_cache(), "MISS");
     // Chunked upload from the client.
-    let reply = via(&proxy, &url, &["-H", "Transfer-Encoding: chunked", "--data-binary", "chunky"]);
+    let reply = via(
+        &proxy,
+        &url,
+        &[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "chunky",
+        ],
+    );
     assert_eq!(reply.text(), "got chunky");
 }
 
@@ -294,7 +338,10 @@ fn collapsed_forwarding_sends_one_request_for_fifty_clients() {
         args.push(out_dir.path().join(format!("{i}")).display().to_string());
         args.push(url.clone());
     }
-    let output = std::process::Command::new("curl").args(&args).output().unwrap();
+    let output = std::process::Command::new("curl")
+        .args(&args)
+        .output()
+        .unwrap();
     let summary = String::from_utf8_lossy(&output.stdout);
     assert_eq!(summary.lines().count(), 50, "{summary}");
     for line in summary.lines() {
@@ -341,15 +388,31 @@ fn cache_survives_a_restart_and_purge_removes_entries() {
 
     // netkit proxy purge URL, against the running proxy.
     let out = support::netkit()
-        .args(["proxy", "purge", "--proxy", &proxy.addr().to_string(), &origin.url(small)])
+        .args([
+            "proxy",
+            "purge",
+            "--proxy",
+            &proxy.addr().to_string(),
+            &origin.url(small),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("purged"));
     assert_eq!(via(&proxy, &origin.url(small), &[]).x_cache(), "MISS");
     assert_eq!(origin.count(small), 2);
     let out = support::netkit()
-        .args(["proxy", "purge", "--proxy", &proxy.addr().to_string(), &origin.url("/never")])
+        .args([
+            "proxy",
+            "purge",
+            "--proxy",
+            &proxy.addr().to_string(),
+            &origin.url("/never"),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -387,7 +450,10 @@ fn a_corrupted_cache_file_is_never_served() {
     let reply = via(&proxy, &origin.url(path), &[]);
     assert_eq!(reply.x_cache(), "MISS", "damaged entry treated as a miss");
     assert_eq!(reply.body.len(), 50_000);
-    assert_ne!(reply.body[1234], bytes[1234], "the damaged byte was not served");
+    assert_ne!(
+        reply.body[1234], bytes[1234],
+        "the damaged byte was not served"
+    );
     assert_eq!(origin.count(path), 2);
     assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "HIT");
 
@@ -400,7 +466,10 @@ fn a_corrupted_cache_file_is_never_served() {
     via(&proxy, &origin.url(big), &[]);
     assert_eq!(via(&proxy, &origin.url(big), &[]).x_cache(), "HIT");
     let bodies = support::wait_for_entries(dir.path(), 1);
-    let file = std::fs::OpenOptions::new().write(true).open(&bodies[0]).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bodies[0])
+        .unwrap();
     file.set_len(1_000_000).unwrap();
     let reply = via(&proxy, &origin.url(big), &[]);
     assert_eq!(reply.x_cache(), "MISS");
@@ -444,7 +513,10 @@ fn least_recently_used_entries_are_evicted_under_cache_size() {
     via(&proxy, &object(4), &[]);
     let stats = proxy.stats();
     assert_eq!(stats["entries"], 3, "{stats}");
-    assert!(stats["disk_bytes"].as_u64().unwrap() <= 100 * 1024, "{stats}");
+    assert!(
+        stats["disk_bytes"].as_u64().unwrap() <= 100 * 1024,
+        "{stats}"
+    );
     let on_disk: u64 = cache_files(dir.path(), "")
         .iter()
         .map(|f| f.metadata().unwrap().len())
@@ -453,7 +525,11 @@ fn least_recently_used_entries_are_evicted_under_cache_size() {
     assert_eq!(via(&proxy, &object(1), &[]).x_cache(), "HIT");
     assert_eq!(via(&proxy, &object(3), &[]).x_cache(), "HIT");
     assert_eq!(via(&proxy, &object(4), &[]).x_cache(), "HIT");
-    assert_eq!(via(&proxy, &object(2), &[]).x_cache(), "MISS", "2 was evicted");
+    assert_eq!(
+        via(&proxy, &object(2), &[]).x_cache(),
+        "MISS",
+        "2 was evicted"
+    );
 
     // Over --max-object-size: streamed whole, never stored.
     let huge = origin.url("/huge?cc=max-age=300&size=300000");
@@ -495,10 +571,22 @@ fn stats_page_as_json_and_html() {
     assert_eq!(stats["bytes_from_cache"], 2000);
     assert_eq!(stats["entries"], 1);
     assert!(stats["disk_bytes"].as_u64().unwrap() >= 1000);
-    let html = via(&proxy, "http://netkit.proxy/stats", &["-H", "Accept: text/html"]);
+    let html = via(
+        &proxy,
+        "http://netkit.proxy/stats",
+        &["-H", "Accept: text/html"],
+    );
     assert_eq!(html.status, 200);
-    assert!(html.header("content-type").unwrap().starts_with("text/html"));
-    assert!(html.text().contains("<th>Hits</th><td>2</td>"), "{}", html.text());
+    assert!(
+        html.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        html.text().contains("<th>Hits</th><td>2</td>"),
+        "{}",
+        html.text()
+    );
     // The path form reaches it too.
     let reply = curl(&[&format!("{}/netkit.proxy/stats", proxy.url())]);
     assert_eq!(reply.status, 200);

@@ -43,10 +43,19 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
     let closed = testkit::closed_tcp_port();
     let reply = via(&proxy, &format!("http://{closed}/x"), &[]);
     assert_eq!(reply.status, 502);
-    assert!(reply.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(reply.text().contains("502 Bad Gateway"), "{}", reply.text());
     assert!(reply.text().contains("refused"), "{}", reply.text());
-    assert!(reply.text().contains(&closed.to_string()), "{}", reply.text());
+    assert!(
+        reply.text().contains(&closed.to_string()),
+        "{}",
+        reply.text()
+    );
 
     let reply = via(&proxy, "http://no-such-host.invalid/", &[]);
     assert_eq!(reply.status, 502);
@@ -56,9 +65,20 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
     let started = std::time::Instant::now();
     let reply = via(&proxy, &origin.url("/slow?delay=5"), &[]);
     assert_eq!(reply.status, 504);
-    assert!(reply.text().contains("504 Gateway Timeout"), "{}", reply.text());
-    assert!(reply.text().contains("did not answer within 500ms"), "{}", reply.text());
-    assert!(started.elapsed() < Duration::from_secs(4), "not hung on the origin");
+    assert!(
+        reply.text().contains("504 Gateway Timeout"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        reply.text().contains("did not answer within 500ms"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "not hung on the origin"
+    );
 
     let log = proxy.log_lines(3);
     assert!(log[0].contains("TCP_MISS/502"), "{log:?}");
@@ -74,18 +94,30 @@ fn malformed_requests_get_400() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(dir.path(), &[]);
     // No host anywhere: neither absolute-form nor the path form.
-    let reply = raw(proxy.addr(), b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let reply = raw(
+        proxy.addr(),
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
     assert!(reply.contains("names no host"), "{reply}");
-    let reply = raw(proxy.addr(), b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    let reply = raw(
+        proxy.addr(),
+        b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    );
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
-    let reply = raw(proxy.addr(), b"GET /bad_host!/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let reply = raw(
+        proxy.addr(),
+        b"GET /bad_host!/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
     // Not HTTP at all.
     let reply = raw(proxy.addr(), b"HELLO THERE\r\n\r\n");
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
     // Still serving.
-    assert_eq!(curl(&["-x", &proxy.url(), "http://netkit.proxy/stats"]).status, 200);
+    assert_eq!(
+        curl(&["-x", &proxy.url(), "http://netkit.proxy/stats"]).status,
+        200
+    );
 }
 
 #[test]
@@ -99,7 +131,11 @@ fn clients_outside_allow_get_403() {
     let url = origin.url("/private");
     let reply = via(&proxy, &url, &["--interface", "127.0.0.2"]);
     assert_eq!(reply.status, 403, "{reply:?}");
-    assert!(reply.text().contains("127.0.0.2 is not allowed"), "{}", reply.text());
+    assert!(
+        reply.text().contains("127.0.0.2 is not allowed"),
+        "{}",
+        reply.text()
+    );
     let reply = via(&proxy, &url, &["--interface", "127.0.0.1"]);
     assert_eq!(reply.status, 200);
     assert_eq!(origin.count("/private"), 1, "the denied request never left");
@@ -107,7 +143,11 @@ fn clients_outside_allow_get_403() {
     assert!(log[0].contains(" 127.0.0.2 TCP_DENIED/403 "), "{log:?}");
     assert!(log[1].contains(" 127.0.0.1 TCP_MISS/200 "), "{log:?}");
     // CONNECT is refused too.
-    let reply = via(&proxy, "https://127.0.0.1:443/", &["--interface", "127.0.0.2"]);
+    let reply = via(
+        &proxy,
+        "https://127.0.0.1:443/",
+        &["--interface", "127.0.0.2"],
+    );
     assert_ne!(reply.status, 200);
 }
 
@@ -123,9 +163,17 @@ fn request_bodies_over_max_body_get_413() {
     let big = "x".repeat(2000);
     let reply = via(&proxy, &url, &["--data-binary", &big]);
     assert_eq!(reply.status, 413, "{reply:?}");
-    assert!(reply.text().contains("413 Payload Too Large"), "{}", reply.text());
+    assert!(
+        reply.text().contains("413 Payload Too Large"),
+        "{}",
+        reply.text()
+    );
     // Without a Content-Length the limit is enforced while streaming.
-    let reply = via(&proxy, &url, &["-H", "Transfer-Encoding: chunked", "--data-binary", &big]);
+    let reply = via(
+        &proxy,
+        &url,
+        &["-H", "Transfer-Encoding: chunked", "--data-binary", &big],
+    );
     assert_eq!(reply.status, 413, "{reply:?}");
     let reply = via(&proxy, &url, &["--data-binary", "small"]);
     assert_eq!(reply.status, 200);
@@ -138,7 +186,14 @@ fn self_signed(dir: &std::path::Path) -> std::path::PathBuf {
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
@@ -175,20 +230,35 @@ fn connect_tunnels_to_a_tls_origin() {
     // The origin's own certificate reached curl: the tunnel is end to end.
     let reply = via(&proxy, &url, &["--cacert", cert.to_str().unwrap()]);
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(reply.header("x-cache"), None, "nothing inside a tunnel is touched");
-    assert_eq!(origin.count("/secure?cc=max-age=300"), 2, "tunnels are never cached");
+    assert_eq!(
+        reply.header("x-cache"),
+        None,
+        "nothing inside a tunnel is touched"
+    );
+    assert_eq!(
+        origin.count("/secure?cc=max-age=300"),
+        2,
+        "tunnels are never cached"
+    );
 
     let log = proxy.log_lines(2);
     for line in &log {
-        assert!(line.contains(&format!(" TCP_TUNNEL/200 ")), "{line}");
-        assert!(line.contains(&format!("CONNECT 127.0.0.1:{port} - HIER_DIRECT/127.0.0.1")), "{line}");
+        assert!(line.contains(" TCP_TUNNEL/200 "), "{line}");
+        assert!(
+            line.contains(&format!("CONNECT 127.0.0.1:{port} - HIER_DIRECT/127.0.0.1")),
+            "{line}"
+        );
     }
 
     // Ports other than 443 and --connect-port are refused.
     let other = Proxy::start(tempfile::tempdir().unwrap().path(), &[]);
     let reply = via(&other, &url, &["-k", "-v"]);
     assert_ne!(reply.status, 200);
-    assert!(reply.stderr.contains("403") || reply.stderr.is_empty(), "{}", reply.stderr);
+    assert!(
+        reply.stderr.contains("403") || reply.stderr.is_empty(),
+        "{}",
+        reply.stderr
+    );
     let reply = raw(
         other.addr(),
         format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -203,7 +273,8 @@ fn connect_tunnels_to_a_tls_origin() {
     );
     let reply = raw(
         open.addr(),
-        format!("CONNECT {closed} HTTP/1.1\r\nHost: {closed}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("CONNECT {closed} HTTP/1.1\r\nHost: {closed}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
     );
     assert!(reply.starts_with("HTTP/1.1 502"), "{reply}");
 }
@@ -221,23 +292,40 @@ fn hop_by_hop_headers_are_removed_both_ways() {
         &proxy,
         &origin.url(path),
         &[
-            "-H", "Connection: X-Secret",
-            "-H", "X-Secret: 1",
-            "-H", "Keep-Alive: timeout=300",
-            "-H", "Proxy-Authorization: Basic YWxpY2U6c2VjcmV0",
-            "-H", "TE: trailers",
-            "-H", "Upgrade: websocket",
-            "-H", "X-End: yes",
+            "-H",
+            "Connection: X-Secret",
+            "-H",
+            "X-Secret: 1",
+            "-H",
+            "Keep-Alive: timeout=300",
+            "-H",
+            "Proxy-Authorization: Basic YWxpY2U6c2VjcmV0",
+            "-H",
+            "TE: trailers",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "X-End: yes",
         ],
     );
     assert_eq!(reply.status, 200);
     let seen = origin.headers_seen(path);
-    for gone in ["x-secret", "keep-alive", "proxy-authorization", "proxy-connection", "te", "upgrade"] {
+    for gone in [
+        "x-secret",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ] {
         assert!(seen.get(gone).is_none(), "origin saw {gone}: {seen}");
     }
     assert_eq!(seen["x-end"], "yes");
     assert_eq!(seen["host"], origin.addr().to_string());
-    assert!(seen["via"].as_str().unwrap().contains("1.1 netkit"), "{seen}");
+    assert!(
+        seen["via"].as_str().unwrap().contains("1.1 netkit"),
+        "{seen}"
+    );
     assert!(reply.header("x-internal").is_none(), "{reply:?}");
     assert!(reply.header("keep-alive").is_none(), "{reply:?}");
     assert_eq!(reply.header("x-end-to-end"), Some("kept"));
@@ -252,12 +340,26 @@ fn keep_alive_to_clients_and_a_pool_to_origins() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(dir.path(), &[]);
     let output = Command::new("curl")
-        .args(["-sv", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null", "-x", &proxy.url()])
+        .args([
+            "-sv",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-x",
+            &proxy.url(),
+        ])
         .args([origin.url("/k1"), origin.url("/k2"), origin.url("/k3")])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.matches("Re-using existing connection").count(), 2, "{stderr}");
+    assert_eq!(
+        stderr.matches("Re-using existing connection").count(),
+        2,
+        "{stderr}"
+    );
     // Separate clients, one origin connection.
     for n in 4..8 {
         via(&proxy, &origin.url(&format!("/k{n}")), &[]);
@@ -283,13 +385,24 @@ fn signals_shut_down_gracefully() {
 
 #[test]
 fn command_line() {
-    let out = netkit().args(["proxy", "serve", "--help"]).output().unwrap();
+    let out = netkit()
+        .args(["proxy", "serve", "--help"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for flag in [
-        "--bind", "--allow", "--connect-port", "--cache-dir", "--cache-size",
-        "--max-object-size", "--memory-size", "--max-body", "--origin-timeout",
-        "--access-log", "--grace",
+        "--bind",
+        "--allow",
+        "--connect-port",
+        "--cache-dir",
+        "--cache-size",
+        "--max-object-size",
+        "--memory-size",
+        "--max-body",
+        "--origin-timeout",
+        "--access-log",
+        "--grace",
     ] {
         assert!(help.contains(flag), "serve --help documents {flag}");
     }
@@ -329,7 +442,15 @@ fn command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another netkit proxy"));
 
     let out = netkit()
-        .args(["proxy", "serve", "--cache-size", "1MiB", "--max-object-size", "2MiB", "--cache-dir"])
+        .args([
+            "proxy",
+            "serve",
+            "--cache-size",
+            "1MiB",
+            "--max-object-size",
+            "2MiB",
+            "--cache-dir",
+        ])
         .arg(dir.path().join("other"))
         .output()
         .unwrap();
@@ -344,7 +465,10 @@ fn access_log_to_a_file() {
     let origin = Origin::start();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
-    let proxy = Proxy::start(&dir.path().join("cache"), &["--access-log", log.to_str().unwrap()]);
+    let proxy = Proxy::start(
+        &dir.path().join("cache"),
+        &["--access-log", log.to_str().unwrap()],
+    );
     via(&proxy, &origin.url("/logged?cc=max-age=60"), &[]);
     via(&proxy, &origin.url("/logged?cc=max-age=60"), &[]);
     proxy.stop();

@@ -132,6 +132,9 @@ mod tests {
             elapsed: Duration::ZERO,
             ..record
         };
-        assert!(hit.to_string().ends_with(" TCP_HIT/200 2245 GET http://www.example.com/ - HIER_NONE/- -"));
+        assert!(
+            hit.to_string()
+                .ends_with(" TCP_HIT/200 2245 GET http://www.example.com/ - HIER_NONE/- -")
+        );
     }
 }

@@ -18,7 +18,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub fn empty() -> Body {
@@ -78,17 +80,21 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if let Some(copy) = &mut this.copy
-            && ready!(copy.poll_reserve(cx)).is_err()
-        {
+        let copy_gone = match &mut this.copy {
+            Some(copy) => ready!(copy.poll_reserve(cx)).is_err(),
+            None => false,
+        };
+        if copy_gone {
             this.copy = None;
         }
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
-                if let (Some(data), Some(copy)) = (frame.data_ref(), &mut this.copy)
-                    && copy.send_item(Chunk::Data(data.clone())).is_err()
-                {
+                let sent = match (frame.data_ref(), &mut this.copy) {
+                    (Some(data), Some(copy)) => copy.send_item(Chunk::Data(data.clone())).is_ok(),
+                    _ => true,
+                };
+                if !sent {
                     this.copy = None;
                 }
             }
@@ -149,10 +155,8 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if let Some(Ok(frame)) = &frame
-            && let Some(data) = frame.data_ref()
-        {
-            self.sent += data.len() as u64;
+        if let Some(Ok(frame)) = &frame {
+            self.sent += frame.data_ref().map_or(0, |data| data.len() as u64);
         }
         Poll::Ready(frame)
     }
@@ -183,8 +187,7 @@ mod tests {
     async fn tee_copies_everything_then_ends() {
         let (tx, mut rx) = mpsc::channel(4);
         let inner = http_body_util::StreamBody::new(tokio_stream::iter(
-            ["one ", "two ", "three"]
-                .map(|s| Ok::<_, std::io::Error>(Frame::data(Bytes::from(s)))),
+            ["one ", "two ", "three"].map(|s| Ok::<_, std::io::Error>(Frame::data(Bytes::from(s)))),
         ));
         let body = Tee::new(inner, tx);
         let collected = tokio::spawn(async move { body.collect().await.unwrap().to_bytes() });

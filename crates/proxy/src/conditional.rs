@@ -24,7 +24,10 @@ pub fn client_has_current(request: &HeaderMap, response: &HeaderMap) -> bool {
             .and_then(|v: &http::HeaderValue| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
     };
-    match (date(request, IF_MODIFIED_SINCE), date(response, LAST_MODIFIED)) {
+    match (
+        date(request, IF_MODIFIED_SINCE),
+        date(response, LAST_MODIFIED),
+    ) {
         (Some(since), Some(modified)) => modified <= since,
         _ => false,
     }
@@ -42,17 +45,34 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(k, v)| (http::HeaderName::from_static(k), http::HeaderValue::from_static(v)))
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                )
+            })
             .collect()
     }
 
     #[test]
     fn entity_tags() {
         let response = headers(&[("etag", "\"v1\"")]);
-        assert!(client_has_current(&headers(&[("if-none-match", "\"v1\"")]), &response));
-        assert!(client_has_current(&headers(&[("if-none-match", "\"v0\", W/\"v1\"")]), &response));
-        assert!(client_has_current(&headers(&[("if-none-match", "*")]), &response));
-        assert!(!client_has_current(&headers(&[("if-none-match", "\"v2\"")]), &response));
+        assert!(client_has_current(
+            &headers(&[("if-none-match", "\"v1\"")]),
+            &response
+        ));
+        assert!(client_has_current(
+            &headers(&[("if-none-match", "\"v0\", W/\"v1\"")]),
+            &response
+        ));
+        assert!(client_has_current(
+            &headers(&[("if-none-match", "*")]),
+            &response
+        ));
+        assert!(!client_has_current(
+            &headers(&[("if-none-match", "\"v2\"")]),
+            &response
+        ));
         assert!(!client_has_current(&headers(&[]), &response));
     }
 

@@ -22,9 +22,9 @@ use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::body::{self, Body};
 use crate::cache::Cache;
 use crate::headers::{X_CACHE, add_via, remove_hop_by_hop};
+use crate::lookup::Lookup;
 use crate::origin::{self, Failure};
 use crate::stats::{Counted, Stats};
-use crate::lookup::Lookup;
 use crate::target::Target;
 use crate::{Config, pages, purge, tunnel};
 
@@ -120,7 +120,13 @@ impl Exchange {
 
     /// The log line for a request whose response is not sent through
     /// `finish` (a tunnel, logged when it closes).
-    pub fn record(&self, answer: Answer, status: u16, bytes: u64, hierarchy: Hierarchy) -> AccessRecord {
+    pub fn record(
+        &self,
+        answer: Answer,
+        status: u16,
+        bytes: u64,
+        hierarchy: Hierarchy,
+    ) -> AccessRecord {
         AccessRecord {
             time: self.time,
             elapsed: self.started.elapsed(),
@@ -205,7 +211,11 @@ pub fn deny<B>(state: &State, client: IpAddr, request: &Request<B>) -> Response<
     exchange.finish(state, page, Answer::Denied, Hierarchy::None)
 }
 
-pub async fn handle(state: Arc<State>, client: IpAddr, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    state: Arc<State>,
+    client: IpAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let mut exchange = Exchange::new(client, &request);
     if request.method() == Method::CONNECT {
         return tunnel::open(state, exchange, request).await;
@@ -232,9 +242,7 @@ pub async fn handle(state: Arc<State>, client: IpAddr, request: Request<Incoming
         let page = pages::json_response(status, format!("{{\"purged\": {purged}}}\n"));
         return exchange.finish(&state, page, Answer::Bypass, Hierarchy::None);
     }
-    if let Some(len) = declared_length(request.headers())
-        && len > state.config.max_body
-    {
+    if declared_length(request.headers()).is_some_and(|len| len > state.config.max_body) {
         let page = too_large(&state);
         return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
     }
@@ -256,7 +264,9 @@ pub async fn handle(state: Arc<State>, client: IpAddr, request: Request<Incoming
     let request = Request::from_parts(parts, body);
     match origin::send(&state, request).await {
         Ok(response) => {
-            if unsafe_method && (response.status().is_success() || response.status().is_redirection()) {
+            if unsafe_method
+                && (response.status().is_success() || response.status().is_redirection())
+            {
                 invalidate(&state.cache, &target, response.headers());
             }
             let (response, peer) = from_origin(response);
@@ -318,7 +328,8 @@ fn prepare_request(parts: &mut Parts, target: &Target) {
     remove_hop_by_hop(&mut parts.headers);
     parts.headers.insert(
         HOST,
-        HeaderValue::from_str(&target.origin.authority()).expect("a validated host is a header value"),
+        HeaderValue::from_str(&target.origin.authority())
+            .expect("a validated host is a header value"),
     );
     add_via(&mut parts.headers);
 }
@@ -340,7 +351,12 @@ pub fn peer_of<B>(response: &Response<B>) -> Hierarchy {
 }
 
 /// The 502, 504 or 413 page for a request the origin did not answer.
-pub fn failure_page(state: &State, exchange: Exchange, target: &Target, failure: Failure) -> Response<Body> {
+pub fn failure_page(
+    state: &State,
+    exchange: Exchange,
+    target: &Target,
+    failure: Failure,
+) -> Response<Body> {
     let page = match &failure {
         Failure::BodyTooLarge => too_large(state),
         other => pages::error(other.status(), &other.describe(&target.origin, state)),
@@ -354,10 +370,18 @@ pub fn failure_page(state: &State, exchange: Exchange, target: &Target, failure:
 }
 
 /// `http://netkit.proxy/...`: the stats as JSON, or HTML for browsers.
-fn own_page(state: &State, target: &Target, method: &Method, headers: &HeaderMap) -> Response<Body> {
+fn own_page(
+    state: &State,
+    target: &Target,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
     let path = target.path_and_query.split('?').next().unwrap_or("/");
     if method != Method::GET && method != Method::HEAD {
-        return pages::error(StatusCode::METHOD_NOT_ALLOWED, "The proxy's own pages are read-only.");
+        return pages::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The proxy's own pages are read-only.",
+        );
     }
     match path {
         "/stats" | "/stats/" | "/" => {

@@ -2,7 +2,9 @@
 //! directions (RFC 9110 §7.6.1) and every message gains a `Via` entry.
 
 use http::HeaderMap;
-use http::header::{CONNECTION, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA};
+use http::header::{
+    CONNECTION, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
+};
 
 /// What this proxy adds to `Via` (RFC 9110 §7.6.3: protocol and pseudonym).
 pub const VIA_ENTRY: &str = "1.1 netkit";

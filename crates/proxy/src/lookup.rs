@@ -136,7 +136,11 @@ impl Lookup {
 
     /// The stored response with headers from `head`, or `None` when its
     /// body turned out damaged (the entry is then dropped).
-    async fn serve(&self, candidate: &Candidate, head: http::response::Parts) -> Option<Response<Body>> {
+    async fn serve(
+        &self,
+        candidate: &Candidate,
+        head: http::response::Parts,
+    ) -> Option<Response<Body>> {
         let meta = &candidate.entry.meta;
         let mut head = head;
         head.headers
@@ -232,7 +236,9 @@ impl Lookup {
             AfterResponse::NotModified(policy, head) => (policy, head),
             // A 304 for some other representation than ours: the client's
             // own validators matched, so it is the client's to keep.
-            AfterResponse::Modified(..) => return self.relay(exchange, response, leader, Answer::Miss),
+            AfterResponse::Modified(..) => {
+                return self.relay(exchange, response, leader, Answer::Miss);
+            }
         };
         let peer = crate::forward::peer_of(&response);
         let meta = Meta {
@@ -259,7 +265,10 @@ impl Lookup {
         }
         match self.serve(&candidate, head).await {
             Some(response) => exchange.finish(&self.state, response, Answer::Revalidated, peer),
-            None => self.fetch(exchange, body::empty(), None, Answer::Miss).await,
+            None => {
+                self.fetch(exchange, body::empty(), None, Answer::Miss)
+                    .await
+            }
         }
     }
 
@@ -365,7 +374,10 @@ mod tests {
     #[test]
     fn vary_selects_request_headers() {
         let mut response = HeaderMap::new();
-        response.insert(VARY, HeaderValue::from_static("Accept-Encoding, Accept-Language"));
+        response.insert(
+            VARY,
+            HeaderValue::from_static("Accept-Encoding, Accept-Language"),
+        );
         let mut request = HeaderMap::new();
         request.insert("accept-encoding", HeaderValue::from_static("gzip"));
         let selected = selected_headers(&response, &request).unwrap();
@@ -378,6 +390,9 @@ mod tests {
         );
         response.insert(VARY, HeaderValue::from_static("*"));
         assert_eq!(selected_headers(&response, &request), None);
-        assert_eq!(selected_headers(&HeaderMap::new(), &request), Some(Vec::new()));
+        assert_eq!(
+            selected_headers(&HeaderMap::new(), &request),
+            Some(Vec::new())
+        );
     }
 }

@@ -40,7 +40,10 @@ impl Failure {
     pub fn describe(&self, origin: &Origin, state: &State) -> String {
         match self {
             Failure::Dns(detail) => {
-                format!("The proxy cannot resolve the host name {}: {detail}.", origin.host)
+                format!(
+                    "The proxy cannot resolve the host name {}: {detail}.",
+                    origin.host
+                )
             }
             Failure::Refused => format!("The connection to {origin} was refused."),
             Failure::ConnectTimeout => format!(

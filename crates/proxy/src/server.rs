@@ -148,7 +148,12 @@ impl Proxy {
     }
 }
 
-async fn serve(state: Arc<State>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+async fn serve(
+    state: Arc<State>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     let client = peer.ip().to_canonical();
     let allowed = is_allowed(&state.config.allow, client);

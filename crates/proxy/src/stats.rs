@@ -140,7 +140,11 @@ impl Snapshot {
             ),
             (
                 "Memory tier",
-                format!("{} entries, {}", self.memory_entries, human(self.memory_bytes)),
+                format!(
+                    "{} entries, {}",
+                    self.memory_entries,
+                    human(self.memory_bytes)
+                ),
             ),
             ("Uptime", format!("{} s", uptime.as_secs())),
         ];
@@ -194,7 +198,10 @@ mod tests {
             memory_bytes: 1024,
         };
         let snapshot = stats.snapshot(usage, 1 << 30);
-        assert_eq!((snapshot.requests, snapshot.hits, snapshot.misses), (3, 2, 1));
+        assert_eq!(
+            (snapshot.requests, snapshot.hits, snapshot.misses),
+            (3, 2, 1)
+        );
         let json: serde_json::Value = serde_json::from_str(&snapshot.to_json()).unwrap();
         assert_eq!(json["bytes_from_cache"], 2048);
         assert_eq!(json["entries"], 1);

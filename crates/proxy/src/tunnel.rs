@@ -18,7 +18,11 @@ use crate::target::{Origin, parse_connect};
 
 const HTTPS_PORT: u16 = 443;
 
-pub async fn open(state: Arc<State>, exchange: Exchange, request: Request<Incoming>) -> Response<Body> {
+pub async fn open(
+    state: Arc<State>,
+    exchange: Exchange,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let origin = match parse_connect(request.uri()) {
         Ok(origin) => origin,
         Err(err) => {

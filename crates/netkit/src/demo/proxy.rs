@@ -33,8 +33,14 @@ pub async fn check() -> anyhow::Result<String> {
     let url = format!("http://{origin}/demo");
     let first = get_through(proxy_addr, &url).await?;
     let second = get_through(proxy_addr, &url).await?;
-    ensure!(first == ("MISS".to_owned(), BODY.to_owned()), "first GET: {first:?}");
-    ensure!(second == ("HIT".to_owned(), BODY.to_owned()), "second GET: {second:?}");
+    ensure!(
+        first == ("MISS".to_owned(), BODY.to_owned()),
+        "first GET: {first:?}"
+    );
+    ensure!(
+        second == ("HIT".to_owned(), BODY.to_owned()),
+        "second GET: {second:?}"
+    );
     let seen = served.load(Ordering::SeqCst);
     ensure!(seen == 1, "the origin saw {seen} requests, expected 1");
     Ok(format!(
@@ -47,10 +53,17 @@ async fn get_through(proxy: SocketAddr, url: &str) -> anyhow::Result<(String, St
     let stream = TcpStream::connect(proxy)
         .await
         .with_context(|| format!("cannot connect to the proxy at {proxy}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let request = Request::get(url)
-        .header(hyper::header::HOST, url.trim_start_matches("http://").split('/').next().unwrap_or(""))
+        .header(
+            hyper::header::HOST,
+            url.trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap_or(""),
+        )
         .body(Empty::<Bytes>::new())?;
     let response = sender.send_request(request).await?;
     let x_cache = response

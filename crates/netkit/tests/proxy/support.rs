@@ -253,7 +253,11 @@ pub fn cache_files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let entries = dir.join("entries");
     for shard in std::fs::read_dir(&entries).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(shard.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let path = file.path();
             if path.to_string_lossy().ends_with(suffix) {
                 found.push(path);
@@ -272,7 +276,11 @@ pub fn wait_for_entries(dir: &Path, n: usize) -> Vec<PathBuf> {
         if cache_files(dir, ".meta").len() == n && bodies.len() == n {
             return bodies;
         }
-        assert!(std::time::Instant::now() < deadline, "{} entries on disk", bodies.len());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} entries on disk",
+            bodies.len()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

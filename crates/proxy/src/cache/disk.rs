@@ -46,12 +46,7 @@ impl Disk {
     pub fn open(root: &Path) -> io::Result<(Disk, Vec<(Meta, u64)>)> {
         fs::create_dir_all(root.join("entries"))?;
         let lock = File::create(root.join("lock"))?;
-        lock.try_lock().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "in use by another netkit proxy (choose another --cache-dir)",
-            )
-        })?;
+        lock_exclusively(&lock)?;
         let tmp = root.join("tmp");
         if tmp.exists() {
             fs::remove_dir_all(&tmp)?;
@@ -164,8 +159,7 @@ impl Disk {
         check_len(&file, meta)?;
         let mut body = Vec::with_capacity(meta.body_len as usize);
         file.read_to_end(&mut body)?;
-        if body.len() as u64 != meta.body_len
-            || xxhash_rust::xxh3::xxh3_64(&body) != meta.body_hash
+        if body.len() as u64 != meta.body_len || xxhash_rust::xxh3::xxh3_64(&body) != meta.body_hash
         {
             return Err(BodyError::Checksum);
         }
@@ -194,6 +188,25 @@ impl Disk {
         file.seek(SeekFrom::Start(0))?;
         Ok(file)
     }
+}
+
+/// An advisory lock the kernel drops when the process exits, however it
+/// exits, so a crashed proxy never leaves the directory locked.
+fn lock_exclusively(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock only reads the descriptor, which `file` keeps open.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() == io::ErrorKind::WouldBlock {
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "in use by another netkit proxy (choose another --cache-dir)",
+        ));
+    }
+    Err(err)
 }
 
 fn check_len(file: &File, meta: &Meta) -> Result<(), BodyError> {
@@ -225,10 +238,11 @@ fn load_meta(path: &Path) -> Option<Meta> {
 }
 
 fn remove_quietly(path: &Path) {
-    if let Err(err) = fs::remove_file(path)
-        && err.kind() != io::ErrorKind::NotFound
-    {
-        warn!(path = %path.display(), %err, "cannot remove cache file");
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+            warn!(path = %path.display(), %err, "cannot remove cache file");
+        }
+        _ => {}
     }
 }
 
@@ -282,10 +296,16 @@ mod tests {
         bytes[3] ^= 1;
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(disk.read_body(&meta), Err(BodyError::Checksum)));
-        assert!(matches!(disk.open_checked_body(&meta), Err(BodyError::Checksum)));
+        assert!(matches!(
+            disk.open_checked_body(&meta),
+            Err(BodyError::Checksum)
+        ));
 
         fs::write(&path, b"hello").unwrap();
-        assert!(matches!(disk.read_body(&meta), Err(BodyError::Length { .. })));
+        assert!(matches!(
+            disk.read_body(&meta),
+            Err(BodyError::Length { .. })
+        ));
     }
 
     #[test]

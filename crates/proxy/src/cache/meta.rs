@@ -149,7 +149,10 @@ pub(crate) mod tests {
     #[test]
     fn damage_is_detected() {
         let bytes = sample("http://example.com/a", b"hello").encode();
-        assert_eq!(Meta::decode(&bytes[..bytes.len() - 1]).unwrap_err(), MetaError::Length);
+        assert_eq!(
+            Meta::decode(&bytes[..bytes.len() - 1]).unwrap_err(),
+            MetaError::Length
+        );
         assert_eq!(Meta::decode(&bytes[..10]).unwrap_err(), MetaError::Magic);
         let mut flipped = bytes.clone();
         let last = flipped.len() - 3;

@@ -134,9 +134,7 @@ impl Cache {
             evicted
         };
         for entry in evicted {
-            cache
-                .disk
-                .remove(entry.meta.id, entry.meta.body_hash);
+            cache.disk.remove(entry.meta.id, entry.meta.body_hash);
         }
         Ok(cache)
     }
@@ -175,10 +173,11 @@ impl Cache {
         let evicted = {
             let mut index = self.lock();
             let evicted = self.insert_locked(&mut index, entry);
-            if let Some(body) = body
-                && index.entries.contains(&id)
-            {
-                index.remember(id, body, &self.limits);
+            match body {
+                Some(body) if index.entries.contains(&id) => {
+                    index.remember(id, body, &self.limits);
+                }
+                _ => {}
             }
             evicted
         };
