@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Cache-hit throughput: netkit proxy vs Varnish (default VCL) vs nginx
+# proxy_cache, in front of one nginx origin serving a 1 KiB and a 1 MiB
+# object with Cache-Control: max-age=3600. Each proxy is pinned to core 0,
+# wrk to core 1; every object is fetched once first so wrk measures hits.
+#
+#   bench/proxy.sh                 # 10 s per run
+#   DURATION=30s CONNECTIONS=100 bench/proxy.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-50}
+PROXY_CORE=${PROXY_CORE:-0}
+CLIENT_CORE=${CLIENT_CORE:-1}
+
+need=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v varnishd >/dev/null || [ -x /usr/sbin/varnishd ] || need+=(varnish)
+command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+export PATH="$PATH:/usr/sbin"
+
+echo "== building netkit (release)"
+cargo build --release --quiet -p netkit
+netkit=$PWD/target/release/netkit
+
+work=$(mktemp -d /tmp/netkit-bench-proxy.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+origin_port=$(free_port)
+netkit_port=$(free_port)
+varnish_port=$(free_port)
+nginx_port=$(free_port)
+
+mkdir -p "$work/www" "$work/nginx-origin" "$work/nginx-cache" "$work/netkit-cache"
+# nginx workers run as an unprivileged user: they must be able to read.
+chmod 755 "$work" "$work/www"
+head -c 1024 /dev/urandom > "$work/www/1k"
+head -c $((1024 * 1024)) /dev/urandom > "$work/www/1m"
+chmod 644 "$work/www/1k" "$work/www/1m"
+
+cat > "$work/origin.conf" <<CONF
+worker_processes 1;
+pid $work/origin.pid;
+error_log $work/origin-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$origin_port;
+    root $work/www;
+    location / { add_header Cache-Control "max-age=3600"; default_type application/octet-stream; }
+  }
+}
+CONF
+
+cat > "$work/cache.conf" <<CONF
+worker_processes 1;
+pid $work/cache.pid;
+error_log $work/cache-error.log;
+events { worker_connections 4096; }
+http {
+  access_log $work/nginx-access.log;
+  proxy_cache_path $work/nginx-cache keys_zone=bench:10m max_size=1g;
+  upstream origin { server 127.0.0.1:$origin_port; keepalive 32; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_cache bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://origin;
+      add_header X-Cache \$upstream_cache_status;
+    }
+  }
+}
+CONF
+
+echo "== starting the origin (nginx) and the three caches"
+taskset -c "$CLIENT_CORE" nginx -c "$work/origin.conf" -p "$work/nginx-origin" -g 'daemon off;' 2>/dev/null &
+pids+=($!)
+taskset -c "$PROXY_CORE" "$netkit" proxy serve --bind "127.0.0.1:$netkit_port" \
+  --cache-dir "$work/netkit-cache" --access-log "$work/netkit-access.log" 2>"$work/netkit.err" >/dev/null &
+pids+=($!)
+taskset -c "$PROXY_CORE" varnishd -F -n "$work/varnish" -a "127.0.0.1:$varnish_port" \
+  -b "127.0.0.1:$origin_port" -s malloc,256m >"$work/varnish.log" 2>&1 &
+pids+=($!)
+taskset -c "$PROXY_CORE" nginx -c "$work/cache.conf" -p "$work/nginx-cache" -g 'daemon off;' 2>/dev/null &
+pids+=($!)
+for port in "$origin_port" "$netkit_port" "$varnish_port" "$nginx_port"; do wait_port "$port"; done
+
+# netkit takes the lab's path form, so wrk needs no proxy support.
+url_for() {
+  case $1 in
+    netkit) echo "http://127.0.0.1:$netkit_port/127.0.0.1:$origin_port/$2" ;;
+    varnish) echo "http://127.0.0.1:$varnish_port/$2" ;;
+    nginx) echo "http://127.0.0.1:$nginx_port/$2" ;;
+  esac
+}
+
+echo "== warming every cache (one miss per object), checking the next request hits"
+for name in netkit varnish nginx; do
+  for object in 1k 1m; do
+    curl -s -o /dev/null "$(url_for $name $object)"
+    sleep 0.2
+    headers=$(curl -s -D - -o /dev/null "$(url_for $name $object)")
+    case $name in
+      netkit) echo "$headers" | grep -qi '^x-cache: HIT' ;;
+      varnish) echo "$headers" | grep -qiE '^x-varnish: [0-9]+ [0-9]+' ;;
+      nginx) echo "$headers" | grep -qi '^x-cache: HIT' ;;
+    esac || { echo "$name did not serve $object from cache:"; echo "$headers"; exit 1; }
+  done
+done
+
+declare -A rps
+run() {
+  local name=$1 object=$2 out
+  out=$(taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$(url_for "$name" "$object")")
+  rps[$name/$object]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  printf '  %-8s %-3s %12s req/s   p99 %s\n' "$name" "$object" "${rps[$name/$object]}" \
+    "$(echo "$out" | awk '/ 99%/ {print $2}')"
+}
+
+echo "== cache hits: wrk -t1 -c$CONNECTIONS -d$DURATION on core $CLIENT_CORE, caches on core $PROXY_CORE"
+for object in 1k 1m; do
+  for name in netkit varnish nginx; do run "$name" "$object"; done
+done
+
+echo "== ratio: netkit / the better of Varnish and nginx (target >= 1.0)"
+for object in 1k 1m; do
+  python3 - "$object" "${rps[netkit/$object]}" "${rps[varnish/$object]}" "${rps[nginx/$object]}" <<'PY'
+import sys
+obj, netkit, varnish, nginx = sys.argv[1], *map(float, sys.argv[2:])
+best, who = max((varnish, "varnish"), (nginx, "nginx"))
+print(f"  {obj:<3}  netkit {netkit:,.0f}  varnish {varnish:,.0f}  nginx {nginx:,.0f}  ->  {netkit / best:.2f}x {who}")
+PY
+done
+echo "origin requests served (should be 2 per cache: the warm-up misses):"
+grep -c . "$work/netkit-access.log" >/dev/null && grep -c "TCP_MISS" "$work/netkit-access.log" | sed 's/^/  netkit misses: /'
