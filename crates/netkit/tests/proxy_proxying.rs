@@ -80,6 +80,20 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
         "not hung on the origin"
     );
 
+    // An origin that stops half-way through its body: the client's response
+    // is cut off after --origin-timeout, not held open, and nothing is stored.
+    let stalled = origin.url("/stalled?cc=max-age=300&size=10000&stall=8");
+    let started = std::time::Instant::now();
+    let reply = via(&proxy, &stalled, &[]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.len(), 10_000, "the half that was sent");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not hung on the origin"
+    );
+    assert_eq!(via(&proxy, &origin.url("/ok"), &[]).status, 200);
+    assert_eq!(proxy.stats()["entries"], 0);
+
     let log = proxy.log_lines(3);
     assert!(log[0].contains("TCP_MISS/502"), "{log:?}");
     assert!(log[1].contains("TCP_MISS/502"), "{log:?}");

@@ -1,14 +1,17 @@
 //! Response bodies: whole bodies from memory, files from the cache, and the
 //! origin's body streamed to the client while a copy goes to the cache.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 use tokio_util::io::ReaderStream;
 use tokio_util::sync::PollSender;
 
@@ -111,6 +114,65 @@ where
     fn is_end_stream(&self) -> bool {
         // Claiming the end early would skip the poll that sends `End`.
         self.copy.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// An origin body that must keep moving: if no frame arrives for `limit`,
+/// it fails, so a stalled origin ends the client's response instead of
+/// holding it open for ever.
+#[derive(Debug)]
+pub struct Deadline<B> {
+    inner: B,
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<B> Deadline<B> {
+    pub fn new(inner: B, limit: Duration) -> Self {
+        Deadline {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the origin sent nothing for {0:?}")]
+pub struct Stalled(Duration);
+
+impl<B> HttpBody for Deadline<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.limit;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Stalled(this.limit).into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

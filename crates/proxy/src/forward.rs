@@ -269,7 +269,7 @@ pub async fn handle(
             {
                 invalidate(&state.cache, &target, response.headers());
             }
-            let (response, peer) = from_origin(response);
+            let (response, peer) = from_origin(&state, response);
             exchange.finish(&state, response, Answer::Bypass, peer)
         }
         Err(failure) => failure_page(&state, exchange, &target, failure),
@@ -335,11 +335,11 @@ fn prepare_request(parts: &mut Parts, target: &Target) {
 }
 
 /// An origin response ready to go to the client, and where it came from.
-pub fn from_origin(response: Response<Incoming>) -> (Response<Body>, Hierarchy) {
+pub fn from_origin(state: &State, response: Response<Incoming>) -> (Response<Body>, Hierarchy) {
     let peer = peer_of(&response);
     let (mut parts, incoming) = response.into_parts();
     remove_hop_by_hop(&mut parts.headers);
-    let body = incoming.map_err(body::BoxError::from).boxed_unsync();
+    let body = body::Deadline::new(incoming, state.config.origin_timeout).boxed_unsync();
     (Response::from_parts(parts, body), peer)
 }
 

@@ -280,7 +280,7 @@ impl Lookup {
         leader: Option<Leader>,
         answer: Answer,
     ) -> Response<Body> {
-        let (response, peer) = from_origin(response);
+        let (response, peer) = from_origin(&self.state, response);
         let response = match self.plan(&response) {
             Some(plan) => {
                 let copy = fill::start(self.state.clone(), plan, leader);

@@ -57,6 +57,10 @@ pub async fn open(
     tokio::spawn(relay(state.clone(), exchange, request, upstream, peer));
     let mut response = Response::new(body::empty());
     crate::headers::add_via(response.headers_mut());
+    response.headers_mut().insert(
+        crate::headers::X_CACHE,
+        http::HeaderValue::from_static("BYPASS"),
+    );
     response
 }
 

@@ -2,8 +2,9 @@
 
 Query parameters choose the response: cc (Cache-Control), etag, lm
 (Last-Modified), age, vary (a request header to vary on and echo), status,
-size (bytes of body), delay (seconds before answering), chunked, hop (send
-hop-by-hop headers). GET /_stats (never counted) returns what was seen:
+size (bytes of body), delay (seconds before answering), stall (send half
+the body, then nothing for that many seconds), chunked, hop (send hop-by-hop
+headers). GET /_stats (never counted) returns what was seen:
 requests per path, the headers of the last request per path, and the number
 of distinct client connections. GET /_set?path=P&etag=E&body=B changes what
 path P answers. argv[1], if given, is a TLS certificate+key PEM: serve HTTPS.
@@ -133,6 +134,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = ("%s %s" % (self.command, url.path)).encode()
         if "vary" in query:
             body += (" %s=%s" % (query["vary"], self.headers.get(query["vary"], ""))).encode()
+        if "stall" in query:
+            # Announce twice the body, send half, then go quiet.
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(2 * len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            time.sleep(float(query["stall"]))
+            return
         if "chunked" in query:
             headers.append(("Transfer-Encoding", "chunked"))
             self.send_response(status)
