@@ -505,3 +505,53 @@ fn demo_has_a_proxy_line() {
     assert!(line.contains(" ok "), "{line}");
     assert!(line.contains("MISS then HIT"), "{line}");
 }
+
+#[test]
+fn idle_client_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &["--idle-timeout", "300ms"]);
+    let mut stream = std::net::TcpStream::connect(proxy.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let started = std::time::Instant::now();
+    let n = std::io::Read::read_to_end(&mut stream, &mut rest).expect("closed, not timed out");
+    assert_eq!(n, 0, "{}", String::from_utf8_lossy(&rest));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn concurrent_uncacheable_requests_all_reach_the_origin() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let url = origin.url("/live?cc=no-store&delay=0.3");
+    let out = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = [
+        "-s",
+        "--max-time",
+        "30",
+        "-Z",
+        "--parallel-immediate",
+        "--parallel-max",
+        "20",
+        "-x",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(proxy.url());
+    args.extend(["-w".into(), "%{http_code}\\n".into()]);
+    for i in 0..20 {
+        args.push("-o".into());
+        args.push(out.path().join(i.to_string()).display().to_string());
+        args.push(url.clone());
+    }
+    let output = Command::new("curl").args(&args).output().unwrap();
+    let codes = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(codes.lines().filter(|c| *c == "200").count(), 20, "{codes}");
+    assert_eq!(origin.count("/live?cc=no-store&delay=0.3"), 20);
+}

@@ -5,8 +5,9 @@
 //! with a memory tier for small hot objects.
 //!
 //! The server is hyper; the proxying and caching around it are ours:
-//! [`target`] checks what is asked for, [`forward`] answers from the cache
-//! or the origin, [`cache`] stores, [`tunnel`] relays CONNECT.
+//! `target` checks what is asked for, `forward` routes each request,
+//! `lookup` answers GET and HEAD from the cache or the origin, `fill`
+//! stores what passes, `cache` indexes it, `tunnel` relays CONNECT.
 
 mod access;
 mod body;

@@ -272,3 +272,104 @@ fn spawn_blocking_or_now(work: impl FnOnce() + Send + 'static) {
         Err(_) => work(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::cache::meta::tests::sample;
+
+    fn open(dir: &Path, disk: u64, memory: u64) -> Cache {
+        let limits = Limits {
+            disk,
+            memory,
+            memory_object: 1000,
+            object: disk,
+        };
+        Cache::open(dir, limits).unwrap()
+    }
+
+    fn store(cache: &Cache, url: &str, body: &[u8]) -> VariantId {
+        let meta = sample(url, body);
+        let (temp, mut file) = cache.disk().create_temp().unwrap();
+        file.write_all(body).unwrap();
+        drop(file);
+        let size = cache.disk().commit(&meta, Some(&temp)).unwrap();
+        let id = meta.id;
+        cache.insert(Entry { meta, size }, Some(Bytes::copy_from_slice(body)));
+        id
+    }
+
+    fn urls(cache: &Cache) -> Vec<String> {
+        let index = cache.lock();
+        let mut urls: Vec<String> = index.urls.keys().cloned().collect();
+        urls.sort();
+        urls
+    }
+
+    #[test]
+    fn least_recently_used_goes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        // Each entry is 600 body bytes plus a few hundred of metadata.
+        let cache = open(dir.path(), 2500, 10_000);
+        store(&cache, "http://a/", &[b'a'; 600]);
+        store(&cache, "http://b/", &[b'b'; 600]);
+        assert_eq!(
+            cache.candidates("http://a/").len(),
+            1,
+            "a is now the most recent"
+        );
+        store(&cache, "http://c/", &[b'c'; 600]);
+        assert_eq!(urls(&cache), ["http://a/", "http://c/"]);
+        let usage = cache.usage();
+        assert_eq!(usage.entries, 2);
+        assert!(usage.disk_bytes <= 2500);
+        assert_eq!(usage.memory_bytes, 1200);
+    }
+
+    #[test]
+    fn memory_tier_is_bounded_and_a_subset_of_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path(), 1 << 20, 1000);
+        store(&cache, "http://a/", &[b'a'; 400]);
+        store(&cache, "http://b/", &[b'b'; 400]);
+        store(&cache, "http://c/", &[b'c'; 400]);
+        let usage = cache.usage();
+        assert_eq!((usage.entries, usage.memory_entries), (3, 2));
+        assert_eq!(usage.memory_bytes, 800);
+        assert!(
+            cache.candidates("http://a/")[0].body.is_none(),
+            "a left memory"
+        );
+        assert!(cache.candidates("http://c/")[0].body.is_some());
+        // Bodies above the per-object limit stay on disk only.
+        store(&cache, "http://big/", &[b'x'; 1500]);
+        assert!(cache.candidates("http://big/")[0].body.is_none());
+        // Dropping an entry drops its body from memory too.
+        assert_eq!(cache.purge("http://c/"), 1);
+        assert_eq!(cache.usage().memory_bytes, 400);
+        assert_eq!(cache.purge("http://c/"), 0);
+    }
+
+    #[test]
+    fn replacing_a_variant_keeps_one_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path(), 1 << 20, 1 << 20);
+        store(&cache, "http://a/", b"old");
+        store(&cache, "http://a/", b"new body");
+        let candidates = cache.candidates("http://a/");
+        assert_eq!(candidates.len(), 1);
+        assert_eq!(candidates[0].body.as_deref(), Some(&b"new body"[..]));
+        assert_eq!(cache.usage().entries, 1);
+        drop(cache);
+        let reopened = open(dir.path(), 1 << 20, 1 << 20);
+        let candidates = reopened.candidates("http://a/");
+        assert_eq!(candidates.len(), 1);
+        let body = reopened
+            .disk()
+            .read_body(&candidates[0].entry.meta)
+            .unwrap();
+        assert_eq!(body, "new body");
+    }
+}
