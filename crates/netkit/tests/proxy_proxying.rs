@@ -124,6 +124,12 @@ fn malformed_requests_get_400() {
         b"GET /bad_host!/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    // Asked to fetch from itself, again and again: a loop, cut short.
+    let hop = proxy.addr().to_string();
+    let nested = format!("/{}x", format!("{hop}/").repeat(12));
+    let reply = curl(&[&format!("{}{nested}", proxy.url())]);
+    assert_eq!(reply.status, 508, "{reply:?}");
+    assert!(reply.text().contains("forwarding loop"));
     // Not HTTP at all.
     let reply = raw(proxy.addr(), b"HELLO THERE\r\n\r\n");
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");

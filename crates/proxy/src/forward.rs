@@ -21,12 +21,15 @@ use tokio_util::sync::CancellationToken;
 use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::body::{self, Body};
 use crate::cache::Cache;
-use crate::headers::{X_CACHE, add_via, remove_hop_by_hop};
+use crate::headers::{X_CACHE, add_via, our_hops, remove_hop_by_hop};
 use crate::lookup::Lookup;
 use crate::origin::{self, Failure};
 use crate::stats::{Counted, Stats};
 use crate::target::Target;
 use crate::{Config, pages, purge, tunnel};
+
+/// netkit proxies a request may pass through; more means a loop.
+const MAX_HOPS: usize = 5;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -231,6 +234,15 @@ pub async fn handle(
     if target.is_proxy_itself() {
         let page = own_page(&state, &target, request.method(), request.headers());
         return exchange.finish(&state, page, Answer::Bypass, Hierarchy::None);
+    }
+    if our_hops(request.headers()) >= MAX_HOPS {
+        // A request that keeps coming back (the proxy asked to fetch from
+        // itself) would otherwise recurse until the URL runs out.
+        let page = pages::error(
+            StatusCode::LOOP_DETECTED,
+            "This request has passed through netkit proxies too many times: a forwarding loop.",
+        );
+        return exchange.finish(&state, page, Answer::Invalid, Hierarchy::None);
     }
     if request.method().as_str() == purge::PURGE {
         let purged = state.cache.purge(&target.url());

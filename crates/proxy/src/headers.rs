@@ -39,6 +39,17 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// How many times a request has already passed through a netkit proxy.
+pub fn our_hops(headers: &HeaderMap) -> usize {
+    headers
+        .get_all(VIA)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter(|entry| entry.trim() == VIA_ENTRY)
+        .count()
+}
+
 /// Appends this proxy to the `Via` chain.
 pub fn add_via(headers: &mut HeaderMap) {
     headers.append(VIA, HeaderValue::from_static(VIA_ENTRY));
@@ -75,6 +86,12 @@ mod tests {
     #[test]
     fn via_chain() {
         let mut headers = HeaderMap::new();
+        headers.insert(VIA, HeaderValue::from_static("1.0 fred, 1.1 p.example.net"));
+        assert_eq!(our_hops(&headers), 0);
+        add_via(&mut headers);
+        add_via(&mut headers);
+        assert_eq!(our_hops(&headers), 2);
+        headers.remove(VIA);
         headers.insert(VIA, HeaderValue::from_static("1.0 fred, 1.1 p.example.net"));
         add_via(&mut headers);
         let chain: Vec<_> = headers.get_all(VIA).iter().collect();
