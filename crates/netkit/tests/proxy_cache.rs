@@ -90,6 +90,7 @@ fn no_store_and_private_are_not_cached() {
         "/secret?cc=no-store",
         "/mine?cc=private,max-age=300",
         "/plain",
+        "/cookie?cc=max-age=300&cookie=alice",
     ] {
         for _ in 0..2 {
             let reply = via(&proxy, &origin.url(path), &[]);
@@ -191,6 +192,13 @@ fn no_cache_is_stored_but_always_revalidated() {
     let shared = "/shared?cc=max-age=0,s-maxage=300";
     via(&proxy, &origin.url(shared), &[]);
     assert_eq!(via(&proxy, &origin.url(shared), &[]).x_cache(), "HIT");
+    // Expires in the future, without Cache-Control.
+    let expires = "/expires?expires=Fri,%2001%20Jan%202100%2000:00:00%20GMT";
+    via(&proxy, &origin.url(expires), &[]);
+    assert_eq!(via(&proxy, &origin.url(expires), &[]).x_cache(), "HIT");
+    let expired = "/expired?expires=Mon,%2001%20Jan%202001%2000:00:00%20GMT";
+    via(&proxy, &origin.url(expired), &[]);
+    assert_eq!(via(&proxy, &origin.url(expired), &[]).x_cache(), "MISS");
     // Heuristic freshness from an old Last-Modified.
     let old = "/old?lm=Mon,%2001%20Jan%202001%2000:00:00%20GMT";
     via(&proxy, &origin.url(old), &[]);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, DATE, ETAG, HeaderValue, LAST_MODIFIED, VARY};
+use http::header::{CONTENT_LENGTH, DATE, ETAG, HeaderValue, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -313,6 +313,11 @@ impl Lookup {
             return None;
         }
         let headers = response.headers();
+        // A cookie set for one user must not be handed to the next (Varnish's
+        // built-in rule): such responses pass through unstored.
+        if headers.contains_key(SET_COOKIE) {
+            return None;
+        }
         let revalidatable = headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED);
         if policy.time_to_live(now) == Duration::ZERO && !revalidatable {
             return None;
