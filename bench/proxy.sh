@@ -5,12 +5,16 @@
 # wrk to core 1; every object is fetched once first so wrk measures hits.
 #
 #   bench/proxy.sh                 # 10 s per run
-#   DURATION=30s CONNECTIONS=100 bench/proxy.sh
+#   DURATION=30s CONNECTIONS=100 ROUNDS=3 bench/proxy.sh
+#
+# Each cache runs ROUNDS times per object in alternating order; the best
+# run of each counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-50}
+ROUNDS=${ROUNDS:-2}
 PROXY_CORE=${PROXY_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 
@@ -137,19 +141,27 @@ done
 
 declare -A rps
 run() {
-  local name=$1 object=$2 out
+  local name=$1 object=$2 out value
   out=$(taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$(url_for "$name" "$object")")
-  rps[$name/$object]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
-  printf '  %-8s %-3s %12s req/s   p99 %s\n' "$name" "$object" "${rps[$name/$object]}" \
+  value=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  printf '  %-8s %-3s %12s req/s   p99 %s\n' "$name" "$object" "$value" \
     "$(echo "$out" | awk '/ 99%/ {print $2}')"
+  # The best of the rounds counts: on a shared machine noise only slows runs down.
+  if awk -v a="$value" -v b="${rps[$name/$object]:-0}" 'BEGIN { exit !(a > b) }'; then
+    rps[$name/$object]=$value
+  fi
 }
 
-echo "== cache hits: wrk -t1 -c$CONNECTIONS -d$DURATION on core $CLIENT_CORE, caches on core $PROXY_CORE"
-for object in 1k 1m; do
-  for name in netkit varnish nginx; do run "$name" "$object"; done
+echo "== cache hits: wrk -t1 -c$CONNECTIONS -d$DURATION on core $CLIENT_CORE, caches on core $PROXY_CORE, $ROUNDS rounds"
+for round in $(seq "$ROUNDS"); do
+  # Alternate the order so no cache always runs in the same slot.
+  if (( round % 2 )); then order="netkit varnish nginx"; else order="nginx varnish netkit"; fi
+  for object in 1k 1m; do
+    for name in $order; do run "$name" "$object"; done
+  done
 done
 
-echo "== ratio: netkit / the better of Varnish and nginx (target >= 1.0)"
+echo "== best of $ROUNDS rounds; ratio: netkit / the better of Varnish and nginx (target >= 1.0)"
 for object in 1k 1m; do
   python3 - "$object" "${rps[netkit/$object]}" "${rps[varnish/$object]}" "${rps[nginx/$object]}" <<'PY'
 import sys

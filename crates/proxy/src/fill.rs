@@ -106,7 +106,7 @@ fn write(state: &State, plan: Plan, mut rx: mpsc::Receiver<Chunk>) -> io::Result
             stored_at: unix_seconds(SystemTime::now()),
         };
         let size = disk.commit(&meta, Some(&temp))?;
-        Ok(Some((Entry { meta, size }, memory.map(Bytes::from))))
+        Ok(Some((Entry::new(meta, size), memory.map(Bytes::from))))
     })();
     if !matches!(result, Ok(Some(_))) {
         let _ = fs::remove_file(&temp);

@@ -22,7 +22,7 @@ use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::body::{self, Body};
 use crate::cache::Cache;
 use crate::headers::{X_CACHE, add_via, our_hops, remove_hop_by_hop};
-use crate::lookup::Lookup;
+use crate::lookup::{self, Lookup};
 use crate::origin::{self, Failure};
 use crate::stats::{Counted, Stats};
 use crate::target::Target;
@@ -259,11 +259,20 @@ pub async fn handle(
         return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
     }
 
+    let cacheable = (request.method() == Method::GET || request.method() == Method::HEAD)
+        && !request.headers().contains_key(RANGE);
+    if cacheable && lookup::is_plain(request.headers()) {
+        let head_only = request.method() == Method::HEAD;
+        if let Some(response) =
+            lookup::fast_hit(&state, &exchange.url, request.headers(), head_only)
+        {
+            return exchange.finish(&state, response, Answer::Hit, Hierarchy::None);
+        }
+    }
+
     let (mut parts, incoming) = request.into_parts();
     prepare_request(&mut parts, &target);
     let body = limit_body(incoming, state.config.max_body);
-    let cacheable = (parts.method == Method::GET || parts.method == Method::HEAD)
-        && !parts.headers.contains_key(RANGE);
     if cacheable {
         let lookup = Lookup::new(state.clone(), target, parts);
         return lookup.answer(exchange, body).await;

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, DATE, ETAG, HeaderValue, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{
+    AGE, CACHE_CONTROL, CONTENT_LENGTH, DATE, ETAG, HeaderValue, LAST_MODIFIED, PRAGMA, SET_COOKIE,
+    VARY,
+};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -16,7 +19,9 @@ use tracing::warn;
 
 use crate::access::Hierarchy;
 use crate::body::{self, Body, Tee};
-use crate::cache::{BodyError, Candidate, Entry, Joined, Leader, Meta, Outcome, VariantId, follow};
+use crate::cache::{
+    BodyError, Candidate, Entry, HitTemplate, Joined, Leader, Meta, Outcome, VariantId, follow,
+};
 use crate::conditional::client_has_current;
 use crate::fill::{self, Plan};
 use crate::forward::{Answer, Exchange, State, failure_page, from_origin};
@@ -97,6 +102,9 @@ impl Lookup {
             for candidate in self.state.cache.candidates(&self.url) {
                 match candidate.entry.meta.policy.before_request(&self.key, now) {
                     BeforeRequest::Fresh(head) => {
+                        if is_plain(&self.parts.headers) {
+                            remember_template(&candidate.entry, &head, now);
+                        }
                         if let Some(response) = self.serve(&candidate, head).await {
                             let answer = if collapsed {
                                 Answer::CollapsedHit
@@ -145,20 +153,10 @@ impl Lookup {
         let mut head = head;
         head.headers
             .insert(CONTENT_LENGTH, HeaderValue::from(meta.body_len));
-        // The policy writes `Date` in RFC 2822 form; HTTP wants IMF-fixdate.
-        let date = httpdate::fmt_http_date(SystemTime::now());
-        head.headers.insert(
-            DATE,
-            HeaderValue::from_str(&date).expect("an HTTP date is a header value"),
-        );
-        if head.status == StatusCode::OK && client_has_current(&self.parts.headers, &head.headers) {
-            head.status = StatusCode::NOT_MODIFIED;
-            head.headers.remove(CONTENT_LENGTH);
-            return Some(Response::from_parts(head, body::empty()));
-        }
-        if self.is_head() {
-            return Some(Response::from_parts(head, body::empty()));
-        }
+        let head = match finish_hit_head(head, &self.parts.headers, self.is_head()) {
+            HitHead::WithBody(head) => head,
+            HitHead::Bodiless(response) => return Some(response),
+        };
         let body = match &candidate.body {
             Some(bytes) => body::full(bytes.clone()),
             None => match self.read_body(meta).await {
@@ -257,7 +255,7 @@ impl Lookup {
             Ok(size) => self
                 .state
                 .cache
-                .insert(Entry { meta, size }, candidate.body.clone()),
+                .insert(Entry::new(meta, size), candidate.body.clone()),
             Err(err) => warn!(url = %self.url, %err, "cannot store refreshed cache metadata"),
         }
         if let Some(leader) = leader {
@@ -337,6 +335,114 @@ impl Lookup {
             expected_len,
         })
     }
+}
+
+/// What a hit sends besides the body.
+enum HitHead {
+    WithBody(http::response::Parts),
+    /// A HEAD, or a 304 for a client that already has this response.
+    Bodiless(Response<Body>),
+}
+
+/// Dates the head and answers the client's own conditional request.
+fn finish_hit_head(
+    mut head: http::response::Parts,
+    request: &HeaderMap,
+    head_only: bool,
+) -> HitHead {
+    head.headers.insert(DATE, http_date(SystemTime::now()));
+    if head.status == StatusCode::OK && client_has_current(request, &head.headers) {
+        head.status = StatusCode::NOT_MODIFIED;
+        head.headers.remove(CONTENT_LENGTH);
+        return HitHead::Bodiless(Response::from_parts(head, body::empty()));
+    }
+    if head_only {
+        return HitHead::Bodiless(Response::from_parts(head, body::empty()));
+    }
+    HitHead::WithBody(head)
+}
+
+/// The hit path without the caching policy: a plain GET or HEAD (no
+/// `Cache-Control`, no `Pragma`) for an entry whose [`HitTemplate`] is still
+/// fresh and whose body is in memory. Anything else returns `None` and
+/// takes the full path.
+pub fn fast_hit(
+    state: &State,
+    url: &str,
+    request: &HeaderMap,
+    head_only: bool,
+) -> Option<Response<Body>> {
+    let now = SystemTime::now();
+    for candidate in state.cache.candidates(url) {
+        let Some(template) = candidate.entry.template.get() else {
+            continue;
+        };
+        if now >= template.fresh_until || (candidate.body.is_none() && !head_only) {
+            continue;
+        }
+        let (mut head, ()) = Response::new(()).into_parts();
+        head.status = template.status;
+        head.headers = template.headers.clone();
+        let age = now
+            .duration_since(template.born)
+            .unwrap_or_default()
+            .as_secs();
+        head.headers.insert(AGE, HeaderValue::from(age));
+        return Some(match finish_hit_head(head, request, head_only) {
+            HitHead::Bodiless(response) => response,
+            HitHead::WithBody(head) => {
+                let bytes = candidate.body.expect("checked above");
+                Response::from_parts(head, body::full(bytes))
+            }
+        });
+    }
+    None
+}
+
+/// Whether a request leaves freshness entirely to the cache.
+pub fn is_plain(request: &HeaderMap) -> bool {
+    !request.contains_key(CACHE_CONTROL) && !request.contains_key(PRAGMA)
+}
+
+/// Remembers what a fresh hit for a plain request sends, for [`fast_hit`].
+fn remember_template(entry: &Entry, head: &http::response::Parts, now: SystemTime) {
+    if head.headers.contains_key(VARY) {
+        return;
+    }
+    entry.template.get_or_init(|| {
+        let policy = &entry.meta.policy;
+        let mut headers = head.headers.clone();
+        headers.remove(AGE);
+        headers.remove(DATE);
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(entry.meta.body_len));
+        HitTemplate {
+            status: head.status,
+            headers,
+            fresh_until: now + policy.time_to_live(now),
+            born: now.checked_sub(policy.age(now)).unwrap_or(now),
+        }
+    });
+}
+
+/// `Date` for now, formatted once per second per thread: a hit path
+/// formatting dates would spend more time on them than on the response.
+fn http_date(now: SystemTime) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, HeaderValue)> =
+            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+    }
+    let second = unix_seconds(now);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != second {
+            let text = httpdate::fmt_http_date(now);
+            *last = (
+                second,
+                HeaderValue::from_str(&text).expect("an HTTP date is a header value"),
+            );
+        }
+        last.1.clone()
+    })
 }
 
 /// The request header values a response's `Vary` selects, in the order it

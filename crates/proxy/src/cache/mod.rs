@@ -10,7 +10,8 @@ mod meta;
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use lru::LruCache;
@@ -39,6 +40,32 @@ pub struct Entry {
     pub meta: Meta,
     /// Bytes on disk: body plus metadata.
     pub size: u64,
+    /// Set by the first fresh hit of a plain request; see [`HitTemplate`].
+    pub template: OnceLock<HitTemplate>,
+}
+
+impl Entry {
+    pub fn new(meta: Meta, size: u64) -> Entry {
+        Entry {
+            meta,
+            size,
+            template: OnceLock::new(),
+        }
+    }
+}
+
+/// The response a fresh hit sends, as the caching policy worked it out for
+/// a plain request (no `Cache-Control`, no `Pragma`) to an entry without
+/// `Vary`. Until `fresh_until` every such request gets the same answer but
+/// for `Age` and `Date`, so the hit path can skip the policy.
+#[derive(Debug)]
+pub struct HitTemplate {
+    pub status: http::StatusCode,
+    /// Everything but `Age` and `Date`.
+    pub headers: http::HeaderMap,
+    pub fresh_until: SystemTime,
+    /// When the response's age was zero: `Age` is the time since.
+    pub born: SystemTime,
 }
 
 /// A candidate for answering a request: an entry and its body, when the
@@ -129,7 +156,7 @@ impl Cache {
             let mut index = cache.lock();
             let mut evicted = Vec::new();
             for (meta, size) in found {
-                evicted.extend(cache.insert_locked(&mut index, Entry { meta, size }));
+                evicted.extend(cache.insert_locked(&mut index, Entry::new(meta, size)));
             }
             evicted
         };
@@ -297,7 +324,7 @@ mod tests {
         drop(file);
         let size = cache.disk().commit(&meta, Some(&temp)).unwrap();
         let id = meta.id;
-        cache.insert(Entry { meta, size }, Some(Bytes::copy_from_slice(body)));
+        cache.insert(Entry::new(meta, size), Some(Bytes::copy_from_slice(body)));
         id
     }
 
