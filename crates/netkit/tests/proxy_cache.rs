@@ -40,6 +40,10 @@ fn miss_then_hit_with_curl_x_and_path_form() {
     assert_eq!(third.status, 200);
     assert_eq!(third.x_cache(), "HIT", "{third:?}");
     assert_eq!(third.text(), "GET /page");
+    assert!(third.header("age").is_some(), "{third:?}");
+    assert!(third.header("date").unwrap().ends_with(" GMT"), "{third:?}");
+    assert_eq!(third.header("content-length"), Some("9"));
+    assert_eq!(third.header("cache-control"), Some("max-age=300"));
     assert_eq!(
         origin.count(path),
         1,
@@ -136,6 +140,11 @@ fn max_age_expiry_then_revalidation_304_and_200() {
     // The 304 refreshed the entry: fresh again.
     assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "HIT");
     assert_eq!(origin.count(path), 2);
+    // A client that already holds the response gets a 304 from the cache.
+    let reply = via(&proxy, &origin.url(path), &["-H", "If-None-Match: \"v1\""]);
+    assert_eq!((reply.status, reply.x_cache()), (304, "HIT"), "{reply:?}");
+    assert!(reply.body.is_empty());
+    assert_eq!(origin.count(path), 2);
 
     // Stale again, and now the resource changed: the origin sends 200.
     origin.set("/doc", "etag=v2&body=new%20content");
@@ -162,7 +171,7 @@ fn max_age_expiry_then_revalidation_304_and_200() {
         "Tue, 01 Oct 2024 10:00:00 GMT"
     );
 
-    let codes: Vec<String> = proxy.log_lines(8);
+    let codes: Vec<String> = proxy.log_lines(9);
     let count = |code: &str| codes.iter().filter(|l| l.contains(code)).count();
     assert_eq!(count(" TCP_REFRESH_UNMODIFIED/200 "), 2, "{codes:#?}");
     assert_eq!(count(" TCP_REFRESH_MODIFIED/200 "), 1, "{codes:#?}");
