@@ -68,7 +68,12 @@ fn miss_then_hit_with_curl_x_and_path_form() {
         "{log:?}"
     );
     for line in &log[1..] {
-        assert!(line.contains(" TCP_HIT/200 "), "{line}");
+        // A request right behind the miss may wait for its entry to be
+        // written: a collapsed hit.
+        assert!(
+            line.contains(" TCP_HIT/200 ") || line.contains(" TCP_CF_HIT/200 "),
+            "{line}"
+        );
         assert!(line.contains(" HIER_NONE/- "), "{line}");
     }
     // time elapsed client code/status bytes method URL - hierarchy/peer type

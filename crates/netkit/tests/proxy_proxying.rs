@@ -496,7 +496,7 @@ fn access_log_to_a_file() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].contains("TCP_MISS/200"));
-    assert!(lines[1].contains("TCP_HIT/200"));
+    assert!(lines[1].contains("HIT/200"), "{text}");
 }
 
 #[test]
