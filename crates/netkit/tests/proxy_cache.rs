@@ -614,3 +614,47 @@ fn stats_page_as_json_and_html() {
     assert_eq!(reply.status, 200);
     assert!(reply.text().contains("\"hits\": 2"));
 }
+
+/// The lab's client: a bare socket, HTTP/1.0, path form, no Host header.
+const LAB_CLIENT: &str = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(("GET /%s HTTP/1.0\r\n\r\n" % sys.argv[2]).encode())
+reply = b""
+while True:
+    data = s.recv(65536)
+    if not data:
+        break
+    reply += data
+sys.stdout.write(reply.decode("latin-1"))
+"#;
+
+#[test]
+fn the_labs_http_1_0_socket_client() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    let target = format!("{}/lab?cc=max-age=300", origin.addr());
+    for expected in ["MISS", "HIT"] {
+        let out = testkit::python(LAB_CLIENT, &[&proxy.addr().to_string(), &target], b"");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reply = String::from_utf8_lossy(&out.stdout);
+        assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply}");
+        assert!(
+            reply
+                .to_ascii_lowercase()
+                .contains(&format!("x-cache: {}", expected.to_ascii_lowercase())),
+            "{reply}"
+        );
+        assert!(reply.ends_with("\r\n\r\nGET /lab"), "{reply}");
+    }
+    assert_eq!(origin.count("/lab?cc=max-age=300"), 1);
+}
