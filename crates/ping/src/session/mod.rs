@@ -1,0 +1,606 @@
+//! The probe engine: any number of targets over one socket per address
+//! family, a send schedule, and replies matched to probes by source
+//! address, identifier and sequence number.
+//!
+//! It runs on the calling thread, waiting in `ppoll` with nanosecond
+//! timeouts so intervals and timeouts are kept exactly; round trips are
+//! measured from the kernel's receive timestamp (`SO_TIMESTAMPNS`), so
+//! nothing the caller does in its event callback delays a measurement.
+//!
+//! Timing follows iputils: the next probe goes `interval` after the last
+//! one was sent; below a millisecond ping "floods", sending as soon as the
+//! last probe is answered or 10 ms have passed; after the last probe it
+//! waits twice the longest round trip (at least one interval) when replies
+//! have come, the timeout otherwise. Unlike iputils, each probe also has
+//! its own timeout: a reply after it counts as late, not as received.
+
+mod host;
+mod receive;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::socket::{self, IcmpSocket, OpenError, SocketKind};
+use crate::wire::{icmpv4, icmpv6, payload};
+use crate::{Error, Event, Family, Statistics, Stop};
+
+use host::{Host, Probe, ProbeState};
+
+/// Probes sent in one go before the sockets are read again, so replies
+/// never pile up past the receive buffer.
+const SEND_BATCH: usize = 64;
+/// The gap iputils keeps between flood probes while one is unanswered, and
+/// after a probe the kernel refused to send.
+const MIN_GAP: Duration = Duration::from_millis(10);
+/// Receive buffer per socket, plus a share per target.
+const RECEIVE_BUFFER: usize = 256 * 1024;
+const RECEIVE_BUFFER_PER_TARGET: usize = 2 * 1024;
+const RECEIVE_BUFFER_MAX: usize = 64 * 1024 * 1024;
+
+/// How a run probes each target.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Probes per target (`-c`); `None` runs until stopped or the deadline.
+    pub count: Option<u64>,
+    /// Between probes to the same target (`-i`).
+    pub interval: Duration,
+    /// How long each probe waits for its reply (`-W`).
+    pub timeout: Duration,
+    /// End the whole run after this long (`-w`). As in iputils, with a
+    /// deadline a target is probed until `count` replies or errors come.
+    pub deadline: Option<Duration>,
+    /// Echo data bytes per probe (`-s`).
+    pub payload_len: usize,
+    /// TTL or hop limit of the probes (`-t`).
+    pub hop_limit: Option<u8>,
+    /// Report probes still unanswered when the next one is sent (`-O`).
+    pub report_outstanding: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            count: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            deadline: None,
+            payload_len: 56,
+            hop_limit: None,
+            report_outstanding: false,
+        }
+    }
+}
+
+impl Config {
+    fn flood(&self) -> bool {
+        self.interval < Duration::from_millis(1)
+    }
+}
+
+/// One address to probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub addr: IpAddr,
+    /// The interface of a link-local IPv6 address; 0 otherwise.
+    pub scope_id: u32,
+}
+
+impl From<IpAddr> for Target {
+    fn from(addr: IpAddr) -> Self {
+        Target { addr, scope_id: 0 }
+    }
+}
+
+impl Target {
+    fn socket_addr(&self) -> SocketAddr {
+        match self.addr {
+            IpAddr::V6(addr) => SocketAddr::V6(SocketAddrV6::new(addr, 0, 0, self.scope_id)),
+            IpAddr::V4(_) => SocketAddr::new(self.addr, 0),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Per target, in the order given.
+    pub hosts: Vec<Statistics>,
+    /// The run was stopped (SIGINT) before it finished.
+    pub stopped: bool,
+}
+
+/// A ready-to-run set of probes: sockets open, targets checked.
+#[derive(Debug)]
+pub struct Session {
+    sockets: Sockets,
+    state: State,
+}
+
+#[derive(Debug, Default)]
+struct Sockets {
+    v4: Option<IcmpSocket>,
+    v6: Option<IcmpSocket>,
+}
+
+impl Sockets {
+    fn get(&self, family: Family) -> Option<&IcmpSocket> {
+        match family {
+            Family::V4 => self.v4.as_ref(),
+            Family::V6 => self.v6.as_ref(),
+        }
+    }
+}
+
+/// Everything but the sockets, so a socket can be read while the state
+/// it feeds is updated.
+#[derive(Debug)]
+struct State {
+    config: Config,
+    hosts: Vec<Host>,
+    by_addr: HashMap<IpAddr, usize>,
+    /// The only target of a family, which claims replies from addresses
+    /// that were not probed (a broadcast, a NAT rewriting the source).
+    only: [Option<usize>; 2],
+    schedule: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// (deadline, host, probe number), in send order: every probe has the
+    /// same timeout, so this is also deadline order.
+    expiry: VecDeque<(Instant, usize, u64)>,
+    lingering: BinaryHeap<Reverse<(Instant, usize)>>,
+    remaining: usize,
+    start: Instant,
+    /// Settled probes are remembered this long, for duplicates and late
+    /// replies.
+    keep: Duration,
+}
+
+impl Session {
+    /// Checks the targets and opens one socket per address family they use.
+    pub fn new(config: Config, targets: &[Target]) -> Result<Session, Error> {
+        if targets.is_empty() {
+            return Err(Error::NoTargets);
+        }
+        if config.interval < crate::MIN_USER_INTERVAL && !crate::is_privileged() {
+            return Err(Error::IntervalTooShort {
+                interval: config.interval,
+            });
+        }
+        let mut by_addr = HashMap::with_capacity(targets.len());
+        let mut families = [0usize; 2];
+        for (index, target) in targets.iter().enumerate() {
+            if by_addr.insert(target.addr, index).is_some() {
+                return Err(Error::DuplicateTarget { addr: target.addr });
+            }
+            let family = Family::of(&target.addr);
+            let max = family.max_payload();
+            if config.payload_len > max {
+                return Err(Error::PayloadTooLarge {
+                    size: config.payload_len,
+                    max,
+                });
+            }
+            families[family_index(family)] += 1;
+        }
+        let ident = next_ident();
+        let mut sockets = Sockets::default();
+        for family in [Family::V4, Family::V6] {
+            if families[family_index(family)] == 0 {
+                continue;
+            }
+            let socket = IcmpSocket::open(family, ident).map_err(|err| match err {
+                OpenError::NotPermitted => Error::NotPermitted {
+                    family,
+                    gid: socket::effective_ids().1,
+                },
+                OpenError::Failed(source) => Error::Socket { family, source },
+            })?;
+            if let Some(hops) = config.hop_limit {
+                socket
+                    .set_hop_limit(hops)
+                    .map_err(|source| Error::SocketOption {
+                        what: "the TTL",
+                        source,
+                    })?;
+            }
+            socket.set_receive_buffer(
+                (RECEIVE_BUFFER + RECEIVE_BUFFER_PER_TARGET * targets.len())
+                    .min(RECEIVE_BUFFER_MAX),
+            );
+            match family {
+                Family::V4 => sockets.v4 = Some(socket),
+                Family::V6 => sockets.v6 = Some(socket),
+            }
+        }
+        let only_of = |family: Family| {
+            (families[family_index(family)] == 1)
+                .then(|| targets.iter().position(|t| Family::of(&t.addr) == family))
+                .flatten()
+        };
+        let now = Instant::now();
+        let keep = (config.timeout * 2).max(Duration::from_secs(1));
+        Ok(Session {
+            state: State {
+                hosts: targets
+                    .iter()
+                    .map(|target| Host::new(target.socket_addr(), now))
+                    .collect(),
+                only: [only_of(Family::V4), only_of(Family::V6)],
+                by_addr,
+                schedule: BinaryHeap::with_capacity(targets.len()),
+                expiry: VecDeque::new(),
+                lingering: BinaryHeap::new(),
+                remaining: targets.len(),
+                start: now,
+                keep,
+                config,
+            },
+            sockets,
+        })
+    }
+
+    /// The kind of socket carrying this family's probes, if any target
+    /// uses the family.
+    pub fn socket_kind(&self, family: Family) -> Option<SocketKind> {
+        self.sockets.get(family).map(IcmpSocket::kind)
+    }
+
+    /// Probes every target until each is done, the deadline passes or
+    /// `stop` is requested, calling `on_event` as things happen.
+    pub fn run(mut self, stop: &Stop, mut on_event: impl FnMut(Event)) -> Result<Report, Error> {
+        let emit: &mut dyn FnMut(Event) = &mut on_event;
+        let config = &self.state.config;
+        let mut probe = vec![0u8; icmpv4::HEADER_LEN + config.payload_len];
+        let mut data = vec![0u8; config.payload_len];
+        let mut buf = vec![0u8; (config.payload_len + 256).max(2048)];
+        let mut control = [0u8; 512];
+        self.state.begin(Instant::now());
+        let deadline = self
+            .state
+            .config
+            .deadline
+            .map(|after| self.state.start + after);
+        let mut stopped = false;
+        loop {
+            if stop.is_requested() {
+                stopped = true;
+                break;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                break;
+            }
+            let more = self.send_due(now, &mut probe, &mut data, emit);
+            self.state.expire(Instant::now(), emit);
+            if self.state.remaining == 0 {
+                break;
+            }
+            let wake = match (more, self.state.next_wake(), deadline) {
+                (true, _, _) => Some(Instant::now()),
+                (false, Some(next), Some(deadline)) => Some(next.min(deadline)),
+                (false, next, deadline) => next.or(deadline),
+            };
+            self.wait(wake, stop, &mut buf, &mut control, emit)?;
+        }
+        Ok(self.state.finish(stopped, emit))
+    }
+
+    /// Sends the probes that are due, at most a batch; returns whether more
+    /// are due right away.
+    fn send_due(
+        &mut self,
+        now: Instant,
+        probe: &mut [u8],
+        data: &mut [u8],
+        emit: &mut dyn FnMut(Event),
+    ) -> bool {
+        let mut sent = 0;
+        while let Some(&Reverse((at, index))) = self.state.schedule.peek() {
+            if at > now {
+                return false;
+            }
+            if sent == SEND_BATCH {
+                return true;
+            }
+            self.state.schedule.pop();
+            let host = &self.state.hosts[index];
+            if host.done || host.next_send != Some(at) {
+                continue;
+            }
+            let Some(socket) = self.sockets.get(host.family) else {
+                continue;
+            };
+            if !self.state.send(socket, index, probe, data, emit) {
+                // The socket's send buffer is full: give the kernel a moment.
+                let retry = Instant::now() + Duration::from_millis(1);
+                self.state.hosts[index].next_send = Some(retry);
+                self.state.schedule.push(Reverse((retry, index)));
+                return false;
+            }
+            sent += 1;
+        }
+        false
+    }
+
+    /// Waits until `wake` (or forever) for replies, errors or a stop
+    /// request, and reads whatever arrived.
+    fn wait(
+        &mut self,
+        wake: Option<Instant>,
+        stop: &Stop,
+        buf: &mut [u8],
+        control: &mut [u8],
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), Error> {
+        let pollfd = |fd: std::os::fd::BorrowedFd<'_>| libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds = [pollfd(stop.wake_fd()); 3];
+        let mut families = [None; 3];
+        let mut len = 1;
+        for socket in [&self.sockets.v4, &self.sockets.v6].into_iter().flatten() {
+            fds[len] = pollfd(socket.as_fd());
+            families[len] = Some(socket.family());
+            len += 1;
+        }
+        let timeout = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
+        socket::poll(&mut fds[..len], timeout).map_err(Error::Poll)?;
+        if fds[0].revents != 0 {
+            stop.drain();
+        }
+        for (fd, family) in fds[..len].iter().zip(families) {
+            let Some(socket) = family.and_then(|family| self.sockets.get(family)) else {
+                continue;
+            };
+            if fd.revents & libc::POLLERR != 0 {
+                self.state.drain_errors(socket, buf, control, emit);
+            }
+            if fd.revents & libc::POLLIN != 0 {
+                self.state.drain(socket, buf, control, emit);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// Schedules every target's first probe. With many targets and a
+    /// regular interval, first probes are spread over up to a millisecond
+    /// each rather than sent in one burst.
+    fn begin(&mut self, now: Instant) {
+        self.start = now;
+        let count = self.hosts.len() as u32;
+        let stagger = if self.config.flood() || count < 2 {
+            Duration::ZERO
+        } else {
+            (self.config.interval / count).min(Duration::from_millis(1))
+        };
+        for (index, host) in self.hosts.iter_mut().enumerate() {
+            let at = now + stagger * index as u32;
+            host.next_send = Some(at);
+            self.schedule.push(Reverse((at, index)));
+        }
+    }
+
+    /// Sends the next probe to host `index`. Returns false, sending
+    /// nothing, when the socket cannot take it now.
+    fn send(
+        &mut self,
+        socket: &IcmpSocket,
+        index: usize,
+        probe: &mut [u8],
+        data: &mut [u8],
+        emit: &mut dyn FnMut(Event),
+    ) -> bool {
+        let host = &mut self.hosts[index];
+        let number = host.stats.transmitted + 1;
+        let seq = number as u16;
+        if self.config.report_outstanding
+            && host
+                .last()
+                .is_some_and(|last| last.state != ProbeState::Answered)
+        {
+            emit(Event::NoAnswerYet {
+                host: index,
+                seq: (number - 1) as u16,
+                at: SystemTime::now(),
+            });
+        }
+        let sent_wall = SystemTime::now();
+        payload::write(
+            data,
+            sent_wall.duration_since(UNIX_EPOCH).unwrap_or_default(),
+        );
+        let len = emit_echo(host.family, socket.ident(), seq, data, probe);
+        let sent = Instant::now();
+        let state = match socket.send_to(&probe[..len], host.target) {
+            Ok(_) => ProbeState::Waiting,
+            Err(err)
+                if err.kind() == std::io::ErrorKind::WouldBlock
+                    || err.raw_os_error() == Some(libc::ENOBUFS) =>
+            {
+                return false;
+            }
+            Err(error) => {
+                emit(Event::SendFailed {
+                    host: index,
+                    seq,
+                    error,
+                });
+                ProbeState::Failed
+            }
+        };
+        host.push(
+            Probe {
+                number,
+                sent,
+                sent_wall,
+                state,
+            },
+            self.keep,
+        );
+        host.stats.transmitted = number;
+        host.stats.elapsed = sent.saturating_duration_since(self.start);
+        if state == ProbeState::Waiting {
+            self.expiry
+                .push_back((sent + self.config.timeout, index, number));
+        }
+        let more = match (self.config.count, self.config.deadline) {
+            (Some(count), None) => number < count,
+            _ => true,
+        };
+        if more {
+            let gap = if state == ProbeState::Failed {
+                self.config.interval.max(MIN_GAP)
+            } else if self.config.flood() {
+                MIN_GAP
+            } else {
+                self.config.interval
+            };
+            host.next_send = Some(sent + gap);
+            self.schedule.push(Reverse((sent + gap, index)));
+        } else {
+            host.next_send = None;
+            let linger = match host.stats.max_rtt() {
+                Some(max) if host.stats.received > 0 => (max * 2).max(self.config.interval),
+                _ => self.config.timeout,
+            };
+            host.finish_at = Some(sent + linger);
+            self.lingering.push(Reverse((sent + linger, index)));
+        }
+        self.check_done(index, sent, emit);
+        true
+    }
+
+    /// Expires probes whose timeout has passed and ends lingering targets.
+    fn expire(&mut self, now: Instant, emit: &mut dyn FnMut(Event)) {
+        while let Some(&(at, index, number)) = self.expiry.front() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_front();
+            if let Some(probe) = self.hosts[index].expire(number) {
+                emit(Event::NoReply {
+                    host: index,
+                    seq: probe.number as u16,
+                    sent: probe.sent_wall,
+                });
+                self.settled(index, now, emit);
+            }
+        }
+        while let Some(&Reverse((at, index))) = self.lingering.peek() {
+            if at > now {
+                break;
+            }
+            self.lingering.pop();
+            self.check_done(index, now, emit);
+        }
+    }
+
+    /// After a probe of host `index` is answered, failed or expired: a
+    /// flooding target sends again at once, and the target may be done.
+    fn settled(&mut self, index: usize, now: Instant, emit: &mut dyn FnMut(Event)) {
+        let host = &mut self.hosts[index];
+        if self.config.flood() && host.waiting == 0 && host.next_send.is_some_and(|at| at > now) {
+            host.next_send = Some(now);
+            self.schedule.push(Reverse((now, index)));
+        }
+        self.check_done(index, now, emit);
+    }
+
+    fn check_done(&mut self, index: usize, now: Instant, emit: &mut dyn FnMut(Event)) {
+        let config = &self.config;
+        let host = &mut self.hosts[index];
+        if host.done {
+            return;
+        }
+        let stats = &host.stats;
+        let answered = config
+            .count
+            .is_some_and(|count| stats.received + stats.errors >= count);
+        let failed_under_deadline = config.deadline.is_some() && stats.errors > 0;
+        let sending_over = host.next_send.is_none()
+            && (host.waiting == 0 || host.finish_at.is_some_and(|at| now >= at));
+        if answered || failed_under_deadline || sending_over {
+            host.done = true;
+            host.next_send = None;
+            self.remaining -= 1;
+            report_unanswered(index, host, emit);
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let send = self.schedule.peek().map(|Reverse((at, _))| *at);
+        let expiry = self.expiry.front().map(|(at, _, _)| *at);
+        let linger = self.lingering.peek().map(|Reverse((at, _))| *at);
+        [send, expiry, linger].into_iter().flatten().min()
+    }
+
+    fn finish(mut self, stopped: bool, emit: &mut dyn FnMut(Event)) -> Report {
+        for (index, host) in self.hosts.iter_mut().enumerate() {
+            if !host.done {
+                report_unanswered(index, host, emit);
+            }
+        }
+        Report {
+            hosts: self.hosts.into_iter().map(|host| host.stats).collect(),
+            stopped,
+        }
+    }
+}
+
+fn report_unanswered(index: usize, host: &mut Host, emit: &mut dyn FnMut(Event)) {
+    for probe in host.expire_all() {
+        emit(Event::NoReply {
+            host: index,
+            seq: probe.number as u16,
+            sent: probe.sent_wall,
+        });
+    }
+}
+
+/// Writes an echo request into `buf`, returning its length. ICMPv6 and
+/// datagram sockets fill the checksum in themselves.
+fn emit_echo(family: Family, ident: u16, seq_no: u16, data: &[u8], buf: &mut [u8]) -> usize {
+    let written = match family {
+        Family::V4 => {
+            let repr = icmpv4::Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            };
+            repr.emit(&mut icmpv4::Packet::new_unchecked(&mut *buf))
+                .map(|()| repr.buffer_len())
+        }
+        Family::V6 => {
+            let repr = icmpv6::Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            };
+            repr.emit(&mut icmpv6::Packet::new_unchecked(&mut *buf))
+                .map(|()| repr.buffer_len())
+        }
+    };
+    written.expect("the probe buffer fits header and data")
+}
+
+fn family_index(family: Family) -> usize {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+/// The echo identifier for raw sockets: the process id, offset for each
+/// session so concurrent sessions in one process do not take each other's
+/// replies.
+fn next_ident() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static SESSIONS: AtomicU16 = AtomicU16::new(0);
+    let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
+    (std::process::id() as u16).wrapping_add(session.wrapping_mul(7919))
+}
