@@ -176,6 +176,11 @@ fn prepare(args: &PingArgs) -> anyhow::Result<(Vec<HostInfo>, Session)> {
         report_outstanding: args.outstanding,
     };
     let session = Session::new(config, &targets)?;
+    for family in [Family::V4, Family::V6] {
+        if let Some(kind) = session.socket_kind(family) {
+            tracing::debug!("{family} probes go over a {kind} ICMP socket");
+        }
+    }
     Ok((hosts, session))
 }
 
