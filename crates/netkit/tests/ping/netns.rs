@@ -37,6 +37,16 @@ impl Netns {
         run_ok(Command::new("ip").args(["netns", "add", &name]));
         let netns = Netns { name };
         netns.ip(&["link", "set", "lo", "up"]);
+        // Addresses usable at once (no duplicate address detection), and
+        // every ICMP error sent (no rate limit), so runs are repeatable.
+        for setting in [
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv4.icmp_ratelimit=0",
+            "net.ipv6.icmp.ratelimit=0",
+        ] {
+            netns.sysctl(setting);
+        }
         netns
     }
 
