@@ -34,7 +34,9 @@ impl State {
         control: &mut [u8],
         emit: &mut dyn FnMut(Event),
     ) {
-        loop {
+        // Once every target is done the run is over: later messages (a
+        // duplicate of the last reply, say) are left unread, as iputils does.
+        while self.remaining > 0 {
             match socket.recv(buf, control) {
                 Ok(datagram) => {
                     let bytes = &buf[..datagram.len];
@@ -60,7 +62,7 @@ impl State {
         control: &mut [u8],
         emit: &mut dyn FnMut(Event),
     ) {
-        loop {
+        while self.remaining > 0 {
             match socket.recv_error(buf, control) {
                 Ok(queued) => {
                     let bytes = &buf[..queued.len];
