@@ -138,8 +138,11 @@ fn options_print_like_iputils() {
         return;
     }
     let netns = Netns::new();
-    let cases: [&[&str]; 8] = [
+    let cases: [&[&str]; 10] = [
         &["-q", "-c", "2", "-i", "0.1", "127.0.0.1"],
+        // With a deadline, -c counts replies; without -c, probes go on.
+        &["-w", "2", "-c", "3", "-i", "0.1", "127.0.0.1"],
+        &["-q", "-w", "1", "-i", "0.3", "::1"],
         &["-D", "-c", "2", "-i", "0.1", "::1"],
         &["-s", "100", "-c", "2", "-i", "0.1", "127.0.0.1"],
         &["-s", "8", "-c", "1", "127.0.0.1"],

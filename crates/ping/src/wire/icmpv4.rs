@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::{Echo, WireError, checksum, ipv4};
+use super::{Echo, WireError, checksum, codes, ipv4};
 
 /// Length of the ICMP header: type, code, checksum and four bytes whose
 /// meaning depends on the type.
@@ -22,36 +22,6 @@ mod field {
     pub const GATEWAY: Range<usize> = 4..8;
     pub const NEXT_HOP_MTU: Range<usize> = 6..8;
 }
-
-macro_rules! codes {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($variant,)*
-            Unknown(u8),
-        }
-
-        impl From<u8> for $name {
-            fn from(value: u8) -> Self {
-                match value {
-                    $($value => $name::$variant,)*
-                    other => $name::Unknown(other),
-                }
-            }
-        }
-
-        impl From<$name> for u8 {
-            fn from(value: $name) -> u8 {
-                match value {
-                    $($name::$variant => $value,)*
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-    };
-}
-pub(crate) use codes;
 
 codes! {
     /// The ICMP message type.

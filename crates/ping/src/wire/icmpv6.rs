@@ -4,8 +4,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use super::icmpv4::codes;
-use super::{Echo, WireError, checksum, ipv6};
+use super::{Echo, WireError, checksum, codes, ipv6};
 
 pub const HEADER_LEN: usize = 8;
 

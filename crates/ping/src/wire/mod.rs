@@ -9,6 +9,38 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod payload;
 
+/// A field of numbered values: one variant per known value, `Unknown` for
+/// the rest, and conversions both ways that never fail.
+macro_rules! codes {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)*
+            Unknown(u8),
+        }
+
+        impl From<u8> for $name {
+            fn from(value: u8) -> Self {
+                match value {
+                    $($value => $name::$variant,)*
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+
+        impl From<$name> for u8 {
+            fn from(value: $name) -> u8 {
+                match value {
+                    $($name::$variant => $value,)*
+                    $name::Unknown(other) => other,
+                }
+            }
+        }
+    };
+}
+pub(crate) use codes;
+
 /// Why bytes could not be read as a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
