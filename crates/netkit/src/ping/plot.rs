@@ -1,5 +1,6 @@
 //! `--plot FILE.svg`: round-trip time over the run, one line per host,
-//! lost probes marked with a cross along the top. Plain SVG, written here.
+//! lost probes marked with a cross in the host's colour along the top.
+//! Plain SVG, written here.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,7 +17,8 @@ const LEGEND_ROW: f64 = 18.0;
 const LEGEND_MAX: usize = 12;
 /// Beyond this many points a host's line is drawn without dots.
 const DOTS_UP_TO: usize = 300;
-const LOST_COLOUR: &str = "#d62728";
+/// The legend's cross, which stands for every host's.
+const LEGEND_CROSS: &str = "#333";
 const PALETTE: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
     "#17becf", "#393b79",
@@ -169,7 +171,7 @@ impl Plot {
                 let (cx, cy) = (x(t), TOP + 6.0);
                 let _ = writeln!(
                     svg,
-                    r#"<path d="M{:.1} {:.1} l8 8 m0 -8 l-8 8" stroke="{LOST_COLOUR}" stroke-width="1.5"/>"#,
+                    r#"<path d="M{:.1} {:.1} l8 8 m0 -8 l-8 8" stroke="{colour}" stroke-width="2"/>"#,
                     cx - 4.0,
                     cy - 4.0
                 );
@@ -196,7 +198,7 @@ impl Plot {
         };
         let _ = writeln!(
             svg,
-            r#"<path d="M{} {} l8 8 m0 -8 l-8 8" stroke="{LOST_COLOUR}" stroke-width="1.5"/><text x="{}" y="{}">no reply (lost, timed out or an ICMP error){}</text>"#,
+            r#"<path d="M{} {} l8 8 m0 -8 l-8 8" stroke="{LEGEND_CROSS}" stroke-width="2"/><text x="{}" y="{}">no reply (lost, timed out or an ICMP error){}</text>"#,
             LEFT + 6.0,
             row - 4.0,
             LEFT + 26.0,

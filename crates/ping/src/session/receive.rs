@@ -262,6 +262,7 @@ impl State {
             host.find_mut(arrival.seq).map(|probe| *probe)
         };
         let Some(probe) = probe else {
+            tracing::debug!(from = %arrival.from, seq = arrival.seq, "echo reply matches no probe");
             return;
         };
         let status = match (arrival.checksum_ok, probe.state) {

@@ -105,6 +105,7 @@ impl IcmpSocket {
         if !dgram_refused {
             return Err(OpenError::Failed(datagram));
         }
+        tracing::debug!("no {family} datagram ICMP socket ({datagram}); trying a raw one");
         match Self::open_kind(family, SocketKind::Raw, ident) {
             Ok(socket) => Ok(socket),
             Err(raw) if matches!(raw.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
