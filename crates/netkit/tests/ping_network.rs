@@ -288,3 +288,44 @@ fn many_hosts_mixed_fates() {
     );
     assert_eq!(table[2][5], "-", "no round trips for a silent host");
 }
+
+#[test]
+fn link_local_addresses_carry_their_interface() {
+    if !ready() {
+        return;
+    }
+    let net = Routed::new();
+    let out = net
+        .router
+        .command("ip")
+        .args(["-6", "-o", "addr", "show", "dev", "vra", "scope", "link"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let link_local = listing
+        .split_whitespace()
+        .find_map(|word| {
+            word.strip_suffix("/64")
+                .filter(|addr| addr.starts_with("fe80:"))
+        })
+        .unwrap_or_else(|| panic!("no link-local address in {listing}"))
+        .to_owned();
+    let scoped = format!("{link_local}%va");
+    let runs = side_by_side(&net, &["-c", "2", "-i", "0.1", "-W", "1", &scoped]);
+    for run in runs {
+        assert!(
+            run.stdout
+                .contains(&format!("64 bytes from {scoped}: icmp_seq=2 ")),
+            "{}",
+            run.stdout
+        );
+    }
+    let run = net.a.netkit_ping(&["-c", "1", &link_local]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr
+            .contains("a link-local address needs its interface"),
+        "{}",
+        run.stderr
+    );
+}

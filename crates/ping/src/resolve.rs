@@ -131,6 +131,20 @@ pub fn reverse(addr: IpAddr) -> String {
         .unwrap_or_else(|_| addr.to_string())
 }
 
+/// The name of the interface with this index (`eth0` for a scope id).
+pub fn interface_name(index: u32) -> Option<String> {
+    let mut name = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: name is a writable buffer of IF_NAMESIZE bytes, as
+    // if_indextoname requires.
+    let found = unsafe { libc::if_indextoname(index, name.as_mut_ptr().cast()) };
+    if found.is_null() {
+        return None;
+    }
+    CStr::from_bytes_until_nul(&name)
+        .ok()
+        .map(|name| name.to_string_lossy().into_owned())
+}
+
 fn gai_error(code: i32) -> String {
     if code == libc::EAI_SYSTEM {
         return std::io::Error::last_os_error().to_string();
@@ -182,6 +196,12 @@ mod tests {
             err.to_string().starts_with("no-such-host.invalid: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn loopback_interface_has_a_name() {
+        assert_eq!(interface_name(1).as_deref(), Some("lo"));
+        assert_eq!(interface_name(0), None);
     }
 
     #[test]

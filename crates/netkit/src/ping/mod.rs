@@ -151,11 +151,25 @@ fn prepare(args: &PingArgs) -> anyhow::Result<(Vec<HostInfo>, Session)> {
         .iter()
         .map(|name| {
             let resolved = resolve::lookup(name, family)?;
-            // iputils prints names only for a host given by name.
-            let numeric = args.numeric || resolved.numeric;
+            // iputils prints names only for a host given by name; an IPv6
+            // address with a scope (`fe80::1%eth0`) counts as an address.
+            let numeric = args.numeric
+                || resolved.numeric
+                || (resolved.family() == Family::V6 && name.contains(':'));
             Ok(HostInfo { resolved, numeric })
         })
         .collect::<Result<Vec<_>, ping::Error>>()?;
+    let unscoped = hosts.iter().find(|host| match host.addr() {
+        IpAddr::V6(addr) => addr.is_unicast_link_local() && host.resolved.scope_id == 0,
+        IpAddr::V4(_) => false,
+    });
+    if let Some(host) = unscoped {
+        anyhow::bail!(
+            "{}: a link-local address needs its interface, as in {}%eth0",
+            host.resolved.input,
+            host.addr()
+        );
+    }
     if let [host] = hosts.as_slice() {
         ping::check_route(host.addr(), host.resolved.scope_id).context("connect")?;
     }

@@ -46,12 +46,13 @@ impl Text {
     /// An address as iputils shows it: alone when numeric, otherwise
     /// `name (address)`, the name looked up once.
     fn show(&mut self, host: usize, addr: IpAddr) -> String {
+        let numeric = with_scope(addr, self.hosts[host].resolved.scope_id);
         if self.hosts[host].numeric {
-            return addr.to_string();
+            return numeric;
         }
         self.names
             .entry(addr)
-            .or_insert_with(|| format!("{} ({addr})", ping::resolve::reverse(addr)))
+            .or_insert_with(|| format!("{} ({numeric})", ping::resolve::reverse(addr)))
             .clone()
     }
 
@@ -192,6 +193,20 @@ impl Renderer for Text {
         }
         let _ = self.out.write_all(text.as_bytes());
         let _ = self.out.flush();
+    }
+}
+
+/// A link-local IPv6 address with its interface, as `getnameinfo` writes
+/// it (`fe80::1%eth0`); any other address as it is.
+fn with_scope(addr: IpAddr, scope_id: u32) -> String {
+    match addr {
+        IpAddr::V6(v6) if v6.is_unicast_link_local() && scope_id != 0 => {
+            match ping::resolve::interface_name(scope_id) {
+                Some(name) => format!("{v6}%{name}"),
+                None => format!("{v6}%{scope_id}"),
+            }
+        }
+        _ => addr.to_string(),
     }
 }
 
