@@ -285,7 +285,7 @@ fn plot_marks_replies_and_losses() {
 }
 
 #[test]
-fn sigint_prints_the_statistics() {
+fn sigquit_reports_and_sigint_ends_with_the_statistics() {
     if !testkit::require_root() {
         return;
     }
@@ -294,11 +294,24 @@ fn sigint_prints_the_statistics() {
     command.args(["ping", "-i", "0.1", "127.0.0.1"]);
     let mut ping = Background::start(command);
     ping.wait_for("icmp_seq=2 ");
-    let status = Command::new("kill")
-        .args(["-INT", &ping.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &ping.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("QUIT");
+    let status = ping
+        .errors
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a status line on SIGQUIT");
+    assert!(status.starts_with('\r'), "{status:?}");
+    assert!(
+        status.contains(" packets, 0% loss, min/avg/ewma/max = "),
+        "{status:?}"
+    );
+    signal("INT");
     let exit =
         testkit::wait_timeout(ping.child(), Duration::from_secs(5)).expect("ping exits on SIGINT");
     assert_eq!(exit.code(), Some(0));

@@ -5,6 +5,7 @@ use std::io;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use crate::Statistics;
 use crate::wire::{icmpv4, icmpv6, payload::Mismatch};
 
 /// One thing that happened to one target (`host` indexes the targets the
@@ -33,6 +34,11 @@ pub enum Event {
         host: usize,
         seq: u16,
         error: io::Error,
+    },
+    /// The statistics so far, when asked for (`Remote::ask_status`).
+    Status {
+        host: usize,
+        stats: Statistics,
     },
     /// This host's stack reported an error for a probe (`ee_origin` local,
     /// e.g. a message too long for the path MTU). Counted as an error.

@@ -14,11 +14,11 @@
 
 mod error;
 mod event;
+mod remote;
 pub mod resolve;
 mod session;
 pub mod socket;
 mod stats;
-mod stop;
 pub mod wire;
 
 use std::fmt;
@@ -26,10 +26,10 @@ use std::net::IpAddr;
 
 pub use error::Error;
 pub use event::{DataMismatch, Event, IcmpError, LocalError, ProbeError, Reply, ReplyStatus};
+pub use remote::Remote;
 pub use session::{Config, Report, Session, Target};
 pub use socket::SocketKind;
 pub use stats::{RttSummary, Statistics};
-pub use stop::Stop;
 
 /// IPv4 or IPv6: each has its own socket and ICMP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ping::{Config, Error, Event, ReplyStatus, Session, Stop, Target};
+use ping::{Config, Error, Event, Remote, ReplyStatus, Session, Target};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -36,10 +36,10 @@ fn both_families_answer_with_their_own_sequence_numbers() {
         return;
     }
     let session = Session::new(quick(3), &[Target::from(V4), Target::from(V6)]).unwrap();
-    let stop = Stop::new().unwrap();
+    let remote = Remote::new().unwrap();
     let mut replies = Vec::new();
     let report = session
-        .run(&stop, |event| {
+        .run(&remote, |event| {
             if let Event::Reply(reply) = event {
                 replies.push(reply);
             }
@@ -84,7 +84,7 @@ fn untimed_probes_have_no_round_trip() {
     let session = Session::new(config, &[Target::from(V4)]).unwrap();
     let mut rtts = Vec::new();
     let report = session
-        .run(&Stop::new().unwrap(), |event| {
+        .run(&Remote::new().unwrap(), |event| {
             if let Event::Reply(reply) = event {
                 rtts.push(reply.rtt);
             }
@@ -105,19 +105,31 @@ fn stop_ends_an_endless_run() {
         ..quick(1)
     };
     let session = Session::new(config, &[Target::from(V4)]).unwrap();
-    let stop = Stop::new().unwrap();
+    let remote = Remote::new().unwrap();
     let stopper = {
-        let stop = stop.clone();
+        let remote = remote.clone();
         thread::spawn(move || {
-            thread::sleep(Duration::from_millis(150));
-            stop.request();
+            thread::sleep(Duration::from_millis(100));
+            remote.ask_status();
+            thread::sleep(Duration::from_millis(100));
+            remote.stop();
         })
     };
     let started = Instant::now();
-    let report = session.run(&stop, |_| {}).unwrap();
+    let mut statuses = Vec::new();
+    let report = session
+        .run(&remote, |event| {
+            if let Event::Status { stats, .. } = event {
+                statuses.push(stats);
+            }
+        })
+        .unwrap();
     stopper.join().unwrap();
     assert!(report.stopped);
     assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(statuses.len(), 1, "one status report, mid-run");
+    assert!(statuses[0].transmitted >= 2);
+    assert!(statuses[0].transmitted < report.hosts[0].transmitted);
     let stats = &report.hosts[0];
     assert!(stats.transmitted >= 3, "{stats:?}");
     assert!(stats.received + 1 >= stats.transmitted, "{stats:?}");
@@ -136,7 +148,7 @@ fn deadline_ends_the_run() {
     };
     let session = Session::new(config, &[Target::from(V4)]).unwrap();
     let started = Instant::now();
-    let report = session.run(&Stop::new().unwrap(), |_| {}).unwrap();
+    let report = session.run(&Remote::new().unwrap(), |_| {}).unwrap();
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(!report.stopped);

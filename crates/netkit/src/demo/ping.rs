@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use ping::{Config, Family, Session, Stop, Target};
+use ping::{Config, Family, Remote, Session, Target};
 
 const PROBES: u64 = 3;
 
@@ -21,8 +21,8 @@ pub async fn check() -> anyhow::Result<String> {
     let kind = session
         .socket_kind(Family::V4)
         .context("no IPv4 socket was opened")?;
-    let stop = Stop::new()?;
-    let report = tokio::task::spawn_blocking(move || session.run(&stop, |_| {})).await??;
+    let remote = Remote::new()?;
+    let report = tokio::task::spawn_blocking(move || session.run(&remote, |_| {})).await??;
     let stats = &report.hosts[0];
     ensure!(
         stats.received == PROBES,

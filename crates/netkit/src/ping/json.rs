@@ -4,7 +4,7 @@
 use std::io::{BufWriter, IsTerminal, Stdout, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ping::{Event, ReplyStatus, Report, Session};
+use ping::{Event, ReplyStatus, Report, Session, Statistics};
 use serde::Serialize;
 
 use super::{HostInfo, Renderer};
@@ -69,19 +69,24 @@ enum Line<'a> {
         addr: String,
         error: String,
     },
-    Summary {
-        host: &'a str,
-        addr: String,
-        transmitted: u64,
-        received: u64,
-        duplicates: u64,
-        corrupted: u64,
-        errors: u64,
-        late: u64,
-        loss_percent: Option<f32>,
-        time_ms: u128,
-        rtt_ms: Option<Rtt>,
-    },
+    /// The statistics so far (SIGQUIT); the run goes on.
+    Status(Totals<'a>),
+    Summary(Totals<'a>),
+}
+
+#[derive(Debug, Serialize)]
+struct Totals<'a> {
+    host: &'a str,
+    addr: String,
+    transmitted: u64,
+    received: u64,
+    duplicates: u64,
+    corrupted: u64,
+    errors: u64,
+    late: u64,
+    loss_percent: Option<f32>,
+    time_ms: u128,
+    rtt_ms: Option<Rtt>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +119,28 @@ fn write(out: &mut BufWriter<Stdout>, flush: bool, line: &Line<'_>) {
     }
 }
 
+fn totals<'a>(hosts: &'a [HostInfo], index: usize, stats: &Statistics) -> Totals<'a> {
+    let (host, addr) = describe(hosts, index);
+    Totals {
+        host,
+        addr,
+        transmitted: stats.transmitted,
+        received: stats.received,
+        duplicates: stats.duplicates,
+        corrupted: stats.corrupted,
+        errors: stats.errors,
+        late: stats.late,
+        loss_percent: stats.loss_percent(),
+        time_ms: stats.time_ms(),
+        rtt_ms: stats.rtt().map(|rtt| Rtt {
+            min: millis(rtt.min),
+            avg: millis(rtt.avg),
+            max: millis(rtt.max),
+            mdev: millis(rtt.mdev),
+        }),
+    }
+}
+
 /// A host's name as given and its address.
 fn describe(hosts: &[HostInfo], index: usize) -> (&str, String) {
     let host = &hosts[index];
@@ -124,7 +151,7 @@ impl Renderer for Json {
     fn header(&mut self, _session: &Session) {}
 
     fn event(&mut self, event: Event) {
-        if self.quiet {
+        if self.quiet && !matches!(event, Event::Status { .. }) {
             return;
         }
         let hosts = &self.hosts;
@@ -189,6 +216,7 @@ impl Renderer for Json {
                     error: error.to_string(),
                 }
             }
+            Event::Status { host, stats } => Line::Status(totals(hosts, *host, stats)),
             Event::LocalError { host, error } => {
                 let (host, addr) = describe(hosts, *host);
                 Line::LocalError {
@@ -203,25 +231,7 @@ impl Renderer for Json {
 
     fn summary(&mut self, report: &Report) {
         for (index, stats) in report.hosts.iter().enumerate() {
-            let (host, addr) = describe(&self.hosts, index);
-            let line = Line::Summary {
-                host,
-                addr,
-                transmitted: stats.transmitted,
-                received: stats.received,
-                duplicates: stats.duplicates,
-                corrupted: stats.corrupted,
-                errors: stats.errors,
-                late: stats.late,
-                loss_percent: stats.loss_percent(),
-                time_ms: stats.time_ms(),
-                rtt_ms: stats.rtt().map(|rtt| Rtt {
-                    min: millis(rtt.min),
-                    avg: millis(rtt.avg),
-                    max: millis(rtt.max),
-                    mdev: millis(rtt.mdev),
-                }),
-            };
+            let line = Line::Summary(totals(&self.hosts, index, stats));
             write(&mut self.out, false, &line);
         }
         let _ = self.out.flush();

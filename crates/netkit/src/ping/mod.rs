@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use ping::resolve::{self, Resolved};
-use ping::{Config, Event, Family, Report, Session, Statistics, Stop, Target};
+use ping::{Config, Event, Family, Remote, Report, Session, Statistics, Target};
 
 use crate::duration;
 
@@ -226,10 +226,10 @@ async fn probe(args: PingArgs, hosts: Vec<HostInfo>, session: Session) -> anyhow
     let mut plot = args.plot.as_ref().map(|_| plot::Plot::new(hosts.len()));
     renderer.header(&session);
 
-    let stop = Stop::new().context("cannot set up signal handling")?;
-    let signals = tokio::spawn(stop_on_signal(stop.clone()));
+    let remote = Remote::new().context("cannot set up signal handling")?;
+    let signals = tokio::spawn(steer_by_signals(remote.clone()));
     let (renderer, plot, report) = tokio::task::spawn_blocking(move || {
-        let report = session.run(&stop, |event| {
+        let report = session.run(&remote, |event| {
             if let Some(plot) = plot.as_mut() {
                 plot.record(&event);
             }
@@ -277,21 +277,26 @@ fn answered(stats: &Statistics, count: Option<u64>, deadline: Option<Duration>) 
     stats.received > 0 && enough
 }
 
-/// SIGINT (and SIGTERM) end the run early; the summaries still print.
-async fn stop_on_signal(stop: Stop) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+/// SIGINT (and SIGTERM) end the run early, the summaries still printed;
+/// SIGQUIT (Ctrl-\) prints a status line and the run goes on, as in
+/// iputils.
+async fn steer_by_signals(remote: Remote) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut quit)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::quit()),
+    ) else {
+        return;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = quit.recv() => remote.ask_status(),
+        }
     }
-    stop.request();
+    remote.stop();
 }
 
 #[cfg(test)]

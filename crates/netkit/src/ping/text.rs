@@ -174,6 +174,15 @@ impl Renderer for Text {
                 let _ = self.out.flush();
                 eprintln!("netkit: sendmsg: {}", without_os_error(&error));
             }
+            Event::Status { host, stats } => {
+                let _ = self.out.flush();
+                let title = if self.hosts.len() > 1 {
+                    format!("{}: ", self.hosts[host].title())
+                } else {
+                    String::new()
+                };
+                eprintln!("\r{title}{}", status_line(&stats));
+            }
             Event::LocalError { error, .. } if !self.quiet => {
                 let _ = self.out.flush();
                 eprintln!("netkit: local error: {error}");
@@ -269,6 +278,31 @@ pub fn summary_block(text: &mut String, title: &str, stats: &Statistics, flood: 
         );
     }
     text.push('\n');
+}
+
+/// iputils' answer to SIGQUIT: counts, whole-percent loss, and round trips
+/// with the moving average.
+pub fn status_line(stats: &Statistics) -> String {
+    let loss = if stats.transmitted == 0 {
+        0
+    } else {
+        (stats.transmitted.saturating_sub(stats.received)) * 100 / stats.transmitted
+    };
+    let mut line = format!(
+        "{}/{} packets, {loss}% loss",
+        stats.received, stats.transmitted
+    );
+    if let Some(rtt) = stats.rtt() {
+        let _ = write!(
+            line,
+            ", min/avg/ewma/max = {}/{}/{}/{} ms",
+            millis(rtt.min),
+            millis(rtt.avg),
+            millis(stats.ewma()),
+            millis(rtt.max)
+        );
+    }
+    line
 }
 
 /// One row per host, aligned, after the per-host blocks.
@@ -454,6 +488,20 @@ mod tests {
             text,
             "\n--- 10.0.0.2 ping statistics ---\n\
              3 packets transmitted, 0 received, +3 errors, 100% packet loss, time 402ms\n\n"
+        );
+    }
+
+    #[test]
+    fn status_line_like_iputils() {
+        let mut stats = Statistics::default();
+        stats.transmitted = 3;
+        stats.received = 2;
+        assert_eq!(status_line(&stats), "2/3 packets, 33% loss");
+        stats.record_rtt(80);
+        stats.record_rtt(160);
+        assert_eq!(
+            status_line(&stats),
+            "2/3 packets, 33% loss, min/avg/ewma/max = 0.080/0.120/0.090/0.160 ms"
         );
     }
 

@@ -258,10 +258,12 @@ fn replace_number_after(line: &str, marker: &str) -> String {
     format!("{}#{}", &line[..start], &line[end..])
 }
 
-/// A process started in a namespace whose stdout lines arrive on a channel.
+/// A process started in a namespace whose stdout and stderr lines arrive
+/// on channels.
 pub struct Background {
     child: Child,
     pub lines: mpsc::Receiver<String>,
+    pub errors: mpsc::Receiver<String>,
 }
 
 impl Background {
@@ -272,17 +274,13 @@ impl Background {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Background { child, lines }
+        let lines = forward(child.stdout.take().expect("piped"));
+        let errors = forward(child.stderr.take().expect("piped"));
+        Background {
+            child,
+            lines,
+            errors,
+        }
     }
 
     /// Waits for a line containing `text`.
@@ -310,6 +308,19 @@ impl Drop for Background {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn forward(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
 }
 
 fn run_ok(command: &mut Command) {

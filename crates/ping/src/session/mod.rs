@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::socket::{self, IcmpSocket, OpenError, SocketKind};
 use crate::wire::icmpv4;
-use crate::{Error, Event, Family, Statistics, Stop};
+use crate::{Error, Event, Family, Remote, Statistics};
 
 use host::Host;
 
@@ -245,8 +245,12 @@ impl Session {
     }
 
     /// Probes every target until each is done, the deadline passes or
-    /// `stop` is requested, calling `on_event` as things happen.
-    pub fn run(mut self, stop: &Stop, mut on_event: impl FnMut(Event)) -> Result<Report, Error> {
+    /// `remote` stops it, calling `on_event` as things happen.
+    pub fn run(
+        mut self,
+        remote: &Remote,
+        mut on_event: impl FnMut(Event),
+    ) -> Result<Report, Error> {
         let emit: &mut dyn FnMut(Event) = &mut on_event;
         let config = &self.state.config;
         let mut probe = vec![0u8; icmpv4::HEADER_LEN + config.payload_len];
@@ -261,9 +265,12 @@ impl Session {
             .map(|after| self.state.start + after);
         let mut stopped = false;
         loop {
-            if stop.is_requested() {
+            if remote.is_stopped() {
                 stopped = true;
                 break;
+            }
+            if remote.take_status() {
+                self.state.report_status(emit);
             }
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
@@ -279,7 +286,7 @@ impl Session {
                 (false, Some(next), Some(deadline)) => Some(next.min(deadline)),
                 (false, next, deadline) => next.or(deadline),
             };
-            self.wait(wake, stop, &mut buf, &mut control, emit)?;
+            self.wait(wake, remote, &mut buf, &mut control, emit)?;
         }
         Ok(self.state.finish(stopped, emit))
     }
@@ -321,12 +328,12 @@ impl Session {
         false
     }
 
-    /// Waits until `wake` (or forever) for replies, errors or a stop
-    /// request, and reads whatever arrived.
+    /// Waits until `wake` (or forever) for replies, errors or a word from
+    /// `remote`, and reads whatever arrived.
     fn wait(
         &mut self,
         wake: Option<Instant>,
-        stop: &Stop,
+        remote: &Remote,
         buf: &mut [u8],
         control: &mut [u8],
         emit: &mut dyn FnMut(Event),
@@ -336,7 +343,7 @@ impl Session {
             events: libc::POLLIN,
             revents: 0,
         };
-        let mut fds = [pollfd(stop.wake_fd()); 3];
+        let mut fds = [pollfd(remote.wake_fd()); 3];
         let mut families = [None; 3];
         let mut len = 1;
         for socket in [&self.sockets.v4, &self.sockets.v6].into_iter().flatten() {
@@ -347,7 +354,7 @@ impl Session {
         let timeout = wake.map(|wake| wake.saturating_duration_since(Instant::now()));
         socket::poll(&mut fds[..len], timeout).map_err(Error::Poll)?;
         if fds[0].revents != 0 {
-            stop.drain();
+            remote.drain();
         }
         for (fd, family) in fds[..len].iter().zip(families) {
             let Some(socket) = family.and_then(|family| self.sockets.get(family)) else {

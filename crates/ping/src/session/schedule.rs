@@ -180,6 +180,15 @@ impl State {
         }
     }
 
+    pub(super) fn report_status(&self, emit: &mut dyn FnMut(Event)) {
+        for (index, host) in self.hosts.iter().enumerate() {
+            emit(Event::Status {
+                host: index,
+                stats: host.stats.clone(),
+            });
+        }
+    }
+
     pub(super) fn next_wake(&self) -> Option<Instant> {
         let send = self.schedule.peek().map(|Reverse((at, _))| *at);
         let expiry = self.expiry.front().map(|(at, _, _)| *at);
