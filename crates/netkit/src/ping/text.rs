@@ -283,11 +283,9 @@ pub fn summary_block(text: &mut String, title: &str, stats: &Statistics, flood: 
 /// iputils' answer to SIGQUIT: counts, whole-percent loss, and round trips
 /// with the moving average.
 pub fn status_line(stats: &Statistics) -> String {
-    let loss = if stats.transmitted == 0 {
-        0
-    } else {
-        (stats.transmitted.saturating_sub(stats.received)) * 100 / stats.transmitted
-    };
+    let loss = (stats.transmitted.saturating_sub(stats.received) * 100)
+        .checked_div(stats.transmitted)
+        .unwrap_or(0);
     let mut line = format!(
         "{}/{} packets, {loss}% loss",
         stats.received, stats.transmitted
