@@ -27,7 +27,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// Root (for namespaces and raw sockets) and iputils ping to compare with.
 fn ready() -> bool {
-    testkit::require_root() && testkit::require("ping")
+    netns::available() && testkit::require("ping")
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn options_print_like_iputils() {
 
 #[test]
 fn json_has_one_object_per_reply_and_a_summary() {
-    if !testkit::require_root() {
+    if !netns::available() {
         return;
     }
     let netns = Netns::new();
@@ -193,7 +193,7 @@ fn json_has_one_object_per_reply_and_a_summary() {
 
 #[test]
 fn many_hosts_at_once_with_a_table() {
-    if !testkit::require_root() {
+    if !netns::available() {
         return;
     }
     let netns = Netns::new();
@@ -242,7 +242,7 @@ fn many_hosts_at_once_with_a_table() {
 
 #[test]
 fn plot_marks_replies_and_losses() {
-    if !testkit::require_root() {
+    if !netns::available() {
         return;
     }
     let netns = Netns::new();
@@ -286,7 +286,7 @@ fn plot_marks_replies_and_losses() {
 
 #[test]
 fn sigquit_reports_and_sigint_ends_with_the_statistics() {
-    if !testkit::require_root() {
+    if !netns::available() {
         return;
     }
     let netns = Netns::new();
@@ -324,7 +324,7 @@ fn sigquit_reports_and_sigint_ends_with_the_statistics() {
 
 #[test]
 fn without_permission_the_fix_is_explained() {
-    if !testkit::require_root() || !testkit::require("setpriv") {
+    if !netns::available() || !testkit::require("setpriv") {
         return;
     }
     let netns = Netns::new();
@@ -362,7 +362,7 @@ fn without_permission_the_fix_is_explained() {
 
 #[test]
 fn demo_reports_ping_with_or_without_permission() {
-    if !testkit::require_root() || !testkit::require("setpriv") {
+    if !netns::available() || !testkit::require("setpriv") {
         return;
     }
     let netns = Netns::new();

@@ -10,7 +10,7 @@ mod netns;
 use netns::{B4, B6, NOBODY4, NOBODY6, ROUTER4, ROUTER6, Routed, Run};
 
 fn ready() -> bool {
-    testkit::require_root() && testkit::require("ping") && testkit::require("iptables")
+    netns::available() && testkit::require("ping") && testkit::require("iptables")
 }
 
 /// Runs netkit and iputils with `args` on host A, for raw and for datagram

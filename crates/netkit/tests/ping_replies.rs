@@ -11,7 +11,7 @@ use std::path::Path;
 use netns::{Background, Netns, Run};
 
 fn ready() -> bool {
-    testkit::require_root() && testkit::require("python3") && testkit::require("ping")
+    netns::available() && testkit::require("python3") && testkit::require("ping")
 }
 
 /// A namespace where only the responder, in `mode`, answers pings.

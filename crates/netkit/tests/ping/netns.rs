@@ -22,6 +22,12 @@ const RUN_LIMIT: Duration = Duration::from_secs(30);
 
 pub const NETKIT: &str = env!("CARGO_BIN_EXE_netkit");
 
+/// Whether namespaces can be made here: root and iproute2. Fails under CI
+/// when they cannot, skips with a note elsewhere.
+pub fn available() -> bool {
+    testkit::require_root() && testkit::require("ip")
+}
+
 #[derive(Debug)]
 pub struct Netns {
     pub name: String,
