@@ -2,13 +2,14 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, proxy, upper};
+use crate::{demo, ping, proxy, upper};
 
 const EXAMPLES: &str = "\
 Examples:
   netkit demo                                  start every service on loopback and check it
   netkit upper serve --tcp 127.0.0.1:12000     run the uppercase service
   netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
+  netkit ping -c 3 127.0.0.1                   ICMP echo, output as iputils ping prints it
   netkit proxy serve                           caching web proxy on 127.0.0.1:8888
 
 Each system documents its own flags: netkit <system> <verb> --help.
@@ -35,6 +36,8 @@ pub enum Command {
     /// TCP/UDP uppercase service and client (netkit upper send 127.0.0.1:12000 hi)
     #[command(subcommand)]
     Upper(upper::UpperCommand),
+    /// ICMP echo to one host or many, like iputils ping (netkit ping -c 3 127.0.0.1)
+    Ping(ping::PingArgs),
     /// Caching web proxy (netkit proxy serve; curl -x http://127.0.0.1:8888 http://example.com/)
     #[command(subcommand)]
     Proxy(proxy::ProxyCommand),
@@ -47,6 +50,7 @@ impl Command {
     pub fn is_server(&self) -> bool {
         match self {
             Command::Upper(command) => command.is_server(),
+            Command::Ping(_) => false,
             Command::Proxy(command) => command.is_server(),
             Command::Demo(_) => false,
         }

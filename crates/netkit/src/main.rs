@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod duration;
+mod ping;
 mod proxy;
 mod serve;
 mod upper;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Upper(args) => upper::run(args).await,
+        Command::Ping(args) => ping::run(args).await,
         Command::Proxy(command) => proxy::run(command).await,
         Command::Demo(args) => demo::run(args).await,
     }
