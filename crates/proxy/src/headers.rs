@@ -83,6 +83,20 @@ mod tests {
         assert_eq!(left, ["cache-control", "content-type"]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_connection_header_is_handled(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                headers.insert(CONNECTION, value);
+            }
+            headers.insert("x-kept", HeaderValue::from_static("1"));
+            remove_hop_by_hop(&mut headers);
+            proptest::prop_assert!(!headers.contains_key(CONNECTION));
+            let _ = our_hops(&headers);
+        }
+    }
+
     #[test]
     fn via_chain() {
         let mut headers = HeaderMap::new();
