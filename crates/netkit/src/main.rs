@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod duration;
 mod serve;
+mod udping;
 mod upper;
 
 use std::io::IsTerminal;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Upper(args) => upper::run(args).await,
+        Command::Udping(args) => udping::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

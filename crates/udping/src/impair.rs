@@ -95,6 +95,49 @@ impl Iterator for Impairer {
     }
 }
 
+/// What a client should count when the server applies `decisions` to its
+/// probes in order: the client sends one probe at a time, further apart than
+/// twice the delay jitter, so only `--reorder` changes the order of replies.
+/// A reply held for reordering goes out right after the next reply, and
+/// while one is held no other is (see the server's delay line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub dropped: u64,
+    pub received: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    /// Whether every reply leaves the server promptly after the last probe:
+    /// the last probe is answered once and releases (rather than starts) a
+    /// hold. Otherwise the end of a run depends on timing.
+    pub settles: bool,
+}
+
+impl Expected {
+    pub fn from_decisions(decisions: &[Decision]) -> Self {
+        let mut expected = Expected::default();
+        let mut held = false;
+        let mut last_clean = false;
+        for decision in decisions {
+            if decision.drop {
+                expected.dropped += 1;
+                last_clean = false;
+                continue;
+            }
+            expected.received += 1;
+            expected.duplicates += u64::from(decision.duplicate);
+            last_clean = !decision.duplicate && (held || !decision.reorder);
+            if held {
+                expected.out_of_order += 1;
+                held = false;
+            } else if decision.reorder {
+                held = true;
+            }
+        }
+        expected.settles = last_clean && !held;
+        expected
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +178,40 @@ mod tests {
         let a: Vec<bool> = Impairer::new(lossy, 1).take(100).map(|d| d.drop).collect();
         let b: Vec<bool> = Impairer::new(busy, 1).take(100).map(|d| d.drop).collect();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn expected_counts() {
+        let plain = Decision::default();
+        let drop = Decision {
+            drop: true,
+            ..plain
+        };
+        let dup = Decision {
+            duplicate: true,
+            ..plain
+        };
+        let reorder = Decision {
+            reorder: true,
+            ..plain
+        };
+        // reorder(held) drop reorder(releases, not held) dup plain
+        let run = [reorder, drop, reorder, dup, plain];
+        let expected = Expected::from_decisions(&run);
+        assert_eq!(
+            expected,
+            Expected {
+                dropped: 1,
+                received: 4,
+                duplicates: 1,
+                out_of_order: 1,
+                settles: true,
+            }
+        );
+        assert!(!Expected::from_decisions(&[plain, reorder]).settles);
+        assert!(!Expected::from_decisions(&[plain, dup]).settles);
+        assert!(!Expected::from_decisions(&[plain, drop]).settles);
+        assert!(Expected::from_decisions(&[reorder, reorder]).settles);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use client::heartbeat::{HeartbeatConfig, send_heartbeats};
 pub use client::ping::{PingConfig, PingEvent, Pinger, Reply, ReplyStatus, StampReply};
 pub use client::stats::{RttStats, StampLoss, Summary};
 pub use error::Error;
-pub use impair::{Decision, Impairer, Impairment};
+pub use impair::{Decision, Expected, Impairer, Impairment};
 pub use monitor::{ClientStatus, HeartbeatEvent, Monitor, MonitorConfig};
 pub use server::{HOLD_LIMIT, Server, ServerConfig};
 
