@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// Lost sequence numbers logged one by one per gap; a longer gap is logged
 /// as a range.
@@ -278,7 +278,7 @@ pub fn log_event(event: &HeartbeatEvent) {
             if last.wrapping_sub(*first) < LOG_EACH_UP_TO {
                 let mut seq = *first;
                 loop {
-                    warn!("client {client} lost heartbeat seq={seq}");
+                    info!("client {client} lost heartbeat seq={seq}");
                     if seq == *last {
                         break;
                     }
@@ -286,7 +286,7 @@ pub fn log_event(event: &HeartbeatEvent) {
                 }
             } else {
                 let count = u64::from(last.wrapping_sub(*first)) + 1;
-                warn!("client {client} lost heartbeats seq={first}..={last} ({count} heartbeats)");
+                info!("client {client} lost heartbeats seq={first}..={last} ({count} heartbeats)");
             }
         }
         HeartbeatEvent::Late { client, sequence } => {
@@ -301,7 +301,7 @@ pub fn log_event(event: &HeartbeatEvent) {
             after,
         } => info!("client {client} restarted at seq={sequence} (last was seq={after})"),
         HeartbeatEvent::Stopped { client, silent } => {
-            warn!(
+            info!(
                 "client {client} stopped (silent for {:.1} s)",
                 silent.as_secs_f64()
             )
