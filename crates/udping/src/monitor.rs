@@ -64,6 +64,10 @@ pub enum HeartbeatEvent {
     Stopped {
         client: SocketAddr,
         silent: Duration,
+        received: u64,
+        lost: u64,
+        /// One-way delay variation (RFC 3550 jitter), milliseconds.
+        delay_variation_ms: f64,
     },
     Back {
         client: SocketAddr,
@@ -214,6 +218,10 @@ impl Monitor {
             }
             state.transit = Some(transit);
         }
+        debug!(
+            "client {client} heartbeat seq={sequence}, one-way delay variation {:.3} ms",
+            state.jitter * 1e3
+        );
     }
 
     /// Marks clients silent for `dead_after` intervals as stopped.
@@ -223,7 +231,13 @@ impl Monitor {
             let silent = now.saturating_duration_since(state.last_seen);
             if state.alive && silent >= dead {
                 state.alive = false;
-                emit(HeartbeatEvent::Stopped { client, silent });
+                emit(HeartbeatEvent::Stopped {
+                    client,
+                    silent,
+                    received: state.received,
+                    lost: state.lost,
+                    delay_variation_ms: state.jitter * 1e3,
+                });
             }
         }
     }
@@ -300,12 +314,17 @@ pub fn log_event(event: &HeartbeatEvent) {
             sequence,
             after,
         } => info!("client {client} restarted at seq={sequence} (last was seq={after})"),
-        HeartbeatEvent::Stopped { client, silent } => {
-            info!(
-                "client {client} stopped (silent for {:.1} s)",
-                silent.as_secs_f64()
-            )
-        }
+        HeartbeatEvent::Stopped {
+            client,
+            silent,
+            received,
+            lost,
+            delay_variation_ms,
+        } => info!(
+            "client {client} stopped (silent for {:.1} s; {received} received, {lost} lost, \
+             one-way delay variation {delay_variation_ms:.3} ms)",
+            silent.as_secs_f64()
+        ),
         HeartbeatEvent::Back { client, silent } => {
             info!(
                 "client {client} is back after {:.1} s",

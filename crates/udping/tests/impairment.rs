@@ -77,6 +77,30 @@ async fn text_counts_equal_the_seeded_decisions() {
 }
 
 #[tokio::test]
+async fn a_delayed_reply_does_not_hold_up_the_next() {
+    // Served one after another, 20 replies delayed 200 ms each would take
+    // 4 s and most would time out; in parallel every one arrives.
+    let summary = run(
+        ServerConfig {
+            impairment: Impairment {
+                delay: Duration::from_millis(200),
+                ..Impairment::default()
+            },
+            ..ServerConfig::default()
+        },
+        PingConfig {
+            count: Some(20),
+            interval: Duration::from_millis(5),
+            timeout: Duration::from_millis(1500),
+            ..PingConfig::default()
+        },
+    )
+    .await;
+    assert_eq!((summary.received, summary.out_of_order), (20, 0));
+    assert!(summary.rtt_ms.unwrap().min >= 200.0, "{summary:?}");
+}
+
+#[tokio::test]
 async fn stamp_stateful_loss_is_forward_loss() {
     let impairment = Impairment {
         loss: 0.3,
