@@ -70,7 +70,7 @@ impl PingPrinter {
     pub fn header(&self, target: SocketAddr, config: &PingConfig) {
         let count = config
             .count
-            .map_or_else(|| "until interrupted".to_owned(), |c| format!("{c} probes"));
+            .map_or_else(|| "until interrupted".to_owned(), |c| plural(c, "probe", "probes"));
         println!(
             "UDPING {target} ({} mode): {count}, interval {}, timeout {}",
             config.mode,
