@@ -78,16 +78,11 @@ fn next_sequence(
     now: Instant,
 ) -> u32 {
     if !sessions.contains_key(&peer) && sessions.len() >= MAX_SESSIONS {
-        sessions
-            .retain(|_, session| now.saturating_duration_since(session.last_seen) < SESSION_IDLE);
-        if sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(&a, _)| a);
-            if let Some(oldest) = oldest {
-                sessions.remove(&oldest);
-            }
+        // Forget any one sender rather than search for the idlest: a flood
+        // of new source addresses must not cost a scan per packet. A
+        // forgotten sender that returns simply starts again from 0.
+        if let Some(&victim) = sessions.keys().next() {
+            sessions.remove(&victim);
         }
     }
     let session = sessions.entry(peer).or_insert(Session {
