@@ -36,7 +36,8 @@ async fn garbage_never_stops_the_server() {
         let mut runner = TestRunner::deterministic();
         let datagram = prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..1500),
-            "(Ping|PING|Heartbeat|heartbeat) -?[0-9]{0,12} [0-9.]{0,30}".prop_map(String::into_bytes),
+            "(Ping|PING|Heartbeat|heartbeat) -?[0-9]{0,12} [0-9.]{0,30}"
+                .prop_map(String::into_bytes),
         ];
         for _ in 0..2000 {
             let bytes = datagram.new_tree(&mut runner).unwrap().current();

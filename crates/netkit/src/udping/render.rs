@@ -68,9 +68,10 @@ impl PingPrinter {
     }
 
     pub fn header(&self, target: SocketAddr, config: &PingConfig) {
-        let count = config
-            .count
-            .map_or_else(|| "until interrupted".to_owned(), |c| plural(c, "probe", "probes"));
+        let count = config.count.map_or_else(
+            || "until interrupted".to_owned(),
+            |c| plural(c, "probe", "probes"),
+        );
         println!(
             "UDPING {target} ({} mode): {count}, interval {}, timeout {}",
             config.mode,
