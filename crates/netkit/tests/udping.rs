@@ -39,10 +39,16 @@ impl Log {
 
     /// Waits (bounded) until the log contains `needle`.
     fn wait_for(&self, needle: &str, limit: Duration) -> String {
+        self.wait_for_after(0, needle, limit)
+    }
+
+    /// Waits (bounded) until the log after its first `offset` bytes
+    /// contains `needle`; returns the whole log.
+    fn wait_for_after(&self, offset: usize, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let log = self.read();
-            if log.contains(needle) {
+            if log.get(offset..).is_some_and(|rest| rest.contains(needle)) {
                 return log;
             }
             assert!(
@@ -431,9 +437,12 @@ fn heartbeat_client_killed_and_restarted() {
     std::thread::sleep(Duration::from_millis(300));
     first.kill().unwrap();
     first.wait().unwrap();
+    // A loaded machine may have stalled the client long enough to be taken
+    // for stopped already; only what follows the kill counts.
+    let killed_at = log.read().len();
     let stopped = format!("client {client} stopped (silent for ");
-    let text = log.wait_for(&stopped, Duration::from_secs(10));
-    let silent: f64 = text
+    let text = log.wait_for_after(killed_at, &stopped, Duration::from_secs(10));
+    let silent: f64 = text[killed_at..]
         .split(&stopped)
         .nth(1)
         .and_then(|rest| rest.split(' ').next())
@@ -444,10 +453,12 @@ fn heartbeat_client_killed_and_restarted() {
         "stopped after {silent} s, before 3 intervals"
     );
 
+    let stopped_at = log.read().len();
     let mut second = heartbeat(&addr, &["-i", "100ms", "--bind", &client]);
-    let text = log.wait_for(&format!("client {client} is back"), Duration::from_secs(10));
+    let restarted = format!("client {client} restarted at seq=1");
+    let text = log.wait_for_after(stopped_at, &restarted, Duration::from_secs(10));
     assert!(
-        text.contains(&format!("client {client} restarted at seq=1")),
+        text[stopped_at..].contains(&format!("client {client} is back")),
         "{text}"
     );
     assert_eq!(count(&text, "lost heartbeat"), 0, "{text}");
@@ -480,7 +491,6 @@ fn dropped_heartbeats_are_reported_by_sequence_number() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("40 heartbeats sent"));
-    let text = log.wait_for("stopped (silent for", Duration::from_secs(10));
     let decisions: Vec<bool> = Impairer::new(
         Impairment {
             loss: 0.3,
@@ -493,6 +503,8 @@ fn dropped_heartbeats_are_reported_by_sequence_number() {
     .collect();
     let first = decisions.iter().position(|d| !d).unwrap() as u32 + 1;
     let last = decisions.iter().rposition(|d| !d).unwrap() as u32 + 1;
+    // Every heartbeat that got through has been seen once the last has.
+    let text = log.wait_for(&format!("heartbeat seq={last},"), Duration::from_secs(10));
     let dropped: Vec<u32> = sequences(&text, "impairment: drop")
         .into_iter()
         .filter(|seq| (first..last).contains(seq))

@@ -96,10 +96,10 @@ impl Iterator for Impairer {
 }
 
 /// What a client should count when the server applies `decisions` to its
-/// probes in order: the client sends one probe at a time, further apart than
-/// twice the delay jitter, so only `--reorder` changes the order of replies.
-/// A reply held for reordering goes out right after the next reply, and
-/// while one is held no other is (see the server's delay line).
+/// probes in order. Delay jitter never reorders one sender's replies (the
+/// delay line keeps them in order), so only `--reorder` does: a reply held
+/// for reordering goes out right after the next reply, and while one is
+/// held no other is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Expected {
     pub dropped: u64,

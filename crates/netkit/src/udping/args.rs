@@ -80,7 +80,8 @@ pub struct ServeArgs {
     /// Drop each datagram with this probability (0 to 1, or a percentage)
     #[arg(long, value_name = "P", default_value = "0", value_parser = probability)]
     pub loss: f64,
-    /// Delay each reply by D, varying uniformly within ±J (e.g. 20ms, 20ms±5ms, 20ms+-5ms)
+    /// Delay each reply by D, varying uniformly within ±J (e.g. 20ms, 20ms±5ms, 20ms+-5ms);
+    /// replies to one sender keep their order (only --reorder reorders)
     #[arg(long, value_name = "D[±J]", value_parser = delay)]
     pub delay: Option<Delay>,
     /// Send each reply twice with this probability

@@ -48,6 +48,9 @@ pub struct DelayLine {
     queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     order: u64,
     held: HashMap<SocketAddr, (usize, Instant)>,
+    /// The latest due time queued per sender, so jitter never reorders one
+    /// sender's replies: only `--reorder` does, and only as decided.
+    last_due: HashMap<SocketAddr, Instant>,
 }
 
 impl DelayLine {
@@ -63,7 +66,14 @@ impl DelayLine {
         buf
     }
 
-    pub fn push(&mut self, due: Instant, reply: Reply) {
+    /// Queues `reply` to go out at `due`, or right after the sender's
+    /// previous reply if that is due later; returns when it will go out.
+    pub fn push(&mut self, due: Instant, reply: Reply) -> Instant {
+        let due = match self.last_due.get(&reply.peer) {
+            Some(&previous) if previous > due => previous,
+            _ => due,
+        };
+        self.last_due.insert(reply.peer, due);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot] = reply;
@@ -76,6 +86,7 @@ impl DelayLine {
         };
         self.order += 1;
         self.queue.push(Reverse((due, self.order, slot)));
+        due
     }
 
     pub fn reply(&self, slot: usize) -> &Reply {
@@ -119,6 +130,9 @@ impl DelayLine {
         }
         self.queue.pop();
         let reply = &self.slots[slot];
+        if self.last_due.get(&reply.peer) == Some(&due) {
+            self.last_due.remove(&reply.peer);
+        }
         if reply.reorder && !self.held.contains_key(&reply.peer) {
             self.held.insert(reply.peer, (slot, now));
             return Some(Due::Held { slot });

@@ -255,9 +255,8 @@ impl Worker<'_> {
             warn!(%peer, "impairment: {label} dropped: {} replies already waiting", delay::MAX_WAITING);
             return;
         }
-        debug!(%peer, "impairment: delay {label} by {:.3} ms", decision.delay.as_secs_f64() * 1e3);
         let bytes = self.line.buffer(reply);
-        self.line.push(
+        let due = self.line.push(
             now + decision.delay,
             Reply {
                 bytes,
@@ -267,6 +266,17 @@ impl Worker<'_> {
                 reorder: decision.reorder,
             },
         );
+        let delay_ms = decision.delay.as_secs_f64() * 1e3;
+        let queued = due.saturating_duration_since(now + decision.delay);
+        if queued.is_zero() {
+            debug!(%peer, "impairment: delay {label} by {delay_ms:.3} ms");
+        } else {
+            debug!(
+                %peer,
+                "impairment: delay {label} by {delay_ms:.3} ms, plus {:.3} ms behind the previous reply",
+                queued.as_secs_f64() * 1e3
+            );
+        }
     }
 
     async fn send_batch(&mut self, batch: &Batch) {
