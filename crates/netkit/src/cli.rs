@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, ping, upper};
+use crate::{demo, ping, udping, upper};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -10,6 +10,7 @@ Examples:
   netkit upper serve --tcp 127.0.0.1:12000     run the uppercase service
   netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
   netkit ping -c 3 127.0.0.1                   ICMP echo, output as iputils ping prints it
+  netkit udping ping -c 10 127.0.0.1:12000     ping a UDP echo server (netkit udping serve)
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -37,6 +38,9 @@ pub enum Command {
     Upper(upper::UpperCommand),
     /// ICMP echo to one host or many, like iputils ping (netkit ping -c 3 127.0.0.1)
     Ping(ping::PingArgs),
+    /// UDP pinger, STAMP reflector and heartbeat (netkit udping ping 127.0.0.1:12000)
+    #[command(subcommand)]
+    Udping(udping::UdpingCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -47,6 +51,7 @@ impl Command {
         match self {
             Command::Upper(command) => command.is_server(),
             Command::Ping(_) => false,
+            Command::Udping(command) => command.is_server(),
             Command::Demo(_) => false,
         }
     }

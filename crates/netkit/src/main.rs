@@ -7,6 +7,7 @@ mod demo;
 mod duration;
 mod ping;
 mod serve;
+mod udping;
 mod upper;
 
 use std::io::IsTerminal;
@@ -34,6 +35,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Upper(args) => upper::run(args).await,
         Command::Ping(args) => ping::run(args).await,
+        Command::Udping(args) => udping::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -2,6 +2,7 @@
 //! process, drive every client against it, and print one line per system.
 
 mod ping;
+mod udping;
 mod upper;
 
 use std::future::Future;
@@ -21,6 +22,8 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     summary.check("upper", upper::check()).await;
     summary.check("ping", ping::check()).await;
+    summary.check("udping", udping::check()).await;
+    summary.check("heartbeat", udping::check_heartbeat()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
