@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, ping, proxy, upper};
+use crate::{demo, ping, proxy, udping, upper};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -11,6 +11,7 @@ Examples:
   netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
   netkit ping -c 3 127.0.0.1                   ICMP echo, output as iputils ping prints it
   netkit proxy serve                           caching web proxy on 127.0.0.1:8888
+  netkit udping ping -c 10 127.0.0.1:12000     ping a UDP echo server (netkit udping serve)
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -41,6 +42,9 @@ pub enum Command {
     /// Caching web proxy (netkit proxy serve; curl -x http://127.0.0.1:8888 http://example.com/)
     #[command(subcommand)]
     Proxy(proxy::ProxyCommand),
+    /// UDP pinger, STAMP reflector and heartbeat (netkit udping ping 127.0.0.1:12000)
+    #[command(subcommand)]
+    Udping(udping::UdpingCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -52,6 +56,7 @@ impl Command {
             Command::Upper(command) => command.is_server(),
             Command::Ping(_) => false,
             Command::Proxy(command) => command.is_server(),
+            Command::Udping(command) => command.is_server(),
             Command::Demo(_) => false,
         }
     }

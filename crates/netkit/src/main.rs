@@ -8,6 +8,7 @@ mod duration;
 mod ping;
 mod proxy;
 mod serve;
+mod udping;
 mod upper;
 
 use std::io::IsTerminal;
@@ -36,6 +37,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Upper(args) => upper::run(args).await,
         Command::Ping(args) => ping::run(args).await,
         Command::Proxy(command) => proxy::run(command).await,
+        Command::Udping(args) => udping::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -3,6 +3,7 @@
 
 mod ping;
 mod proxy;
+mod udping;
 mod upper;
 
 use std::future::Future;
@@ -23,6 +24,8 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     summary.check("upper", upper::check()).await;
     summary.check("ping", ping::check()).await;
     summary.check("proxy", proxy::check()).await;
+    summary.check("udping", udping::check()).await;
+    summary.check("heartbeat", udping::check_heartbeat()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
