@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod duration;
+mod mail;
 mod serve;
 mod upper;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Upper(args) => upper::run(args).await,
+        Command::Mail(command) => mail::run(command).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -13,7 +13,9 @@ pub struct Mailbox {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a mail address: {why} (examples: alice@example.org, 'Alice <alice@example.org>')")]
+#[error(
+    "`{input}` is not a mail address: {why} (examples: alice@example.org, 'Alice <alice@example.org>')"
+)]
 pub struct AddressError {
     input: String,
     why: &'static str,
@@ -22,7 +24,9 @@ pub struct AddressError {
 impl Mailbox {
     /// The domain after the last `@`.
     pub fn domain(&self) -> &str {
-        self.address.rsplit_once('@').map_or("", |(_, domain)| domain)
+        self.address
+            .rsplit_once('@')
+            .map_or("", |(_, domain)| domain)
     }
 
     pub fn is_ascii(&self) -> bool {
@@ -56,7 +60,9 @@ impl FromStr for Mailbox {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || "<>()[],;\\\"".contains(c))
         {
-            return Err(fail("it contains a space, a control character or one of <>()[],;\\\""));
+            return Err(fail(
+                "it contains a space, a control character or one of <>()[],;\\\"",
+            ));
         }
         let Some((local, domain)) = address.rsplit_once('@') else {
             return Err(fail("there is no `@`"));

@@ -373,7 +373,8 @@ impl Session<'_, '_> {
             });
         }
         self.connection.write_all(stage, &wire).await?;
-        self.connection.event(Event::Progress { sent: total, total });
+        self.connection
+            .event(Event::Progress { sent: total, total });
         self.connection
             .expect(stage, "the message", ReplyCode::OK)
             .await

@@ -81,7 +81,8 @@ impl<'o> Connection<'o> {
             line: shown.to_owned(),
             tls,
         });
-        self.write_all(stage, format!("{line}\r\n").as_bytes()).await
+        self.write_all(stage, format!("{line}\r\n").as_bytes())
+            .await
     }
 
     pub async fn send(&mut self, stage: Stage, line: &str) -> Result<(), Error> {
@@ -196,7 +197,10 @@ impl<'o> Connection<'o> {
             return Err(fail(ErrorKind::StartTlsInjection));
         }
         let name = tls::server_name(host).map_err(|err| fail(err.into()))?;
-        let tcp = self.stream.take_plain().ok_or_else(|| fail(ErrorKind::Closed))?;
+        let tcp = self
+            .stream
+            .take_plain()
+            .ok_or_else(|| fail(ErrorKind::Closed))?;
         let connector = tls::TlsConnector::from(config);
         let handshake = timeout(self.timeout, connector.connect(name, tcp));
         let tls = match handshake.await {

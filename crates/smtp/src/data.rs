@@ -128,17 +128,26 @@ mod tests {
             b"..hidden\r\n...two\r\nmid.dle\r\n..\r\nlast\r\n.\r\n"
         );
         assert_eq!(stuff(&[b""]), b".\r\n");
-        assert_eq!(stuff(&[b"ends with newline\r\n"]), b"ends with newline\r\n.\r\n");
+        assert_eq!(
+            stuff(&[b"ends with newline\r\n"]),
+            b"ends with newline\r\n.\r\n"
+        );
     }
 
     #[test]
     fn normalises_line_endings() {
-        assert_eq!(stuff(&[b"a\nb\rc\r\n\n.d"]), b"a\r\nb\r\nc\r\n\r\n..d\r\n.\r\n");
+        assert_eq!(
+            stuff(&[b"a\nb\rc\r\n\n.d"]),
+            b"a\r\nb\r\nc\r\n\r\n..d\r\n.\r\n"
+        );
     }
 
     #[test]
     fn state_crosses_chunk_boundaries() {
-        assert_eq!(stuff(&[b"a\r", b"\n", b".", b"b\r", b"", b"c"]), b"a\r\n..b\r\nc\r\n.\r\n");
+        assert_eq!(
+            stuff(&[b"a\r", b"\n", b".", b"b\r", b"", b"c"]),
+            b"a\r\n..b\r\nc\r\n.\r\n"
+        );
     }
 
     proptest! {

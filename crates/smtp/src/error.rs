@@ -141,7 +141,9 @@ pub enum ErrorKind {
     #[error("the server does not offer AUTH {wanted} (it offers: {offered})")]
     MechanismNotOffered { wanted: String, offered: String },
 
-    #[error("the server offers no mechanism netkit supports (it offers: {offered}; netkit has PLAIN and LOGIN)")]
+    #[error(
+        "the server offers no mechanism netkit supports (it offers: {offered}; netkit has PLAIN and LOGIN)"
+    )]
     NoSupportedMechanism { offered: String },
 
     #[error("the message is {size} bytes, more than the server's limit of {limit} bytes")]

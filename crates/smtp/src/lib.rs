@@ -40,5 +40,9 @@ pub fn local_helo_name() -> String {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    if usable { name } else { "[127.0.0.1]".to_owned() }
+    if usable {
+        name
+    } else {
+        "[127.0.0.1]".to_owned()
+    }
 }

@@ -93,7 +93,10 @@ pub enum ReplyError {
     #[error("malformed reply line {0:?}")]
     Malformed(String),
     #[error("reply line with code {found} inside a reply with code {expected}")]
-    MixedCodes { expected: ReplyCode, found: ReplyCode },
+    MixedCodes {
+        expected: ReplyCode,
+        found: ReplyCode,
+    },
     #[error("reply has more than {MAX_REPLY_LINES} lines")]
     TooManyLines,
 }
@@ -201,9 +204,10 @@ mod tests {
 
     #[test]
     fn single_and_multi_line() {
-        let replies =
-            parse_replies(b"220 mx.example ESMTP ready\r\n250-mx.example\r\n250-SIZE 1000\r\n250 PIPELINING\r\n")
-                .unwrap();
+        let replies = parse_replies(
+            b"220 mx.example ESMTP ready\r\n250-mx.example\r\n250-SIZE 1000\r\n250 PIPELINING\r\n",
+        )
+        .unwrap();
         assert_eq!(replies.len(), 2);
         assert_eq!(replies[0].code.value(), 220);
         assert_eq!(replies[0].lines, ["mx.example ESMTP ready"]);

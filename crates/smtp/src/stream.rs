@@ -48,7 +48,10 @@ impl Stream {
 }
 
 fn closed() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "connection lost in a TLS handshake")
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "connection lost in a TLS handshake",
+    )
 }
 
 impl AsyncRead for Stream {

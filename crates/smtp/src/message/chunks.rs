@@ -96,7 +96,10 @@ fn encode_lines(input: &[u8], first_line: bool, output: &mut Vec<u8>) {
             output.extend_from_slice(b"\r\n");
         }
         let start = output.len();
-        output.resize(start + base64::encoded_len(line.len(), true).unwrap_or(0), 0);
+        output.resize(
+            start + base64::encoded_len(line.len(), true).unwrap_or(0),
+            0,
+        );
         let written = STANDARD
             .encode_slice(line, &mut output[start..])
             .expect("buffer sized for the encoding");

@@ -60,7 +60,14 @@ mod tests {
         assert_eq!(header.value, "spring 2026");
         assert!("no colon".parse::<ExtraHeader>().is_err());
         assert!("Bad Name: x".parse::<ExtraHeader>().is_err());
-        assert!("X-Inject: a\r\nBcc: evil@example.org".parse::<ExtraHeader>().is_err());
-        assert_eq!("bcc: someone@example.org".parse::<ExtraHeader>(), Err(HeaderError::Bcc));
+        assert!(
+            "X-Inject: a\r\nBcc: evil@example.org"
+                .parse::<ExtraHeader>()
+                .is_err()
+        );
+        assert_eq!(
+            "bcc: someone@example.org".parse::<ExtraHeader>(),
+            Err(HeaderError::Bcc)
+        );
     }
 }

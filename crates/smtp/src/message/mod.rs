@@ -63,7 +63,10 @@ enum Segment {
     Bytes(Vec<u8>),
     /// A file whose contents go here, base64-encoded in 76-character lines
     /// separated (not terminated) by CRLF.
-    Base64File { path: PathBuf, len: u64 },
+    Base64File {
+        path: PathBuf,
+        len: u64,
+    },
 }
 
 impl Segment {
@@ -119,8 +122,14 @@ impl Draft {
                 .to_owned();
             let marker = placeholder.marker(files.len());
             files.push((marker.clone(), path.clone(), len));
-            let part = MimePart::new(ContentType::new(content_type), BodyPart::Binary(marker.into_bytes().into()));
-            let referenced = self.html.as_deref().is_some_and(|html| references_cid(html, &name));
+            let part = MimePart::new(
+                ContentType::new(content_type),
+                BodyPart::Binary(marker.into_bytes().into()),
+            );
+            let referenced = self
+                .html
+                .as_deref()
+                .is_some_and(|html| references_cid(html, &name));
             if referenced {
                 inline.push(
                     part.header(

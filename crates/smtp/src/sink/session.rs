@@ -109,7 +109,9 @@ impl Session {
     }
 
     async fn reply(&mut self, text: &str) -> io::Result<()> {
-        self.stream.write_all(format!("{text}\r\n").as_bytes()).await?;
+        self.stream
+            .write_all(format!("{text}\r\n").as_bytes())
+            .await?;
         self.stream.flush().await
     }
 
@@ -258,7 +260,9 @@ impl Session {
             None => (arg, None),
         };
         if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            return self.error("504 5.5.4 Unrecognized authentication type").await;
+            return self
+                .error("504 5.5.4 Unrecognized authentication type")
+                .await;
         }
         let response = match initial {
             Some(response) => response,
@@ -271,7 +275,9 @@ impl Session {
                 )
                 .await;
                 match read {
-                    Ok(Ok(LineStatus::Complete)) => String::from_utf8_lossy(&self.line).into_owned(),
+                    Ok(Ok(LineStatus::Complete)) => {
+                        String::from_utf8_lossy(&self.line).into_owned()
+                    }
                     Ok(Ok(LineStatus::TooLong)) => {
                         return self.error("500 5.5.2 Line too long").await;
                     }
@@ -291,10 +297,12 @@ impl Session {
         self.auth_failures += 1;
         warn!(peer = %self.peer, "authentication failed");
         if self.auth_failures >= MAX_AUTH_FAILURES {
-            self.reply("421 4.7.0 Too many authentication failures").await?;
+            self.reply("421 4.7.0 Too many authentication failures")
+                .await?;
             return Ok(Next::Close);
         }
-        self.reply("535 5.7.8 Authentication credentials invalid").await?;
+        self.reply("535 5.7.8 Authentication credentials invalid")
+            .await?;
         Ok(Next::Continue)
     }
 
@@ -316,7 +324,9 @@ impl Session {
             if key.eq_ignore_ascii_case("SIZE") {
                 match value.parse::<u64>() {
                     Ok(size) if size > self.config.max_message_size => {
-                        return self.error("552 5.3.4 Message size exceeds fixed limit").await;
+                        return self
+                            .error("552 5.3.4 Message size exceeds fixed limit")
+                            .await;
                     }
                     Ok(_) => {}
                     Err(_) => return self.error("501 5.5.4 Bad SIZE value").await,
@@ -338,7 +348,10 @@ impl Session {
             return self.error("501 5.1.3 Empty recipient").await;
         }
         if self.state.recipients.len() >= self.config.max_recipients {
-            return self.reply("452 4.5.3 Too many recipients").await.map(|()| Next::Continue);
+            return self
+                .reply("452 4.5.3 Too many recipients")
+                .await
+                .map(|()| Next::Continue);
         }
         self.state.recipients.push(path);
         self.reply("250 2.1.5 OK").await.map(|()| Next::Continue)
@@ -362,7 +375,14 @@ impl Session {
             }
         };
         if let Some(file) = &mut delivery {
-            let header = trace_header(&from, &recipients, &self.state, &self.config.hostname, self.peer, self.stream.is_tls());
+            let header = trace_header(
+                &from,
+                &recipients,
+                &self.state,
+                &self.config.hostname,
+                self.peer,
+                self.stream.is_tls(),
+            );
             if let Err(err) = file.write(header.as_bytes()).await {
                 warn!(%err, "cannot write a message file");
                 delivery = None;
@@ -497,7 +517,10 @@ mod tests {
             parse_path("FROM:<a@b.c> SIZE=10", "FROM:"),
             Some(("a@b.c".into(), "SIZE=10".into()))
         );
-        assert_eq!(parse_path("from: <>", "FROM:"), Some((String::new(), String::new())));
+        assert_eq!(
+            parse_path("from: <>", "FROM:"),
+            Some((String::new(), String::new()))
+        );
         assert_eq!(parse_path("TO:a@b.c", "TO:"), None);
         assert_eq!(parse_path("TO:<a@b.c", "TO:"), None);
         assert_eq!(parse_path("", "TO:"), None);
