@@ -259,20 +259,28 @@ impl Placeholder {
     }
 }
 
-/// Cuts the skeleton at each marker and puts the file in its place.
+/// Cuts the skeleton at each marker and puts the file in its place. The
+/// markers appear in MIME order, not the order the files were given.
 fn splice(skeleton: Vec<u8>, files: Vec<(String, PathBuf, u64)>) -> Vec<Segment> {
+    let mut found: Vec<(usize, String, PathBuf, u64)> = files
+        .into_iter()
+        .map(|(marker, path, len)| {
+            let at = skeleton
+                .windows(marker.len())
+                .position(|window| window == marker.as_bytes())
+                .expect("mail-builder writes raw parts verbatim");
+            (at, marker, path, len)
+        })
+        .collect();
+    found.sort_by_key(|(at, ..)| *at);
     let mut segments = Vec::new();
-    let mut rest = &skeleton[..];
-    for (marker, path, len) in files {
-        let at = rest
-            .windows(marker.len())
-            .position(|window| window == marker.as_bytes())
-            .expect("mail-builder writes raw parts verbatim");
-        segments.push(Segment::Bytes(rest[..at].to_vec()));
+    let mut done = 0;
+    for (at, marker, path, len) in found {
+        segments.push(Segment::Bytes(skeleton[done..at].to_vec()));
         segments.push(Segment::Base64File { path, len });
-        rest = &rest[at + marker.len()..];
+        done = at + marker.len();
     }
-    segments.push(Segment::Bytes(rest.to_vec()));
+    segments.push(Segment::Bytes(skeleton[done..].to_vec()));
     segments
 }
 
