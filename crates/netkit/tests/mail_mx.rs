@@ -93,8 +93,16 @@ fn deliver(dns: SocketAddr, port: Option<u16>, to: &str) -> std::process::Output
     let dns = dns.to_string();
     let port = port.map(|p| p.to_string());
     let mut args = vec![
-        "--dns", &dns, "--from", "alice@example.org", "--to", to, "--subject", "via MX",
-        "--body", "found you through DNS",
+        "--dns",
+        &dns,
+        "--from",
+        "alice@example.org",
+        "--to",
+        to,
+        "--subject",
+        "via MX",
+        "--body",
+        "found you through DNS",
     ];
     if let Some(port) = &port {
         args.extend(["--port", port]);
@@ -132,22 +140,35 @@ fn mx_records_choose_the_server() {
     let first = stdout.find("=== MX for test.example: down.test.example (preference 5)");
     let second = stdout.find("=== MX for test.example: mx.test.example (preference 10)");
     assert!(first.is_some() && second > first, "{stdout}");
-    assert!(stdout.contains("connection refused by 127.0.0.2"), "{stdout}");
+    assert!(
+        stdout.contains("connection refused by 127.0.0.2"),
+        "{stdout}"
+    );
     assert!(stdout.contains("<-  220 mx.test.example"), "{stdout}");
 
     let out = deliver(dnsmasq.addr, Some(port), "someone@bare.example");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let received = received(&outdir);
     assert_eq!(received.len(), 2);
-    assert_eq!(received[0].1["rcpt"], serde_json::json!(["user@test.example"]));
-    assert_eq!(received[1].1["rcpt"], serde_json::json!(["someone@bare.example"]));
+    assert_eq!(
+        received[0].1["rcpt"],
+        serde_json::json!(["user@test.example"])
+    );
+    assert_eq!(
+        received[1].1["rcpt"],
+        serde_json::json!(["someone@bare.example"])
+    );
     let message = inspect(&received[0].0, None);
     assert_eq!(header(&message, "subject"), ["via MX"]);
 
     // A domain DNS knows nothing about fails at the connect stage.
     let out = deliver(dnsmasq.addr, Some(port), "nobody@unknown.example");
     assert_eq!(out.status.code(), Some(20), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("unknown.example"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown.example"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// The default: MX hosts are contacted on port 25. Needs root to bind it
@@ -157,7 +178,11 @@ fn mx_delivery_uses_port_25() {
     if !have_aiosmtpd() || !have_dnsmasq() || !testkit::require_root() {
         return;
     }
-    let ip = format!("127.25.{}.{}", std::process::id() % 200 + 1, std::process::id() / 200 % 200 + 1);
+    let ip = format!(
+        "127.25.{}.{}",
+        std::process::id() % 200 + 1,
+        std::process::id() / 200 % 200 + 1
+    );
     let dir = Scratch::new("mx25");
     let outdir = dir.join("out");
     std::fs::create_dir(&outdir).unwrap();
@@ -168,7 +193,12 @@ fn mx_delivery_uses_port_25() {
         format!("--host-record=mx.test.example,{ip}"),
     ]);
     let out = deliver(dnsmasq.addr, None, "user@test.example");
-    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(text(&out.stdout).contains(&format!("Connected to {ip}:25")));
     assert_eq!(received(&outdir).len(), 1);
 }

@@ -201,6 +201,44 @@ fn netkit_client_pipelines_and_messages_round_trip() {
     );
 }
 
+#[test]
+fn quiet_prints_nothing_but_problems() {
+    let dir = Scratch::new("sink-quiet");
+    let server = sink(&dir.join("maildir"), &["--no-tls", "--max-size", "1K"]);
+    let addr = server.addr().to_string();
+    let base = [
+        "--server",
+        addr.as_str(),
+        "--from",
+        "a@example.org",
+        "--to",
+        "b@example.org",
+    ];
+    let out = send(
+        &[&base[..], &["--quiet", "--body", "small"]].concat(),
+        &[],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "");
+
+    // Over the advertised SIZE: refused before MAIL, reported even when quiet.
+    let big = "x".repeat(2000);
+    let out = send(
+        &[&base[..], &["--quiet", "--body", &big]].concat(),
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(23));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains("*** MAIL failed: the message is"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Sends `bytes`, then reads until `want` shows up or the server closes.
 fn exchange(stream: &mut TcpStream, bytes: &[u8], want: &str) -> String {
     stream.write_all(bytes).unwrap();
@@ -421,6 +459,11 @@ fn a_200_mib_attachment_streams_in_bounded_memory() {
         "netkit resident memory peaked at {peak} KiB"
     );
     assert!(transcript.contains("SIZE="), "{transcript}");
+    assert!(transcript.contains("=== message body of "), "{transcript}");
+    assert!(
+        !transcript.contains("Content-Type"),
+        "--hide-data: {transcript}"
+    );
 
     // The stored attachment decodes to the same bytes (python3's base64).
     let files = stored(&maildir);
