@@ -57,14 +57,6 @@ impl Error {
         Self { stage, kind }
     }
 
-    /// The server's reply, when the failure is a reply we did not want.
-    pub fn reply(&self) -> Option<&Reply> {
-        match &self.kind {
-            ErrorKind::Rejected { reply, .. } => Some(reply),
-            _ => None,
-        }
-    }
-
     /// Whether the connection can still carry a polite QUIT.
     pub(crate) fn connection_usable(&self) -> bool {
         matches!(

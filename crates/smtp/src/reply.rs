@@ -30,15 +30,6 @@ impl ReplyCode {
     pub fn value(self) -> u16 {
         self.0
     }
-
-    pub fn is_positive(self) -> bool {
-        self.0 < 400
-    }
-
-    /// 4xx: the same command may succeed later.
-    pub fn is_transient(self) -> bool {
-        (400..500).contains(&self.0)
-    }
 }
 
 impl fmt::Display for ReplyCode {
@@ -174,11 +165,6 @@ impl ReplyParser {
         let (code, lines) = self.pending.take().expect("pending was just filled");
         Ok(Some(Reply { code, lines }))
     }
-
-    /// True between the first and last line of a reply.
-    pub fn is_partial(&self) -> bool {
-        self.pending.is_some()
-    }
 }
 
 /// Parses every reply in `text` (lines separated by CRLF or LF).
@@ -255,7 +241,10 @@ mod tests {
             assert_eq!(parser.push(b"250-more").unwrap(), None);
         }
         assert_eq!(parser.push(b"250-more"), Err(ReplyError::TooManyLines));
-        assert!(!parser.is_partial());
+        assert_eq!(
+            parser.push(b"250 fresh"),
+            Ok(Some(Reply::new(ReplyCode::OK, vec!["fresh".into()])))
+        );
     }
 
     #[test]

@@ -105,7 +105,11 @@ pub async fn check() -> anyhow::Result<String> {
 
 fn stored_message(new: &Path) -> anyhow::Result<String> {
     let mut files = std::fs::read_dir(new)?.collect::<Result<Vec<_>, _>>()?;
-    ensure!(files.len() == 1, "{} messages stored, expected 1", files.len());
+    ensure!(
+        files.len() == 1,
+        "{} messages stored, expected 1",
+        files.len()
+    );
     let path = files.remove(0).path();
     Ok(std::fs::read_to_string(path)?)
 }

@@ -3,7 +3,7 @@
 //! none that was acknowledged.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,10 +37,6 @@ impl Maildir {
             hostname: hostname.replace(['/', ':'], "_"),
             counter: AtomicU64::new(0),
         })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Starts a new message with a unique name (`time.M<micros>P<pid>Q<n>.host`).

@@ -15,6 +15,7 @@ use super::SinkConfig;
 use super::maildir::Maildir;
 use crate::data::{DataLine, unstuff};
 use crate::line::{LineBuffer, LineStatus};
+use crate::reply::{Reply, ReplyCode};
 use crate::stream::Stream;
 
 /// Longest command line (RFC 4954 lets AUTH lines be long).
@@ -182,6 +183,8 @@ impl Session {
             authenticated: self.state.authenticated.take(),
             ..State::default()
         };
+        // The name is echoed back: no control characters from the client.
+        let name: String = name.chars().filter(|c| !c.is_control()).collect();
         let mut lines = vec![
             format!("{} greets {name}", self.config.hostname),
             "PIPELINING".to_owned(),
@@ -197,13 +200,10 @@ impl Session {
         if self.stream.is_tls() && self.state.authenticated.is_none() {
             lines.push("AUTH PLAIN".to_owned());
         }
-        let last = lines.len() - 1;
-        let mut reply = String::new();
-        for (i, line) in lines.iter().enumerate() {
-            let sep = if i == last { ' ' } else { '-' };
-            reply.push_str(&format!("250{sep}{line}\r\n"));
-        }
-        self.stream.write_all(reply.as_bytes()).await?;
+        let reply = Reply::new(ReplyCode::OK, lines);
+        let mut wire = reply.wire_lines().join("\r\n");
+        wire.push_str("\r\n");
+        self.stream.write_all(wire.as_bytes()).await?;
         self.stream.flush().await?;
         Ok(Next::Continue)
     }
