@@ -99,6 +99,62 @@ impl LineBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Delivers `input` in reads of the given sizes, as a socket might.
+    struct Trickle<'a> {
+        input: &'a [u8],
+        sizes: std::iter::Cycle<std::vec::IntoIter<usize>>,
+    }
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let n = self
+                .sizes
+                .next()
+                .unwrap()
+                .min(self.input.len())
+                .min(buf.remaining());
+            let (head, rest) = self.input.split_at(n);
+            buf.put_slice(head);
+            self.input = rest;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn lines_stay_bounded_and_complete(
+            input in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..600),
+            sizes in proptest::collection::vec(1usize..40, 1..5),
+            max in 0usize..50,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let mut reader = Trickle { input: &input, sizes: sizes.into_iter().cycle() };
+                let mut buffer = LineBuffer::new();
+                let mut line = Vec::new();
+                let mut complete = 0;
+                loop {
+                    match buffer.read_line(&mut reader, max, &mut line).await.unwrap() {
+                        LineStatus::Complete => {
+                            prop_assert!(line.len() <= max);
+                            prop_assert!(!line.contains(&b'\n'));
+                            complete += 1;
+                        }
+                        LineStatus::TooLong => complete += 1,
+                        LineStatus::Closed => break,
+                    }
+                }
+                prop_assert_eq!(complete, input.iter().filter(|&&b| b == b'\n').count());
+                Ok(())
+            })?;
+        }
+    }
 
     async fn lines(input: &[u8], max: usize) -> Vec<(LineStatus, Vec<u8>)> {
         let mut reader = input;

@@ -240,3 +240,52 @@ async fn garbage_replies_are_protocol_errors() {
     .await;
     assert_eq!(result.unwrap_err().stage, Stage::Greeting);
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Whatever a client sends, the sink answers the next client.
+        #[test]
+        fn arbitrary_bytes_never_break_the_sink(
+            blobs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3000), 1..4)
+        ) {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async {
+                let dir = std::env::temp_dir().join(format!("netkit-smtp-fuzz-{}", std::process::id()));
+                let mut config = SinkConfig::new(Credentials { user: "u".into(), password: Password::new("p".into()) });
+                config.max_message_size = 4096;
+                config.idle_timeout = Duration::from_secs(2);
+                let sink = Sink::bind("127.0.0.1:0".parse().unwrap(), dir.clone(), config).await.unwrap();
+                let addr = sink.local_addr();
+                let token = CancellationToken::new();
+                let task = tokio::spawn(sink.run(token.clone()));
+                for blob in &blobs {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    let _ = stream.write_all(b"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n").await;
+                    let _ = stream.write_all(blob).await;
+                    let _ = stream.shutdown().await;
+                    let mut sink_said = Vec::new();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut sink_said)).await;
+                }
+                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.write_all(b"NOOP\r\n").await.unwrap();
+                let mut reply = vec![0u8; 256];
+                let mut got = Vec::new();
+                while !String::from_utf8_lossy(&got).contains("250 ") {
+                    let n = stream.read(&mut reply).await.unwrap();
+                    prop_assert!(n > 0, "sink closed: {:?}", String::from_utf8_lossy(&got));
+                    got.extend_from_slice(&reply[..n]);
+                }
+                token.cancel();
+                task.await.unwrap();
+                let _ = std::fs::remove_dir_all(dir);
+                Ok(())
+            })?;
+        }
+    }
+}

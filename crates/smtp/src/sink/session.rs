@@ -510,6 +510,16 @@ fn trace_header(
 #[cfg(test)]
 mod tests {
     use super::parse_path;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_path_never_panics(arg in "\\PC{0,64}", prefix in prop_oneof![Just("FROM:"), Just("TO:")]) {
+            if let Some((path, _)) = parse_path(&arg, prefix) {
+                prop_assert!(!path.contains(['<', '\r', '\n']));
+            }
+        }
+    }
 
     #[test]
     fn paths() {
