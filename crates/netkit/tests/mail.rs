@@ -605,6 +605,47 @@ fn server_closing_mid_data_fails_the_message_stage() {
     assert!(stderr.contains("closed the connection"), "{stderr}");
 }
 
+/// aiosmtpd dies while the message is on its way.
+#[test]
+fn aiosmtpd_killed_mid_data_fails_the_message_stage() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("killed");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &[]);
+    let big = dir.write("big.bin", &binary_blob(24 * 1024 * 1024));
+    let mut child = netkit()
+        .args(["mail", "send", "--timeout", "10s", "--hide-data"])
+        .args(["--server", &server.addr().to_string()])
+        .args([
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+            "--attach",
+        ])
+        .arg(&big)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut transcript = String::new();
+    while stdout.read_line(&mut transcript).unwrap() > 0 {
+        if transcript.contains("<-  354") {
+            server.signal("KILL");
+            break;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(26), "{transcript}\n{stderr}");
+    assert!(stderr.contains("*** message failed"), "{stderr}");
+    assert!(received(&outdir).is_empty());
+}
+
 #[test]
 fn connect_failures_have_their_own_exit_code() {
     let closed = testkit::closed_tcp_port().to_string();
