@@ -398,7 +398,7 @@ fn a_200_mib_attachment_streams_in_bounded_memory() {
     const MIB: usize = 1 << 20;
     let dir = Scratch::new("sink-big");
     let maildir = dir.join("maildir");
-    let server = sink(&maildir, &["--max-size", "400M", "--no-tls"]);
+    let server = sink(&maildir, &["--max-size", "400M"]);
     let block = block();
     let path = dir.join("big.bin");
     {
@@ -414,6 +414,8 @@ fn a_200_mib_attachment_streams_in_bounded_memory() {
             "--server",
             &server.addr().to_string(),
             "--hide-data",
+            "--tls",
+            "--insecure",
         ])
         .args([
             "--from",
@@ -430,10 +432,11 @@ fn a_200_mib_attachment_streams_in_bounded_memory() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let stdout = child.stdout.take().unwrap();
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
         BufReader::new(stdout).read_to_string(&mut all).unwrap();
+        BufReader::new(stderr).read_to_string(&mut all).unwrap();
         all
     });
     let started = Instant::now();
@@ -459,6 +462,7 @@ fn a_200_mib_attachment_streams_in_bounded_memory() {
         "netkit resident memory peaked at {peak} KiB"
     );
     assert!(transcript.contains("SIZE="), "{transcript}");
+    assert!(transcript.contains("=== TLS started"), "{transcript}");
     assert!(transcript.contains("=== message body of "), "{transcript}");
     assert!(
         !transcript.contains("Content-Type"),
