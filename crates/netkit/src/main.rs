@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod duration;
+mod mail;
 mod ping;
 mod serve;
 mod udping;
@@ -36,6 +37,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Upper(args) => upper::run(args).await,
         Command::Ping(args) => ping::run(args).await,
         Command::Udping(args) => udping::run(args).await,
+        Command::Mail(command) => mail::run(command).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }
