@@ -67,10 +67,11 @@ impl Dnsmasq {
         let mut buf = [0u8; 512];
         while Instant::now() < deadline {
             let _ = socket.send_to(&query, self.addr);
-            if let Ok((n, _)) = socket.recv_from(&mut buf) {
-                if n >= 2 && buf[..2] == [0x12, 0x34] {
-                    return;
-                }
+            if let Ok((n, _)) = socket.recv_from(&mut buf)
+                && n >= 2
+                && buf[..2] == [0x12, 0x34]
+            {
+                return;
             }
         }
         panic!("dnsmasq did not answer on {}", self.addr);

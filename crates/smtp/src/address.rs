@@ -71,10 +71,10 @@ impl FromStr for Mailbox {
         {
             return Err(fail("the part before or after `@` is empty or malformed"));
         }
-        if let Some(name) = &name {
-            if name.chars().any(char::is_control) {
-                return Err(fail("the display name contains a control character"));
-            }
+        if let Some(name) = &name
+            && name.chars().any(char::is_control)
+        {
+            return Err(fail("the display name contains a control character"));
         }
         Ok(Mailbox {
             name,

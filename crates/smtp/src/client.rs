@@ -93,10 +93,10 @@ pub async fn send(
         server,
     };
     let result = session.run(envelope, message).await;
-    if let Err(err) = &result {
-        if err.connection_usable() {
-            connection.quit().await;
-        }
+    if let Err(err) = &result
+        && err.connection_usable()
+    {
+        connection.quit().await;
     }
     result
 }
@@ -246,16 +246,16 @@ impl Session<'_, '_> {
         envelope: &Envelope,
         message: &Message,
     ) -> Result<(Vec<Mailbox>, Vec<(Mailbox, Reply)>), Error> {
-        if let Some(limit) = caps.size_limit() {
-            if message.size() > limit {
-                return Err(Error::new(
-                    Stage::Mail,
-                    ErrorKind::TooBig {
-                        size: message.size(),
-                        limit,
-                    },
-                ));
-            }
+        if let Some(limit) = caps.size_limit()
+            && message.size() > limit
+        {
+            return Err(Error::new(
+                Stage::Mail,
+                ErrorKind::TooBig {
+                    size: message.size(),
+                    limit,
+                },
+            ));
         }
         let utf8 = !envelope.from.is_ascii() || envelope.recipients.iter().any(|r| !r.is_ascii());
         if utf8 && !caps.smtputf8 {

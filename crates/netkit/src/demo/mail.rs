@@ -72,10 +72,10 @@ pub async fn check() -> anyhow::Result<String> {
     };
     let mut tls_used = None;
     let mut observer = |event: Event| {
-        if let Event::Note(note) = event {
-            if let Some(described) = note.strip_prefix("TLS started with ") {
-                tls_used = Some(described.to_owned());
-            }
+        if let Event::Note(note) = event
+            && let Some(described) = note.strip_prefix("TLS started with ")
+        {
+            tls_used = Some(described.to_owned());
         }
     };
     let server_addr = Server {
