@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, ping, proxy, udping, upper};
+use crate::{demo, mail, ping, proxy, udping, upper};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -12,6 +12,7 @@ Examples:
   netkit ping -c 3 127.0.0.1                   ICMP echo, output as iputils ping prints it
   netkit proxy serve                           caching web proxy on 127.0.0.1:8888
   netkit udping ping -c 10 127.0.0.1:12000     ping a UDP echo server (netkit udping serve)
+  netkit mail send --server 127.0.0.1:2525 --from a@example.org --to b@example.org --body hi
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -45,6 +46,9 @@ pub enum Command {
     /// UDP pinger, STAMP reflector and heartbeat (netkit udping ping 127.0.0.1:12000)
     #[command(subcommand)]
     Udping(udping::UdpingCommand),
+    /// SMTP client showing the dialogue, and a local test inbox (netkit mail send --to you@example.org ...)
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -57,6 +61,7 @@ impl Command {
             Command::Ping(_) => false,
             Command::Proxy(command) => command.is_server(),
             Command::Udping(command) => command.is_server(),
+            Command::Mail(command) => command.is_server(),
             Command::Demo(_) => false,
         }
     }

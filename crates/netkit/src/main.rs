@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod duration;
+mod mail;
 mod ping;
 mod proxy;
 mod serve;
@@ -38,6 +39,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ping(args) => ping::run(args).await,
         Command::Proxy(command) => proxy::run(command).await,
         Command::Udping(args) => udping::run(args).await,
+        Command::Mail(command) => mail::run(command).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! `netkit demo`: start every server on loopback ephemeral ports inside this
 //! process, drive every client against it, and print one line per system.
 
+mod mail;
 mod ping;
 mod proxy;
 mod udping;
@@ -26,6 +27,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     summary.check("proxy", proxy::check()).await;
     summary.check("udping", udping::check()).await;
     summary.check("heartbeat", udping::check_heartbeat()).await;
+    summary.check("mail", mail::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 

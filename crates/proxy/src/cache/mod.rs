@@ -214,12 +214,12 @@ impl Cache {
     fn insert_locked(&self, index: &mut Index, entry: Entry) -> Vec<Arc<Entry>> {
         let id = entry.meta.id;
         let mut removed = Vec::new();
-        if let Some(old) = index.remove(id) {
-            if old.meta.body_hash != entry.meta.body_hash {
-                let disk = self.disk.clone();
-                let hash = old.meta.body_hash;
-                spawn_blocking_or_now(move || disk.remove_body(id, hash));
-            }
+        if let Some(old) = index.remove(id)
+            && old.meta.body_hash != entry.meta.body_hash
+        {
+            let disk = self.disk.clone();
+            let hash = old.meta.body_hash;
+            spawn_blocking_or_now(move || disk.remove_body(id, hash));
         }
         index.disk_used += entry.size;
         index

@@ -195,19 +195,18 @@ impl Worker<'_> {
                 debug!(%peer, "impairment: drop {label}");
                 continue;
             }
-            if let Some(monitor) = self.monitor {
-                if let Ok(
+            if let Some(monitor) = self.monitor
+                && let Ok(
                     beat @ TextRepr {
                         kind: TextKind::Heartbeat,
                         ..
                     },
                 ) = TextRepr::parse(batch.payload(i))
-                {
-                    monitor.record(peer, beat.sequence, beat.time, now, unix_now(), |event| {
-                        log_event(&event)
-                    });
-                    continue;
-                }
+            {
+                monitor.record(peer, beat.sequence, beat.time, now, unix_now(), |event| {
+                    log_event(&event)
+                });
+                continue;
             }
             match self.mode {
                 Mode::Text => batch.payload_mut(i).make_ascii_uppercase(),
