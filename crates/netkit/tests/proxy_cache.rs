@@ -315,6 +315,14 @@ fn post_is_forwarded_with_its_body_and_invalidates() {
     }
     // DELETE invalidated again.
     assert_eq!(via(&proxy, &url, &[]).x_cache(), "MISS");
+    // A POST whose response points elsewhere on the same origin (Location)
+    // invalidates that URL too.
+    let other = "/other?cc=max-age=300";
+    via(&proxy, &origin.url(other), &[]);
+    assert_eq!(via(&proxy, &origin.url(other), &[]).x_cache(), "HIT");
+    let form = origin.url("/submit?location=%2Fother%3Fcc%3Dmax-age%3D300");
+    assert_eq!(via(&proxy, &form, &["--data-binary", "x"]).status, 200);
+    assert_eq!(via(&proxy, &origin.url(other), &[]).x_cache(), "MISS");
     // Chunked upload from the client.
     let reply = via(
         &proxy,

@@ -305,17 +305,17 @@ fn invalidate(cache: &Cache, target: &Target, response: &HeaderMap) {
         let Some(location) = response.get(name).and_then(|v| v.to_str().ok()) else {
             continue;
         };
-        let Ok(uri) = location.parse::<Uri>() else {
-            continue;
-        };
-        let url = match Target::parse(&uri) {
-            Ok(other) if uri.authority().is_some() && other.origin == target.origin => other.url(),
-            Ok(_) if uri.authority().is_none() && location.starts_with('/') => Target {
+        let url = if location.starts_with('/') && !location.starts_with("//") {
+            Target {
                 origin: target.origin.clone(),
                 path_and_query: location.to_owned(),
             }
-            .url(),
-            _ => continue,
+            .url()
+        } else {
+            match location.parse::<Uri>().map(|uri| Target::parse(&uri)) {
+                Ok(Ok(other)) if other.origin == target.origin => other.url(),
+                _ => continue,
+            }
         };
         cache.purge(&url);
     }

@@ -1,7 +1,7 @@
 """An origin server for the proxy tests, python3 standard library only.
 
 Query parameters choose the response: cc (Cache-Control), etag, lm
-(Last-Modified), age, cookie (Set-Cookie), expires, vary (a request header to vary on and echo), status,
+(Last-Modified), age, cookie (Set-Cookie), expires, location, vary (a request header to vary on and echo), status,
 size (bytes of body), delay (seconds before answering), stall (send half
 the body, then nothing for that many seconds), chunked, hop (send hop-by-hop
 headers). GET /_stats (never counted) returns what was seen:
@@ -103,6 +103,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers.append(("Last-Modified", query["lm"]))
         if "cookie" in query:
             headers.append(("Set-Cookie", "session=%s; Path=/" % query["cookie"]))
+        if "location" in query:
+            headers.append(("Location", query["location"]))
         if "expires" in query:
             headers.append(("Expires", query["expires"]))
         if "age" in query:
