@@ -2,13 +2,14 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, upper};
+use crate::{demo, upper, web};
 
 const EXAMPLES: &str = "\
 Examples:
   netkit demo                                  start every service on loopback and check it
   netkit upper serve --tcp 127.0.0.1:12000     run the uppercase service
   netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
+  netkit web serve ./public --list             serve a directory over HTTP/1.1 and HTTP/2
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -34,6 +35,9 @@ pub enum Command {
     /// TCP/UDP uppercase service and client (netkit upper send 127.0.0.1:12000 hi)
     #[command(subcommand)]
     Upper(upper::UpperCommand),
+    /// Static web server and HTTP client (netkit web get http://127.0.0.1:8080/)
+    #[command(subcommand)]
+    Web(web::WebCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -43,6 +47,7 @@ impl Command {
     pub fn is_server(&self) -> bool {
         match self {
             Command::Upper(command) => command.is_server(),
+            Command::Web(command) => command.is_server(),
             Command::Demo(_) => false,
         }
     }

@@ -7,6 +7,7 @@ mod demo;
 mod duration;
 mod serve;
 mod upper;
+mod web;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Upper(args) => upper::run(args).await,
+        Command::Web(args) => web::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -9,6 +9,7 @@
 
 mod access_log;
 mod body;
+mod client;
 mod conditional;
 mod error;
 mod files;
@@ -20,5 +21,10 @@ mod server;
 mod time;
 
 pub use access_log::{AccessEntry, AccessLog};
+pub use client::{
+    Client, ClientConfig, ClientError, ClientRequest, ClientResponse, Event, HttpVersion,
+    MAX_REDIRECTS, RequestHead, ResponseHead,
+};
 pub use error::Error;
 pub use server::{Root, Server, ServerConfig};
+pub use url::Url;

@@ -23,6 +23,9 @@ use crate::range::{self, RangeRequest};
 /// and the limit keeps logs and lookups cheap.
 pub const MAX_URI_LEN: usize = 8 * 1024;
 
+/// Request headers (names and values together) larger than this get 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Files up to this size are read in one go and sent as one buffer, which
 /// lets hyper write head and body with one system call.
 const SMALL_FILE: u64 = 64 * 1024;
@@ -84,6 +87,17 @@ fn check_request<B>(request: &Request<B>) -> Result<RequestPath, Response<Body>>
         return Err(pages::error(
             StatusCode::URI_TOO_LONG,
             &format!("The request target is longer than {MAX_URI_LEN} bytes."),
+        ));
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(pages::error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &format!("The request headers are larger than {MAX_HEADER_BYTES} bytes."),
         ));
     }
     // HTTP/1.1 requires exactly one Host (RFC 9112 §3.2); HTTP/2 uses

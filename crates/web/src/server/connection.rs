@@ -22,8 +22,10 @@ use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
 use crate::files::Site;
 use crate::respond;
 
-/// Request heads (request line and headers) larger than this get 431.
-const MAX_HEAD: usize = 16 * 1024;
+/// Request heads (request line and headers) larger than this are refused
+/// by hyper itself with an empty 431. Below it, `respond` answers long
+/// targets with 414 and large headers with 431, each with a page.
+const MAX_HEAD: usize = 80 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Streams one HTTP/2 client may have open at once.
 const MAX_STREAMS: u32 = 128;
