@@ -993,3 +993,18 @@ fn signals_and_start_up_errors() {
         assert!(help.contains(flag), "serve --help documents {flag}");
     }
 }
+
+#[test]
+fn demo_has_a_web_line() {
+    let out = netkit().arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("web "))
+        .unwrap_or_else(|| panic!("no web line: {stdout}"));
+    assert!(
+        line.contains(" ok ") && line.contains("304 Not Modified"),
+        "{line}"
+    );
+}

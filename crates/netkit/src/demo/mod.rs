@@ -2,6 +2,7 @@
 //! process, drive every client against it, and print one line per system.
 
 mod upper;
+mod web;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut summary = Summary::default();
     summary.check("upper", upper::check()).await;
+    summary.check("web", web::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
