@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -29,8 +28,9 @@ pub enum Content {
 }
 
 impl Content {
-    /// Up to `max` bytes at `offset`; fewer only at the end of the content.
-    fn read(&self, offset: u64, max: usize) -> io::Result<Bytes> {
+    /// Up to `max` bytes at `offset`, read into a buffer from `pool`;
+    /// fewer only at the end of the content.
+    fn read(&self, offset: u64, max: usize, pool: &mut BufferPool) -> io::Result<Bytes> {
         match self {
             Content::Static(bytes) => {
                 let start = usize::try_from(offset)
@@ -40,18 +40,24 @@ impl Content {
                 Ok(Bytes::from_static(&bytes[start..end]))
             }
             Content::File(file) => {
-                let mut buf = BytesMut::zeroed(max);
-                let mut filled = 0;
-                while filled < max {
-                    match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                        Err(err) => return Err(err),
+                let buf = pool.take(max);
+                while buf.len() < max {
+                    let filled = buf.len();
+                    let position = offset + filled as u64;
+                    let spare = &mut buf.spare_capacity_mut()[..max - filled];
+                    match rustix::io::pread(file.as_ref(), spare, position) {
+                        Ok(([], _)) => break,
+                        Ok((read, _)) => {
+                            let n = read.len();
+                            // SAFETY: pread initialized the first `n` bytes
+                            // of the spare capacity it was given.
+                            unsafe { buf.set_len(buf.len() + n) };
+                        }
+                        Err(rustix::io::Errno::INTR) => {}
+                        Err(errno) => return Err(errno.into()),
                     }
                 }
-                buf.truncate(filled);
-                Ok(buf.freeze())
+                Ok(buf.split().freeze())
             }
         }
     }
@@ -59,11 +65,45 @@ impl Content {
     /// The whole of a small content in one buffer.
     pub fn read_all(&self, len: u64) -> io::Result<Bytes> {
         let len = usize::try_from(len).map_err(|_| io::Error::other("too large"))?;
-        let bytes = self.read(0, len)?;
+        let bytes = self.read(0, len, &mut BufferPool::default())?;
         if bytes.len() < len {
             return Err(truncated());
         }
         Ok(bytes)
+    }
+}
+
+/// Read buffers for one body, reused once hyper has written and dropped
+/// the chunks cut from them: a large file then costs no allocation (and no
+/// fresh pages to fault in) per chunk.
+#[derive(Debug, Default)]
+struct BufferPool {
+    buffers: Vec<BytesMut>,
+}
+
+/// Chunks one body may have in flight (queued in hyper) before a buffer
+/// is allocated rather than reused.
+const POOL_SIZE: usize = 4;
+
+impl BufferPool {
+    /// An empty buffer with room for `len` bytes.
+    fn take(&mut self, len: usize) -> &mut BytesMut {
+        let reusable = self
+            .buffers
+            .iter_mut()
+            .position(|buf| buf.is_empty() && buf.try_reclaim(len));
+        let index = match reusable {
+            Some(index) => index,
+            None if self.buffers.len() < POOL_SIZE => {
+                self.buffers.push(BytesMut::with_capacity(len));
+                self.buffers.len() - 1
+            }
+            None => {
+                self.buffers[0] = BytesMut::with_capacity(len);
+                0
+            }
+        };
+        &mut self.buffers[index]
     }
 }
 
@@ -156,11 +196,15 @@ pub enum Part {
 #[derive(Debug)]
 pub struct RangeReader {
     parts: VecDeque<Part>,
+    pool: BufferPool,
 }
 
 impl RangeReader {
     fn new(parts: VecDeque<Part>) -> Self {
-        Self { parts }
+        Self {
+            parts,
+            pool: BufferPool::default(),
+        }
     }
 
     fn remaining(&self) -> u64 {
@@ -187,7 +231,7 @@ impl RangeReader {
                         continue;
                     }
                     let want = (range.end - range.start).min(CHUNK as u64) as usize;
-                    let chunk = match content.read(range.start, want) {
+                    let chunk = match content.read(range.start, want, &mut self.pool) {
                         Ok(chunk) if chunk.is_empty() => Err(truncated()),
                         other => other,
                     };

@@ -69,12 +69,11 @@ async fn client_fetches_the_built_in_site_with_events() {
     assert_eq!(response.headers["content-type"], "image/png");
     let body = response.bytes().await.unwrap();
     assert!(body.starts_with(b"\x89PNG"));
-    let events = events.lock().unwrap();
+    let events = events.lock().unwrap().clone();
     assert!(matches!(events[0], Event::Connecting { .. }));
     assert!(matches!(events[1], Event::Connected { .. }));
     assert!(matches!(&events[2], Event::Request(head) if head.target == "/netkit.png"));
     assert!(matches!(&events[3], Event::Response(head) if head.status == 200));
-    drop(events);
     running.stop().await;
 }
 

@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Connections served at once; further ones get 503
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Threads serving connections, each with its own event loop
+    /// [default: one per CPU the process may use]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: Option<u32>,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
     #[arg(
         long,
@@ -87,6 +91,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections as usize,
         tls,
         access_log,
+        workers: match args.workers {
+            Some(workers) => workers as usize,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        },
     };
     let server = Server::bind(config).await?;
     println!("listening on {}", server.url());

@@ -118,7 +118,8 @@ impl Site {
             let index = relative.join(INDEX);
             match root.open_read(&index) {
                 Ok(file) => {
-                    if let Some(entity) = file_entity(file, Path::new(INDEX), None)? {
+                    let meta = file.metadata()?;
+                    if let Some(entity) = file_entity(file, &meta, Path::new(INDEX), None) {
                         return Ok(Resolved::File {
                             entity,
                             path: index,
@@ -142,7 +143,7 @@ impl Site {
         if path.has_trailing_slash() {
             return Err(OpenError::NotFound);
         }
-        match file_entity(file, &relative, None)? {
+        match file_entity(file, &meta, &relative, None) {
             Some(entity) => Ok(Resolved::File {
                 entity,
                 path: relative,
@@ -161,44 +162,72 @@ impl Site {
         sibling.push(".");
         sibling.push(coding.extension());
         let file = root.open_read(Path::new(&sibling)).ok()?;
-        let mut entity = file_entity(file, path, Some(coding)).ok()??;
+        let meta = file.metadata().ok()?;
+        let mut entity = file_entity(file, &meta, path, Some(coding))?;
         entity.content_type = original.content_type.clone();
         Some(entity)
     }
 }
 
-/// An entity for an open file, or `None` if it is not a regular file
+/// An entity for an open file and its metadata, or `None` if it is not a
+/// regular file
 /// (a device or a FIFO must never be read by a web server).
-fn file_entity(file: File, name: &Path, coding: Option<Coding>) -> io::Result<Option<Entity>> {
-    let meta = file.metadata()?;
+fn file_entity(
+    file: File,
+    meta: &std::fs::Metadata,
+    name: &Path,
+    coding: Option<Coding>,
+) -> Option<Entity> {
     if !meta.is_file() {
-        return Ok(None);
+        return None;
     }
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let suffix = coding.map_or("", |coding| match coding {
         Coding::Brotli => "-br",
         Coding::Gzip => "-gz",
     });
-    Ok(Some(Entity {
+    Some(Entity {
         content: Content::File(Arc::new(file)),
         len: meta.len(),
         validators: Validators::for_file(meta.len(), modified, suffix),
         content_type: content_type(name),
-    }))
+    })
 }
 
 /// The media type for a file name, with a charset for text.
 pub fn content_type(name: &Path) -> HeaderValue {
     let ext = name.extension().and_then(|ext| ext.to_str()).unwrap_or("");
-    let known = match ext.to_ascii_lowercase().as_str() {
+    // Lower-cased on the stack: this runs for every request.
+    let mut buf = [0u8; 8];
+    let lower = match buf.get_mut(..ext.len()) {
+        Some(slot) => {
+            slot.copy_from_slice(ext.as_bytes());
+            slot.make_ascii_lowercase();
+            std::str::from_utf8(slot).unwrap_or("")
+        }
+        None => "",
+    };
+    let known = match lower {
         "html" | "htm" => Some("text/html; charset=utf-8"),
         "css" => Some("text/css; charset=utf-8"),
         "js" | "mjs" => Some("text/javascript; charset=utf-8"),
         "txt" => Some("text/plain; charset=utf-8"),
         "md" => Some("text/markdown; charset=utf-8"),
         "json" => Some("application/json"),
+        "xml" => Some("text/xml; charset=utf-8"),
         "svg" => Some("image/svg+xml"),
         "png" => Some("image/png"),
+        "jpg" | "jpeg" => Some("image/jpeg"),
+        "gif" => Some("image/gif"),
+        "webp" => Some("image/webp"),
+        "ico" => Some("image/x-icon"),
+        "woff2" => Some("font/woff2"),
+        "wasm" => Some("application/wasm"),
+        "pdf" => Some("application/pdf"),
+        "zip" => Some("application/zip"),
+        "gz" => Some("application/gzip"),
+        "mp4" => Some("video/mp4"),
+        "bin" | "iso" | "img" => Some("application/octet-stream"),
         _ => None,
     };
     if let Some(known) = known {

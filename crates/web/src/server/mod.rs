@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -21,6 +22,9 @@ use crate::access_log::AccessLog;
 use crate::files::Site;
 
 use connection::Shared;
+
+/// Connections waiting to be accepted, as nginx's default on Linux.
+const BACKLOG: i32 = 511;
 
 /// How long to wait before accepting again after an accept error such as
 /// running out of file descriptors.
@@ -54,6 +58,11 @@ pub struct ServerConfig {
     pub tls: Option<tls::Identity>,
     /// Where access log entries go; `None` logs nothing.
     pub access_log: Option<AccessLog>,
+    /// Threads that accept and serve connections, each with a
+    /// single-threaded runtime of its own (like nginx's workers: no work
+    /// stealing, no cross-thread wake-ups). 0 serves on the runtime that
+    /// calls `run`, which suits a server embedded in other code.
+    pub workers: usize,
 }
 
 impl ServerConfig {
@@ -69,15 +78,17 @@ impl ServerConfig {
             max_connections: 10_000,
             tls: None,
             access_log: None,
+            workers: 0,
         }
     }
 }
 
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     shared: Arc<Shared>,
     max_connections: usize,
+    workers: usize,
 }
 
 impl Server {
@@ -102,12 +113,10 @@ impl Server {
             )?)),
             None => None,
         };
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.addr,
-                source,
-            })?;
+        let listener = listen(config.addr).map_err(|source| Error::Bind {
+            addr: config.addr,
+            source,
+        })?;
         debug!(site = %site.describe(), "site ready");
         let shared = Arc::new(Shared::new(
             site,
@@ -119,6 +128,7 @@ impl Server {
             listener,
             shared,
             max_connections: config.max_connections.max(1),
+            workers: config.workers,
         })
     }
 
@@ -143,33 +153,101 @@ impl Server {
     /// all are closed.
     pub async fn run(self, shutdown: CancellationToken) {
         let limit = Arc::new(Semaphore::new(self.max_connections));
-        let connections = TaskTracker::new();
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
+        let mut workers: Vec<JoinHandle<()>> = Vec::new();
+        for index in 0..self.workers {
+            match self.start_worker(index, &limit, &shutdown) {
+                Ok(worker) => workers.push(worker),
                 Err(err) => {
-                    warn!(%err, "accept failed; backing off");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
+                    warn!(%err, "cannot start a worker thread; serving with fewer");
+                    break;
                 }
-            };
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
-                debug!(%peer, "connection limit reached");
-                connections.spawn(connection::refuse(stream, self.shared.is_tls()));
-                continue;
-            };
-            let shared = self.shared.clone();
-            let shutdown = shutdown.clone();
-            connections.spawn(async move {
-                connection::serve(stream, peer, shared, shutdown).await;
-                drop(permit);
-            });
+            }
         }
-        connections.close();
-        connections.wait().await;
+        if workers.is_empty() {
+            match TcpListener::from_std(self.listener) {
+                Ok(listener) => accept_loop(listener, self.shared, limit, shutdown).await,
+                Err(err) => warn!(%err, "cannot use the listening socket"),
+            }
+            return;
+        }
+        for worker in workers {
+            let _ = worker.await;
+        }
     }
+
+    /// A thread with its own single-threaded runtime, accepting on a
+    /// duplicate of the listening socket; the returned task ends with it.
+    fn start_worker(
+        &self,
+        index: usize,
+        limit: &Arc<Semaphore>,
+        shutdown: &CancellationToken,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let listener = self.listener.try_clone()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (shared, limit, shutdown) = (self.shared.clone(), limit.clone(), shutdown.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("web-worker-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => accept_loop(listener, shared, limit, shutdown).await,
+                        Err(err) => warn!(%err, "worker cannot use the listening socket"),
+                    }
+                })
+            })?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _ = thread.join();
+        }))
+    }
+}
+
+/// Binds with the options a server wants: address reuse (a restart does
+/// not wait for TIME_WAIT) and a deep backlog.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                warn!(%err, "accept failed; backing off");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            debug!(%peer, "connection limit reached");
+            connections.spawn(connection::refuse(stream, shared.is_tls()));
+            continue;
+        };
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            connection::serve(stream, peer, shared, shutdown).await;
+            drop(permit);
+        });
+    }
+    connections.close();
+    connections.wait().await;
 }
