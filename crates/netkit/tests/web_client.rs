@@ -98,6 +98,12 @@ fn headers_ranges_methods_and_redirects() {
     let out = get(&["-L", &url(&server, "/docs")]);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("Index of /docs/"));
+    // -i with -L shows every head, as curl does.
+    let out = get(&["-i", "-L", &url(&server, "/docs")]);
+    let stdout = text(&out.stdout);
+    let redirect = stdout.find("HTTP/1.1 301 Moved Permanently\r\n").unwrap();
+    let listing = stdout.find("HTTP/1.1 200 OK\r\n").unwrap();
+    assert!(redirect < listing, "{stdout}");
 
     let out = get(&["-X", "DELETE", &url(&server, "/hello.txt")]);
     assert_eq!(out.status.code(), Some(1));
@@ -270,6 +276,18 @@ fn connection_failures_exit_1_with_a_message() {
     closer.join().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(!text(&out.stderr).is_empty());
+
+    // A server that accepts and never answers: --max-time ends the wait.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let out = get(&["--max-time", "500ms", &format!("http://{addr}/")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--max-time"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(silent);
 
     let out = get(&[]);
     assert_eq!(out.status.code(), Some(2));

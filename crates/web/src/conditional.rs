@@ -266,6 +266,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_headers_never_panic(
+            name in proptest::sample::select(vec![
+                "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+            ]),
+            value in "[ -~]{0,60}",
+        ) {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_str(&value).unwrap());
+            let _ = evaluate(&Method::GET, &headers, &validators());
+            let _ = if_range_holds(&headers, &validators());
+        }
+    }
+
     #[test]
     fn if_range() {
         let v = validators();

@@ -202,7 +202,7 @@ fn serve_file<B>(
             builder = builder
                 .header(CONTENT_ENCODING, coding.token())
                 .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-            whole(builder, entity)
+            whole(builder, entity, request.method() == Method::HEAD)
         }
         Coded::Identity(entity) => {
             builder = builder.header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -214,7 +214,7 @@ fn serve_file<B>(
                 .and_then(|value| value.to_str().ok())
                 .map_or(RangeRequest::Whole, |value| range::parse(value, entity.len));
             match range {
-                RangeRequest::Whole => whole(builder, entity),
+                RangeRequest::Whole => whole(builder, entity, request.method() == Method::HEAD),
                 RangeRequest::Unsatisfiable => {
                     let mut response = pages::error(
                         StatusCode::RANGE_NOT_SATISFIABLE,
@@ -278,8 +278,10 @@ fn choose_coding<B>(
     }
 }
 
-fn whole(builder: http::response::Builder, entity: Entity) -> Response<Body> {
-    let body = if entity.len <= SMALL_FILE {
+fn whole(builder: http::response::Builder, entity: Entity, head: bool) -> Response<Body> {
+    let body = if head {
+        Body::Empty
+    } else if entity.len <= SMALL_FILE {
         match entity.content.read_all(entity.len) {
             Ok(bytes) => Body::full(bytes),
             Err(err) => {

@@ -62,9 +62,21 @@ pub struct GetArgs {
     /// Limit for resolving, connecting and the TLS handshake
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     connect_timeout: Duration,
+    /// Give up if the whole transfer takes longer than this
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    max_time: Option<Duration>,
 }
 
 pub async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
+    match args.max_time {
+        Some(limit) => tokio::time::timeout(limit, transfer(args))
+            .await
+            .map_err(|_| anyhow::anyhow!("transfer took longer than --max-time {limit:?}"))?,
+        None => transfer(args).await,
+    }
+}
+
+async fn transfer(args: GetArgs) -> anyhow::Result<ExitCode> {
     let url = Client::parse_url(&args.url)?;
     let proxy = match &args.proxy {
         Some(text) => Some(Client::parse_url(text).context("invalid --proxy")?),
@@ -109,20 +121,21 @@ pub async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     };
 
     let verbose = args.verbose;
+    // Like curl, -i shows every head received: redirects followed and a
+    // proxy's answer to CONNECT included.
+    let include = args.include || args.head;
     let mut render = move |event: Event| {
         if verbose {
             eprint!("{}", transcript(&event));
         }
+        if let (true, Event::Response(head)) = (include, &event) {
+            let mut stdout = std::io::stdout().lock();
+            let _ =
+                stdout.write_all(head_text(head.version, head.status, &head.headers).as_bytes());
+            let _ = stdout.flush();
+        }
     };
     let mut response = client.send(request, &mut render).await?;
-
-    if args.include || args.head {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(
-            head_text(response.version, response.status, &response.headers).as_bytes(),
-        )?;
-        stdout.flush()?;
-    }
     if response.status.as_u16() >= 400 {
         bail!(
             "HTTP {} {} from {}",
