@@ -315,3 +315,34 @@ fn netkit_client_against_python_http_server() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), big_text());
 }
+
+/// On a terminal (a pseudo-terminal from `script`), downloading to a file
+/// draws a progress bar on stderr.
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    if !testkit::require("script") {
+        return;
+    }
+    let fixture = Fixture::new("client-progress");
+    let data: Vec<u8> = (0..16 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(fixture.path("large.bin"), &data).unwrap();
+    let server = serve(Some(&fixture.root()), &[]);
+    let file = fixture.base.join("large.download");
+    let command = format!(
+        "{} web get -o {} {}",
+        env!("CARGO_BIN_EXE_netkit"),
+        file.display(),
+        url(&server, "/large.bin")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let terminal = text(&out.stdout);
+    assert!(
+        terminal.contains("/16.00 MiB"),
+        "no progress bar: {terminal:?}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), data);
+}
