@@ -106,6 +106,31 @@ async fn http2_multiplexes_streams_on_one_connection() {
 }
 
 #[tokio::test]
+async fn idle_http2_connections_are_closed() {
+    let mut config = ServerConfig::new(loopback());
+    config.header_read_timeout = Duration::from_millis(200);
+    let running = start(config).await;
+    let stream = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = Request::get(running.url.clone())
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    // Then nothing: the server closes the connection on its own.
+    tokio::time::timeout(WAIT, connection)
+        .await
+        .expect("the server closed the idle connection")
+        .unwrap()
+        .unwrap();
+    running.stop().await;
+}
+
+#[tokio::test]
 async fn tls_negotiates_http2_and_http1() {
     let mut config = ServerConfig::new(loopback());
     config.tls = Some(tls::Identity::SelfSigned);

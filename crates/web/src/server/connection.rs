@@ -4,8 +4,14 @@
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -100,6 +106,7 @@ pub async fn serve(
     let handler = Handler {
         shared: shared.clone(),
         client: peer.ip(),
+        activity: None,
     };
     let outcome = match &shared.tls {
         Some(acceptor) => {
@@ -159,6 +166,8 @@ where
     let io = TokioIo::new(stream);
     match protocol {
         Protocol::Http1 => {
+            // hyper's header read timeout also closes idle keep-alive
+            // connections.
             let connection = shared.http1.serve_connection(io, handler);
             tokio::pin!(connection);
             tokio::select! {
@@ -168,15 +177,45 @@ where
             Ok(connection.await?)
         }
         Protocol::Http2 => {
+            let activity = Arc::new(Activity::default());
+            let handler = Handler {
+                activity: Some(activity.clone()),
+                ..handler
+            };
             let connection = shared.http2.serve_connection(io, handler);
             tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => return Ok(result?),
-                _ = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+            // HTTP/2 has no header read timeout; a connection with nothing
+            // in flight and no new request for a whole period is idle.
+            let period = shared.header_read_timeout;
+            let mut check = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let mut seen = 0;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => return Ok(result?),
+                    _ = shutdown.cancelled() => break,
+                    _ = check.tick() => {
+                        let started = activity.started.load(Ordering::Relaxed);
+                        if activity.open.load(Ordering::Relaxed) == 0 && started == seen {
+                            debug!("closing an idle HTTP/2 connection");
+                            break;
+                        }
+                        seen = started;
+                    }
+                }
             }
+            connection.as_mut().graceful_shutdown();
             Ok(connection.await?)
         }
     }
+}
+
+/// What an HTTP/2 connection has been doing, to tell when it is idle.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests received so far.
+    started: AtomicU64,
+    /// Responses whose bodies are still being sent.
+    open: AtomicUsize,
 }
 
 /// Over the connection limit: a cleartext client is told why (503) before
@@ -210,10 +249,12 @@ pub async fn refuse(mut stream: TcpStream, tls: bool) {
 struct Handler {
     shared: Arc<Shared>,
     client: IpAddr,
+    /// Kept for HTTP/2 connections only.
+    activity: Option<Arc<Activity>>,
 }
 
 impl Service<Request<Incoming>> for Handler {
-    type Response = Response<LoggedBody>;
+    type Response = Response<TrackedBody>;
     type Error = Infallible;
     type Future = Ready<Result<Self::Response, Infallible>>;
 
@@ -224,6 +265,49 @@ impl Service<Request<Incoming>> for Handler {
             entry.status = response.status().as_u16();
             (entry, log.clone())
         });
-        ready(Ok(response.map(|body| LoggedBody::new(body, pending))))
+        let activity = self.activity.clone();
+        if let Some(activity) = &activity {
+            activity.started.fetch_add(1, Ordering::Relaxed);
+            activity.open.fetch_add(1, Ordering::Relaxed);
+        }
+        ready(Ok(response.map(|body| TrackedBody {
+            body: LoggedBody::new(body, pending),
+            activity,
+        })))
+    }
+}
+
+/// A response body that counts as in flight until it is dropped.
+#[derive(Debug)]
+struct TrackedBody {
+    body: LoggedBody,
+    activity: Option<Arc<Activity>>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        if let Some(activity) = &self.activity {
+            activity.open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
