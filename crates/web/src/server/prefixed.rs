@@ -156,6 +156,21 @@ mod tests {
         assert_eq!(detect_bytes(&[]).await, None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_are_replayed_intact(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let detected = runtime.block_on(detect_bytes(&[&bytes]));
+            match detected {
+                Some((protocol, replayed)) => {
+                    proptest::prop_assert_eq!(&replayed, &bytes);
+                    proptest::prop_assert_eq!(protocol == Protocol::Http2, bytes.starts_with(H2_PREFACE));
+                }
+                None => proptest::prop_assert!(H2_PREFACE.starts_with(&bytes)),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_silent_client_times_out() {
         let (_client, server) = tokio::io::duplex(64);
