@@ -192,12 +192,19 @@ fn serve_file<B>(
         }
     }
     match coded {
-        Coded::OnTheFly(entity, coding, _) => builder
-            .header(CONTENT_TYPE, entity.content_type)
-            .header(CONTENT_ENCODING, coding.token())
-            .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))
-            .body(Body::compressed(entity.content, entity.len, coding))
-            .expect("valid parts"),
+        Coded::OnTheFly(entity, coding, _) => {
+            let body = if request.method() == Method::HEAD {
+                Body::Empty
+            } else {
+                Body::compressed(entity.content, entity.len, coding)
+            };
+            builder
+                .header(CONTENT_TYPE, entity.content_type)
+                .header(CONTENT_ENCODING, coding.token())
+                .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))
+                .body(body)
+                .expect("valid parts")
+        }
         Coded::Precompressed(entity, coding) => {
             builder = builder
                 .header(CONTENT_ENCODING, coding.token())
