@@ -10,6 +10,7 @@ mod ping;
 mod serve;
 mod udping;
 mod upper;
+mod web;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ping(args) => ping::run(args).await,
         Command::Udping(args) => udping::run(args).await,
         Command::Mail(command) => mail::run(command).await,
+        Command::Web(args) => web::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

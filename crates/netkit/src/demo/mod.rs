@@ -5,6 +5,7 @@ mod mail;
 mod ping;
 mod udping;
 mod upper;
+mod web;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     summary.check("udping", udping::check()).await;
     summary.check("heartbeat", udping::check_heartbeat()).await;
     summary.check("mail", mail::check()).await;
+    summary.check("web", web::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
