@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, mail, ping, proxy, udping, upper};
+use crate::{demo, mail, ping, proxy, udping, upper, web};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -13,6 +13,7 @@ Examples:
   netkit proxy serve                           caching web proxy on 127.0.0.1:8888
   netkit udping ping -c 10 127.0.0.1:12000     ping a UDP echo server (netkit udping serve)
   netkit mail send --server 127.0.0.1:2525 --from a@example.org --to b@example.org --body hi
+  netkit web serve ./public --list             serve a directory over HTTP/1.1 and HTTP/2
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -49,6 +50,9 @@ pub enum Command {
     /// SMTP client showing the dialogue, and a local test inbox (netkit mail send --to you@example.org ...)
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Static web server and HTTP client (netkit web get http://127.0.0.1:8080/)
+    #[command(subcommand)]
+    Web(web::WebCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -62,6 +66,7 @@ impl Command {
             Command::Proxy(command) => command.is_server(),
             Command::Udping(command) => command.is_server(),
             Command::Mail(command) => command.is_server(),
+            Command::Web(command) => command.is_server(),
             Command::Demo(_) => false,
         }
     }

@@ -11,6 +11,7 @@ mod proxy;
 mod serve;
 mod udping;
 mod upper;
+mod web;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Proxy(command) => proxy::run(command).await,
         Command::Udping(args) => udping::run(args).await,
         Command::Mail(command) => mail::run(command).await,
+        Command::Web(args) => web::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

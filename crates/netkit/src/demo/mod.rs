@@ -6,6 +6,7 @@ mod ping;
 mod proxy;
 mod udping;
 mod upper;
+mod web;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     summary.check("udping", udping::check()).await;
     summary.check("heartbeat", udping::check_heartbeat()).await;
     summary.check("mail", mail::check()).await;
+    summary.check("web", web::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
