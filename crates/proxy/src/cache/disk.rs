@@ -193,20 +193,15 @@ impl Disk {
 /// An advisory lock the kernel drops when the process exits, however it
 /// exits, so a crashed proxy never leaves the directory locked.
 fn lock_exclusively(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock only reads the descriptor, which `file` keeps open.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if locked == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    if err.kind() == io::ErrorKind::WouldBlock {
-        return Err(io::Error::new(
+    use rustix::fs::{FlockOperation, flock};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(io::Error::new(
             io::ErrorKind::WouldBlock,
             "in use by another netkit proxy (choose another --cache-dir)",
-        ));
+        )),
+        Err(err) => Err(err.into()),
     }
-    Err(err)
 }
 
 fn check_len(file: &File, meta: &Meta) -> Result<(), BodyError> {
