@@ -510,6 +510,7 @@ fn demo_has_a_proxy_line() {
         .expect("a proxy line");
     assert!(line.contains(" ok "), "{line}");
     assert!(line.contains("MISS then HIT"), "{line}");
+    assert!(line.contains("in front of web"), "{line}");
 }
 
 #[test]
