@@ -380,11 +380,14 @@ fn keep_alive_to_clients_and_a_pool_to_origins() {
         2,
         "{stderr}"
     );
-    // Separate clients, one origin connection.
-    for n in 4..8 {
+    // Separate clients, sequentially: the proxy reuses its origin connection.
+    // (A request may beat the previous connection back into the pool, so a
+    // second connection is allowed; without a pool there would be eleven.)
+    for n in 4..12 {
         via(&proxy, &origin.url(&format!("/k{n}")), &[]);
     }
-    assert_eq!(origin.stats()["connections"], 1, "{}", origin.stats());
+    let connections = origin.stats()["connections"].as_u64().unwrap();
+    assert!(connections <= 2, "{connections} origin connections for 11 requests");
 }
 
 #[test]
