@@ -25,11 +25,11 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     summary.check("upper", upper::check()).await;
     summary.check("ping", ping::check()).await;
-    summary.check("proxy", proxy::check()).await;
     summary.check("udping", udping::check()).await;
     summary.check("heartbeat", udping::check_heartbeat()).await;
     summary.check("mail", mail::check()).await;
     summary.check("web", web::check()).await;
+    summary.check("proxy", proxy::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
