@@ -387,7 +387,10 @@ fn keep_alive_to_clients_and_a_pool_to_origins() {
         via(&proxy, &origin.url(&format!("/k{n}")), &[]);
     }
     let connections = origin.stats()["connections"].as_u64().unwrap();
-    assert!(connections <= 2, "{connections} origin connections for 11 requests");
+    assert!(
+        connections <= 2,
+        "{connections} origin connections for 11 requests"
+    );
 }
 
 #[test]
