@@ -19,6 +19,9 @@ impl ReplyCode {
     pub const OK: Self = Self(250);
     pub const AUTH_CONTINUE: Self = Self(334);
     pub const START_DATA: Self = Self(354);
+    /// The server is shutting down and closes the connection (RFC 5321
+    /// §3.8): it may come in answer to any command.
+    pub const CLOSING_CHANNEL: Self = Self(421);
 
     /// A code from its three digits; `None` unless the first digit is 2-5
     /// and the second 0-5, as RFC 5321 allows.

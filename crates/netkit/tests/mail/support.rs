@@ -92,6 +92,22 @@ pub fn aiosmtpd(outdir: &Path, extra: &[&str]) -> Server {
     Server::start(command, 1)
 }
 
+/// scripted_server.py answering by `script` (see the script for its keys).
+pub fn scripted(script: Value) -> Server {
+    let mut command = Command::new("python3");
+    command
+        .arg(fixture("scripted_server.py"))
+        .arg(script.to_string());
+    Server::start(command, 1)
+}
+
+/// The command lines the scripted server read, in order.
+pub fn commands(server: &Server) -> Vec<String> {
+    std::iter::from_fn(|| server.next_line(std::time::Duration::from_secs(2)))
+        .filter_map(|line| line.strip_prefix("C: ").map(str::to_owned))
+        .collect()
+}
+
 /// Runs `netkit mail send ARGS` with `env` set and stdin from `stdin`.
 pub fn send(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
     let mut command = netkit();
