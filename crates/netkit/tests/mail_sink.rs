@@ -608,3 +608,37 @@ fn password_prompt_and_progress_bar_on_a_terminal() {
     assert!(seen.contains("<~  250 2.0.0 OK queued"), "{seen}");
     assert_eq!(stored(&maildir).len(), 1);
 }
+
+/// SMTP smuggling: a dot between bare LFs does not end the message (only
+/// CRLF . CRLF does), so what follows cannot pass for a second message.
+#[test]
+fn only_crlf_dot_crlf_ends_the_message() {
+    let dir = Scratch::new("sink-smuggle");
+    let maildir = dir.join("maildir");
+    let server = sink(&maildir, &["--no-tls"]);
+    let mut stream = connect(&server);
+    for dot in ["\n.\n", "\r\n.\n", "\n.\r\n"] {
+        let reply = exchange(
+            &mut stream,
+            b"HELO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n",
+            "354 ",
+        );
+        assert!(reply.contains("354 "), "{reply}");
+        let smuggled = format!(
+            "Subject: one\r\n\r\nbody{dot}MAIL FROM:<evil@x.example>\r\nRCPT TO:<victim@y.example>\r\nDATA\r\nSubject: smuggled\r\n\r\n.\r\n"
+        );
+        let reply = exchange(&mut stream, smuggled.as_bytes(), "\r\n");
+        assert!(reply.starts_with("250 2.0.0 OK queued"), "{dot:?}: {reply}");
+    }
+    assert!(exchange(&mut stream, b"QUIT\r\n", "\r\n").starts_with("221 "));
+    let files = stored(&maildir);
+    assert_eq!(files.len(), 3, "one message per DATA");
+    for file in files {
+        let message = std::fs::read_to_string(file).unwrap();
+        assert!(
+            message.contains("MAIL FROM:<evil@x.example>\r\n"),
+            "{message}"
+        );
+        assert!(message.contains("Subject: smuggled\r\n"), "{message}");
+    }
+}

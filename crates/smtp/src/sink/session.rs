@@ -403,6 +403,8 @@ impl Session {
         }
         let mut size = 0u64;
         let mut problem: Option<&str> = None;
+        // Lines may end in a bare LF, but only CRLF . CRLF ends the message.
+        let mut after_crlf = true;
         loop {
             let read = timeout(
                 self.config.idle_timeout,
@@ -426,10 +428,13 @@ impl Session {
                 }
                 LineStatus::Complete => {}
             }
+            let crlf = self.buffer.ended_with_crlf();
             let content = match unstuff(&self.line) {
-                DataLine::End => break,
+                DataLine::End if after_crlf && crlf => break,
+                DataLine::End => &self.line[..],
                 DataLine::Content(content) => content,
             };
+            after_crlf = crlf;
             size += content.len() as u64 + 2;
             if size > self.config.max_message_size {
                 problem.get_or_insert("552 5.3.4 Message size exceeds fixed limit");
