@@ -675,6 +675,25 @@ fn connect_failures_have_their_own_exit_code() {
         text(&out.stderr)
     );
     assert!(text(&out.stderr).contains(&closed));
+
+    // Without a port: 25, or 465 for implicit TLS.
+    for (flags, port) in [(&[][..], 25), (&["--tls-on-connect"][..], 465)] {
+        let mut args = vec![
+            "--server",
+            "127.0.0.9",
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+        ];
+        args.extend(flags);
+        let out = send(&args, &[], b"");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.starts_with(&format!("=== Trying 127.0.0.9:{port}...")),
+            "{stdout}"
+        );
+    }
 }
 
 /// A server that greets with 554: the greeting stage fails.

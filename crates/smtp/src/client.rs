@@ -284,7 +284,7 @@ impl Session<'_, '_> {
             batch.extend(rcpts.iter().cloned());
             self.connection.send_batch(Stage::Mail, &batch).await?;
             let mail_reply = self.connection.read_reply(Stage::Mail).await?;
-            if mail_reply.code == ReplyCode::CLOSING_CHANNEL {
+            if mail_reply.code == ReplyCode::SERVICE_NOT_AVAILABLE {
                 return Err(rejected(Stage::Mail, &mail, mail_reply));
             }
             let mut replies = Vec::with_capacity(rcpts.len());
@@ -297,7 +297,7 @@ impl Session<'_, '_> {
                     }
                     Err(err) => return Err(err),
                 };
-                if reply.code == ReplyCode::CLOSING_CHANNEL {
+                if reply.code == ReplyCode::SERVICE_NOT_AVAILABLE {
                     return Err(rejected(Stage::Rcpt, rcpt, reply));
                 }
                 replies.push(reply);
@@ -313,7 +313,7 @@ impl Session<'_, '_> {
             for rcpt in &rcpts {
                 self.connection.send(Stage::Rcpt, rcpt).await?;
                 let reply = self.connection.read_reply(Stage::Rcpt).await?;
-                if reply.code == ReplyCode::CLOSING_CHANNEL {
+                if reply.code == ReplyCode::SERVICE_NOT_AVAILABLE {
                     return Err(rejected(Stage::Rcpt, rcpt, reply));
                 }
                 replies.push(reply);
