@@ -31,7 +31,22 @@ pub struct Scratch(PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("netkit-mail-{name}-{}", std::process::id()));
+        Self::under(&std::env::temp_dir(), name)
+    }
+
+    /// In memory (tmpfs) where there is one: for hundreds of MiB that
+    /// would otherwise wait on a disk shared with other builds.
+    pub fn in_memory(name: &str) -> Self {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            Self::under(shm, name)
+        } else {
+            Self::new(name)
+        }
+    }
+
+    fn under(base: &Path, name: &str) -> Self {
+        let path = base.join(format!("netkit-mail-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
