@@ -752,14 +752,19 @@ fn dump_prints_the_message() {
             "just text",
             "--attach",
             data.to_str().unwrap(),
+            "--user",
+            "alice",
             "--dump",
         ],
-        &[],
+        &[("NETKIT_SMTP_PASSWORD", PASSWORD), ("RUST_LOG", "trace")],
         b"",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let eml = dir.write("dump.eml", &out.stdout);
     assert!(!text(&out.stdout).contains("hidden@example.org"));
+    for shown in [text(&out.stdout), text(&out.stderr)] {
+        assert!(!shown.contains(PASSWORD) && !shown.contains("Y29ycmVjdCBob3Jz"));
+    }
     assert!(text(&out.stdout).contains("Subject: plain ascii\r\n"));
     let extracted = dir.join("parts");
     let message = inspect(&eml, Some(&extracted));
