@@ -86,7 +86,9 @@ fn full_message_over_starttls_with_auth_plain() {
             "--header",
             "X-Test-Run: 42",
         ],
-        &[("NETKIT_SMTP_PASSWORD", PASSWORD)],
+        // The most verbose logs, rustls' handshake included, must not
+        // show the password either.
+        &[("NETKIT_SMTP_PASSWORD", PASSWORD), ("RUST_LOG", "trace")],
         BODY.as_bytes(),
     );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -111,6 +113,7 @@ fn full_message_over_starttls_with_auth_plain() {
         "{stdout}"
     );
     assert!(stdout.contains(" ~> QUIT"), "{stdout}");
+    assert!(stderr.contains("TRACE rustls"), "trace logs on: {stderr}");
     let secret_b64 = "Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ";
     for shown in [&stdout, &stderr] {
         assert!(!shown.contains(PASSWORD) && !shown.contains(secret_b64));
@@ -240,7 +243,7 @@ fn implicit_tls_with_auth_login() {
             "--body",
             "over TLS from the first byte",
         ],
-        &[("NETKIT_SMTP_PASSWORD", PASSWORD)],
+        &[("NETKIT_SMTP_PASSWORD", PASSWORD), ("RUST_LOG", "trace")],
         b"",
     );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -251,7 +254,11 @@ fn implicit_tls_with_auth_login() {
     assert!(stdout.contains("<~  334 "), "{stdout}");
     assert!(stdout.contains(" ~> YWxpY2U="), "user name shown: {stdout}");
     assert!(stdout.contains(" ~> ********"), "{stdout}");
-    assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+    assert!(stderr.contains("TRACE rustls"), "trace logs on: {stderr}");
+    let secret_b64 = "Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ";
+    for shown in [&stdout, &stderr] {
+        assert!(!shown.contains(PASSWORD) && !shown.contains(secret_b64));
+    }
     let received = received(&outdir);
     assert_eq!(received.len(), 1);
     let message = inspect(&received[0].0, None);
@@ -668,6 +675,25 @@ fn connect_failures_have_their_own_exit_code() {
         text(&out.stderr)
     );
     assert!(text(&out.stderr).contains(&closed));
+
+    // Without a port: 25, or 465 for implicit TLS.
+    for (flags, port) in [(&[][..], 25), (&["--tls-on-connect"][..], 465)] {
+        let mut args = vec![
+            "--server",
+            "127.0.0.9",
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+        ];
+        args.extend(flags);
+        let out = send(&args, &[], b"");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.starts_with(&format!("=== Trying 127.0.0.9:{port}...")),
+            "{stdout}"
+        );
+    }
 }
 
 /// A server that greets with 554: the greeting stage fails.
@@ -726,14 +752,19 @@ fn dump_prints_the_message() {
             "just text",
             "--attach",
             data.to_str().unwrap(),
+            "--user",
+            "alice",
             "--dump",
         ],
-        &[],
+        &[("NETKIT_SMTP_PASSWORD", PASSWORD), ("RUST_LOG", "trace")],
         b"",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let eml = dir.write("dump.eml", &out.stdout);
     assert!(!text(&out.stdout).contains("hidden@example.org"));
+    for shown in [text(&out.stdout), text(&out.stderr)] {
+        assert!(!shown.contains(PASSWORD) && !shown.contains("Y29ycmVjdCBob3Jz"));
+    }
     assert!(text(&out.stdout).contains("Subject: plain ascii\r\n"));
     let extracted = dir.join("parts");
     let message = inspect(&eml, Some(&extracted));
@@ -802,4 +833,212 @@ fn help_documents_exit_codes_and_usage_errors() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no recipient"));
+}
+
+/// Non-ASCII addresses need SMTPUTF8 (RFC 6531) and make the message
+/// 8-bit (BODY=8BITMIME, RFC 6152); a server without SMTPUTF8 is not sent
+/// a MAIL it cannot take.
+#[test]
+fn non_ascii_addresses_use_smtputf8() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("utf8");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let args = |addr: &str| {
+        [
+            "--server",
+            addr,
+            "--from",
+            "Zoë <zoë@exämple.org>",
+            "--to",
+            "jürgen@bücher.example",
+            "--to",
+            "plain@example.org",
+            "--subject",
+            "ünïcode",
+            "--body",
+            "grüße",
+        ]
+        .map(str::to_owned)
+    };
+    let server = aiosmtpd(&outdir, &[]);
+    let addr = server.addr().to_string();
+    let out = send(
+        &args(&addr).iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+        b"",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains(" -> MAIL FROM:<zoë@exämple.org> BODY=8BITMIME SMTPUTF8\n"),
+        "{stdout}"
+    );
+    let first = received(&outdir);
+    let envelope = &first[0].1;
+    assert_eq!(envelope["from"], "zoë@exämple.org");
+    assert_eq!(
+        envelope["rcpt"],
+        serde_json::json!(["jürgen@bücher.example", "plain@example.org"])
+    );
+    assert_eq!(
+        envelope["mail_options"],
+        serde_json::json!(["BODY=8BITMIME", "SMTPUTF8"])
+    );
+    let message = inspect(&first[0].0, None);
+    assert_eq!(message["defects"], serde_json::json!([]));
+    assert_eq!(header(&message, "from"), ["Zoë <zoë@exämple.org>"]);
+    assert_eq!(
+        header(&message, "to"),
+        ["jürgen@bücher.example, plain@example.org"]
+    );
+    assert_eq!(header(&message, "subject"), ["ünïcode"]);
+    assert_eq!(parts(&message)[0]["text"], "grüße");
+
+    // ASCII addresses: no SMTPUTF8, and a 7-bit message needs no BODY=.
+    let out = send(
+        &[
+            "--server",
+            &addr,
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+            "--subject",
+            "ünïcode",
+            "--body",
+            "grüße",
+        ],
+        &[],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(received_options(&outdir, 1), serde_json::json!([]));
+
+    let outdir = dir.join("out-ascii-only");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &["--no-smtputf8"]);
+    let addr = server.addr().to_string();
+    let out = send(
+        &args(&addr).iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+        b"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(23), "{stdout}\n{stderr}");
+    assert!(stderr.contains("needs SMTPUTF8"), "{stderr}");
+    assert!(!stdout.contains("MAIL FROM"), "{stdout}");
+    assert!(stdout.contains(" -> QUIT"), "{stdout}");
+    assert!(received(&outdir).is_empty());
+}
+
+fn received_options(outdir: &std::path::Path, n: usize) -> serde_json::Value {
+    received(outdir)[n].1["mail_options"].clone()
+}
+
+/// Bare LF and bare CR in the body become CRLF on the wire, lines of dots
+/// are stuffed and restored, whatever the line endings around them.
+#[test]
+fn line_endings_are_normalised_and_dots_restored() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("crlf");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &[]);
+    let body = dir.write(
+        "body.txt",
+        b"unix\nmac\rdos\r\n.\n.\r..\r...dots\nCR before LF\r\r\nlast line, no newline",
+    );
+    let out = send(
+        &[
+            "--server",
+            &server.addr().to_string(),
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+            "--body-file",
+            body.to_str().unwrap(),
+        ],
+        &[],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for stuffed in [" -> ..\n", " -> ...\n", " -> ....dots\n"] {
+        assert!(stdout.contains(stuffed), "{stuffed:?} in {stdout}");
+    }
+    let received = received(&outdir);
+    let raw = std::fs::read(&received[0].0).unwrap();
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b'\r' => assert_eq!(raw.get(i + 1), Some(&b'\n'), "bare CR at {i}"),
+            b'\n' => assert_eq!(raw[i - 1], b'\r', "bare LF at {i}"),
+            _ => {}
+        }
+    }
+    let message = inspect(&received[0].0, None);
+    assert_eq!(
+        parts(&message)[0]["text"]
+            .as_str()
+            .unwrap()
+            .replace("\r\n", "\n"),
+        "unix\r\nmac\r\ndos\r\n.\r\n.\r\n..\r\n...dots\r\nCR before LF\r\n\r\nlast line, no newline\r\n"
+            .replace("\r\n", "\n")
+    );
+}
+
+#[test]
+fn headers_given_replace_generated_ones() {
+    let out = send(
+        &[
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+            "--subject",
+            "generated",
+            "--header",
+            "Subject: given",
+            "--header",
+            "To: undisclosed-recipients:;",
+            "--body",
+            "x",
+            "--dump",
+        ],
+        &[],
+        b"",
+    );
+    let dump = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(dump.matches("Subject:").count(), 1, "{dump}");
+    assert!(dump.contains("Subject: given\r\n"), "{dump}");
+    assert!(dump.contains("To: undisclosed-recipients:;\r\n"), "{dump}");
+    assert!(!dump.contains("b@example.org"), "{dump}");
+
+    for structural in ["Content-Type: text/html", "MIME-Version: 1.0"] {
+        let out = send(
+            &[
+                "--from",
+                "a@example.org",
+                "--to",
+                "b@example.org",
+                "--header",
+                structural,
+                "--dump",
+            ],
+            &[],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(2), "{structural}");
+        assert!(
+            text(&out.stderr).contains("written by netkit"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }

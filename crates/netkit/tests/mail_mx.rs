@@ -122,9 +122,13 @@ fn mx_records_choose_the_server() {
     let server = aiosmtpd(&outdir, &[]);
     let port = server.addr().port();
     let dnsmasq = Dnsmasq::start(&[
-        // The preferred exchanger does not answer; the next one does.
+        // The preferred exchanger does not answer; the next one does, and
+        // the last is never tried. Listed out of order, so whichever order
+        // dnsmasq answers in, the order tried is netkit's.
         "--mx-host=test.example,down.test.example,5".into(),
+        "--mx-host=test.example,last.test.example,20".into(),
         "--mx-host=test.example,mx.test.example,10".into(),
+        "--host-record=last.test.example,127.0.0.3".into(),
         "--host-record=down.test.example,127.0.0.2".into(),
         "--host-record=mx.test.example,127.0.0.1".into(),
         // No MX at all: the domain's own address is used.
@@ -133,6 +137,9 @@ fn mx_records_choose_the_server() {
         // NXDOMAIN, as an authoritative server would, not REFUSED.
         "--local=/bare.example/".into(),
         "--local=/unknown.example/".into(),
+        // No MX and only an IPv6 address: the AAAA record is used.
+        "--host-record=v6only.example,::1".into(),
+        "--local=/v6only.example/".into(),
     ]);
 
     let out = deliver(dnsmasq.addr, Some(port), "user@test.example");
@@ -141,6 +148,7 @@ fn mx_records_choose_the_server() {
     let first = stdout.find("=== MX for test.example: down.test.example (preference 5)");
     let second = stdout.find("=== MX for test.example: mx.test.example (preference 10)");
     assert!(first.is_some() && second > first, "{stdout}");
+    assert!(!stdout.contains("last.test.example"), "{stdout}");
     assert!(
         stdout.contains("connection refused by 127.0.0.2"),
         "{stdout}"
@@ -161,6 +169,22 @@ fn mx_records_choose_the_server() {
     );
     let message = inspect(&received[0].0, None);
     assert_eq!(header(&message, "subject"), ["via MX"]);
+
+    let outdir6 = dir.join("out6");
+    std::fs::create_dir(&outdir6).unwrap();
+    let server6 = aiosmtpd(&outdir6, &["--host", "::1"]);
+    let port6 = server6.addr().port();
+    let out = deliver(dnsmasq.addr, Some(port6), "someone@v6only.example");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("=== Connected to [::1]:{port6}.")),
+        "{stdout}"
+    );
+    assert_eq!(
+        support::received(&outdir6)[0].1["rcpt"],
+        serde_json::json!(["someone@v6only.example"])
+    );
 
     // A domain DNS knows nothing about fails at the connect stage.
     let out = deliver(dnsmasq.addr, Some(port), "nobody@unknown.example");

@@ -15,13 +15,17 @@ use support::*;
 use testkit::Server;
 
 fn sink(maildir: &Path, extra: &[&str]) -> Server {
+    Server::start(sink_command(maildir, extra), 1)
+}
+
+fn sink_command(maildir: &Path, extra: &[&str]) -> Command {
     let mut command = netkit();
     command
         .args(["mail", "sink", "--bind", "127.0.0.1:0", "--maildir"])
         .arg(maildir)
         .args(extra)
         .env("NETKIT_SINK_PASSWORD", PASSWORD);
-    Server::start(command, 1)
+    command
 }
 
 fn stored(maildir: &Path) -> Vec<PathBuf> {
@@ -48,7 +52,13 @@ fn swaks_delivers_over_starttls_with_auth_plain() {
     }
     let dir = Scratch::new("sink-swaks");
     let maildir = dir.join("maildir");
-    let server = sink(&maildir, &["--require-auth"]);
+    // Logging everything, rustls included, to a file checked at the end.
+    let log = dir.join("sink.log");
+    let mut command = sink_command(&maildir, &["--require-auth"]);
+    command
+        .env("RUST_LOG", "trace")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let server = Server::start(command, 1);
     for pipeline in [false, true] {
         let mut args = vec![
             "--from",
@@ -98,6 +108,17 @@ fn swaks_delivers_over_starttls_with_auth_plain() {
             .next()
             .is_none()
     );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("TRACE rustls"), "{log}");
+    assert!(log.contains("authenticated"), "{log}");
+    // The password, and the PLAIN blob that carries it (`\0demo\0...`).
+    for secret in [
+        PASSWORD,
+        "Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ",
+        "AGRlbW8A",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the sink's log");
+    }
 }
 
 #[test]
@@ -396,7 +417,7 @@ fn resident_kib(pid: u32) -> Option<u64> {
 #[test]
 fn a_200_mib_attachment_streams_in_bounded_memory() {
     const MIB: usize = 1 << 20;
-    let dir = Scratch::new("sink-big");
+    let dir = Scratch::in_memory("sink-big");
     let maildir = dir.join("maildir");
     let server = sink(&maildir, &["--max-size", "400M"]);
     let block = block();
@@ -488,9 +509,137 @@ import base64, sys
 data = open(sys.argv[1], "rb").read()
 start = data.index(b"Content-Transfer-Encoding: base64\r\n\r\n") + 37
 end = data.index(b"\r\n--", start)
-for line in data[start:end].split(b"\r\n"):
-    assert len(line) <= 76 and not line.startswith(b"."), line
-decoded = base64.b64decode(data[start:end])
+encoded = data[start:end]
+assert max(map(len, encoded.split(b"\r\n"))) <= 76
+assert not encoded.startswith(b".") and b"\r\n." not in encoded
+decoded = base64.b64decode(encoded)
 original = open(sys.argv[2], "rb").read()
 print("same %d" % len(decoded) if decoded == original else "different")
 "#;
+
+/// A client that sends commands but never reads the replies is dropped
+/// once its replies stop flowing for the idle timeout, so it cannot hold a
+/// connection slot for ever.
+#[test]
+fn a_client_that_stops_reading_is_dropped() {
+    let dir = Scratch::new("sink-noread");
+    let server = sink(
+        &dir.join("maildir"),
+        &["--no-tls", "--idle-timeout", "1s", "--max-connections", "1"],
+    );
+    let mut deaf = connect(&server);
+    deaf.set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // HELP has a long reply: the sink's writes block soon.
+    let flood = std::thread::spawn(move || {
+        let commands = "HELP\r\n".repeat(10_000);
+        while deaf.write_all(commands.as_bytes()).is_ok() {}
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // The only slot is the deaf client's until the sink gives up on it.
+    let mut next = TcpStream::connect(server.addr()).unwrap();
+    next.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let greeting = read_until(&mut next, "\r\n");
+    assert!(greeting.starts_with("220 "), "{greeting:?}");
+    flood.join().unwrap();
+}
+
+/// On a terminal: the password is asked for without echo, and the DATA
+/// upload shows a progress bar on stderr.
+const ON_A_TERMINAL: &str = r#"
+import os, pty, select, sys, time
+netkit, addr, attachment = sys.argv[1:4]
+env = dict(os.environ)
+env.pop("NETKIT_SMTP_PASSWORD", None)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execve(netkit, [netkit, "mail", "send", "--server", addr, "--tls", "--insecure",
+        "--user", "demo", "--from", "a@example.org", "--to", "b@example.org",
+        "--hide-data", "--attach", attachment], env)
+seen = b""
+def read_until(done):
+    global seen
+    deadline = time.time() + 30
+    while not done() and time.time() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen += chunk
+read_until(lambda: b"Password for demo: " in seen)
+os.write(fd, sys.stdin.buffer.read())
+read_until(lambda: False)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+#[test]
+fn password_prompt_and_progress_bar_on_a_terminal() {
+    if !testkit::require("python3") {
+        return;
+    }
+    let dir = Scratch::new("sink-terminal");
+    let maildir = dir.join("maildir");
+    let server = sink(&maildir, &[]);
+    let attachment = dir.join("four-mib.bin");
+    std::fs::write(&attachment, block().repeat(4)).unwrap();
+    let typed = format!("{PASSWORD}\n");
+    let out = testkit::python(
+        ON_A_TERMINAL,
+        &[
+            env!("CARGO_BIN_EXE_netkit"),
+            &server.addr().to_string(),
+            attachment.to_str().unwrap(),
+        ],
+        typed.as_bytes(),
+    );
+    let seen = text(&out.stdout);
+    assert!(out.status.success(), "{seen}\n{}", text(&out.stderr));
+    assert!(seen.contains(" ~> AUTH PLAIN ********"), "{seen}");
+    assert!(!seen.contains(PASSWORD), "the password was echoed: {seen}");
+    assert!(
+        seen.contains("DATA ") && seen.contains("MiB/"),
+        "no progress bar: {seen}"
+    );
+    assert!(seen.contains("<~  250 2.0.0 OK queued"), "{seen}");
+    assert_eq!(stored(&maildir).len(), 1);
+}
+
+/// SMTP smuggling: a dot between bare LFs does not end the message (only
+/// CRLF . CRLF does), so what follows cannot pass for a second message.
+#[test]
+fn only_crlf_dot_crlf_ends_the_message() {
+    let dir = Scratch::new("sink-smuggle");
+    let maildir = dir.join("maildir");
+    let server = sink(&maildir, &["--no-tls"]);
+    let mut stream = connect(&server);
+    for dot in ["\n.\n", "\r\n.\n", "\n.\r\n"] {
+        let reply = exchange(
+            &mut stream,
+            b"HELO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n",
+            "354 ",
+        );
+        assert!(reply.contains("354 "), "{reply}");
+        let smuggled = format!(
+            "Subject: one\r\n\r\nbody{dot}MAIL FROM:<evil@x.example>\r\nRCPT TO:<victim@y.example>\r\nDATA\r\nSubject: smuggled\r\n\r\n.\r\n"
+        );
+        let reply = exchange(&mut stream, smuggled.as_bytes(), "\r\n");
+        assert!(reply.starts_with("250 2.0.0 OK queued"), "{dot:?}: {reply}");
+    }
+    assert!(exchange(&mut stream, b"QUIT\r\n", "\r\n").starts_with("221 "));
+    let files = stored(&maildir);
+    assert_eq!(files.len(), 3, "one message per DATA");
+    for file in files {
+        let message = std::fs::read_to_string(file).unwrap();
+        assert!(
+            message.contains("MAIL FROM:<evil@x.example>\r\n"),
+            "{message}"
+        );
+        assert!(message.contains("Subject: smuggled\r\n"), "{message}");
+    }
+}

@@ -265,6 +265,11 @@ impl Session<'_, '_> {
         if caps.size.is_some() {
             mail.push_str(&format!(" SIZE={}", message.size()));
         }
+        // RFC 6152: say so when the message is not 7-bit (non-ASCII
+        // addresses in its headers, or bytes given as they are).
+        if message.is_8bit() && caps.eight_bit_mime {
+            mail.push_str(" BODY=8BITMIME");
+        }
         if utf8 {
             mail.push_str(" SMTPUTF8");
         }
@@ -279,9 +284,23 @@ impl Session<'_, '_> {
             batch.extend(rcpts.iter().cloned());
             self.connection.send_batch(Stage::Mail, &batch).await?;
             let mail_reply = self.connection.read_reply(Stage::Mail).await?;
+            if mail_reply.code == ReplyCode::SERVICE_NOT_AVAILABLE {
+                return Err(rejected(Stage::Mail, &mail, mail_reply));
+            }
             let mut replies = Vec::with_capacity(rcpts.len());
-            for _ in &rcpts {
-                replies.push(self.connection.read_reply(Stage::Rcpt).await?);
+            for rcpt in &rcpts {
+                let reply = match self.connection.read_reply(Stage::Rcpt).await {
+                    Ok(reply) => reply,
+                    // The refused MAIL is what went wrong, not the lost RCPTs.
+                    Err(_) if mail_reply.code != ReplyCode::OK => {
+                        return Err(rejected(Stage::Mail, &mail, mail_reply));
+                    }
+                    Err(err) => return Err(err),
+                };
+                if reply.code == ReplyCode::SERVICE_NOT_AVAILABLE {
+                    return Err(rejected(Stage::Rcpt, rcpt, reply));
+                }
+                replies.push(reply);
             }
             (mail_reply, replies)
         } else {
@@ -293,7 +312,11 @@ impl Session<'_, '_> {
             let mut replies = Vec::with_capacity(rcpts.len());
             for rcpt in &rcpts {
                 self.connection.send(Stage::Rcpt, rcpt).await?;
-                replies.push(self.connection.read_reply(Stage::Rcpt).await?);
+                let reply = self.connection.read_reply(Stage::Rcpt).await?;
+                if reply.code == ReplyCode::SERVICE_NOT_AVAILABLE {
+                    return Err(rejected(Stage::Rcpt, rcpt, reply));
+                }
+                replies.push(reply);
             }
             (mail_reply, replies)
         };

@@ -24,6 +24,7 @@ pub struct LineBuffer {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    crlf: bool,
 }
 
 impl Default for LineBuffer {
@@ -38,7 +39,15 @@ impl LineBuffer {
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
             start: 0,
             end: 0,
+            crlf: false,
         }
+    }
+
+    /// Whether the last complete line ended in CRLF rather than a bare LF
+    /// (only CRLF.CRLF ends DATA: anything looser lets a client smuggle a
+    /// second message past a stricter server).
+    pub fn ended_with_crlf(&self) -> bool {
+        self.crlf
     }
 
     /// How many bytes have arrived beyond the last line returned.
@@ -81,7 +90,8 @@ impl LineBuffer {
                 if too_long {
                     return Ok(LineStatus::TooLong);
                 }
-                if line.last() == Some(&b'\r') {
+                self.crlf = line.last() == Some(&b'\r');
+                if self.crlf {
                     line.pop();
                 }
                 return Ok(LineStatus::Complete);
@@ -187,6 +197,18 @@ mod tests {
         assert_eq!(got[0].1, b"one");
         assert_eq!(got[1].1, b"two");
         assert_eq!(got[3].1, b"ok");
+    }
+
+    #[tokio::test]
+    async fn tells_crlf_from_bare_lf() {
+        let mut reader = &b"crlf\r\nbare\n"[..];
+        let mut buffer = LineBuffer::new();
+        let mut line = Vec::new();
+        buffer.read_line(&mut reader, 100, &mut line).await.unwrap();
+        assert!(buffer.ended_with_crlf());
+        buffer.read_line(&mut reader, 100, &mut line).await.unwrap();
+        assert_eq!(line, b"bare");
+        assert!(!buffer.ended_with_crlf());
     }
 
     #[tokio::test]

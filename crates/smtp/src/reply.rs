@@ -14,11 +14,13 @@ pub struct ReplyCode(u16);
 
 impl ReplyCode {
     pub const SERVICE_READY: Self = Self(220);
-    pub const CLOSING: Self = Self(221);
     pub const AUTH_SUCCESSFUL: Self = Self(235);
     pub const OK: Self = Self(250);
     pub const AUTH_CONTINUE: Self = Self(334);
     pub const START_DATA: Self = Self(354);
+    /// The server is shutting down and closes the connection (RFC 5321
+    /// §3.8): it may come in answer to any command.
+    pub const SERVICE_NOT_AVAILABLE: Self = Self(421);
 
     /// A code from its three digits; `None` unless the first digit is 2-5
     /// and the second 0-5, as RFC 5321 allows.

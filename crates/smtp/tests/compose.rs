@@ -120,3 +120,24 @@ async fn headers_only_what_was_asked() {
     assert!(!text.to_ascii_lowercase().contains("bcc"));
     assert!(text.contains("Content-Type: text/plain"), "{text}");
 }
+
+#[tokio::test]
+async fn only_non_ascii_addresses_make_a_composed_message_8bit() {
+    let compose = |to: &str| {
+        Draft {
+            from: Some("Zoë <zoe@example.org>".parse().unwrap()),
+            to: vec![to.parse().unwrap()],
+            subject: Some("grüße".into()),
+            text: Some("ünïcode text is encoded".into()),
+            ..Draft::default()
+        }
+        .compose()
+        .unwrap()
+    };
+    let encoded = compose("b@example.org");
+    assert!(!encoded.is_8bit());
+    assert!(stream(&encoded).await.is_ascii());
+    let raw = compose("jürgen@bücher.example");
+    assert!(raw.is_8bit());
+    assert!(!stream(&raw).await.is_ascii());
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use smtp::sink::{Sink, SinkConfig};
 use smtp::{
-    ClientConfig, Credentials, Envelope, ErrorKind, Event, Message, Password, Security, Server,
-    Stage,
+    AuthConfig, ClientConfig, Credentials, Envelope, ErrorKind, Event, Mechanism, Message,
+    Password, Security, Server, Stage,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -129,7 +129,8 @@ async fn scripted(greeting: &'static str, answer: fn(&str) -> &'static str) -> S
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             let reply = answer(&line);
-            if write.write_all(reply.as_bytes()).await.is_err() || line == "QUIT" {
+            let closing = line == "QUIT" || reply.starts_with("421");
+            if write.write_all(reply.as_bytes()).await.is_err() || closing {
                 break;
             }
         }
@@ -239,6 +240,130 @@ async fn garbage_replies_are_protocol_errors() {
     )
     .await;
     assert_eq!(result.unwrap_err().stage, Stage::Greeting);
+}
+
+/// Answers AUTH LOGIN for user `u`, password `p`; offers no PLAIN.
+fn login_only(line: &str) -> &'static str {
+    match line {
+        l if l.starts_with("EHLO") => "250-login.test\r\n250 AUTH LOGIN CRAM-MD5\r\n",
+        "AUTH LOGIN" => "334 VXNlcm5hbWU6\r\n",
+        "dQ==" => "334 UGFzc3dvcmQ6\r\n",
+        "cA==" => "235 2.7.0 welcome\r\n",
+        "DATA" => "354 go\r\n",
+        "QUIT" => "221 bye\r\n",
+        _ => "250 ok\r\n",
+    }
+}
+
+fn with_auth(mechanism: Option<Mechanism>) -> ClientConfig {
+    let mut config = config(Security::Opportunistic);
+    config.allow_plaintext_auth = true;
+    config.auth = Some(AuthConfig {
+        mechanism,
+        credentials: Credentials {
+            user: "u".into(),
+            password: Password::new("p".into()),
+        },
+    });
+    config
+}
+
+#[tokio::test]
+async fn auth_login_is_chosen_when_plain_is_not_offered() {
+    let addr = scripted("220 login.test\r\n", login_only).await;
+    let (result, events) = send_to(addr, &with_auth(None), &envelope(&["b@example.org"])).await;
+    result.unwrap();
+    let sent = sent(&events);
+    let auth = sent.iter().position(|l| l == "AUTH LOGIN").unwrap();
+    assert_eq!(sent[auth + 1], "dQ==", "the user name, base64");
+    assert_eq!(sent[auth + 2], smtp::MASK, "the password, masked");
+    assert!(!sent.iter().any(|l| l.contains("cA==")));
+}
+
+#[tokio::test]
+async fn a_mechanism_not_offered_is_not_tried() {
+    let addr = scripted("220 login.test\r\n", login_only).await;
+    let (result, events) = send_to(
+        addr,
+        &with_auth(Some(Mechanism::Plain)),
+        &envelope(&["b@example.org"]),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.stage, Stage::Auth);
+    assert!(
+        matches!(&err.kind, ErrorKind::MechanismNotOffered { offered, .. } if offered == "LOGIN CRAM-MD5"),
+        "{err}"
+    );
+    assert_eq!(sent(&events)[1..], ["QUIT"]);
+}
+
+#[tokio::test]
+async fn eight_bit_messages_say_body_8bitmime() {
+    let answer = |line: &str| match line {
+        l if l.starts_with("EHLO") => "250-utf8.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+        "DATA" => "354 go\r\n",
+        "QUIT" => "221 bye\r\n",
+        _ => "250 ok\r\n",
+    };
+    for (bytes, recipient, mail) in [
+        (
+            &b"Subject: ascii\r\n\r\nplain\r\n"[..],
+            "b@example.org",
+            "MAIL FROM:<a@example.org>",
+        ),
+        (
+            "Subject: caf\u{e9}\r\n\r\n8-bit\r\n".as_bytes(),
+            "b@example.org",
+            "MAIL FROM:<a@example.org> BODY=8BITMIME",
+        ),
+        (
+            b"To: <j\xc3\xbcrgen@example.org>\r\n\r\nx\r\n",
+            "j\u{fc}rgen@example.org",
+            "MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8",
+        ),
+    ] {
+        let addr = scripted("220 utf8.test\r\n", answer).await;
+        let server = Server {
+            host: "localhost".into(),
+            addrs: vec![addr],
+        };
+        let message = Message::from_bytes(bytes.to_vec());
+        let mut events = Vec::new();
+        let mut observer = |event| events.push(event);
+        smtp::send(
+            &server,
+            &config(Security::Opportunistic),
+            &envelope(&[recipient]),
+            &message,
+            &mut observer,
+        )
+        .await
+        .unwrap();
+        assert_eq!(sent(&events)[1], mail);
+    }
+}
+
+#[tokio::test]
+async fn a_421_to_pipelined_mail_fails_the_mail_stage() {
+    let addr = scripted("220 busy.test\r\n", |line| match line {
+        l if l.starts_with("EHLO") => "250-busy.test\r\n250 PIPELINING\r\n",
+        l if l.starts_with("MAIL") => "421 4.3.2 going down\r\n",
+        _ => "",
+    })
+    .await;
+    let (result, _) = send_to(
+        addr,
+        &config(Security::Opportunistic),
+        &envelope(&["b@example.org", "c@example.org"]),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.stage, Stage::Mail, "{err}");
+    assert!(
+        matches!(&err.kind, ErrorKind::Rejected { reply, .. } if reply.code.value() == 421),
+        "{err}"
+    );
 }
 
 mod hostile {

@@ -90,7 +90,8 @@ pub struct SendArgs {
     /// Attach a file (content type from its name, base64); repeat for more
     #[arg(long, value_name = "FILE")]
     attach: Vec<PathBuf>,
-    /// Add a header, as 'Name: value'; repeat for more
+    /// Add a header, as 'Name: value' (it replaces a generated one of the
+    /// same name, e.g. Subject); repeat for more
     #[arg(long, value_name = "HEADER")]
     header: Vec<ExtraHeader>,
 
@@ -125,7 +126,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "HOST:PORT")]
     dns: Option<SocketAddr>,
     /// Host name to give in EHLO (default: this machine's name)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_ehlo)]
     ehlo: Option<String>,
     /// How long to wait to connect and for each reply
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
@@ -357,6 +358,19 @@ fn default_port(args: &SendArgs) -> u16 {
         .unwrap_or(if args.tls_on_connect { 465 } else { 25 })
 }
 
+/// The EHLO argument goes on the wire as it is: a domain or an address
+/// literal, one word of visible characters.
+fn parse_ehlo(text: &str) -> Result<String, String> {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{}` is not a host name (e.g. client.example.org or [192.0.2.1])",
+            text.escape_default()
+        ))
+    }
+}
+
 /// `--server HOST[:PORT]`, resolved.
 async fn server_from_flag(args: &SendArgs, dns: Option<&Dns>) -> Result<Server, smtp::Error> {
     let flag = args.server.as_deref().unwrap_or_default();
@@ -472,7 +486,14 @@ async fn via_mx(
 
 #[cfg(test)]
 mod tests {
-    use super::split_host_port;
+    use super::{parse_ehlo, split_host_port};
+
+    #[test]
+    fn ehlo_names() {
+        assert_eq!(parse_ehlo("[127.0.0.1]"), Ok("[127.0.0.1]".into()));
+        assert!(parse_ehlo("").is_err());
+        assert!(parse_ehlo("x\r\nRSET").is_err());
+    }
 
     #[test]
     fn host_and_port() {

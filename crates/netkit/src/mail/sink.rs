@@ -53,7 +53,7 @@ pub struct SinkArgs {
     #[arg(long, value_name = "BYTES", default_value = "32M", value_parser = parse_size)]
     max_size: u64,
     /// Name in the greeting and Received headers
-    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    #[arg(long, value_name = "NAME", default_value = "localhost", value_parser = parse_hostname)]
     hostname: String,
     /// Disconnect a client silent for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
@@ -108,6 +108,20 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .await
 }
 
+/// A name for the greeting: it goes on the wire as it is, so one word of
+/// visible characters.
+fn parse_hostname(text: &str) -> Result<String, String> {
+    let usable = !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic());
+    if usable {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{}` is not a host name (one word of visible ASCII, e.g. mx.example.org)",
+            text.escape_default()
+        ))
+    }
+}
+
 /// `1048576`, `512K`, `32M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
 fn parse_size(text: &str) -> Result<u64, String> {
     let upper = text.trim().to_ascii_uppercase();
@@ -128,7 +142,18 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_hostname, parse_size};
+
+    #[test]
+    fn hostnames() {
+        assert_eq!(
+            parse_hostname("mx.example.org"),
+            Ok("mx.example.org".into())
+        );
+        assert!(parse_hostname("").is_err());
+        assert!(parse_hostname("a b").is_err());
+        assert!(parse_hostname("a\r\n250 injected").is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -2,6 +2,7 @@
 //! notes, ` -> `/`<-  ` plaintext lines, ` ~> `/`<~  ` lines inside TLS,
 //! `*** ` problems. The dialogue goes to stdout, problems to stderr.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -28,10 +29,12 @@ impl Transcript {
     }
 
     pub fn problem(&mut self, text: &str) {
+        let text = printable(text);
         self.suspend(|| eprintln!("*** {text}"));
     }
 
     fn line(&self, line: &str) {
+        let line = printable(line);
         self.suspend(|| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
@@ -68,6 +71,23 @@ impl Transcript {
     }
 }
 
+/// The text with control characters escaped (`\u{1b}`): what a server
+/// sends must not move the cursor or retitle the user's terminal.
+fn printable(text: &str) -> Cow<'_, str> {
+    if !text.contains(|c: char| c.is_control() && c != '\t') {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
 impl Observer for Transcript {
     fn event(&mut self, event: Event) {
         match event {
@@ -90,5 +110,20 @@ impl Drop for Transcript {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("250 ok\tfine"), "250 ok\tfine");
+        assert_eq!(
+            printable("220 \u{1b}]0;owned\u{7}"),
+            "220 \\u{1b}]0;owned\\u{7}"
+        );
+        assert_eq!(printable("a\rb"), "a\\rb");
     }
 }

@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--user")
     parser.add_argument("--auth-without-tls", action="store_true")
     parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--no-smtputf8", action="store_true")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
@@ -82,7 +83,7 @@ def main():
             handler,
             hostname="mx.test.example",
             tls_context=None if args.implicit else context,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=not args.no_smtputf8,
             authenticator=authenticator if args.user else None,
             # Implicit TLS is invisible to aiosmtpd's own TLS check.
             auth_require_tls=not (args.implicit or args.auth_without_tls),
@@ -97,7 +98,8 @@ def main():
         )
     )
     host, port = server.sockets[0].getsockname()[:2]
-    print("listening on %s:%d" % (host, port), flush=True)
+    shown = "[%s]" % host if ":" in host else host
+    print("listening on %s:%d" % (shown, port), flush=True)
     loop.run_forever()
 
 

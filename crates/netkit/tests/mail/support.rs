@@ -31,7 +31,22 @@ pub struct Scratch(PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("netkit-mail-{name}-{}", std::process::id()));
+        Self::under(&std::env::temp_dir(), name)
+    }
+
+    /// In memory (tmpfs) where there is one: for hundreds of MiB that
+    /// would otherwise wait on a disk shared with other builds.
+    pub fn in_memory(name: &str) -> Self {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            Self::under(shm, name)
+        } else {
+            Self::new(name)
+        }
+    }
+
+    fn under(base: &Path, name: &str) -> Self {
+        let path = base.join(format!("netkit-mail-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
@@ -90,6 +105,22 @@ pub fn aiosmtpd(outdir: &Path, extra: &[&str]) -> Server {
         .args(extra)
         .env("TEST_SMTP_PASSWORD", PASSWORD);
     Server::start(command, 1)
+}
+
+/// scripted_server.py answering by `script` (see the script for its keys).
+pub fn scripted(script: Value) -> Server {
+    let mut command = Command::new("python3");
+    command
+        .arg(fixture("scripted_server.py"))
+        .arg(script.to_string());
+    Server::start(command, 1)
+}
+
+/// The command lines the scripted server read, in order.
+pub fn commands(server: &Server) -> Vec<String> {
+    std::iter::from_fn(|| server.next_line(std::time::Duration::from_secs(2)))
+        .filter_map(|line| line.strip_prefix("C: ").map(str::to_owned))
+        .collect()
 }
 
 /// Runs `netkit mail send ARGS` with `env` set and stdin from `stdin`.

@@ -18,7 +18,13 @@ pub enum HeaderError {
     Value(String),
     #[error("Bcc is never written into the message; use --bcc to add blind recipients")]
     Bcc,
+    #[error("{0} is written by netkit from the message's parts (--body, --html-file, --attach)")]
+    Structure(String),
 }
+
+/// Headers that describe the MIME structure netkit builds; one given by
+/// hand would contradict it.
+const STRUCTURE: [&str; 3] = ["MIME-Version", "Content-Type", "Content-Transfer-Encoding"];
 
 impl FromStr for ExtraHeader {
     type Err = HeaderError;
@@ -37,6 +43,9 @@ impl FromStr for ExtraHeader {
         }
         if name.eq_ignore_ascii_case("bcc") {
             return Err(HeaderError::Bcc);
+        }
+        if let Some(structural) = STRUCTURE.iter().find(|s| name.eq_ignore_ascii_case(s)) {
+            return Err(HeaderError::Structure((*structural).to_owned()));
         }
         let value = value.trim();
         if value.chars().any(|c| c.is_control() && c != '\t') {
@@ -68,6 +77,10 @@ mod tests {
         assert_eq!(
             "bcc: someone@example.org".parse::<ExtraHeader>(),
             Err(HeaderError::Bcc)
+        );
+        assert_eq!(
+            "content-type: text/html".parse::<ExtraHeader>(),
+            Err(HeaderError::Structure("Content-Type".into()))
         );
     }
 }

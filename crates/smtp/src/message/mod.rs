@@ -56,6 +56,7 @@ pub enum ComposeError {
 pub struct Message {
     segments: Vec<Segment>,
     size: u64,
+    eight_bit: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,11 +90,28 @@ impl Message {
     /// A message given as bytes, sent as it is (line endings are fixed up
     /// on the wire).
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
-        let size = bytes.len() as u64;
+        Self::from_segments(vec![Segment::Bytes(bytes)])
+    }
+
+    fn from_segments(segments: Vec<Segment>) -> Self {
+        let size = segments.iter().map(Segment::size).sum();
+        // Attachments are base64, so only the in-memory pieces can hold
+        // bytes above 127.
+        let eight_bit = segments.iter().any(|segment| match segment {
+            Segment::Bytes(bytes) => !bytes.is_ascii(),
+            Segment::Base64File { .. } => false,
+        });
         Self {
-            segments: vec![Segment::Bytes(bytes)],
+            segments,
             size,
+            eight_bit,
         }
+    }
+
+    /// Whether any byte has its high bit set (then DATA needs
+    /// `BODY=8BITMIME`, RFC 6152).
+    pub fn is_8bit(&self) -> bool {
+        self.eight_bit
     }
 
     /// Its size in bytes as it will be sent, before dot-stuffing.
@@ -144,17 +162,29 @@ impl Draft {
             }
         }
 
+        // A --header of the same name replaces what would be generated, as
+        // swaks' --header does (mail-builder does so itself for Date,
+        // Message-ID and MIME-Version).
+        let given = |name: &str| {
+            self.headers
+                .iter()
+                .any(|header| header.name.eq_ignore_ascii_case(name))
+        };
         let mut builder = MessageBuilder::new();
-        if let Some(from) = &self.from {
+        if let Some(from) = &self.from
+            && !given("From")
+        {
             builder = builder.from(address(from));
         }
-        if !self.to.is_empty() {
+        if !self.to.is_empty() && !given("To") {
             builder = builder.to(address_list(&self.to));
         }
-        if !self.cc.is_empty() {
+        if !self.cc.is_empty() && !given("Cc") {
             builder = builder.cc(address_list(&self.cc));
         }
-        if let Some(subject) = &self.subject {
+        if let Some(subject) = &self.subject
+            && !given("Subject")
+        {
             builder = builder.subject(subject.as_str());
         }
         for header in &self.headers {
@@ -162,9 +192,7 @@ impl Draft {
         }
         builder = builder.body(self.body(inline, attached));
         let skeleton = builder.write_to_vec().map_err(ComposeError::Build)?;
-        let segments = splice(skeleton, files);
-        let size = segments.iter().map(Segment::size).sum();
-        Ok(Message { segments, size })
+        Ok(Message::from_segments(splice(skeleton, files)))
     }
 
     /// text/plain alone; with HTML, multipart/alternative (the HTML inside

@@ -105,15 +105,29 @@ impl Session {
                 break;
             }
         }
-        let _ = self.stream.shutdown().await;
+        let _ = timeout(self.config.idle_timeout, self.stream.shutdown()).await;
         Ok(())
     }
 
     async fn reply(&mut self, text: &str) -> io::Result<()> {
-        self.stream
-            .write_all(format!("{text}\r\n").as_bytes())
-            .await?;
-        self.stream.flush().await
+        self.write(format!("{text}\r\n").as_bytes()).await
+    }
+
+    /// Writes with the idle timeout: a client that stops reading its
+    /// replies would otherwise hold its connection slot for ever.
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        timeout(self.config.idle_timeout, write)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client stopped reading its replies",
+                ))
+            })
     }
 
     /// A client error: replies, and closes after too many.
@@ -203,8 +217,7 @@ impl Session {
         let reply = Reply::new(ReplyCode::OK, lines);
         let mut wire = reply.wire_lines().join("\r\n");
         wire.push_str("\r\n");
-        self.stream.write_all(wire.as_bytes()).await?;
-        self.stream.flush().await?;
+        self.write(wire.as_bytes()).await?;
         Ok(Next::Continue)
     }
 
@@ -390,6 +403,8 @@ impl Session {
         }
         let mut size = 0u64;
         let mut problem: Option<&str> = None;
+        // Lines may end in a bare LF, but only CRLF . CRLF ends the message.
+        let mut after_crlf = true;
         loop {
             let read = timeout(
                 self.config.idle_timeout,
@@ -413,10 +428,13 @@ impl Session {
                 }
                 LineStatus::Complete => {}
             }
+            let crlf = self.buffer.ended_with_crlf();
             let content = match unstuff(&self.line) {
-                DataLine::End => break,
+                DataLine::End if after_crlf && crlf => break,
+                DataLine::End => &self.line[..],
                 DataLine::Content(content) => content,
             };
+            after_crlf = crlf;
             size += content.len() as u64 + 2;
             if size > self.config.max_message_size {
                 problem.get_or_insert("552 5.3.4 Message size exceeds fixed limit");
