@@ -450,3 +450,196 @@ impl Run {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_millis(100);
+
+    fn run(mode: Mode) -> Run {
+        let config = PingConfig {
+            mode,
+            ..PingConfig::default()
+        };
+        Run::new(&config, "127.0.0.1:12000".parse().unwrap())
+    }
+
+    /// Sends `n` probes; returns when they were sent (close enough).
+    fn send(run: &mut Run, n: usize) -> Instant {
+        let at = Instant::now();
+        let mut out = [0u8; 64];
+        for _ in 0..n {
+            run.probe(&mut out, 0);
+        }
+        at
+    }
+
+    fn text_reply(sequence: u32) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let n = TextRepr {
+            kind: TextKind::Ping,
+            sequence,
+            time: Some(unix_now()),
+        }
+        .emit(&mut buf, 0);
+        buf[..n].to_ascii_uppercase()
+    }
+
+    fn replies(events: &[PingEvent]) -> Vec<(u32, ReplyStatus, bool)> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                PingEvent::Reply(r) => Some((r.sequence, r.status, r.out_of_order)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reordered_and_duplicated_replies_are_matched_by_sequence() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 3);
+        let mut events = Vec::new();
+        let now = at + Duration::from_millis(5);
+        for seq in [2, 1, 2, 3, 3] {
+            run.reply(&text_reply(seq), now, &mut |e| events.push(e));
+        }
+        use ReplyStatus::*;
+        assert_eq!(
+            replies(&events),
+            vec![
+                (2, OnTime, false),
+                (1, OnTime, true),
+                (2, Duplicate, false),
+                (3, OnTime, false),
+                (3, Duplicate, false),
+            ]
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert_eq!(
+            (summary.received, summary.duplicates, summary.out_of_order),
+            (3, 2, 1)
+        );
+        assert_eq!((summary.lost, summary.late, summary.unmatched), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_late_reply_is_not_taken_for_the_current_probe() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 1);
+        let mut events = Vec::new();
+        run.expire(at + TIMEOUT * 2, TIMEOUT, &mut |e| events.push(e));
+        assert_eq!(events, vec![PingEvent::Timeout { sequence: 1 }]);
+        send(&mut run, 1);
+        let now = Instant::now() + Duration::from_millis(1);
+        // Probe 1's reply arrives while probe 2 waits: late, for probe 1.
+        run.reply(&text_reply(1), now, &mut |e| events.push(e));
+        run.reply(&text_reply(1), now, &mut |e| events.push(e));
+        run.reply(&text_reply(2), now, &mut |e| events.push(e));
+        use ReplyStatus::*;
+        assert_eq!(
+            replies(&events),
+            vec![(1, Late, false), (1, Duplicate, false), (2, OnTime, false)]
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert_eq!((summary.received, summary.lost, summary.late), (1, 1, 1));
+        assert_eq!(summary.duplicates, 1);
+        // The late reply's RTT does not enter the statistics.
+        assert!(summary.rtt_ms.unwrap().max < TIMEOUT.as_secs_f64() * 1e3);
+    }
+
+    #[test]
+    fn replies_for_unsent_probes_are_unmatched() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 2);
+        let mut events = Vec::new();
+        for reply in [text_reply(0), text_reply(3), text_reply(u32::MAX)] {
+            run.reply(&reply, at, &mut |e| events.push(e));
+        }
+        assert!(
+            events
+                .iter()
+                .all(|e| matches!(e, PingEvent::Unmatched { .. })),
+            "{events:?}"
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert_eq!((summary.received, summary.unmatched), (0, 3));
+        assert!(!summary.matched_by_order);
+    }
+
+    #[test]
+    fn seqless_replies_go_to_the_oldest_waiting_probe() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 1);
+        let mut events = Vec::new();
+        run.expire(at + TIMEOUT * 2, TIMEOUT, &mut |e| events.push(e));
+        send(&mut run, 2);
+        let now = Instant::now();
+        for _ in 0..3 {
+            run.reply(b"pong", now, &mut |e| events.push(e));
+        }
+        // Probe 1 had timed out, so the pongs answer 2 and 3; the third
+        // answers nothing.
+        assert_eq!(events[1], PingEvent::MatchingByOrder);
+        let matched: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                PingEvent::Reply(r) => Some((r.sequence, r.by_order)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(matched, vec![(2, true), (3, true)]);
+        assert!(matches!(events.last(), Some(PingEvent::Unmatched { .. })));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| **e == PingEvent::MatchingByOrder)
+                .count(),
+            1
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert!(summary.matched_by_order);
+        assert_eq!((summary.received, summary.unmatched), (2, 1));
+    }
+
+    #[test]
+    fn stamp_rtt_is_net_of_residence() {
+        let mut run = run(Mode::Stamp);
+        let at = send(&mut run, 2);
+        let received = NtpTimestamp::now();
+        // 0x0400_0000 / 2^32 s = 15.625 ms spent in the reflector.
+        let reply = |sequence, reflector| {
+            let mut bytes = [0u8; stamp::PACKET_LEN];
+            ReflectorRepr {
+                sequence: reflector,
+                timestamp: NtpTimestamp(received.0 + 0x0400_0000),
+                error_estimate: ErrorEstimate::LOCAL,
+                receive_timestamp: received,
+                sender_sequence: sequence,
+                sender_timestamp: received,
+                sender_error_estimate: ErrorEstimate::LOCAL,
+                sender_ttl: 61,
+            }
+            .emit(&mut ReflectorPacket::new_checked(&mut bytes[..]).unwrap());
+            bytes
+        };
+        let now = at + Duration::from_millis(40);
+        let mut events = Vec::new();
+        run.reply(&reply(1, 0), now, &mut |e| events.push(e));
+        let PingEvent::Reply(r) = &events[0] else {
+            panic!("{events:?}")
+        };
+        let stamp = r.stamp.unwrap();
+        assert_eq!(stamp.residence, Duration::from_micros(15_625));
+        assert_eq!((stamp.reflector_sequence, stamp.ttl), (0, 61));
+        assert_eq!(r.rtt, stamp.gross_rtt - stamp.residence);
+        assert!(stamp.gross_rtt <= Duration::from_millis(40));
+        // Probe 0 never reached the stateful reflector: forward loss.
+        let loss = run.summary(Duration::from_secs(1)).stamp_loss.unwrap();
+        assert!(loss.reflector_stateful);
+        assert_eq!((loss.forward, loss.backward), (Some(1), Some(0)));
+        let summary = run.summary(Duration::from_secs(1));
+        assert!((summary.residence_ms.unwrap() - 15.625).abs() < 1e-9);
+    }
+}
