@@ -159,9 +159,13 @@ fn netkit_sender_against_scapy_reflector() {
     let server = Server::start(python, 1);
 
     let out = stamp_ping(&server, &["--json"]);
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|err| panic!("{err}: {}{}", text(&out.stdout), text(&out.stderr)));
-    let summary = &report["summary"];
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    let report = serde_json::json!(lines);
+    let summary = lines.last().expect("a summary line");
+    assert_eq!(summary["type"], "summary", "{report}");
     assert_eq!(summary["received"], 4, "{report}");
     let loss = &summary["stamp_loss"];
     assert_eq!(loss["reflector_stateful"], true, "{report}");
@@ -170,12 +174,16 @@ fn netkit_sender_against_scapy_reflector() {
         (&1.into(), &1.into())
     );
     assert_eq!(loss["undetermined"], 0);
-    let replies: Vec<&Value> = report["probes"]
-        .as_array()
-        .unwrap()
+    let replies: Vec<&Value> = lines
         .iter()
-        .filter(|p| p["status"] == "reply")
+        .filter(|line| line["type"] == "reply" && line["status"] == "reply")
         .collect();
+    let lost: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["type"] == "no_reply")
+        .map(|line| &line["seq"])
+        .collect();
+    assert_eq!(lost, [2, 4], "{report}");
     let pairs: Vec<(u64, u64)> = replies
         .iter()
         .map(|p| {

@@ -132,7 +132,8 @@ pub struct PingArgs {
     /// Wire format of the probes
     #[arg(long, value_enum, default_value = "text")]
     pub mode: ModeArg,
-    /// Print the results as one JSON document
+    /// Print one JSON object per line: each reply and timeout as it
+    /// happens, then the summary (with --flood, the summary only)
     #[arg(long)]
     pub json: bool,
     /// Load test: keep --window probes in flight for --duration and report
