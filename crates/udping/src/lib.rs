@@ -46,6 +46,15 @@ impl fmt::Display for Mode {
     }
 }
 
+/// `at + after`, or a time decades away when that is past what `Instant`
+/// can hold: an absurd `--delay` or `-W` means "never", not a panic.
+pub(crate) fn later(at: std::time::Instant, after: std::time::Duration) -> std::time::Instant {
+    const NEVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+    at.checked_add(after)
+        .or_else(|| at.checked_add(NEVER))
+        .unwrap_or(at)
+}
+
 /// Resolves `HOST:PORT` to its first address.
 pub async fn resolve(target: &str) -> Result<SocketAddr, Error> {
     tokio::net::lookup_host(target)

@@ -176,7 +176,7 @@ impl Pinger {
                         Err(source) => return Err(Error::Send { addr: self.target, source }),
                     }
                     on_event(PingEvent::Sent { sequence: run.last_sequence(), bytes: len });
-                    next_send = run.more(self.config.count).then(|| (at + self.config.interval).max(Instant::now()));
+                    next_send = run.more(self.config.count).then(|| crate::later(at, self.config.interval).max(Instant::now()));
                 }
                 _ = sleep_until(deadline.unwrap_or(started).into()), if deadline.is_some() => {
                     run.expire(Instant::now(), self.config.timeout, &mut on_event);
@@ -318,7 +318,8 @@ impl Run {
     fn next_deadline(&mut self, timeout: Duration) -> Option<Instant> {
         self.trim_waiting();
         let index = *self.waiting.front()?;
-        self.probe_mut(index).map(|probe| probe.sent + timeout)
+        self.probe_mut(index)
+            .map(|probe| crate::later(probe.sent, timeout))
     }
 
     fn expire(&mut self, now: Instant, timeout: Duration, on_event: &mut impl FnMut(PingEvent)) {
@@ -331,7 +332,7 @@ impl Run {
             let Some(probe) = self.probe_mut(index) else {
                 return;
             };
-            if probe.sent + timeout > now {
+            if crate::later(probe.sent, timeout) > now {
                 return;
             }
             probe.state = ProbeState::TimedOut;

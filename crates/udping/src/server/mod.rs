@@ -268,7 +268,7 @@ impl Worker<'_> {
         self.line_full = false;
         let bytes = self.line.buffer(reply);
         let due = self.line.push(
-            now + decision.delay,
+            crate::later(now, decision.delay),
             Reply {
                 bytes,
                 peer,
@@ -278,7 +278,7 @@ impl Worker<'_> {
             },
         );
         let delay_ms = decision.delay.as_secs_f64() * 1e3;
-        let queued = due.saturating_duration_since(now + decision.delay);
+        let queued = due.saturating_duration_since(crate::later(now, decision.delay));
         if queued.is_zero() {
             debug!(%peer, "impairment: delay {label} by {delay_ms:.3} ms");
         } else {
