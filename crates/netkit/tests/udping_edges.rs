@@ -32,11 +32,13 @@ struct Client {
 
 impl Client {
     fn start(args: &[&str]) -> Client {
-        let mut child = netkit()
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("netkit runs");
+        let mut command = netkit();
+        command.args(args);
+        Client::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Client {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("netkit runs");
         let stdout = child.stdout.take().expect("piped");
         let (send, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -152,4 +154,74 @@ fn zero_heartbeat_intervals_are_usage_errors() {
             "{args:?}"
         );
     }
+}
+
+/// A network namespace of our own, deleted even when the test fails.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("nkudping{}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let netns = Netns(name);
+        netns.ip(&["link", "set", "lo", "up"]);
+        netns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        run(Command::new("ip").arg("-n").arg(&self.0).args(args));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn run(command: &mut Command) {
+    let out = command.output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_route_going_away_mid_run_is_reported_not_fatal() {
+    if !(testkit::require_root() && testkit::require("ip")) {
+        return;
+    }
+    // 10.99.0.2 lies behind a veth whose far end answers nothing, so the
+    // probes time out; for a while the route to it says unreachable, and
+    // sending fails at once with EHOSTUNREACH.
+    let netns = Netns::new();
+    netns.ip(&[
+        "link", "add", "nkudpa", "type", "veth", "peer", "name", "nkudpb",
+    ]);
+    netns.ip(&["addr", "add", "10.99.0.1/24", "dev", "nkudpa"]);
+    netns.ip(&["link", "set", "nkudpa", "up"]);
+    netns.ip(&["link", "set", "nkudpb", "up"]);
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", &netns.0, env!("CARGO_BIN_EXE_netkit")])
+        .args(["udping", "ping", "-c", "12", "-i", "50ms", "-W", "100ms"])
+        .arg("10.99.0.2:9");
+    let client = Client::spawn(command);
+    assert!(client.line().starts_with("UDPING "));
+    assert_eq!(client.line(), "Request timed out (seq=1)");
+    netns.ip(&["route", "add", "unreachable", "10.99.0.2/32"]);
+    let lines: Vec<String> = client.lines.iter().collect();
+    let hinted = lines
+        .iter()
+        .filter(|l| l.ends_with("(host unreachable)"))
+        .count();
+    assert!(hinted > 0, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("12 probes sent, 0 received")),
+        "the run goes on to its summary: {lines:?}"
+    );
 }

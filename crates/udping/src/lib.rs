@@ -20,7 +20,9 @@ use serde::Serialize;
 
 pub use client::flood::{FloodConfig, FloodSummary, flood};
 pub use client::heartbeat::{HeartbeatConfig, send_heartbeats};
-pub use client::ping::{PingConfig, PingEvent, Pinger, Reply, ReplyStatus, StampReply};
+pub use client::ping::{
+    PingConfig, PingEvent, Pinger, Reply, ReplyStatus, StampReply, Unreachable,
+};
 pub use client::stats::{RttStats, StampLoss, Summary};
 pub use error::Error;
 pub use impair::{Decision, Expected, Impairer, Impairment};

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use udping::{FloodSummary, Mode, Monitor, PingConfig, PingEvent, Reply, ReplyStatus, Summary};
+use udping::{
+    FloodSummary, Mode, Monitor, PingConfig, PingEvent, Reply, ReplyStatus, Summary, Unreachable,
+};
 
 /// `1 s`, `50 ms`, `1.5 s`.
 pub fn duration(d: Duration) -> String {
@@ -53,8 +55,9 @@ enum Line<'a> {
     },
     NoReply {
         seq: u32,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        port_unreachable: bool,
+        /// What the kernel last said about the path, if anything.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unreachable: Option<String>,
     },
     Unmatched {
         from: String,
@@ -82,14 +85,15 @@ fn millis(d: Duration) -> f64 {
 
 pub struct PingPrinter {
     json: bool,
-    unreachable: bool,
+    /// Since the last reply.
+    unreachable: Option<Unreachable>,
 }
 
 impl PingPrinter {
     pub fn new(json: bool) -> Self {
         Self {
             json,
-            unreachable: false,
+            unreachable: None,
         }
     }
 
@@ -113,12 +117,17 @@ impl PingPrinter {
         }
         match event {
             PingEvent::Sent { .. } => return,
-            PingEvent::Reply(reply) => println!("{}", reply_line(&reply)),
+            PingEvent::Reply(reply) => {
+                self.unreachable = None;
+                println!("{}", reply_line(&reply));
+            }
             PingEvent::Timeout { sequence } => {
-                let hint = if self.unreachable {
-                    " (port unreachable: is the server running?)"
-                } else {
-                    ""
+                let hint = match self.unreachable {
+                    Some(Unreachable::Port) => {
+                        " (port unreachable: is the server running?)".to_owned()
+                    }
+                    Some(other) => format!(" ({other})"),
+                    None => String::new(),
                 };
                 println!("Request timed out (seq={sequence}){hint}");
             }
@@ -128,39 +137,42 @@ impl PingPrinter {
             PingEvent::Unmatched { from, bytes } => {
                 println!("Unmatched reply from {from}: {bytes} bytes answer no probe")
             }
-            PingEvent::Unreachable => self.unreachable = true,
+            PingEvent::Unreachable(kind) => self.unreachable = Some(kind),
         }
         let _ = std::io::stdout().flush();
     }
 
     fn json_event(&mut self, event: PingEvent) {
         let line = match event {
-            PingEvent::Reply(reply) => Line::Reply {
-                from: reply.from.to_string(),
-                seq: reply.sequence,
-                bytes: reply.bytes,
-                rtt_ms: millis(reply.rtt),
-                status: match reply.status {
-                    ReplyStatus::OnTime => "reply",
-                    ReplyStatus::Duplicate => "duplicate",
-                    ReplyStatus::Late => "late",
-                },
-                out_of_order: reply.out_of_order,
-                matched_by_order: reply.by_order,
-                reflector_seq: reply.stamp.map(|s| s.reflector_sequence),
-                residence_ms: reply.stamp.map(|s| millis(s.residence)),
-                ttl: reply.stamp.map(|s| s.ttl),
-            },
+            PingEvent::Reply(reply) => {
+                self.unreachable = None;
+                Line::Reply {
+                    from: reply.from.to_string(),
+                    seq: reply.sequence,
+                    bytes: reply.bytes,
+                    rtt_ms: millis(reply.rtt),
+                    status: match reply.status {
+                        ReplyStatus::OnTime => "reply",
+                        ReplyStatus::Duplicate => "duplicate",
+                        ReplyStatus::Late => "late",
+                    },
+                    out_of_order: reply.out_of_order,
+                    matched_by_order: reply.by_order,
+                    reflector_seq: reply.stamp.map(|s| s.reflector_sequence),
+                    residence_ms: reply.stamp.map(|s| millis(s.residence)),
+                    ttl: reply.stamp.map(|s| s.ttl),
+                }
+            }
             PingEvent::Timeout { sequence } => Line::NoReply {
                 seq: sequence,
-                port_unreachable: self.unreachable,
+                unreachable: self.unreachable.map(|kind| kind.to_string()),
             },
             PingEvent::Unmatched { from, bytes } => Line::Unmatched {
                 from: from.to_string(),
                 bytes,
             },
-            PingEvent::Unreachable => {
-                self.unreachable = true;
+            PingEvent::Unreachable(kind) => {
+                self.unreachable = Some(kind);
                 return;
             }
             PingEvent::Sent { .. } | PingEvent::MatchingByOrder => return,

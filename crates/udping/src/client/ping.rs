@@ -72,8 +72,40 @@ pub enum PingEvent {
         from: SocketAddr,
         bytes: usize,
     },
-    /// The kernel reported ICMP port unreachable for our probes.
-    Unreachable,
+    /// The kernel reported an ICMP error for our probes, or had no route:
+    /// said when it starts or changes, and again after a probe went out or
+    /// a reply came in between.
+    Unreachable(Unreachable),
+}
+
+/// The ICMP errors the kernel passes on to a connected UDP socket, which
+/// leave the run going: a server restarting, a route flapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    Port,
+    Host,
+    Network,
+}
+
+impl Unreachable {
+    fn of(err: &std::io::Error) -> Option<Self> {
+        match err.kind() {
+            ErrorKind::ConnectionRefused => Some(Unreachable::Port),
+            ErrorKind::HostUnreachable => Some(Unreachable::Host),
+            ErrorKind::NetworkUnreachable => Some(Unreachable::Network),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreachable::Port => "port unreachable",
+            Unreachable::Host => "host unreachable",
+            Unreachable::Network => "network unreachable",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +186,15 @@ impl Pinger {
         let mut out = vec![0u8; self.config.size.max(MAX_TEXT_LEN).max(stamp::PACKET_LEN)];
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut next_send = Some(started);
-        let mut unreachable_reported = false;
+        let mut unreachable = None;
+        let mut report = |now: Option<Unreachable>, on_event: &mut dyn FnMut(PingEvent)| {
+            if let Some(kind) = now
+                && unreachable != now
+            {
+                on_event(PingEvent::Unreachable(kind));
+            }
+            unreachable = now;
+        };
         loop {
             let deadline = run.next_deadline(self.config.timeout);
             if next_send.is_none() && deadline.is_none() {
@@ -166,12 +206,12 @@ impl Pinger {
                     let at = next_send.expect("guarded");
                     let len = run.probe(&mut out, self.config.size);
                     match self.socket.send(&out[..len]).await {
-                        Ok(_) => {}
-                        // ICMP port unreachable for an earlier probe.
-                        Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
-                            if !std::mem::replace(&mut unreachable_reported, true) {
-                                on_event(PingEvent::Unreachable);
-                            }
+                        // The path is open again (a port unreachable comes
+                        // back as an error on the next call, if at all).
+                        Ok(_) => report(None, &mut on_event),
+                        // An ICMP error for an earlier probe, or no route now.
+                        Err(err) if Unreachable::of(&err).is_some() => {
+                            report(Unreachable::of(&err), &mut on_event);
                         }
                         Err(source) => return Err(Error::Send { addr: self.target, source }),
                     }
@@ -182,11 +222,12 @@ impl Pinger {
                     run.expire(Instant::now(), self.config.timeout, &mut on_event);
                 }
                 received = self.socket.recv(&mut buf) => match received {
-                    Ok(n) => run.reply(&buf[..n], Instant::now(), &mut on_event),
-                    Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
-                        if !std::mem::replace(&mut unreachable_reported, true) {
-                            on_event(PingEvent::Unreachable);
-                        }
+                    Ok(n) => {
+                        report(None, &mut on_event);
+                        run.reply(&buf[..n], Instant::now(), &mut on_event);
+                    }
+                    Err(err) if Unreachable::of(&err).is_some() => {
+                        report(Unreachable::of(&err), &mut on_event);
                     }
                     Err(source) => return Err(Error::Receive { addr: self.target, source }),
                 },
