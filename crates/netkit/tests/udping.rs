@@ -85,17 +85,28 @@ fn ping(args: &[&str]) -> Output {
         .expect("netkit runs")
 }
 
+/// `ping --json`, one object per line, gathered as `{"summary": the
+/// summary line, "probes": the reply and no_reply lines}`.
 fn ping_json(args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let out = ping(&all);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
-        panic!(
-            "not JSON ({err}): {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| {
+                panic!("not a JSON line ({err}): {line}\n{}", text(&out.stderr))
+            })
+        })
+        .collect();
+    let (summary, events) = lines.split_last().expect("a summary line");
+    assert_eq!(summary["type"], "summary", "{summary}");
+    let probes: Vec<Value> = events
+        .iter()
+        .filter(|line| line["type"] == "reply" || line["type"] == "no_reply")
+        .cloned()
+        .collect();
+    serde_json::json!({"summary": summary, "probes": probes})
 }
 
 fn count(log: &str, needle: &str) -> u64 {
@@ -179,11 +190,31 @@ fn seeded_impairment_counts_equal_the_server_decisions() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["status"] == "timeout")
+        .filter(|p| p["type"] == "no_reply")
         .map(|p| p["seq"].as_u64().unwrap() as u32)
         .collect();
     timed_out.sort_unstable();
     assert_eq!(timed_out, sequences(&log, "impairment: drop"));
+    // ... the duplicated ones are the server's duplicates, and the ones
+    // flagged out of order are the replies it held back.
+    let probes_where = |keep: &dyn Fn(&Value) -> bool| -> Vec<u32> {
+        let mut seqs: Vec<u32> = report["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| keep(p))
+            .map(|p| p["seq"].as_u64().unwrap() as u32)
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    };
+    let mut duplicated = sequences(&log, "impairment: duplicate");
+    duplicated.sort_unstable();
+    assert_eq!(probes_where(&|p| p["status"] == "duplicate"), duplicated);
+    let mut held = sequences(&log, ": sent after");
+    held.sort_unstable();
+    assert_eq!(probes_where(&|p| p["out_of_order"] == true), held);
+    assert!(!held.is_empty() && !duplicated.is_empty(), "{log}");
     // No reply came back faster than the smallest delay the jitter allows.
     assert!(summary["rtt_ms"]["min"].as_f64().unwrap() >= 1.0);
 }
@@ -564,9 +595,10 @@ fn flood_reports_a_rate() {
     let server = serve(&[], &log);
     let addr = server.addr().to_string();
     let report = ping_json(&["--flood", "--duration", "300ms", "-s", "64", &addr]);
-    assert!(report["received"].as_u64().unwrap() > 0, "{report}");
-    assert!(report["rate_pps"].as_f64().unwrap() > 0.0);
-    assert_eq!(report["size"], 64);
+    let summary = &report["summary"];
+    assert!(summary["received"].as_u64().unwrap() > 0, "{report}");
+    assert!(summary["rate_pps"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["size"], 64);
 }
 
 #[test]

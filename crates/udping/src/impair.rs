@@ -80,7 +80,7 @@ impl Impairer {
         let delay = (self.config.delay.as_secs_f64() + spread).max(0.0);
         Decision {
             drop: false,
-            delay: Duration::from_secs_f64(delay),
+            delay: Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX),
             duplicate: duplicate < self.config.duplicate,
             reorder: reorder < self.config.reorder,
         }

@@ -20,7 +20,9 @@ use serde::Serialize;
 
 pub use client::flood::{FloodConfig, FloodSummary, flood};
 pub use client::heartbeat::{HeartbeatConfig, send_heartbeats};
-pub use client::ping::{PingConfig, PingEvent, Pinger, Reply, ReplyStatus, StampReply};
+pub use client::ping::{
+    PingConfig, PingEvent, Pinger, Reply, ReplyStatus, StampReply, Unreachable,
+};
 pub use client::stats::{RttStats, StampLoss, Summary};
 pub use error::Error;
 pub use impair::{Decision, Expected, Impairer, Impairment};
@@ -44,6 +46,15 @@ impl fmt::Display for Mode {
             Mode::Stamp => "stamp",
         })
     }
+}
+
+/// `at + after`, or a time decades away when that is past what `Instant`
+/// can hold: an absurd `--delay` or `-W` means "never", not a panic.
+pub(crate) fn later(at: std::time::Instant, after: std::time::Duration) -> std::time::Instant {
+    const NEVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+    at.checked_add(after)
+        .or_else(|| at.checked_add(NEVER))
+        .unwrap_or(at)
 }
 
 /// Resolves `HOST:PORT` to its first address.

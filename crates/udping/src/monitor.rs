@@ -33,7 +33,9 @@ pub struct MonitorConfig {
 
 impl MonitorConfig {
     pub fn dead_time(&self) -> Duration {
-        self.interval * self.dead_after
+        self.interval
+            .checked_mul(self.dead_after)
+            .unwrap_or(Duration::MAX)
     }
 }
 

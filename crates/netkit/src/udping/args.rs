@@ -100,7 +100,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub heartbeat: bool,
     /// Heartbeat interval the clients use
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration::parse, requires = "heartbeat")]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = nonzero_duration, requires = "heartbeat")]
     pub interval: Duration,
     /// A client is stopped after this many missed intervals
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), requires = "heartbeat")]
@@ -132,7 +132,8 @@ pub struct PingArgs {
     /// Wire format of the probes
     #[arg(long, value_enum, default_value = "text")]
     pub mode: ModeArg,
-    /// Print the results as one JSON document
+    /// Print one JSON object per line: each reply and timeout as it
+    /// happens, then the summary (with --flood, the summary only)
     #[arg(long)]
     pub json: bool,
     /// Load test: keep --window probes in flight for --duration and report
@@ -156,7 +157,7 @@ pub struct HeartbeatArgs {
     #[arg(value_name = "HOST:PORT")]
     pub target: String,
     /// Time between heartbeats
-    #[arg(short = 'i', long, value_name = "DURATION", default_value = "1s", value_parser = duration::parse)]
+    #[arg(short = 'i', long, value_name = "DURATION", default_value = "1s", value_parser = nonzero_duration)]
     pub interval: Duration,
     /// Heartbeats to send (0: until interrupted)
     #[arg(short = 'c', long, value_name = "COUNT", default_value_t = 0)]
@@ -194,6 +195,14 @@ fn delay(text: &str) -> Result<Delay, String> {
     })
 }
 
+/// A heartbeat interval: zero would mean every client is always stopped.
+fn nonzero_duration(text: &str) -> Result<Duration, String> {
+    match duration::parse(text)? {
+        Duration::ZERO => Err(format!("`{text}` must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
 fn probability(text: &str) -> Result<f64, String> {
     let (number, scale) = match text.strip_suffix('%') {
         Some(number) => (number, 0.01),
@@ -223,6 +232,13 @@ mod tests {
         assert_eq!(delay("1s").unwrap().into_parts().1, Duration::ZERO);
         assert!(delay("soon").is_err());
         assert!(delay("10ms±lots").is_err());
+    }
+
+    #[test]
+    fn heartbeat_intervals_are_not_zero() {
+        assert_eq!(nonzero_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(nonzero_duration("0").is_err());
+        assert!(nonzero_duration("0ms").is_err());
     }
 
     #[test]

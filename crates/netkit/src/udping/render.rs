@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use udping::{FloodSummary, Mode, Monitor, PingConfig, PingEvent, Reply, ReplyStatus, Summary};
+use udping::{
+    FloodSummary, Mode, Monitor, PingConfig, PingEvent, Reply, ReplyStatus, Summary, Unreachable,
+};
 
 /// `1 s`, `50 ms`, `1.5 s`.
 pub fn duration(d: Duration) -> String {
@@ -27,43 +29,71 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1e3)
 }
 
-/// One probe's outcome in the JSON output.
+/// `--json`: one object per line, as `netkit ping --json` writes them: each
+/// reply, probe left unanswered and stray datagram as it happens, then the
+/// summary.
 #[derive(Debug, Serialize)]
-struct ProbeRecord {
-    seq: u32,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rtt_ms: Option<f64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    out_of_order: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    matched_by_order: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reflector_seq: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    residence_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttl: Option<u8>,
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line<'a> {
+    Reply {
+        from: String,
+        seq: u32,
+        bytes: usize,
+        rtt_ms: f64,
+        /// `reply`, `duplicate` or `late`.
+        status: &'static str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        out_of_order: bool,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        matched_by_order: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reflector_seq: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        residence_ms: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ttl: Option<u8>,
+    },
+    NoReply {
+        seq: u32,
+        /// What the kernel last said about the path, if anything.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unreachable: Option<String>,
+    },
+    Unmatched {
+        from: String,
+        bytes: usize,
+    },
+    Summary(&'a Summary),
+    /// The summary of a `--flood` run.
+    #[serde(rename = "summary")]
+    FloodSummary(&'a FloodSummary),
 }
 
-#[derive(Debug, Serialize)]
-struct PingReport<'a> {
-    summary: &'a Summary,
-    probes: &'a [ProbeRecord],
+fn write_line(line: &Line<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Ok(text) = serde_json::to_string(line) {
+        let _ = writeln!(out, "{text}");
+    }
+    let _ = out.flush();
+}
+
+/// Milliseconds from whole nanoseconds, so JSON shows the shortest exact
+/// value (0.052117, not 0.052117000000000004).
+fn millis(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
 }
 
 pub struct PingPrinter {
     json: bool,
-    records: Vec<ProbeRecord>,
-    unreachable: bool,
+    /// Since the last reply.
+    unreachable: Option<Unreachable>,
 }
 
 impl PingPrinter {
     pub fn new(json: bool) -> Self {
         Self {
             json,
-            records: Vec::new(),
-            unreachable: false,
+            unreachable: None,
         }
     }
 
@@ -81,81 +111,83 @@ impl PingPrinter {
     }
 
     pub fn event(&mut self, event: PingEvent) {
+        if self.json {
+            self.json_event(event);
+            return;
+        }
         match event {
             PingEvent::Sent { .. } => return,
             PingEvent::Reply(reply) => {
-                self.records.push(record(&reply));
-                if !self.json {
-                    println!("{}", reply_line(&reply));
-                }
+                self.unreachable = None;
+                println!("{}", reply_line(&reply));
             }
             PingEvent::Timeout { sequence } => {
-                self.records.push(ProbeRecord {
-                    seq: sequence,
-                    status: "timeout",
-                    rtt_ms: None,
-                    out_of_order: false,
-                    matched_by_order: false,
-                    reflector_seq: None,
-                    residence_ms: None,
-                    ttl: None,
-                });
-                if !self.json {
-                    let hint = if self.unreachable {
-                        " (port unreachable: is the server running?)"
-                    } else {
-                        ""
-                    };
-                    println!("Request timed out (seq={sequence}){hint}");
-                }
+                let hint = match self.unreachable {
+                    Some(Unreachable::Port) => {
+                        " (port unreachable: is the server running?)".to_owned()
+                    }
+                    Some(other) => format!(" ({other})"),
+                    None => String::new(),
+                };
+                println!("Request timed out (seq={sequence}){hint}");
             }
-            PingEvent::MatchingByOrder => {
-                if !self.json {
-                    println!(
-                        "replies carry no sequence number: matching each to the oldest probe still waiting"
-                    );
-                }
-            }
+            PingEvent::MatchingByOrder => println!(
+                "replies carry no sequence number: matching each to the oldest probe still waiting"
+            ),
             PingEvent::Unmatched { from, bytes } => {
-                if !self.json {
-                    println!("Unmatched reply from {from}: {bytes} bytes answer no probe");
-                }
+                println!("Unmatched reply from {from}: {bytes} bytes answer no probe")
             }
-            PingEvent::Unreachable => self.unreachable = true,
+            PingEvent::Unreachable(kind) => self.unreachable = Some(kind),
         }
         let _ = std::io::stdout().flush();
     }
 
-    pub fn finish(self, summary: &Summary) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        if self.json {
-            let report = PingReport {
-                summary,
-                probes: &self.records,
-            };
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        } else {
-            write_summary(&mut out, summary)?;
-        }
-        out.flush().context("cannot write to stdout")
+    fn json_event(&mut self, event: PingEvent) {
+        let line = match event {
+            PingEvent::Reply(reply) => {
+                self.unreachable = None;
+                Line::Reply {
+                    from: reply.from.to_string(),
+                    seq: reply.sequence,
+                    bytes: reply.bytes,
+                    rtt_ms: millis(reply.rtt),
+                    status: match reply.status {
+                        ReplyStatus::OnTime => "reply",
+                        ReplyStatus::Duplicate => "duplicate",
+                        ReplyStatus::Late => "late",
+                    },
+                    out_of_order: reply.out_of_order,
+                    matched_by_order: reply.by_order,
+                    reflector_seq: reply.stamp.map(|s| s.reflector_sequence),
+                    residence_ms: reply.stamp.map(|s| millis(s.residence)),
+                    ttl: reply.stamp.map(|s| s.ttl),
+                }
+            }
+            PingEvent::Timeout { sequence } => Line::NoReply {
+                seq: sequence,
+                unreachable: self.unreachable.map(|kind| kind.to_string()),
+            },
+            PingEvent::Unmatched { from, bytes } => Line::Unmatched {
+                from: from.to_string(),
+                bytes,
+            },
+            PingEvent::Unreachable(kind) => {
+                self.unreachable = Some(kind);
+                return;
+            }
+            PingEvent::Sent { .. } | PingEvent::MatchingByOrder => return,
+        };
+        write_line(&line);
     }
-}
 
-fn record(reply: &Reply) -> ProbeRecord {
-    ProbeRecord {
-        seq: reply.sequence,
-        status: match reply.status {
-            ReplyStatus::OnTime => "reply",
-            ReplyStatus::Duplicate => "duplicate",
-            ReplyStatus::Late => "late",
-        },
-        rtt_ms: Some(reply.rtt.as_secs_f64() * 1e3),
-        out_of_order: reply.out_of_order,
-        matched_by_order: reply.by_order,
-        reflector_seq: reply.stamp.map(|s| s.reflector_sequence),
-        residence_ms: reply.stamp.map(|s| s.residence.as_secs_f64() * 1e3),
-        ttl: reply.stamp.map(|s| s.ttl),
+    pub fn finish(self, summary: &Summary) -> anyhow::Result<()> {
+        if self.json {
+            write_line(&Line::Summary(summary));
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        write_summary(&mut out, summary)?;
+        out.flush().context("cannot write to stdout")
     }
 }
 
@@ -260,29 +292,28 @@ fn write_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
 }
 
 pub fn flood_summary(s: &FloodSummary, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, s)?;
-        writeln!(out)?;
-    } else {
-        writeln!(
-            out,
-            "flood {} ({} mode, {}-byte datagrams, window {}): {} sent, {} received in {:.2} s: {:.0} replies/s{}",
-            s.target,
-            s.mode,
-            s.size,
-            s.window,
-            s.sent,
-            s.received,
-            s.elapsed_s,
-            s.rate_pps,
-            if s.stalls > 0 {
-                format!(", {} stalls", s.stalls)
-            } else {
-                String::new()
-            }
-        )?;
+        write_line(&Line::FloodSummary(s));
+        return Ok(());
     }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "flood {} ({} mode, {}-byte datagrams, window {}): {} sent, {} received in {:.2} s: {:.0} replies/s{}",
+        s.target,
+        s.mode,
+        s.size,
+        s.window,
+        s.sent,
+        s.received,
+        s.elapsed_s,
+        s.rate_pps,
+        if s.stalls > 0 {
+            format!(", {} stalls", s.stalls)
+        } else {
+            String::new()
+        }
+    )?;
     out.flush().context("cannot write to stdout")
 }
 

@@ -79,7 +79,7 @@ pub async fn flood(
     let mut in_flight = 0usize;
 
     let started = Instant::now();
-    let end = started + config.duration;
+    let end = crate::later(started, config.duration);
     loop {
         // Top the window up.
         while in_flight < window {

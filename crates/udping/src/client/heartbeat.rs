@@ -31,7 +31,9 @@ pub async fn send_heartbeats(
     mut on_sent: impl FnMut(u32, bool),
 ) -> Result<u64, Error> {
     let socket = super::connect(target, config.bind).await?;
-    let mut ticks = interval_at(Instant::now(), config.interval);
+    // A zero period would make tokio panic; 1 ms is as fast as is useful.
+    let period = config.interval.max(Duration::from_millis(1));
+    let mut ticks = interval_at(Instant::now(), period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut buf = [0u8; MAX_TEXT_LEN];
     let mut sequence = config.first_sequence;

@@ -72,8 +72,40 @@ pub enum PingEvent {
         from: SocketAddr,
         bytes: usize,
     },
-    /// The kernel reported ICMP port unreachable for our probes.
-    Unreachable,
+    /// The kernel reported an ICMP error for our probes, or had no route:
+    /// said when it starts or changes, and again after a probe went out or
+    /// a reply came in between.
+    Unreachable(Unreachable),
+}
+
+/// The ICMP errors the kernel passes on to a connected UDP socket, which
+/// leave the run going: a server restarting, a route flapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    Port,
+    Host,
+    Network,
+}
+
+impl Unreachable {
+    fn of(err: &std::io::Error) -> Option<Self> {
+        match err.kind() {
+            ErrorKind::ConnectionRefused => Some(Unreachable::Port),
+            ErrorKind::HostUnreachable => Some(Unreachable::Host),
+            ErrorKind::NetworkUnreachable => Some(Unreachable::Network),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreachable::Port => "port unreachable",
+            Unreachable::Host => "host unreachable",
+            Unreachable::Network => "network unreachable",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +186,15 @@ impl Pinger {
         let mut out = vec![0u8; self.config.size.max(MAX_TEXT_LEN).max(stamp::PACKET_LEN)];
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut next_send = Some(started);
-        let mut unreachable_reported = false;
+        let mut unreachable = None;
+        let mut report = |now: Option<Unreachable>, on_event: &mut dyn FnMut(PingEvent)| {
+            if let Some(kind) = now
+                && unreachable != now
+            {
+                on_event(PingEvent::Unreachable(kind));
+            }
+            unreachable = now;
+        };
         loop {
             let deadline = run.next_deadline(self.config.timeout);
             if next_send.is_none() && deadline.is_none() {
@@ -166,27 +206,28 @@ impl Pinger {
                     let at = next_send.expect("guarded");
                     let len = run.probe(&mut out, self.config.size);
                     match self.socket.send(&out[..len]).await {
-                        Ok(_) => {}
-                        // ICMP port unreachable for an earlier probe.
-                        Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
-                            if !std::mem::replace(&mut unreachable_reported, true) {
-                                on_event(PingEvent::Unreachable);
-                            }
+                        // The path is open again (a port unreachable comes
+                        // back as an error on the next call, if at all).
+                        Ok(_) => report(None, &mut on_event),
+                        // An ICMP error for an earlier probe, or no route now.
+                        Err(err) if Unreachable::of(&err).is_some() => {
+                            report(Unreachable::of(&err), &mut on_event);
                         }
                         Err(source) => return Err(Error::Send { addr: self.target, source }),
                     }
                     on_event(PingEvent::Sent { sequence: run.last_sequence(), bytes: len });
-                    next_send = run.more(self.config.count).then(|| (at + self.config.interval).max(Instant::now()));
+                    next_send = run.more(self.config.count).then(|| crate::later(at, self.config.interval).max(Instant::now()));
                 }
                 _ = sleep_until(deadline.unwrap_or(started).into()), if deadline.is_some() => {
                     run.expire(Instant::now(), self.config.timeout, &mut on_event);
                 }
                 received = self.socket.recv(&mut buf) => match received {
-                    Ok(n) => run.reply(&buf[..n], Instant::now(), &mut on_event),
-                    Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
-                        if !std::mem::replace(&mut unreachable_reported, true) {
-                            on_event(PingEvent::Unreachable);
-                        }
+                    Ok(n) => {
+                        report(None, &mut on_event);
+                        run.reply(&buf[..n], Instant::now(), &mut on_event);
+                    }
+                    Err(err) if Unreachable::of(&err).is_some() => {
+                        report(Unreachable::of(&err), &mut on_event);
                     }
                     Err(source) => return Err(Error::Receive { addr: self.target, source }),
                 },
@@ -318,7 +359,8 @@ impl Run {
     fn next_deadline(&mut self, timeout: Duration) -> Option<Instant> {
         self.trim_waiting();
         let index = *self.waiting.front()?;
-        self.probe_mut(index).map(|probe| probe.sent + timeout)
+        self.probe_mut(index)
+            .map(|probe| crate::later(probe.sent, timeout))
     }
 
     fn expire(&mut self, now: Instant, timeout: Duration, on_event: &mut impl FnMut(PingEvent)) {
@@ -331,7 +373,7 @@ impl Run {
             let Some(probe) = self.probe_mut(index) else {
                 return;
             };
-            if probe.sent + timeout > now {
+            if crate::later(probe.sent, timeout) > now {
                 return;
             }
             probe.state = ProbeState::TimedOut;
@@ -448,5 +490,198 @@ impl Run {
             stamp_loss: (self.mode == Mode::Stamp).then(|| self.directions.loss(self.sent)),
             elapsed_s: elapsed.as_secs_f64(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_millis(100);
+
+    fn run(mode: Mode) -> Run {
+        let config = PingConfig {
+            mode,
+            ..PingConfig::default()
+        };
+        Run::new(&config, "127.0.0.1:12000".parse().unwrap())
+    }
+
+    /// Sends `n` probes; returns when they were sent (close enough).
+    fn send(run: &mut Run, n: usize) -> Instant {
+        let at = Instant::now();
+        let mut out = [0u8; 64];
+        for _ in 0..n {
+            run.probe(&mut out, 0);
+        }
+        at
+    }
+
+    fn text_reply(sequence: u32) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let n = TextRepr {
+            kind: TextKind::Ping,
+            sequence,
+            time: Some(unix_now()),
+        }
+        .emit(&mut buf, 0);
+        buf[..n].to_ascii_uppercase()
+    }
+
+    fn replies(events: &[PingEvent]) -> Vec<(u32, ReplyStatus, bool)> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                PingEvent::Reply(r) => Some((r.sequence, r.status, r.out_of_order)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reordered_and_duplicated_replies_are_matched_by_sequence() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 3);
+        let mut events = Vec::new();
+        let now = at + Duration::from_millis(5);
+        for seq in [2, 1, 2, 3, 3] {
+            run.reply(&text_reply(seq), now, &mut |e| events.push(e));
+        }
+        use ReplyStatus::*;
+        assert_eq!(
+            replies(&events),
+            vec![
+                (2, OnTime, false),
+                (1, OnTime, true),
+                (2, Duplicate, false),
+                (3, OnTime, false),
+                (3, Duplicate, false),
+            ]
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert_eq!(
+            (summary.received, summary.duplicates, summary.out_of_order),
+            (3, 2, 1)
+        );
+        assert_eq!((summary.lost, summary.late, summary.unmatched), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_late_reply_is_not_taken_for_the_current_probe() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 1);
+        let mut events = Vec::new();
+        run.expire(at + TIMEOUT * 2, TIMEOUT, &mut |e| events.push(e));
+        assert_eq!(events, vec![PingEvent::Timeout { sequence: 1 }]);
+        send(&mut run, 1);
+        let now = Instant::now() + Duration::from_millis(1);
+        // Probe 1's reply arrives while probe 2 waits: late, for probe 1.
+        run.reply(&text_reply(1), now, &mut |e| events.push(e));
+        run.reply(&text_reply(1), now, &mut |e| events.push(e));
+        run.reply(&text_reply(2), now, &mut |e| events.push(e));
+        use ReplyStatus::*;
+        assert_eq!(
+            replies(&events),
+            vec![(1, Late, false), (1, Duplicate, false), (2, OnTime, false)]
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert_eq!((summary.received, summary.lost, summary.late), (1, 1, 1));
+        assert_eq!(summary.duplicates, 1);
+        // The late reply's RTT does not enter the statistics.
+        assert!(summary.rtt_ms.unwrap().max < TIMEOUT.as_secs_f64() * 1e3);
+    }
+
+    #[test]
+    fn replies_for_unsent_probes_are_unmatched() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 2);
+        let mut events = Vec::new();
+        for reply in [text_reply(0), text_reply(3), text_reply(u32::MAX)] {
+            run.reply(&reply, at, &mut |e| events.push(e));
+        }
+        assert!(
+            events
+                .iter()
+                .all(|e| matches!(e, PingEvent::Unmatched { .. })),
+            "{events:?}"
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert_eq!((summary.received, summary.unmatched), (0, 3));
+        assert!(!summary.matched_by_order);
+    }
+
+    #[test]
+    fn seqless_replies_go_to_the_oldest_waiting_probe() {
+        let mut run = run(Mode::Text);
+        let at = send(&mut run, 1);
+        let mut events = Vec::new();
+        run.expire(at + TIMEOUT * 2, TIMEOUT, &mut |e| events.push(e));
+        send(&mut run, 2);
+        let now = Instant::now();
+        for _ in 0..3 {
+            run.reply(b"pong", now, &mut |e| events.push(e));
+        }
+        // Probe 1 had timed out, so the pongs answer 2 and 3; the third
+        // answers nothing.
+        assert_eq!(events[1], PingEvent::MatchingByOrder);
+        let matched: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                PingEvent::Reply(r) => Some((r.sequence, r.by_order)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(matched, vec![(2, true), (3, true)]);
+        assert!(matches!(events.last(), Some(PingEvent::Unmatched { .. })));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| **e == PingEvent::MatchingByOrder)
+                .count(),
+            1
+        );
+        let summary = run.summary(Duration::from_secs(1));
+        assert!(summary.matched_by_order);
+        assert_eq!((summary.received, summary.unmatched), (2, 1));
+    }
+
+    #[test]
+    fn stamp_rtt_is_net_of_residence() {
+        let mut run = run(Mode::Stamp);
+        let at = send(&mut run, 2);
+        let received = NtpTimestamp::now();
+        // 0x0400_0000 / 2^32 s = 15.625 ms spent in the reflector.
+        let reply = |sequence, reflector| {
+            let mut bytes = [0u8; stamp::PACKET_LEN];
+            ReflectorRepr {
+                sequence: reflector,
+                timestamp: NtpTimestamp(received.0 + 0x0400_0000),
+                error_estimate: ErrorEstimate::LOCAL,
+                receive_timestamp: received,
+                sender_sequence: sequence,
+                sender_timestamp: received,
+                sender_error_estimate: ErrorEstimate::LOCAL,
+                sender_ttl: 61,
+            }
+            .emit(&mut ReflectorPacket::new_checked(&mut bytes[..]).unwrap());
+            bytes
+        };
+        let now = at + Duration::from_millis(40);
+        let mut events = Vec::new();
+        run.reply(&reply(1, 0), now, &mut |e| events.push(e));
+        let PingEvent::Reply(r) = &events[0] else {
+            panic!("{events:?}")
+        };
+        let stamp = r.stamp.unwrap();
+        assert_eq!(stamp.residence, Duration::from_micros(15_625));
+        assert_eq!((stamp.reflector_sequence, stamp.ttl), (0, 61));
+        assert_eq!(r.rtt, stamp.gross_rtt - stamp.residence);
+        assert!(stamp.gross_rtt <= Duration::from_millis(40));
+        // Probe 0 never reached the stateful reflector: forward loss.
+        let loss = run.summary(Duration::from_secs(1)).stamp_loss.unwrap();
+        assert!(loss.reflector_stateful);
+        assert_eq!((loss.forward, loss.backward), (Some(1), Some(0)));
+        let summary = run.summary(Duration::from_secs(1));
+        assert!((summary.residence_ms.unwrap() - 15.625).abs() < 1e-9);
     }
 }

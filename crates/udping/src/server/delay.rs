@@ -9,9 +9,13 @@ use std::time::{Duration, Instant};
 
 use super::Label;
 
-/// Replies waiting at once; beyond this new ones are dropped (and logged),
-/// so a flood against a long delay cannot exhaust memory.
+/// Replies waiting at once, and their bytes; beyond either new ones are
+/// dropped (and logged), so a flood of large datagrams against a long delay
+/// cannot exhaust memory.
 pub const MAX_WAITING: usize = 65_536;
+pub const MAX_WAITING_BYTES: usize = 64 << 20;
+/// Buffers of sent replies kept for reuse, in bytes of capacity.
+const MAX_SPARE_BYTES: usize = 8 << 20;
 /// A reply held for reordering goes out after the next reply to the same
 /// sender, or after this long if none comes.
 pub const HOLD_LIMIT: Duration = Duration::from_secs(2);
@@ -45,6 +49,8 @@ pub struct DelayLine {
     slots: Vec<Reply>,
     free: Vec<usize>,
     spare: Vec<Vec<u8>>,
+    spare_bytes: usize,
+    waiting_bytes: usize,
     queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     order: u64,
     held: HashMap<SocketAddr, (usize, Instant)>,
@@ -54,13 +60,16 @@ pub struct DelayLine {
 }
 
 impl DelayLine {
-    pub fn is_full(&self) -> bool {
-        self.queue.len() + self.held.len() >= MAX_WAITING
+    /// Whether a reply of `len` bytes may wait.
+    pub fn admits(&self, len: usize) -> bool {
+        self.queue.len() + self.held.len() < MAX_WAITING
+            && self.waiting_bytes + len <= MAX_WAITING_BYTES
     }
 
     /// A buffer holding a copy of `bytes`, reused where possible.
     pub fn buffer(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut buf = self.spare.pop().unwrap_or_default();
+        self.spare_bytes -= buf.capacity();
         buf.clear();
         buf.extend_from_slice(bytes);
         buf
@@ -74,6 +83,7 @@ impl DelayLine {
             _ => due,
         };
         self.last_due.insert(reply.peer, due);
+        self.waiting_bytes += reply.bytes.len();
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot] = reply;
@@ -96,7 +106,11 @@ impl DelayLine {
     /// Returns the slot to the pool once its reply has been sent.
     pub fn release(&mut self, slot: usize) {
         let bytes = std::mem::take(&mut self.slots[slot].bytes);
-        self.spare.push(bytes);
+        self.waiting_bytes -= bytes.len();
+        if self.spare_bytes + bytes.capacity() <= MAX_SPARE_BYTES {
+            self.spare_bytes += bytes.capacity();
+            self.spare.push(bytes);
+        }
         self.free.push(slot);
     }
 
@@ -139,5 +153,75 @@ impl DelayLine {
         }
         let released = self.held.remove(&reply.peer).map(|(held, _)| held);
         Some(Due::Send { slot, released })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(line: &mut DelayLine, len: usize, reorder: bool) -> Reply {
+        Reply {
+            bytes: line.buffer(&vec![7u8; len]),
+            peer: "127.0.0.1:9".parse().unwrap(),
+            label: Label::Arrival(0),
+            copies: 1,
+            reorder,
+        }
+    }
+
+    #[test]
+    fn large_replies_are_bounded_by_bytes() {
+        let mut line = DelayLine::default();
+        let now = Instant::now();
+        let big = 65_507;
+        let mut waiting = 0;
+        while line.admits(big) {
+            let r = reply(&mut line, big, false);
+            line.push(now, r);
+            waiting += 1;
+        }
+        assert_eq!(waiting, MAX_WAITING_BYTES / big);
+        // Sending one makes room for one.
+        let Some(Due::Send { slot, released }) = line.pop_due(now) else {
+            panic!("a reply is due")
+        };
+        assert_eq!(released, None);
+        line.release(slot);
+        assert!(line.admits(big));
+        // Sent buffers are kept for reuse only up to a bound.
+        while let Some(Due::Send { slot, .. }) = line.pop_due(now) {
+            line.release(slot);
+        }
+        assert!(line.spare_bytes <= MAX_SPARE_BYTES);
+        assert_eq!(line.waiting_bytes, 0);
+    }
+
+    #[test]
+    fn a_reordered_reply_follows_the_next() {
+        let mut line = DelayLine::default();
+        let now = Instant::now();
+        let (first, second) = (reply(&mut line, 10, true), reply(&mut line, 20, false));
+        line.push(now, first);
+        line.push(now, second);
+        assert!(matches!(line.pop_due(now), Some(Due::Held { slot: 0 })));
+        assert!(matches!(
+            line.pop_due(now),
+            Some(Due::Send {
+                slot: 1,
+                released: Some(0)
+            })
+        ));
+        // A reply held with nothing after it goes out after HOLD_LIMIT.
+        let lone = reply(&mut line, 5, true);
+        line.push(now, lone);
+        let Some(Due::Held { slot }) = line.pop_due(now) else {
+            panic!("held")
+        };
+        assert!(line.pop_due(now).is_none());
+        assert_eq!(line.next_due(), Some(now + HOLD_LIMIT));
+        assert!(
+            matches!(line.pop_due(now + HOLD_LIMIT), Some(Due::Expired { slot: s }) if s == slot)
+        );
     }
 }

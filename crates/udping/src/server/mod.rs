@@ -125,6 +125,7 @@ impl Server {
             impairer: (!impairment.is_none()).then(|| Impairer::new(impairment, self.config.seed)),
             reflector: Reflector::new(self.config.stateful),
             line: DelayLine::default(),
+            line_full: false,
             outgoing: Vec::with_capacity(SLOTS),
             arrivals: 0,
         };
@@ -174,6 +175,8 @@ struct Worker<'a> {
     impairer: Option<Impairer>,
     reflector: Reflector,
     line: DelayLine,
+    /// The delay line refused a reply and has not accepted one since.
+    line_full: bool,
     outgoing: Vec<usize>,
     arrivals: u64,
 }
@@ -250,13 +253,22 @@ impl Worker<'_> {
         decision: Decision,
         now: Instant,
     ) {
-        if self.line.is_full() {
-            warn!(%peer, "impairment: {label} dropped: {} replies already waiting", delay::MAX_WAITING);
+        if !self.line.admits(reply.len()) {
+            // Warn once per episode: a flood would otherwise flood the log.
+            if !std::mem::replace(&mut self.line_full, true) {
+                warn!(
+                    "impairment: delay line full ({} replies or {} MiB waiting); dropping replies until it drains",
+                    delay::MAX_WAITING,
+                    delay::MAX_WAITING_BYTES >> 20
+                );
+            }
+            debug!(%peer, "impairment: {label} dropped: delay line full");
             return;
         }
+        self.line_full = false;
         let bytes = self.line.buffer(reply);
         let due = self.line.push(
-            now + decision.delay,
+            crate::later(now, decision.delay),
             Reply {
                 bytes,
                 peer,
@@ -266,7 +278,7 @@ impl Worker<'_> {
             },
         );
         let delay_ms = decision.delay.as_secs_f64() * 1e3;
-        let queued = due.saturating_duration_since(now + decision.delay);
+        let queued = due.saturating_duration_since(crate::later(now, decision.delay));
         if queued.is_zero() {
             debug!(%peer, "impairment: delay {label} by {delay_ms:.3} ms");
         } else {
