@@ -58,7 +58,10 @@ pub enum Event {
         time: u64,
     },
     /// A direct message verified against the sender's current key.
-    Direct { from: String, text: String },
+    Direct {
+        from: String,
+        text: String,
+    },
     /// A datagram that could not be verified, with what it claimed.
     Unverified {
         source: SocketAddr,
@@ -66,12 +69,20 @@ pub enum Event {
         text: Option<String>,
         why: Rejection,
     },
-    Joined { name: String },
-    Left { name: String, reason: LeaveReason },
+    Joined {
+        name: String,
+    },
+    Left {
+        name: String,
+        reason: LeaveReason,
+    },
     /// The complete user list, after the server sent it.
     Users(Vec<UserEntry>),
     /// A request failed; the session goes on.
-    Error { code: ErrorCode, text: String },
+    Error {
+        code: ErrorCode,
+        text: String,
+    },
     /// The session is over; no events follow.
     Closed {
         code: Option<ErrorCode>,
@@ -101,9 +112,11 @@ impl Client {
         mode: Mode,
     ) -> Result<(Client, mpsc::Receiver<Event>), Error> {
         let limit = options.timeout;
-        let within = |doing| move |_| Error::Timeout {
-            doing,
-            timeout: limit,
+        let within = |doing| {
+            move |_| Error::Timeout {
+                doing,
+                timeout: limit,
+            }
         };
         let addrs = resolve(&options.server).await?;
         let (tcp, server) = connect_any(&addrs, limit).await?;
@@ -283,7 +296,10 @@ async fn welcome<R: AsyncRead + Unpin>(
     let mut name = None;
     let mut roster = Roster::default();
     loop {
-        let frame = reader.read_frame::<ServerFrame>().await?.ok_or(Error::Eof)?;
+        let frame = reader
+            .read_frame::<ServerFrame>()
+            .await?
+            .ok_or(Error::Eof)?;
         match frame {
             ServerFrame::Welcome { name: welcomed, .. } => name = Some(welcomed),
             ServerFrame::Users { users, more } => {
@@ -423,9 +439,7 @@ impl Background {
 
     fn datagram(&mut self, bytes: &[u8], source: SocketAddr) -> Option<Event> {
         let roster = self.roster.clone();
-        let received = self
-            .inbox
-            .receive(bytes, |name| lock(&roster).key_of(name));
+        let received = self.inbox.receive(bytes, |name| lock(&roster).key_of(name));
         match received {
             Received::Verified { from, text } => Some(Event::Direct { from, text }),
             Received::Rejected {
@@ -496,5 +510,7 @@ pub async fn connect_any(
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

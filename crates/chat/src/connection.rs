@@ -236,7 +236,10 @@ mod tests {
             text: "line one\nline two \u{1b}[31m".into(),
         };
         writer.write_frame(&frame).await.unwrap();
-        assert_eq!(reader.read_frame::<ClientFrame>().await.unwrap(), Some(frame));
+        assert_eq!(
+            reader.read_frame::<ClientFrame>().await.unwrap(),
+            Some(frame)
+        );
     }
 
     proptest! {

@@ -220,7 +220,13 @@ impl Inbox {
         else {
             return reject(Rejection::BadSignature);
         };
-        let signed = signed_bytes(&parsed.from, &parsed.to, &self.key, parsed.seq, &parsed.text);
+        let signed = signed_bytes(
+            &parsed.from,
+            &parsed.to,
+            &self.key,
+            parsed.seq,
+            &parsed.text,
+        );
         if sender.0.verify_strict(&signed, &signature).is_err() {
             // Either forged, or sealed for another key of ours: a datagram
             // from an earlier session can only fail here.
@@ -329,9 +335,7 @@ mod tests {
         assert_eq!(why(inbox.receive(&forged, keys)), Rejection::BadSignature);
         // A genuine datagram with its text changed.
         let genuine = alice.seal("alice", "bob", &bob.public(), "lunch at noon");
-        let altered = String::from_utf8(genuine)
-            .unwrap()
-            .replace("noon", "nine");
+        let altered = String::from_utf8(genuine).unwrap().replace("noon", "nine");
         assert_eq!(
             why(inbox.receive(altered.as_bytes(), keys)),
             Rejection::BadSignature
@@ -346,8 +350,14 @@ mod tests {
         assert_eq!(why(inbox.receive(&stale, keys)), Rejection::BadSignature);
         // Unknown sender, garbage.
         let stranger = SessionKey::generate().seal("eve", "bob", &bob.public(), "hello");
-        assert_eq!(why(inbox.receive(&stranger, keys)), Rejection::UnknownSender);
-        assert_eq!(why(inbox.receive(b"\xff\x00junk", keys)), Rejection::Malformed);
+        assert_eq!(
+            why(inbox.receive(&stranger, keys)),
+            Rejection::UnknownSender
+        );
+        assert_eq!(
+            why(inbox.receive(b"\xff\x00junk", keys)),
+            Rejection::Malformed
+        );
     }
 
     #[test]

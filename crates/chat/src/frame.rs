@@ -97,7 +97,10 @@ pub enum ServerFrame {
         max_text: usize,
     },
     /// The answer to a successful `register` or `login`.
-    Welcome { name: String, registered: bool },
+    Welcome {
+        name: String,
+        registered: bool,
+    },
     Message {
         from: String,
         text: String,
@@ -127,9 +130,15 @@ pub enum ServerFrame {
         id: Option<u64>,
     },
     /// A request failed; the connection goes on.
-    Error { code: ErrorCode, text: String },
+    Error {
+        code: ErrorCode,
+        text: String,
+    },
     /// The server is closing the connection, and why.
-    Bye { code: ErrorCode, text: String },
+    Bye {
+        code: ErrorCode,
+        text: String,
+    },
 }
 
 fn is_false(value: &bool) -> bool {
@@ -262,8 +271,9 @@ pub trait FrameSet: DeserializeOwned {
 }
 
 impl FrameSet for ClientFrame {
-    const TYPES: &'static [&'static str] =
-        &["register", "login", "logout", "say", "users", "ping", "pong"];
+    const TYPES: &'static [&'static str] = &[
+        "register", "login", "logout", "say", "users", "ping", "pong",
+    ];
 }
 
 impl FrameSet for ServerFrame {

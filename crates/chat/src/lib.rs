@@ -4,7 +4,7 @@
 //! messages between clients, and a load generator for netkit's own protocol
 //! and for IRC.
 
-
+pub mod bench;
 pub mod client;
 pub mod connection;
 pub mod direct;

@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(limit.check(t0), Verdict::Refuse);
         // Half a second buys one more frame at 2/s.
         assert_eq!(limit.check(t0 + Duration::from_millis(500)), Verdict::Allow);
-        assert_eq!(limit.check(t0 + Duration::from_millis(500)), Verdict::Refuse);
+        assert_eq!(
+            limit.check(t0 + Duration::from_millis(500)),
+            Verdict::Refuse
+        );
         assert_eq!(
             limit.check(t0 + Duration::from_millis(500)),
             Verdict::Disconnect

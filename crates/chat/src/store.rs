@@ -232,7 +232,10 @@ mod tests {
             Err(StoreError::NameTaken(_))
         ));
         assert_eq!(
-            accounts.verify("ALICE", "correct horse").unwrap().as_deref(),
+            accounts
+                .verify("ALICE", "correct horse")
+                .unwrap()
+                .as_deref(),
             Some("Alice")
         );
         assert_eq!(accounts.verify("alice", "wrong horse").unwrap(), None);
@@ -245,7 +248,12 @@ mod tests {
         assert!(accounts.set_password("alice", "battery staple").unwrap());
         assert!(!accounts.set_password("nobody", "battery staple").unwrap());
         assert_eq!(accounts.verify("alice", "correct horse").unwrap(), None);
-        assert!(accounts.verify("alice", "battery staple").unwrap().is_some());
+        assert!(
+            accounts
+                .verify("alice", "battery staple")
+                .unwrap()
+                .is_some()
+        );
 
         let listed = accounts.list().unwrap();
         assert_eq!(listed.len(), 1);

@@ -3,8 +3,8 @@
 //! oldest of them leaves the window. Accounts that do not exist are tracked
 //! the same way, so the answer never tells whether a name is registered.
 
-use std::collections::{HashMap, VecDeque};
 use std::borrow::Borrow;
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -44,8 +44,7 @@ impl LoginThrottle {
 
     pub fn failed(&mut self, account: &str, ip: IpAddr, now: Instant) {
         let (limit, window) = (self.limit, self.window);
-        self.accounts
-            .record(account.to_owned(), limit, window, now);
+        self.accounts.record(account.to_owned(), limit, window, now);
         self.addresses.record(source(ip), limit, window, now);
     }
 
@@ -124,7 +123,9 @@ mod tests {
             assert!(throttle.check("alice", ip, t0).is_ok(), "attempt {i}");
             throttle.failed("alice", ip, t0 + Duration::from_secs(i));
         }
-        let wait = throttle.check("alice", ip, t0 + Duration::from_secs(3)).unwrap_err();
+        let wait = throttle
+            .check("alice", ip, t0 + Duration::from_secs(3))
+            .unwrap_err();
         assert_eq!(wait, Duration::from_secs(57));
         // The account is throttled from every address.
         let other: IpAddr = "192.0.2.2".parse().unwrap();
@@ -133,7 +134,11 @@ mod tests {
         assert!(throttle.check("nobody", ip, t0).is_err());
         assert!(throttle.check("bob", other, t0).is_ok());
         // After the window the oldest failure no longer counts.
-        assert!(throttle.check("alice", other, t0 + Duration::from_secs(61)).is_ok());
+        assert!(
+            throttle
+                .check("alice", other, t0 + Duration::from_secs(61))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -147,7 +152,11 @@ mod tests {
         let other: IpAddr = "192.0.2.10".parse().unwrap();
         assert!(throttle.check("carol", other, now).is_ok());
         // Mapped and plain IPv4 are the same source.
-        assert!(throttle.check("dave", "192.0.2.9".parse().unwrap(), now).is_err());
+        assert!(
+            throttle
+                .check("dave", "192.0.2.9".parse().unwrap(), now)
+                .is_err()
+        );
     }
 
     #[test]
@@ -155,7 +164,15 @@ mod tests {
         let mut throttle = LoginThrottle::new(1, Duration::from_secs(60));
         let now = Instant::now();
         throttle.failed("x", "2001:db8:1:2::1".parse().unwrap(), now);
-        assert!(throttle.check("y", "2001:db8:1:2::ffff".parse().unwrap(), now).is_err());
-        assert!(throttle.check("y", "2001:db8:1:3::1".parse().unwrap(), now).is_ok());
+        assert!(
+            throttle
+                .check("y", "2001:db8:1:2::ffff".parse().unwrap(), now)
+                .is_err()
+        );
+        assert!(
+            throttle
+                .check("y", "2001:db8:1:3::1".parse().unwrap(), now)
+                .is_ok()
+        );
     }
 }

@@ -2,13 +2,15 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, upper};
+use crate::{chat, demo, upper};
 
 const EXAMPLES: &str = "\
 Examples:
   netkit demo                                  start every service on loopback and check it
   netkit upper serve --tcp 127.0.0.1:12000     run the uppercase service
   netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
+  netkit chat serve                            run the chat server on 127.0.0.1:5000
+  netkit chat join --user alice --register     join it (#ls, @name: text, #quit)
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -34,6 +36,9 @@ pub enum Command {
     /// TCP/UDP uppercase service and client (netkit upper send 127.0.0.1:12000 hi)
     #[command(subcommand)]
     Upper(upper::UpperCommand),
+    /// Chat server, client, accounts and load generator (netkit chat join --user alice)
+    #[command(subcommand)]
+    Chat(chat::ChatCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -43,6 +48,7 @@ impl Command {
     pub fn is_server(&self) -> bool {
         match self {
             Command::Upper(command) => command.is_server(),
+            Command::Chat(command) => command.is_server(),
             Command::Demo(_) => false,
         }
     }

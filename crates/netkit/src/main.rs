@@ -2,6 +2,7 @@
 //! crate turns flags into library configuration, renders what the libraries
 //! report, and owns exit codes: 0 success, 1 failure, 2 usage.
 
+mod chat;
 mod cli;
 mod demo;
 mod duration;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Upper(args) => upper::run(args).await,
+        Command::Chat(args) => chat::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

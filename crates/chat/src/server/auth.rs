@@ -51,7 +51,11 @@ impl Auth {
         if taken {
             return Err(AuthError::NameTaken);
         }
-        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Internal)?;
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Internal)?;
         let accounts = self.accounts.clone();
         let stored = name.to_string();
         self.blocking(move || {
@@ -64,13 +68,22 @@ impl Auth {
     }
 
     /// Checks a login; returns the account's name as stored.
-    pub async fn login(&self, name: &str, password: Password, ip: IpAddr) -> Result<String, AuthError> {
+    pub async fn login(
+        &self,
+        name: &str,
+        password: Password,
+        ip: IpAddr,
+    ) -> Result<String, AuthError> {
         let account = name.to_ascii_lowercase();
         if let Err(wait) = lock(&self.throttle).check(&account, ip, Instant::now()) {
             info!(%ip, "login refused: throttled");
             return Err(AuthError::Throttled(wait));
         }
-        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Internal)?;
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Internal)?;
         let accounts = self.accounts.clone();
         let lookup = name.to_owned();
         let verified = self
@@ -116,5 +129,7 @@ impl Auth {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

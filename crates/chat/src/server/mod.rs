@@ -122,12 +122,7 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) {
         let limit = Arc::new(Semaphore::new(self.shared.config.max_connections.max(1)));
         let sessions = TaskTracker::new();
-        let tls = self
-            .shared
-            .config
-            .tls
-            .clone()
-            .map(tls::TlsAcceptor::from);
+        let tls = self.shared.config.tls.clone().map(tls::TlsAcceptor::from);
         sessions.spawn(self.shared.room.clone().announce_lists(shutdown.clone()));
         loop {
             let permit = tokio::select! {

@@ -146,7 +146,9 @@ impl Room {
                 user: entry.clone(),
             },
         );
-        members.by_key.insert(name.key(), Member { id, entry, kick });
+        members
+            .by_key
+            .insert(name.key(), Member { id, entry, kick });
         let snapshot = users_pages(&members);
         drop(members);
         self.list_changed_now();
@@ -220,7 +222,11 @@ impl Room {
             }
             let members = lock(&self.members);
             let pages = users_pages(&members);
-            debug!(users = members.by_key.len(), frames = pages.len(), "user list broadcast");
+            debug!(
+                users = members.by_key.len(),
+                frames = pages.len(),
+                "user list broadcast"
+            );
             for line in pages {
                 let _ = self.events.send(Event { from: 0, line });
             }
@@ -289,7 +295,9 @@ fn users_pages(members: &Members) -> Vec<Bytes> {
 /// Locks ignoring poisoning: every critical section here leaves the data
 /// consistent even if a panic interrupts it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -336,14 +344,20 @@ mod tests {
                 reason: LeaveReason::Replaced
             }
         );
-        assert!(matches!(frame(&watcher.try_recv().unwrap().line), ServerFrame::Joined { .. }));
+        assert!(matches!(
+            frame(&watcher.try_recv().unwrap().line),
+            ServerFrame::Joined { .. }
+        ));
         // The replaced session ending later announces nothing.
         assert!(!room.leave(bob.id, &name("bob"), LeaveReason::Lost));
         assert!(watcher.try_recv().is_err());
         assert!(room.leave(bob2.id, &name("bob"), LeaveReason::Quit));
         assert!(matches!(
             frame(&watcher.try_recv().unwrap().line),
-            ServerFrame::Left { reason: LeaveReason::Quit, .. }
+            ServerFrame::Left {
+                reason: LeaveReason::Quit,
+                ..
+            }
         ));
         assert_eq!(room.len(), 1);
     }

@@ -73,7 +73,11 @@ pub(crate) async fn serve<R, W>(
         Err(end) => {
             if let End::Bye(code, text) = end {
                 debug!(%peer, %code, "closing before login");
-                let _ = timeout(BYE_WAIT, writer.write_frame(&ServerFrame::Bye { code, text })).await;
+                let _ = timeout(
+                    BYE_WAIT,
+                    writer.write_frame(&ServerFrame::Bye { code, text }),
+                )
+                .await;
             }
             let _ = timeout(BYE_WAIT, writer.shutdown()).await;
             return;
@@ -125,7 +129,11 @@ where
         match limit.check(std::time::Instant::now()) {
             Verdict::Allow => {}
             Verdict::Refuse => {
-                send(writer, &error(ErrorCode::RateLimited, "too many frames; slow down")).await?;
+                send(
+                    writer,
+                    &error(ErrorCode::RateLimited, "too many frames; slow down"),
+                )
+                .await?;
                 continue;
             }
             Verdict::Disconnect => {
@@ -194,7 +202,10 @@ async fn authenticate(
         ));
     }
     if credentials.udp_port == 0 {
-        return Err(Retry(ErrorCode::BadFrame, "udp_port must be 1-65535".into()));
+        return Err(Retry(
+            ErrorCode::BadFrame,
+            "udp_port must be 1-65535".into(),
+        ));
     }
     let Credentials {
         name,
@@ -205,7 +216,8 @@ async fn authenticate(
     } = credentials;
     let ip = peer.ip().to_canonical();
     let stored = if register {
-        let name = Username::parse(&name).map_err(|err| Retry(ErrorCode::InvalidName, err.to_string()))?;
+        let name =
+            Username::parse(&name).map_err(|err| Retry(ErrorCode::InvalidName, err.to_string()))?;
         check_password(password.expose())
             .map_err(|err| Retry(ErrorCode::InvalidPassword, err.to_string()))?;
         shared.auth.register(name, password).await
@@ -217,15 +229,27 @@ async fn authenticate(
     };
     let stored = stored.map_err(|err| match err {
         AuthError::NameTaken => Retry(ErrorCode::NameTaken, "that name is taken".into()),
-        AuthError::LoginFailed => Retry(ErrorCode::LoginFailed, "wrong user name or password".into()),
+        AuthError::LoginFailed => {
+            Retry(ErrorCode::LoginFailed, "wrong user name or password".into())
+        }
         AuthError::Throttled(wait) => Retry(
             ErrorCode::Throttled,
-            format!("too many failed logins; try again in {} s", wait.as_secs() + 1),
+            format!(
+                "too many failed logins; try again in {} s",
+                wait.as_secs() + 1
+            ),
         ),
-        AuthError::Internal => Retry(ErrorCode::Internal, "the account store failed; try again later".into()),
+        AuthError::Internal => Retry(
+            ErrorCode::Internal,
+            "the account store failed; try again later".into(),
+        ),
     })?;
-    let name = Username::parse(&stored)
-        .map_err(|_| Retry(ErrorCode::Internal, "the stored account name is invalid".into()))?;
+    let name = Username::parse(&stored).map_err(|_| {
+        Retry(
+            ErrorCode::Internal,
+            "the stored account name is invalid".into(),
+        )
+    })?;
     Ok(LoggedIn {
         name,
         udp: SocketAddr::new(ip, udp_port),
@@ -261,7 +285,13 @@ async fn member<R, W>(
     for line in encode(&welcome).into_iter().chain(joined.snapshot) {
         let _ = replies.try_send(line);
     }
-    let writing = tokio::spawn(write_member(writer, queue, joined.events, joined.id, kick.clone()));
+    let writing = tokio::spawn(write_member(
+        writer,
+        queue,
+        joined.events,
+        joined.id,
+        kick.clone(),
+    ));
     let member = Member {
         name: &user.name,
         id: joined.id,
@@ -310,7 +340,8 @@ impl Member<'_> {
             let Ok(read) = read else {
                 if pinged {
                     let text = format!("nothing heard for {:?}", keepalive * 2);
-                    self.kick.fire(ErrorCode::KeepaliveTimeout, LeaveReason::Lost, text);
+                    self.kick
+                        .fire(ErrorCode::KeepaliveTimeout, LeaveReason::Lost, text);
                     return LeaveReason::Lost;
                 }
                 pinged = true;
@@ -324,19 +355,24 @@ impl Member<'_> {
             match limit.check(std::time::Instant::now()) {
                 Verdict::Allow => {}
                 Verdict::Refuse => {
-                    self.reply(&error(ErrorCode::RateLimited, "too many messages; slow down"));
+                    self.reply(&error(
+                        ErrorCode::RateLimited,
+                        "too many messages; slow down",
+                    ));
                     continue;
                 }
                 Verdict::Disconnect => {
                     let text = "kept sending past the rate limit";
-                    self.kick.fire(ErrorCode::Flooding, LeaveReason::Kicked, text);
+                    self.kick
+                        .fire(ErrorCode::Flooding, LeaveReason::Kicked, text);
                     return LeaveReason::Kicked;
                 }
             }
             let frame = match read {
                 Ok(Some(frame)) => frame,
                 Err(err) if err.is_fatal() => {
-                    self.kick.fire(err.code(), LeaveReason::Kicked, err.to_string());
+                    self.kick
+                        .fire(err.code(), LeaveReason::Kicked, err.to_string());
                     return LeaveReason::Kicked;
                 }
                 Err(err) => {
@@ -355,11 +391,15 @@ impl Member<'_> {
                 ClientFrame::Ping { id } => self.reply(&ServerFrame::Pong { id }),
                 ClientFrame::Pong { .. } => {}
                 ClientFrame::Logout => {
-                    self.kick.fire(ErrorCode::LoggedOut, LeaveReason::Quit, "goodbye");
+                    self.kick
+                        .fire(ErrorCode::LoggedOut, LeaveReason::Quit, "goodbye");
                     return LeaveReason::Quit;
                 }
                 ClientFrame::Register(_) | ClientFrame::Login(_) => {
-                    self.reply(&error(ErrorCode::AlreadyLoggedIn, "this connection is already logged in"));
+                    self.reply(&error(
+                        ErrorCode::AlreadyLoggedIn,
+                        "this connection is already logged in",
+                    ));
                 }
             }
         }
