@@ -1,6 +1,7 @@
 //! `netkit demo`: start every server on loopback ephemeral ports inside this
 //! process, drive every client against it, and print one line per system.
 
+mod chat;
 mod upper;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut summary = Summary::default();
     summary.check("upper", upper::check()).await;
+    summary.check("chat", chat::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
