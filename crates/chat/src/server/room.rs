@@ -76,6 +76,8 @@ impl Kick {
 struct Member {
     id: SessionId,
     entry: UserEntry,
+    /// `entry` as JSON, made once: lists are built from these.
+    json: Vec<u8>,
     kick: Kick,
 }
 
@@ -101,6 +103,7 @@ pub(crate) struct Room {
     list_dirty: AtomicBool,
     list_changed: Notify,
     list_interval: Duration,
+    capacity: usize,
 }
 
 impl Room {
@@ -116,7 +119,14 @@ impl Room {
             list_dirty: AtomicBool::new(false),
             list_changed: Notify::new(),
             list_interval,
+            // The channel rounds its capacity up to a power of two.
+            capacity: queue.max(1).next_power_of_two(),
         })
+    }
+
+    /// Events a member may fall behind before it has lagged.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Adds a session, replacing (and kicking) an earlier session of the
@@ -146,9 +156,14 @@ impl Room {
                 user: entry.clone(),
             },
         );
-        members
-            .by_key
-            .insert(name.key(), Member { id, entry, kick });
+        let json = serde_json::to_vec(&entry).expect("a user entry serializes");
+        let member = Member {
+            id,
+            entry,
+            json,
+            kick,
+        };
+        members.by_key.insert(name.key(), member);
         let snapshot = users_pages(&members);
         drop(members);
         self.list_changed_now();
@@ -260,36 +275,29 @@ impl Room {
 }
 
 /// The user list, sorted by name, split into frames under the size limit.
+/// Entries were serialized once at join; a list is their concatenation.
 fn users_pages(members: &Members) -> Vec<Bytes> {
-    // Room for `{"type":"users","users":[...],"more":true}\n`.
-    const ENVELOPE: usize = 64;
-    let mut entries: Vec<&UserEntry> = members.by_key.values().map(|m| &m.entry).collect();
-    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    const OPEN: &[u8] = br#"{"type":"users","users":["#;
+    const MORE: &[u8] = b"],\"more\":true}\n";
+    const LAST: &[u8] = b"]}\n";
+    let mut entries: Vec<&Member> = members.by_key.values().collect();
+    entries.sort_unstable_by(|a, b| a.entry.name.cmp(&b.entry.name));
     let mut pages = Vec::new();
-    let mut page = Vec::new();
-    let mut size = ENVELOPE;
-    for entry in entries {
-        let len = serde_json::to_vec(entry).map_or(0, |bytes| bytes.len()) + 1;
-        if size + len > MAX_FRAME && !page.is_empty() {
-            pages.push(std::mem::take(&mut page));
-            size = ENVELOPE;
+    let mut page = OPEN.to_vec();
+    for member in entries {
+        let fits = page.len() + 1 + member.json.len() + MORE.len() <= MAX_FRAME;
+        if !fits && page.len() > OPEN.len() {
+            page.extend_from_slice(MORE);
+            pages.push(Bytes::from(std::mem::replace(&mut page, OPEN.to_vec())));
         }
-        size += len;
-        page.push(entry.clone());
+        if page.len() > OPEN.len() {
+            page.push(b',');
+        }
+        page.extend_from_slice(&member.json);
     }
-    pages.push(page);
-    let last = pages.len() - 1;
+    page.extend_from_slice(LAST);
+    pages.push(Bytes::from(page));
     pages
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, users)| {
-            encode(&ServerFrame::Users {
-                users,
-                more: i < last,
-            })
-            .ok()
-        })
-        .collect()
 }
 
 /// Locks ignoring poisoning: every critical section here leaves the data

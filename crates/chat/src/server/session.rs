@@ -32,6 +32,10 @@ const REPLY_QUEUE: usize = 64;
 /// Bytes gathered into one write.
 const BATCH: usize = 64 * 1024;
 
+/// How often a writer blocked on a client that does not read checks
+/// whether the room has left it behind.
+const LAG_CHECK: Duration = Duration::from_millis(100);
+
 /// How long a last frame (`bye`) may take to write before the socket is
 /// simply closed.
 const BYE_WAIT: Duration = Duration::from_secs(1);
@@ -291,6 +295,7 @@ async fn member<R, W>(
         joined.events,
         joined.id,
         kick.clone(),
+        shared.room.capacity(),
     ));
     let member = Member {
         name: &user.name,
@@ -466,14 +471,15 @@ fn drain(
 
 /// The writer: one task per member, batching whatever is ready into one
 /// write so a busy room costs one system call per member per round, not one
-/// per message. Ends when kicked, writing `bye` if the stream is at a frame
-/// boundary.
+/// per message. Ends when kicked, flushing queued replies and a `bye` if the
+/// stream is at a frame boundary.
 async fn write_member<W: AsyncWrite + Unpin>(
     mut writer: FrameWriter<W>,
     mut queue: mpsc::Receiver<Bytes>,
     mut events: broadcast::Receiver<Event>,
     me: SessionId,
     kick: Kick,
+    capacity: usize,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let lagged = |n: u64| {
@@ -507,11 +513,22 @@ async fn write_member<W: AsyncWrite + Unpin>(
         let written = {
             let write = writer.write_encoded(&batch);
             tokio::pin!(write);
-            tokio::select! {
-                written = &mut write => Some(written),
-                // Kicked mid-write: finish the frames under way if the
-                // client reads at all, so `bye` starts on a line of its own.
-                _ = kick.fired() => timeout(BYE_WAIT, &mut write).await.ok(),
+            loop {
+                tokio::select! {
+                    biased;
+                    written = &mut write => break Some(written),
+                    // Kicked mid-write: finish the frames under way if the
+                    // client reads at all, so `bye` starts on a line of its own.
+                    _ = kick.fired() => break timeout(BYE_WAIT, &mut write).await.ok(),
+                    // A client that stopped reading blocks this write for
+                    // good; the room moving on without it is the overflow.
+                    _ = tokio::time::sleep(LAG_CHECK) => {
+                        if events.len() > capacity {
+                            lagged(events.len() as u64);
+                            break None;
+                        }
+                    }
+                }
             }
         };
         match written {
@@ -519,12 +536,18 @@ async fn write_member<W: AsyncWrite + Unpin>(
             Some(Err(_)) | None => break false,
         }
     };
-    if let (true, Some(farewell)) = (at_boundary, kick.farewell()) {
-        let bye = ServerFrame::Bye {
-            code: farewell.code,
-            text: farewell.text,
-        };
-        let _ = timeout(BYE_WAIT, writer.write_frame(&bye)).await;
+    if at_boundary {
+        while let Ok(line) = queue.try_recv() {
+            batch.extend_from_slice(&line);
+        }
+        if let Some(farewell) = kick.farewell() {
+            let bye = ServerFrame::Bye {
+                code: farewell.code,
+                text: farewell.text,
+            };
+            batch.extend(encode(&bye).into_iter().flatten());
+        }
+        let _ = timeout(BYE_WAIT, writer.write_encoded(&batch)).await;
     }
     let _ = timeout(BYE_WAIT, writer.shutdown()).await;
 }
