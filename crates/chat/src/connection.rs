@@ -8,8 +8,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 
 use crate::frame::{FrameError, FrameSet, MAX_FRAME, decode, encode};
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes asked of the socket per read: small, since every idle connection
+/// keeps its buffer.
+const READ_CHUNK: usize = 4 * 1024;
 
 /// Splits a byte stream into lines. Pure and synchronous, so it can be
 /// tested (and fuzzed) without I/O.

@@ -11,6 +11,7 @@ pub mod direct;
 mod error;
 pub mod frame;
 pub mod name;
+pub mod password;
 pub mod rate;
 pub mod server;
 pub mod store;

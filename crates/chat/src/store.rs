@@ -1,19 +1,16 @@
 //! The account store: one SQLite table of user names and Argon2id password
 //! hashes (PHC strings, each with its own salt). The plain password is never
-//! stored. Everything here blocks: the server calls it from blocking threads.
+//! stored. Everything here blocks: the server calls it from other threads.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use argon2::password_hash::SaltString;
-use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::name::Username;
+use crate::password::{HashError, Hasher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,8 +28,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the name `{0}` is taken")]
     NameTaken(String),
-    #[error("cannot hash the password: {0}")]
-    Hash(String),
+    #[error(transparent)]
+    Hash(#[from] HashError),
 }
 
 /// One account as `netkit chat users` lists it.
@@ -151,14 +148,14 @@ impl Accounts {
         if self.lookup(name.as_str())?.is_some() {
             return Err(StoreError::NameTaken(name.to_string()));
         }
-        self.insert(name, &hash_password(password)?)
+        self.insert(name, &Hasher::new().hash(password)?)
     }
 
     /// The account's spelling if `password` is right; `None` for a wrong
     /// password and for a missing account alike, after the same work.
     pub fn verify(&self, name: &str, password: &str) -> Result<Option<String>, StoreError> {
         let found = self.lookup(name)?;
-        Ok(check(found, password))
+        Ok(Hasher::new().check(found, password))
     }
 
     /// Sets a new password; false when there is no such account.
@@ -166,47 +163,8 @@ impl Accounts {
         if self.lookup(name)?.is_none() {
             return Ok(false);
         }
-        self.set_hash(name, &hash_password(password)?)
+        self.set_hash(name, &Hasher::new().hash(password)?)
     }
-}
-
-/// An Argon2id PHC string for `password` with a fresh random salt.
-pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|err| StoreError::Hash(err.to_string()))
-}
-
-/// Verifies `password` against a looked-up account, or against a decoy hash
-/// when there is none, so both cases cost one Argon2 run. The final
-/// comparison inside the argon2 crate is constant-time.
-pub fn check(found: Option<(String, String)>, password: &str) -> Option<String> {
-    let (name, hash) = match found {
-        Some((name, hash)) => (Some(name), hash),
-        None => (None, decoy_hash().to_owned()),
-    };
-    let verified = PasswordHash::new(&hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    });
-    if verified { name } else { None }
-}
-
-/// The hash of a random password nobody knows, with the default parameters.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(&secret, &salt)
-            .map(|hash| hash.to_string())
-            .expect("hashing 32 bytes with default parameters succeeds")
-    })
 }
 
 fn unix_now() -> u64 {
@@ -258,13 +216,6 @@ mod tests {
         let listed = accounts.list().unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].name, "Alice");
-    }
-
-    #[test]
-    fn same_password_gets_different_salts() {
-        let one = hash_password("same password").unwrap();
-        let two = hash_password("same password").unwrap();
-        assert_ne!(one, two);
     }
 
     #[test]

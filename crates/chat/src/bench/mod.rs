@@ -44,7 +44,8 @@ pub struct BenchConfig {
     pub server: SocketAddr,
     pub protocol: Protocol,
     pub clients: usize,
-    /// Messages per second per client, one step per rate.
+    /// Messages per second per client, one step per rate, stopping after
+    /// the first step that does not keep up.
     pub rates: Vec<f64>,
     /// How long each step is measured.
     pub duration: Duration,
@@ -197,7 +198,13 @@ pub async fn run(
             server_rss_kib: pid.and_then(resident_kib),
         };
         progress(Progress::Step(report.clone()));
+        let keeps_up = report.keeps_up();
         reports.push(report);
+        // Rates are raised until delivery falls behind; higher ones would
+        // only fall further behind.
+        if !keeps_up {
+            break;
+        }
     }
     if let Some(why) = tally.closing.lock().expect("not poisoned").take() {
         tracing::warn!(%why, "the server closed a benchmark client");

@@ -1,19 +1,24 @@
 //! Registration and login for the async server. SQLite and Argon2 block,
-//! so they run on blocking threads, and only as many hashes run at once as
-//! there are cores: each Argon2 run holds 19 MiB, and a burst of a thousand
-//! logins must queue rather than exhaust memory.
+//! so neither runs on the runtime's threads: database calls go to the
+//! blocking pool, and hashing to a few dedicated threads (one per core, at
+//! most four), each keeping its 19 MiB of Argon2 memory for the next hash.
+//! A burst of a thousand logins queues there instead of exhausting memory.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::frame::Password;
 use crate::name::Username;
-use crate::store::{self, Accounts, StoreError};
+use crate::password::Hasher;
+use crate::store::{Accounts, StoreError};
 use crate::throttle::LoginThrottle;
+
+/// The most hashing threads, whatever the core count.
+const MAX_HASHERS: usize = 4;
 
 #[derive(Debug)]
 pub(crate) enum AuthError {
@@ -23,19 +28,43 @@ pub(crate) enum AuthError {
     Internal,
 }
 
+type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
+
 #[derive(Debug)]
 pub(crate) struct Auth {
     accounts: Arc<Mutex<Accounts>>,
-    hashing: Arc<Semaphore>,
+    hashers: Mutex<mpsc::Sender<Job>>,
     throttle: Mutex<LoginThrottle>,
 }
 
 impl Auth {
     pub fn new(accounts: Accounts, throttle: LoginThrottle) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_HASHERS);
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("chat-hasher-{i}"))
+                .spawn(move || {
+                    let mut hasher = Hasher::new();
+                    loop {
+                        // The lock is released before the job runs.
+                        let job = lock(&queue).recv();
+                        // Ends when the server, holding the sender, is dropped.
+                        let Ok(job) = job else { return };
+                        job(&mut hasher);
+                    }
+                });
+            if let Err(err) = spawned {
+                warn!(%err, "cannot start a password hashing thread");
+            }
+        }
         Self {
             accounts: Arc::new(Mutex::new(accounts)),
-            hashing: Arc::new(Semaphore::new(cores)),
+            hashers: Mutex::new(jobs),
             throttle: Mutex::new(throttle),
         }
     }
@@ -43,26 +72,24 @@ impl Auth {
     /// Creates an account; returns its name as stored.
     pub async fn register(&self, name: Username, password: Password) -> Result<String, AuthError> {
         let accounts = self.accounts.clone();
-        let taken = {
-            let probe = name.clone();
-            self.blocking(move || Ok(lock(&accounts).lookup(probe.as_str())?.is_some()))
-                .await?
-        };
+        let probe = name.clone();
+        let taken = self
+            .database(move || Ok(lock(&accounts).lookup(probe.as_str())?.is_some()))
+            .await?;
         if taken {
             return Err(AuthError::NameTaken);
         }
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| AuthError::Internal)?;
+        let hash = self
+            .hashing(move |hasher| hasher.hash(password.expose()))
+            .await?
+            .map_err(|err| {
+                warn!(%err, "hashing failed");
+                AuthError::Internal
+            })?;
         let accounts = self.accounts.clone();
         let stored = name.to_string();
-        self.blocking(move || {
-            let hash = store::hash_password(password.expose())?;
-            lock(&accounts).insert(&name, &hash)
-        })
-        .await?;
+        self.database(move || lock(&accounts).insert(&name, &hash))
+            .await?;
         info!(user = %stored, "account registered");
         Ok(stored)
     }
@@ -79,19 +106,13 @@ impl Auth {
             info!(%ip, "login refused: throttled");
             return Err(AuthError::Throttled(wait));
         }
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| AuthError::Internal)?;
         let accounts = self.accounts.clone();
         let lookup = name.to_owned();
+        let found = self
+            .database(move || lock(&accounts).lookup(&lookup))
+            .await?;
         let verified = self
-            .blocking(move || {
-                // The lock covers the lookup only; hashing runs unlocked.
-                let found = lock(&accounts).lookup(&lookup)?;
-                Ok(store::check(found, password.expose()))
-            })
+            .hashing(move |hasher| hasher.check(found, password.expose()))
             .await?;
         let mut throttle = lock(&self.throttle);
         match verified {
@@ -108,7 +129,23 @@ impl Auth {
         }
     }
 
-    async fn blocking<T, F>(&self, work: F) -> Result<T, AuthError>
+    async fn hashing<T, F>(&self, work: F) -> Result<T, AuthError>
+    where
+        F: FnOnce(&mut Hasher) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |hasher| {
+            let _ = done.send(work(hasher));
+        });
+        if lock(&self.hashers).send(job).is_err() {
+            warn!("no password hashing thread is running");
+            return Err(AuthError::Internal);
+        }
+        result.await.map_err(|_| AuthError::Internal)
+    }
+
+    async fn database<T, F>(&self, work: F) -> Result<T, AuthError>
     where
         F: FnOnce() -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,

@@ -481,7 +481,7 @@ async fn write_member<W: AsyncWrite + Unpin>(
     kick: Kick,
     capacity: usize,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::new();
     let lagged = |n: u64| {
         let text = format!("fell {n} events behind the room");
         kick.fire(ErrorCode::SlowConsumer, LeaveReason::SlowConsumer, text);
@@ -532,7 +532,10 @@ async fn write_member<W: AsyncWrite + Unpin>(
             }
         };
         match written {
-            Some(Ok(())) => batch.clear(),
+            Some(Ok(())) => {
+                batch.clear();
+                batch.shrink_to(BATCH);
+            }
             Some(Err(_)) | None => break false,
         }
     };
