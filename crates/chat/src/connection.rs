@@ -2,6 +2,8 @@
 //! into lines of at most [`MAX_FRAME`] bytes and decodes them; a
 //! [`FrameWriter`] encodes and writes them. Everything above speaks frames.
 
+use std::io::IoSlice;
+
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -146,6 +148,39 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Ok(())
     }
 
+    /// Writes whole encoded frames, many per system call where the stream
+    /// supports vectored writes, without copying them into one buffer.
+    pub async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), FrameError> {
+        const SLICES: usize = 64;
+        let (mut first, mut offset) = (0, 0);
+        while first < frames.len() {
+            let mut slices = [IoSlice::new(&[]); SLICES];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(&frames[first..]) {
+                let skip = if count == 0 { offset } else { 0 };
+                *slot = IoSlice::new(&frame[skip..]);
+                count += 1;
+            }
+            let mut written = self.inner.write_vectored(&slices[..count]).await?;
+            if written == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+            }
+            while written > 0 {
+                let left = frames[first].len() - offset;
+                if written >= left {
+                    written -= left;
+                    first += 1;
+                    offset = 0;
+                } else {
+                    offset += written;
+                    written = 0;
+                }
+            }
+        }
+        self.inner.flush().await?;
+        Ok(())
+    }
+
     /// Flushes and closes the writing side.
     pub async fn shutdown(&mut self) -> Result<(), FrameError> {
         self.inner.shutdown().await?;
@@ -226,6 +261,24 @@ mod tests {
             Some(ClientFrame::Logout)
         );
         assert_eq!(reader.read_frame::<ClientFrame>().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_survive_short_writes() {
+        // A duplex with a tiny buffer forces many partial writes.
+        let (client, mut server) = tokio::io::duplex(7);
+        let frames: Vec<Bytes> = (0..200)
+            .map(|i| Bytes::from(format!("frame number {i}\n")))
+            .collect();
+        let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
+        let writing = tokio::spawn(async move {
+            let mut writer = FrameWriter::new(client);
+            writer.write_frames(&frames).await.unwrap();
+        });
+        let mut received = vec![0u8; expected.len()];
+        server.read_exact(&mut received).await.unwrap();
+        writing.await.unwrap();
+        assert_eq!(received, expected);
     }
 
     #[tokio::test]

@@ -410,6 +410,66 @@ mod tests {
         );
     }
 
+    /// Every frame shown in PROTOCOL.md decodes as what it claims to be, and
+    /// every error code there is one the code knows.
+    #[test]
+    fn protocol_document_examples_decode() {
+        let doc = include_str!("../PROTOCOL.md");
+        let mut checked = 0;
+        for (at, _) in doc.match_indices("{\"type\":") {
+            let example = &doc[at..];
+            let end = example.find(['`', '\n']).unwrap_or(example.len());
+            let example = &example[..end];
+            if example.starts_with("{\"type\":\"direct\"") {
+                continue;
+            }
+            let client = decode::<ClientFrame>(example.as_bytes());
+            let server = decode::<ServerFrame>(example.as_bytes());
+            assert!(
+                client.is_ok() || server.is_ok(),
+                "{example}: {client:?} {server:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} examples found");
+        for code in [
+            ErrorCode::BadFrame,
+            ErrorCode::UnknownType,
+            ErrorCode::FrameTooLong,
+            ErrorCode::UnsupportedVersion,
+            ErrorCode::NotLoggedIn,
+            ErrorCode::AlreadyLoggedIn,
+            ErrorCode::InvalidName,
+            ErrorCode::InvalidPassword,
+            ErrorCode::InvalidKey,
+            ErrorCode::NameTaken,
+            ErrorCode::LoginFailed,
+            ErrorCode::Throttled,
+            ErrorCode::InvalidText,
+            ErrorCode::RateLimited,
+            ErrorCode::Flooding,
+            ErrorCode::SlowConsumer,
+            ErrorCode::LoginTimeout,
+            ErrorCode::KeepaliveTimeout,
+            ErrorCode::SessionReplaced,
+            ErrorCode::LoggedOut,
+            ErrorCode::ShuttingDown,
+            ErrorCode::Internal,
+        ] {
+            assert!(
+                doc.contains(&format!("| `{code}` |")),
+                "{code} is not documented"
+            );
+        }
+        for line in doc.lines().filter(|line| line.starts_with("| `")) {
+            let code = line.split('`').nth(1).unwrap();
+            if line.contains("| error |") || line.contains("| bye |") {
+                let parsed: ErrorCode = serde_json::from_str(&format!("\"{code}\"")).unwrap();
+                assert_eq!(parsed.as_str(), code);
+            }
+        }
+    }
+
     #[test]
     fn errors_are_classified() {
         assert!(matches!(

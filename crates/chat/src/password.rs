@@ -93,6 +93,11 @@ impl Hasher {
         }
     }
 
+    /// Gives the Argon2 memory back; the next hash allocates it again.
+    pub fn release(&mut self) {
+        self.blocks = Vec::new();
+    }
+
     fn blocks_for(&mut self, params: &Params) -> &mut [Block] {
         let needed = params.block_count();
         if self.blocks.len() < needed {

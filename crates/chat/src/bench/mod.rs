@@ -20,7 +20,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::LineBuffer;
-pub use rss::{find_listener_pid, resident_kib};
+pub use rss::{cpu_time, find_listener_pid, resident_kib};
 pub use wire::{Line, Protocol, WireError};
 
 /// Clients that measure latency; the others only count.
@@ -73,6 +73,8 @@ pub struct StepReport {
     pub p99: Duration,
     pub max: Duration,
     pub server_rss_kib: Option<u64>,
+    /// CPU time the server used during the measured window.
+    pub server_cpu: Option<Duration>,
 }
 
 impl StepReport {
@@ -89,6 +91,13 @@ impl StepReport {
             return 0.0;
         }
         self.delivered as f64 / self.expected as f64
+    }
+
+    /// The server's CPU time per million deliveries: what fan-out costs,
+    /// whatever else the machine is doing.
+    pub fn cpu_per_million(&self) -> Option<Duration> {
+        let cpu = self.server_cpu?;
+        (self.delivered > 0).then(|| cpu.mul_f64(1e6 / self.delivered as f64))
     }
 
     /// Delivery kept up with sending, at a bounded latency.
@@ -173,9 +182,11 @@ pub async fn run(
         tally.delivered.store(0, Ordering::Relaxed);
         tally.latencies.lock().expect("not poisoned").clear();
         let window = Instant::now();
+        let cpu_before = pid.and_then(cpu_time);
         tally.measuring.store(true, Ordering::Release);
         sleep(config.duration).await;
         tally.measuring.store(false, Ordering::Release);
+        let cpu_after = pid.and_then(cpu_time);
         let measured = window.elapsed();
         let sent = tally.sent.load(Ordering::Relaxed);
         let mut latencies = std::mem::take(&mut *tally.latencies.lock().expect("not poisoned"));
@@ -196,6 +207,9 @@ pub async fn run(
             p99: at(0.99),
             max: at(1.0),
             server_rss_kib: pid.and_then(resident_kib),
+            server_cpu: cpu_after
+                .zip(cpu_before)
+                .map(|(after, before)| after.saturating_sub(before)),
         };
         progress(Progress::Step(report.clone()));
         let keeps_up = report.keeps_up();

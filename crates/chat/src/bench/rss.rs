@@ -1,8 +1,9 @@
-//! The server's resident memory, from /proc (Linux). The server process is
+//! The server's resident memory and CPU time, from /proc (Linux). The server process is
 //! found by the listening socket's inode when its pid is not given.
 
 use std::fs;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The pid of the process that holds a TCP socket listening on `addr`'s
 /// port, if /proc shows one (needs permission to read its fds).
@@ -45,6 +46,20 @@ fn listening_inode(table: &str, port: u16) -> Option<u64> {
     })
 }
 
+/// CPU time `pid` has used, user and system, from /proc/PID/stat (whose
+/// clock ticks are USER_HZ, 100 per second on Linux).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis(
+        (user + system) * 1000 / TICKS_PER_SECOND,
+    ))
+}
+
 /// VmRSS of `pid` in KiB.
 pub fn resident_kib(pid: u32) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -64,6 +79,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         assert_eq!(find_listener_pid(addr), Some(std::process::id()));
         assert!(resident_kib(std::process::id()).unwrap() > 0);
+        assert!(cpu_time(std::process::id()).is_some());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Registration and login for the async server. SQLite and Argon2 block,
 //! so neither runs on the runtime's threads: database calls go to the
 //! blocking pool, and hashing to a few dedicated threads (one per core, at
-//! most four), each keeping its 19 MiB of Argon2 memory for the next hash.
+//! most four), each keeping its 19 MiB of Argon2 memory for the next hash
+//! until it has been idle for a while.
 //! A burst of a thousand logins queues there instead of exhausting memory.
 
 use std::net::IpAddr;
@@ -19,6 +20,10 @@ use crate::throttle::LoginThrottle;
 
 /// The most hashing threads, whatever the core count.
 const MAX_HASHERS: usize = 4;
+
+/// A hashing thread idle this long gives its Argon2 memory back, so a
+/// server between login bursts holds only what its sessions need.
+const RELEASE_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub(crate) enum AuthError {
@@ -52,10 +57,13 @@ impl Auth {
                     let mut hasher = Hasher::new();
                     loop {
                         // The lock is released before the job runs.
-                        let job = lock(&queue).recv();
-                        // Ends when the server, holding the sender, is dropped.
-                        let Ok(job) = job else { return };
-                        job(&mut hasher);
+                        let job = lock(&queue).recv_timeout(RELEASE_AFTER);
+                        match job {
+                            Ok(job) => job(&mut hasher),
+                            Err(mpsc::RecvTimeoutError::Timeout) => hasher.release(),
+                            // The server, holding the sender, is gone.
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
                     }
                 });
             if let Err(err) = spawned {

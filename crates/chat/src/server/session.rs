@@ -29,8 +29,8 @@ use crate::rate::{RateLimit, Verdict};
 /// Replies a member may have waiting besides room events.
 const REPLY_QUEUE: usize = 64;
 
-/// Bytes gathered into one write.
-const BATCH: usize = 64 * 1024;
+/// Frames gathered into one (vectored) write.
+const BATCH: usize = 256;
 
 /// How often a writer blocked on a client that does not read checks
 /// whether the room has left it behind.
@@ -448,19 +448,19 @@ enum Drained {
 
 /// Moves replies and room events into `batch` without waiting.
 fn drain(
-    batch: &mut Vec<u8>,
+    batch: &mut Vec<Bytes>,
     queue: &mut mpsc::Receiver<Bytes>,
     events: &mut broadcast::Receiver<Event>,
     me: SessionId,
 ) -> Drained {
     while batch.len() < BATCH {
         if let Ok(line) = queue.try_recv() {
-            batch.extend_from_slice(&line);
+            batch.push(line);
             continue;
         }
         match events.try_recv() {
             Ok(event) if event.from == me => {}
-            Ok(event) => batch.extend_from_slice(&event.line),
+            Ok(event) => batch.push(event.line),
             Err(TryRecvError::Lagged(n)) => return Drained::Lagged(n),
             Err(TryRecvError::Empty) => return Drained::More,
             Err(TryRecvError::Closed) => return Drained::Done,
@@ -469,9 +469,9 @@ fn drain(
     Drained::More
 }
 
-/// The writer: one task per member, batching whatever is ready into one
-/// write so a busy room costs one system call per member per round, not one
-/// per message. Ends when kicked, flushing queued replies and a `bye` if the
+/// The writer: one task per member, gathering whatever is ready into one
+/// vectored write of the shared encoded frames, so a busy room costs one
+/// system call per member per round, not one per message, and no copies. Ends when kicked, flushing queued replies and a `bye` if the
 /// stream is at a frame boundary.
 async fn write_member<W: AsyncWrite + Unpin>(
     mut writer: FrameWriter<W>,
@@ -491,12 +491,12 @@ async fn write_member<W: AsyncWrite + Unpin>(
             biased;
             _ = kick.fired() => break true,
             line = queue.recv() => match line {
-                Some(line) => batch.extend_from_slice(&line),
+                Some(line) => batch.push(line),
                 None => break true,
             },
             event = events.recv() => match event {
                 Ok(event) if event.from == me => continue,
-                Ok(event) => batch.extend_from_slice(&event.line),
+                Ok(event) => batch.push(event.line),
                 Err(RecvError::Lagged(n)) => { lagged(n); break true }
                 Err(RecvError::Closed) => break true,
             },
@@ -511,7 +511,7 @@ async fn write_member<W: AsyncWrite + Unpin>(
             Drained::Done => break true,
         }
         let written = {
-            let write = writer.write_encoded(&batch);
+            let write = writer.write_frames(&batch);
             tokio::pin!(write);
             loop {
                 tokio::select! {
@@ -532,25 +532,22 @@ async fn write_member<W: AsyncWrite + Unpin>(
             }
         };
         match written {
-            Some(Ok(())) => {
-                batch.clear();
-                batch.shrink_to(BATCH);
-            }
+            Some(Ok(())) => batch.clear(),
             Some(Err(_)) | None => break false,
         }
     };
     if at_boundary {
         while let Ok(line) = queue.try_recv() {
-            batch.extend_from_slice(&line);
+            batch.push(line);
         }
         if let Some(farewell) = kick.farewell() {
             let bye = ServerFrame::Bye {
                 code: farewell.code,
                 text: farewell.text,
             };
-            batch.extend(encode(&bye).into_iter().flatten());
+            batch.extend(encode(&bye));
         }
-        let _ = timeout(BYE_WAIT, writer.write_encoded(&batch)).await;
+        let _ = timeout(BYE_WAIT, writer.write_frames(&batch)).await;
     }
     let _ = timeout(BYE_WAIT, writer.shutdown()).await;
 }

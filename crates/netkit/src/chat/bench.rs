@@ -105,25 +105,49 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let best = reports
         .iter()
         .filter(|report| report.keeps_up())
-        .map(|report| report.delivered_per_second())
-        .fold(None, |best: Option<f64>, rate| {
-            Some(best.map_or(rate, |b| b.max(rate)))
+        .max_by(|a, b| {
+            a.delivered_per_second()
+                .total_cmp(&b.delivered_per_second())
         });
     match best {
-        Some(best) => println!("best sustained: {best:.0} delivered/s"),
+        Some(best) => println!(
+            "best sustained: {:.0} delivered/s at {}/s per client, p99 {:.1} ms, server rss {}, cpu {}",
+            best.delivered_per_second(),
+            best.rate,
+            millis(best.p99),
+            rss(best),
+            cpu(best)
+        ),
         None => println!("best sustained: none (no step kept up)"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn line(report: &StepReport) -> String {
-    let rss = report.server_rss_kib.map_or_else(
+/// Server CPU as a share of one core, and per million deliveries.
+fn cpu(report: &StepReport) -> String {
+    match (report.server_cpu, report.cpu_per_million()) {
+        (Some(cpu), Some(per_million)) => format!(
+            "{:.0}% ({:.2} s per 1M delivered)",
+            cpu.as_secs_f64() / report.measured.as_secs_f64() * 100.0,
+            per_million.as_secs_f64()
+        ),
+        _ => "n/a".into(),
+    }
+}
+
+fn rss(report: &StepReport) -> String {
+    report.server_rss_kib.map_or_else(
         || "n/a".into(),
         |kib| format!("{:.1} MiB", kib as f64 / 1024.0),
-    );
+    )
+}
+
+fn line(report: &StepReport) -> String {
+    let rss = rss(report);
+    let cpu = cpu(report);
     format!(
         "rate {:>7.2}/s/client: sent {:>8.0}/s delivered {:>10.0}/s ({:>5.1}% of expected) \
-         latency p50 {:>7.1} ms p99 {:>7.1} ms max {:>7.1} ms, server rss {rss}, connected {}/{} {}",
+         latency p50 {:>7.1} ms p99 {:>7.1} ms max {:>7.1} ms, server rss {rss} cpu {cpu}, connected {}/{} {}",
         report.rate,
         report.sent_per_second(),
         report.delivered_per_second(),
