@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::{debug, info};
 
 use crate::frame::{ErrorCode, LeaveReason, MAX_FRAME, ServerFrame, UserEntry, encode};
@@ -63,8 +63,10 @@ impl Kick {
         self.token.cancel();
     }
 
-    pub async fn fired(&self) {
-        self.token.cancelled().await;
+    /// Completes once the session is told to end (again at every poll
+    /// after that, so it can be pinned once and polled in a loop).
+    pub fn fired(&self) -> WaitForCancellationFuture<'_> {
+        self.token.cancelled()
     }
 
     pub fn farewell(&self) -> Option<Farewell> {

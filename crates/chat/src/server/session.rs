@@ -332,11 +332,14 @@ impl Member<'_> {
     ) -> LeaveReason {
         let keepalive = self.shared.config.keepalive;
         let mut pinged = false;
+        let kicked = self.kick.fired();
+        let stopping = shutdown.cancelled();
+        tokio::pin!(kicked, stopping);
         loop {
             let read = tokio::select! {
                 biased;
-                _ = self.kick.fired() => return LeaveReason::Kicked,
-                _ = shutdown.cancelled() => {
+                _ = &mut kicked => return LeaveReason::Kicked,
+                _ = &mut stopping => {
                     self.kick.fire(ErrorCode::ShuttingDown, LeaveReason::Shutdown, "the server is shutting down");
                     return LeaveReason::Shutdown;
                 }
@@ -486,10 +489,12 @@ async fn write_member<W: AsyncWrite + Unpin>(
         let text = format!("fell {n} events behind the room");
         kick.fire(ErrorCode::SlowConsumer, LeaveReason::SlowConsumer, text);
     };
+    let fired = kick.fired();
+    tokio::pin!(fired);
     let at_boundary = loop {
         tokio::select! {
             biased;
-            _ = kick.fired() => break true,
+            _ = &mut fired => break true,
             line = queue.recv() => match line {
                 Some(line) => batch.push(line),
                 None => break true,
@@ -519,7 +524,7 @@ async fn write_member<W: AsyncWrite + Unpin>(
                     written = &mut write => break Some(written),
                     // Kicked mid-write: finish the frames under way if the
                     // client reads at all, so `bye` starts on a line of its own.
-                    _ = kick.fired() => break timeout(BYE_WAIT, &mut write).await.ok(),
+                    _ = &mut fired => break timeout(BYE_WAIT, &mut write).await.ok(),
                     // A client that stopped reading blocks this write for
                     // good; the room moving on without it is the overflow.
                     _ = tokio::time::sleep(LAG_CHECK) => {
