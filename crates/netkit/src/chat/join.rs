@@ -75,17 +75,18 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot join {}", args.server))?;
 
-    let (mut output, mut input) = if interactive { terminal()? } else { plain() };
     let tls = client
         .tls()
         .map(|described| format!(", {described}"))
         .unwrap_or_default();
-    output.line(format!(
+    // Printed before the line editor starts: it owns the terminal after.
+    Output::Plain.line(format!(
         "* connected to {} as {} ({} online{tls}); #help for commands",
         client.server(),
         client.name(),
         client.users().len()
     ));
+    let (mut output, mut input) = if interactive { terminal()? } else { plain() };
 
     let mut quitting = false;
     let quit_by = tokio::time::sleep(Duration::MAX);
