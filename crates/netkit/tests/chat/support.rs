@@ -301,6 +301,18 @@ impl Raw {
         self.until(|frame| matches!(frame, ServerFrame::Users { more: false, .. }));
     }
 
+    /// The next line as raw bytes, without its newline; `None` at the end.
+    pub fn line(&mut self) -> Option<Vec<u8>> {
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                line.pop();
+                Some(line)
+            }
+        }
+    }
+
     /// The next frame; `None` once the server has closed the connection.
     pub fn frame(&mut self) -> Option<ServerFrame> {
         let mut line = Vec::new();
