@@ -3,7 +3,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::frame::{ErrorCode, FrameError};
-use crate::store::StoreError;
 
 /// Everything that can go wrong in the chat server and client.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +36,6 @@ pub enum Error {
 
     #[error(transparent)]
     Tls(#[from] tls::Error),
-
-    #[error(transparent)]
-    Store(#[from] StoreError),
 
     #[error("the server speaks protocol version {server}, this client {client}")]
     Version { server: u32, client: u32 },

@@ -5,6 +5,7 @@
 mod auth;
 mod room;
 mod session;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
