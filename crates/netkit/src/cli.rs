@@ -9,8 +9,7 @@ Examples:
   netkit demo                                  start every service on loopback and check it
   netkit upper serve --tcp 127.0.0.1:12000     run the uppercase service
   netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
-  netkit chat serve                            run the chat server on 127.0.0.1:5000
-  netkit chat join --user alice --register     join it (#ls, @name: text, #quit)
+  netkit chat join --user alice --register     join a chat server (netkit chat serve)
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
