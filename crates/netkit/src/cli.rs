@@ -2,13 +2,17 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{chat, demo, upper};
+use crate::{chat, demo, mail, ping, udping, upper, web};
 
 const EXAMPLES: &str = "\
 Examples:
   netkit demo                                  start every service on loopback and check it
   netkit upper serve --tcp 127.0.0.1:12000     run the uppercase service
   netkit upper send 127.0.0.1:12000 'hello'    send a sentence, print the reply
+  netkit ping -c 3 127.0.0.1                   ICMP echo, output as iputils ping prints it
+  netkit udping ping -c 10 127.0.0.1:12000     ping a UDP echo server (netkit udping serve)
+  netkit mail send --server 127.0.0.1:2525 --from a@example.org --to b@example.org --body hi
+  netkit web serve ./public --list             serve a directory over HTTP/1.1 and HTTP/2
   netkit chat join --user alice --register     join a chat server (netkit chat serve)
 
 Each system documents its own flags: netkit <system> <verb> --help.
@@ -35,6 +39,17 @@ pub enum Command {
     /// TCP/UDP uppercase service and client (netkit upper send 127.0.0.1:12000 hi)
     #[command(subcommand)]
     Upper(upper::UpperCommand),
+    /// ICMP echo to one host or many, like iputils ping (netkit ping -c 3 127.0.0.1)
+    Ping(ping::PingArgs),
+    /// UDP pinger, STAMP reflector and heartbeat (netkit udping ping 127.0.0.1:12000)
+    #[command(subcommand)]
+    Udping(udping::UdpingCommand),
+    /// SMTP client showing the dialogue, and a local test inbox (netkit mail send --to you@example.org ...)
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
+    /// Static web server and HTTP client (netkit web get http://127.0.0.1:8080/)
+    #[command(subcommand)]
+    Web(web::WebCommand),
     /// Chat server, client, accounts and load generator (netkit chat join --user alice)
     #[command(subcommand)]
     Chat(chat::ChatCommand),
@@ -47,6 +62,10 @@ impl Command {
     pub fn is_server(&self) -> bool {
         match self {
             Command::Upper(command) => command.is_server(),
+            Command::Ping(_) => false,
+            Command::Udping(command) => command.is_server(),
+            Command::Mail(command) => command.is_server(),
+            Command::Web(command) => command.is_server(),
             Command::Chat(command) => command.is_server(),
             Command::Demo(_) => false,
         }

@@ -6,8 +6,12 @@ mod chat;
 mod cli;
 mod demo;
 mod duration;
+mod mail;
+mod ping;
 mod serve;
+mod udping;
 mod upper;
+mod web;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -33,6 +37,10 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Upper(args) => upper::run(args).await,
+        Command::Ping(args) => ping::run(args).await,
+        Command::Udping(args) => udping::run(args).await,
+        Command::Mail(command) => mail::run(command).await,
+        Command::Web(args) => web::run(args).await,
         Command::Chat(args) => chat::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }

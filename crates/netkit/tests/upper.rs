@@ -367,3 +367,48 @@ fn demo_passes() {
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("upper"));
 }
+
+/// Drives `netkit upper send` on a pseudo-terminal, as a person would.
+const ON_A_TERMINAL: &str = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "upper", "send", sys.argv[2]])
+seen = b""
+def read_until(done):
+    global seen
+    deadline = time.time() + 10
+    while not done() and time.time() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 1024)
+            except OSError:
+                break
+read_until(lambda: b"Input lowercase sentence: " in seen)
+os.write(fd, b"typed by hand\n")
+read_until(lambda: seen.count(b"Input lowercase sentence: ") == 2)
+os.write(fd, b"\x04")
+os.waitpid(pid, 0)
+sys.stdout.write(seen.decode())
+"#;
+
+#[test]
+fn prompts_on_a_terminal() {
+    if !testkit::require("python3") {
+        return;
+    }
+    let server = start(&[]);
+    let out = testkit::python(
+        ON_A_TERMINAL,
+        &[env!("CARGO_BIN_EXE_netkit"), &server.addrs()[0].to_string()],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let seen = text(&out.stdout);
+    assert_eq!(
+        seen.matches("Input lowercase sentence: ").count(),
+        2,
+        "{seen}"
+    );
+    assert!(seen.contains("TYPED BY HAND"), "{seen}");
+}

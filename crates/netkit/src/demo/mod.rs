@@ -2,7 +2,11 @@
 //! process, drive every client against it, and print one line per system.
 
 mod chat;
+mod mail;
+mod ping;
+mod udping;
 mod upper;
+mod web;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -20,6 +24,11 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut summary = Summary::default();
     summary.check("upper", upper::check()).await;
+    summary.check("ping", ping::check()).await;
+    summary.check("udping", udping::check()).await;
+    summary.check("heartbeat", udping::check_heartbeat()).await;
+    summary.check("mail", mail::check()).await;
+    summary.check("web", web::check()).await;
     summary.check("chat", chat::check()).await;
     Ok(summary.finish(started.elapsed()))
 }

@@ -1,0 +1,142 @@
+//! `netkit mail sink`: a local test inbox.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use smtp::sink::{Sink, SinkConfig};
+use smtp::{Credentials, Password};
+use tracing::info;
+
+use crate::duration;
+use crate::serve::{GraceArgs, Shutdown};
+
+/// The sink account's password comes from here, never from argv.
+const PASSWORD_VAR: &str = "NETKIT_SINK_PASSWORD";
+const DEMO_PASSWORD: &str = "demo";
+
+pub const AFTER_HELP: &str = "\
+Examples:
+  netkit mail sink                                    127.0.0.1:2525, messages in ./maildir/new/
+  netkit mail sink --bind 127.0.0.1:0 --maildir /tmp/inbox --require-auth
+  swaks --server 127.0.0.1:2525 --to you@example.org -tls -a PLAIN -au demo -ap demo
+
+STARTTLS uses a self-signed certificate unless --cert and --key are given.
+AUTH PLAIN (offered inside TLS only) accepts one account: --user (default demo)
+with the password in NETKIT_SINK_PASSWORD (default demo).";
+
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2525")]
+    bind: SocketAddr,
+    /// Maildir to store messages in (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "maildir")]
+    maildir: PathBuf,
+    /// The account AUTH PLAIN accepts
+    #[arg(long, value_name = "NAME", default_value = "demo")]
+    user: String,
+    /// Refuse MAIL until the client has authenticated
+    #[arg(long)]
+    require_auth: bool,
+    /// PEM certificate chain for STARTTLS (default: self-signed)
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key for --cert
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Do not offer STARTTLS (and so no AUTH either)
+    #[arg(long, conflicts_with_all = ["cert", "key"])]
+    no_tls: bool,
+    /// Largest message accepted, e.g. 32M, 1G (advertised as SIZE)
+    #[arg(long, value_name = "BYTES", default_value = "32M", value_parser = parse_size)]
+    max_size: u64,
+    /// Name in the greeting and Received headers
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    hostname: String,
+    /// Disconnect a client silent for this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
+    idle_timeout: Duration,
+    /// Connections served at once
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    #[command(flatten)]
+    grace: GraceArgs,
+}
+
+pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install(&args.grace)?;
+    let password = match std::env::var(PASSWORD_VAR) {
+        Ok(password) => password,
+        Err(_) => {
+            info!(user = %args.user, "{PASSWORD_VAR} is not set: the account's password is `{DEMO_PASSWORD}`");
+            DEMO_PASSWORD.to_owned()
+        }
+    };
+    let tls = if args.no_tls {
+        None
+    } else {
+        let identity = match (&args.cert, &args.key) {
+            (Some(cert), Some(key)) => tls::Identity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => tls::Identity::SelfSigned,
+        };
+        Some(tls::server_config(&identity, &[])?)
+    };
+    let mut config = SinkConfig::new(Credentials {
+        user: args.user.clone(),
+        password: Password::new(password),
+    });
+    config.hostname = args.hostname.clone();
+    config.tls = tls;
+    config.require_auth = args.require_auth;
+    config.max_message_size = args.max_size;
+    config.idle_timeout = args.idle_timeout;
+    config.max_connections = args.max_connections as usize;
+    let sink = Sink::bind(args.bind, args.maildir.clone(), config).await?;
+    println!("listening on {}", sink.local_addr());
+    info!(maildir = %args.maildir.display(), "storing messages");
+    let token = shutdown.token();
+    shutdown
+        .run(async move {
+            sink.run(token).await;
+            Ok(())
+        })
+        .await
+}
+
+/// `1048576`, `512K`, `32M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let upper = upper.trim_end_matches("IB").trim_end_matches('B');
+    let (number, scale) = match upper.chars().last() {
+        Some('K') => (&upper[..upper.len() - 1], 1u64 << 10),
+        Some('M') => (&upper[..upper.len() - 1], 1 << 20),
+        Some('G') => (&upper[..upper.len() - 1], 1 << 30),
+        _ => (upper, 1),
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{text}` is not a size (examples: 1048576, 512K, 32M, 1G)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("32M"), Ok(32 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1M").is_err());
+    }
+}

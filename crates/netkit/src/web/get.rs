@@ -1,0 +1,330 @@
+//! `netkit web get`: a small curl. The body goes to stdout or `-o FILE`;
+//! heads and transcripts go where curl puts them (`-i` on stdout, `-v` on
+//! stderr).
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
+use indicatif::{ProgressBar, ProgressStyle};
+use web::{Client, ClientConfig, ClientRequest, Event, HttpVersion, MAX_REDIRECTS};
+
+use crate::duration;
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The URL to fetch (http:// is assumed when no scheme is given)
+    url: String,
+    /// Write the body to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Print the status line and headers before the body
+    #[arg(short = 'i', long)]
+    include: bool,
+    /// Send HEAD and print the status line and headers only
+    #[arg(short = 'I', long, conflicts_with = "request")]
+    head: bool,
+    /// Show the connection, and the request and response heads (`> `, `< `) on stderr
+    #[arg(short, long)]
+    verbose: bool,
+    /// Follow redirects (at most 10)
+    #[arg(short = 'L', long)]
+    location: bool,
+    /// Add or replace a request header, as 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// Send the request through this HTTP proxy (http://HOST:PORT)
+    #[arg(short = 'x', long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Ask for a byte range only, e.g. 0-99, 100-, -500
+    #[arg(long, value_name = "A-B")]
+    range: Option<String>,
+    /// Use this method instead of GET (the request has no body)
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    request: Option<String>,
+    /// Accept any TLS certificate (for test servers only)
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// Trust the CA certificates in this PEM file, besides the system's
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Speak HTTP/1.1 only
+    #[arg(long = "http1.1", conflicts_with = "http2")]
+    http1: bool,
+    /// Speak HTTP/2 only (with prior knowledge on http:// URLs)
+    #[arg(long)]
+    http2: bool,
+    /// Limit for resolving, connecting and the TLS handshake
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    connect_timeout: Duration,
+    /// Give up if the whole transfer takes longer than this
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    max_time: Option<Duration>,
+}
+
+pub async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
+    match args.max_time {
+        Some(limit) => tokio::time::timeout(limit, transfer(args))
+            .await
+            .map_err(|_| anyhow::anyhow!("transfer took longer than --max-time {limit:?}"))?,
+        None => transfer(args).await,
+    }
+}
+
+async fn transfer(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let url = Client::parse_url(&args.url)?;
+    let proxy = match &args.proxy {
+        Some(text) => Some(Client::parse_url(text).context("invalid --proxy")?),
+        None => None,
+    };
+    let config = ClientConfig {
+        tls: tls::ClientOptions {
+            insecure: args.insecure,
+            ca_file: args.cacert.clone(),
+        },
+        proxy,
+        version: if args.http2 {
+            HttpVersion::Http2
+        } else if args.http1 {
+            HttpVersion::Http1
+        } else {
+            HttpVersion::Auto
+        },
+        connect_timeout: args.connect_timeout,
+        max_redirects: if args.location { MAX_REDIRECTS } else { 0 },
+    };
+    let client = Client::new(config)?;
+    let method = if args.head {
+        Method::HEAD
+    } else {
+        match &args.request {
+            Some(name) => Method::from_bytes(name.as_bytes())
+                .with_context(|| format!("`{name}` is not a valid method"))?,
+            None => Method::GET,
+        }
+    };
+    let mut headers = parse_headers(&args.headers)?;
+    if let Some(range) = &args.range {
+        let value = HeaderValue::from_str(&format!("bytes={range}"))
+            .with_context(|| format!("invalid --range {range}"))?;
+        headers.insert(http::header::RANGE, value);
+    }
+    let request = ClientRequest {
+        method,
+        url: url.clone(),
+        headers,
+    };
+
+    let verbose = args.verbose;
+    // Like curl, -i shows every head received: redirects followed and a
+    // proxy's answer to CONNECT included.
+    let include = args.include || args.head;
+    let mut render = move |event: Event| {
+        if verbose {
+            eprint!("{}", transcript(&event));
+        }
+        if let (true, Event::Response(head)) = (include, &event) {
+            let mut stdout = std::io::stdout().lock();
+            let _ =
+                stdout.write_all(head_text(head.version, head.status, &head.headers).as_bytes());
+            let _ = stdout.flush();
+        }
+    };
+    let mut response = client.send(request, &mut render).await?;
+    if response.status.as_u16() >= 400 {
+        bail!(
+            "HTTP {} {} from {}",
+            response.status.as_u16(),
+            response.status.canonical_reason().unwrap_or(""),
+            response.url
+        );
+    }
+    if args.head {
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let length = response
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    let (mut out, progress): (Box<dyn Write>, Option<ProgressBar>) = match &args.output {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let progress = std::io::stderr()
+                .is_terminal()
+                .then(|| progress_bar(length));
+            (
+                Box::new(BufWriter::with_capacity(256 * 1024, file)),
+                progress,
+            )
+        }
+        None => (
+            Box::new(BufWriter::with_capacity(
+                64 * 1024,
+                std::io::stdout().lock(),
+            )),
+            None,
+        ),
+    };
+    let written = async {
+        while let Some(chunk) = response.chunk().await? {
+            out.write_all(&chunk).context("cannot write the body")?;
+            if let Some(progress) = &progress {
+                progress.inc(chunk.len() as u64);
+            }
+        }
+        out.flush().context("cannot write the body")?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(progress) = progress {
+        progress.finish_and_clear();
+    }
+    written?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_headers(lines: &[String]) -> anyhow::Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            bail!("header `{line}` is not 'Name: value'");
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("`{}` is not a valid header name", name.trim()))?;
+        let value = HeaderValue::from_str(value.trim())
+            .with_context(|| format!("invalid value for header {name}"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+fn progress_bar(length: Option<u64>) -> ProgressBar {
+    match length {
+        Some(length) => {
+            let bar = ProgressBar::new(length);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar
+        }
+        None => {
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_style(
+                ProgressStyle::with_template("{spinner} {bytes} {binary_bytes_per_sec}")
+                    .expect("valid template"),
+            );
+            spinner
+        }
+    }
+}
+
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The status line and headers as curl's `-i` prints them.
+fn head_text(version: Version, status: http::StatusCode, headers: &HeaderMap) -> String {
+    let mut text = format!("{} {}", version_text(version), status.as_u16());
+    if let Some(reason) = status
+        .canonical_reason()
+        .filter(|_| version != Version::HTTP_2)
+    {
+        text.push(' ');
+        text.push_str(reason);
+    }
+    text.push_str("\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!(
+            "{name}: {}\r\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    text.push_str("\r\n");
+    text
+}
+
+/// One event as `-v` shows it: `*` for the connection, `>` for what was
+/// sent, `<` for what came back.
+fn transcript(event: &Event) -> String {
+    match event {
+        Event::Connecting { addr } => format!("*   Trying {addr}...\n"),
+        Event::Connected { addr } => format!("* Connected to {addr}\n"),
+        Event::Tls { description, alpn } => format!(
+            "* TLS session: {description}, ALPN: {}\n",
+            alpn.as_deref().unwrap_or("none")
+        ),
+        Event::Request(head) => {
+            let mut text = format!(
+                "> {} {} {}\n",
+                head.method,
+                head.target,
+                version_text(head.version)
+            );
+            for (name, value) in &head.headers {
+                text.push_str(&format!(
+                    "> {name}: {}\n",
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
+            }
+            text.push_str(">\n");
+            text
+        }
+        Event::Response(head) => {
+            let lines = head_text(head.version, head.status, &head.headers);
+            let mut text = String::new();
+            for line in lines.trim_end_matches("\r\n").split("\r\n") {
+                text.push_str("< ");
+                text.push_str(line);
+                text.push('\n');
+            }
+            text.push_str("<\n");
+            text
+        }
+        Event::Redirect { location } => format!("* Following the redirect to {location}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_from_the_command_line() {
+        let headers = parse_headers(&["X-One: 1".into(), "Accept:text/html ".into()]).unwrap();
+        assert_eq!(headers["x-one"], "1");
+        assert_eq!(headers["accept"], "text/html");
+        assert!(parse_headers(&["no colon".into()]).is_err());
+        assert!(parse_headers(&["bad name: x".into()]).is_err());
+    }
+
+    #[test]
+    fn heads_look_like_curl() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-length", HeaderValue::from_static("5"));
+        assert_eq!(
+            head_text(Version::HTTP_11, http::StatusCode::OK, &headers),
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+        );
+        assert!(
+            head_text(Version::HTTP_2, http::StatusCode::OK, &headers)
+                .starts_with("HTTP/2 200\r\n")
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! `netkit web serve`: flags to `ServerConfig`, and the access log writer.
+
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use web::{AccessEntry, AccessLog, Root, Server, ServerConfig};
+
+use crate::duration;
+use crate::serve::{GraceArgs, Shutdown};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory to serve; without it, a small built-in site
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Address to listen on (use 0.0.0.0:PORT for every interface)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// List directories that have no index.html
+    #[arg(long)]
+    list: bool,
+    /// Serve dotfiles (.env, .git/…); by default they are 404
+    #[arg(long)]
+    hidden: bool,
+    /// Follow symlinks that lead outside DIR; by default they are refused
+    #[arg(long)]
+    follow_symlinks: bool,
+    /// Close a connection whose request head (or TLS handshake) is not
+    /// complete within this time; also the keep-alive idle limit
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    header_timeout: Duration,
+    /// Connections served at once; further ones get 503
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Threads serving connections, each with its own event loop
+    /// [default: one per CPU the process may use]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: Option<u32>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a throwaway certificate for localhost (testing only)
+    #[arg(long)]
+    self_signed: bool,
+    /// Append the access log to FILE instead of stdout
+    #[arg(long, value_name = "FILE", conflicts_with = "quiet")]
+    log: Option<PathBuf>,
+    /// No access log
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    grace: GraceArgs,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install(&args.grace)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Identity::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ if args.self_signed => Some(tls::Identity::SelfSigned),
+        _ => None,
+    };
+    let access_log = if args.quiet {
+        None
+    } else {
+        Some(access_log(args.log.as_deref())?)
+    };
+    let config = ServerConfig {
+        addr: args.bind,
+        root: args.dir.clone().map_or(Root::BuiltIn, Root::Directory),
+        list: args.list,
+        hidden: args.hidden,
+        follow_symlinks: args.follow_symlinks,
+        header_read_timeout: args.header_timeout,
+        max_connections: args.max_connections as usize,
+        tls,
+        access_log,
+        workers: match args.workers {
+            Some(workers) => workers as usize,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        },
+    };
+    let server = Server::bind(config).await?;
+    println!("listening on {}", server.url());
+    match &args.dir {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving"),
+        None => tracing::info!("serving the built-in site"),
+    }
+    let token = shutdown.token();
+    shutdown
+        .run(async move {
+            server.run(token).await;
+            Ok(())
+        })
+        .await
+}
+
+/// Entries are written by a thread of their own, so a slow terminal or
+/// disk never holds up a response; lines are flushed whenever the queue
+/// runs dry.
+fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<AccessLog> {
+    let mut out: Box<dyn Write + Send> = match file {
+        Some(path) => Box::new(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the access log {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let (tx, rx) = mpsc::channel::<AccessEntry>();
+    std::thread::Builder::new()
+        .name("access-log".into())
+        .spawn(move || {
+            let mut out = BufWriter::new(&mut out);
+            while let Ok(entry) = rx.recv() {
+                let _ = writeln!(out, "{entry}");
+                while let Ok(entry) = rx.try_recv() {
+                    let _ = writeln!(out, "{entry}");
+                }
+                let _ = out.flush();
+            }
+        })
+        .context("cannot start the access log writer")?;
+    let tx = std::sync::Mutex::new(tx);
+    Ok(AccessLog::new(move |entry| {
+        if let Ok(tx) = tx.lock() {
+            let _ = tx.send(entry);
+        }
+    }))
+}

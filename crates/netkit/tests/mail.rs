@@ -1,0 +1,805 @@
+//! `netkit mail send` end to end against aiosmtpd, an SMTP server we did not
+//! write, started by each test; what arrived is read back with python3's
+//! `email` package.
+
+#[path = "mail/support.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+use support::*;
+
+/// Every byte value, several times, and then some: a binary attachment.
+fn binary_blob(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|i| {
+            if i < 512 {
+                return (i % 256) as u8;
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+const BODY: &str = "Hello,\n.this line starts with a dot\n..and this one with two\n.\nend.\n";
+
+#[test]
+fn full_message_over_starttls_with_auth_plain() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("full");
+    let (cert, key) = certificate(&dir);
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(
+        &outdir,
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--user",
+            "alice",
+        ],
+    );
+    let logo = binary_blob(3000);
+    let report = binary_blob(100_003);
+    let logo_path = dir.write("logo.png", &logo);
+    let report_path = dir.write("report.pdf", &report);
+    let html = dir.write(
+        "page.html",
+        b"<html><body><p>Hi!</p><img src=\"cid:logo.png\"></body></html>\n",
+    );
+
+    let out = send(
+        &[
+            "--server",
+            &server.addr().to_string(),
+            "--cacert",
+            cert.to_str().unwrap(),
+            "--user",
+            "alice",
+            "--from",
+            "Alice Sender <alice@example.org>",
+            "--to",
+            "bob@example.org",
+            "--cc",
+            "Carol <carol@example.org>",
+            "--bcc",
+            "dave@example.org",
+            "--subject",
+            "Grüße aus netkit ✓",
+            "--body",
+            "-",
+            "--html-file",
+            html.to_str().unwrap(),
+            "--attach",
+            report_path.to_str().unwrap(),
+            "--attach",
+            logo_path.to_str().unwrap(),
+            "--header",
+            "X-Test-Run: 42",
+        ],
+        &[("NETKIT_SMTP_PASSWORD", PASSWORD)],
+        BODY.as_bytes(),
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    // The transcript: plaintext, then STARTTLS, then everything inside TLS,
+    // with the credentials masked.
+    assert!(stdout.contains("<-  220 "), "{stdout}");
+    assert!(stdout.contains(" -> EHLO client.test"), "{stdout}");
+    assert!(stdout.contains(" -> STARTTLS"), "{stdout}");
+    assert!(stdout.contains("=== TLS started with TLSv1."), "{stdout}");
+    assert!(stdout.contains("certificate verified"), "{stdout}");
+    assert!(stdout.contains(" ~> EHLO client.test"), "{stdout}");
+    assert!(stdout.contains(" ~> AUTH PLAIN ********"), "{stdout}");
+    assert!(stdout.contains("<~  235"), "{stdout}");
+    assert!(
+        stdout.contains(" ~> RCPT TO:<dave@example.org>"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(" ~> ..this line starts with a dot"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" ~> QUIT"), "{stdout}");
+    let secret_b64 = "Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ";
+    for shown in [&stdout, &stderr] {
+        assert!(!shown.contains(PASSWORD) && !shown.contains(secret_b64));
+        assert!(!shown.contains("AGFsaWNl"), "PLAIN blob shown: {shown}");
+    }
+
+    let received = received(&outdir);
+    assert_eq!(received.len(), 1);
+    let (eml, envelope) = &received[0];
+    assert_eq!(envelope["from"], "alice@example.org");
+    assert_eq!(
+        envelope["rcpt"],
+        serde_json::json!(["bob@example.org", "carol@example.org", "dave@example.org"])
+    );
+    assert_eq!(envelope["tls"], true);
+    assert!(
+        envelope["mail_options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| !o.as_str().unwrap().starts_with("SIZE")),
+        "aiosmtpd does not advertise SIZE, so none is sent"
+    );
+
+    let extracted = dir.join("parts");
+    let message = inspect(eml, Some(&extracted));
+    assert_eq!(message["defects"], serde_json::json!([]));
+    assert_eq!(header(&message, "subject"), ["Grüße aus netkit ✓"]);
+    assert_eq!(
+        header(&message, "from"),
+        ["Alice Sender <alice@example.org>"]
+    );
+    assert_eq!(header(&message, "to"), ["bob@example.org"]);
+    assert_eq!(header(&message, "cc"), ["Carol <carol@example.org>"]);
+    assert_eq!(header(&message, "x-test-run"), ["42"]);
+    assert_eq!(header(&message, "mime-version"), ["1.0"]);
+    assert_eq!(header(&message, "message-id").len(), 1);
+    assert_eq!(header(&message, "date").len(), 1);
+    assert!(header(&message, "bcc").is_empty());
+    let raw = std::fs::read(eml).unwrap();
+    assert!(
+        !text(&raw).contains("dave@example.org"),
+        "Bcc leaked into the message"
+    );
+    assert!(
+        text(&raw).contains("Subject: =?utf-8?"),
+        "subject not RFC 2047 encoded"
+    );
+
+    let parts = parts(&message);
+    let kinds: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            p["multipart"]
+                .as_str()
+                .or(p["type"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "multipart/mixed",
+            "multipart/alternative",
+            "text/plain",
+            "multipart/related",
+            "text/html",
+            "image/png",
+            "application/pdf",
+        ]
+    );
+    let text_part = &parts[2];
+    assert_eq!(
+        text_part["text"].as_str().unwrap().replace("\r\n", "\n"),
+        BODY,
+        "dot-stuffed lines restored exactly"
+    );
+    let image = &parts[5];
+    assert_eq!(image["cid"], "<logo.png>");
+    assert_eq!(image["disposition"], "inline");
+    assert_eq!(std::fs::read(extracted.join("5")).unwrap(), logo);
+    let pdf = &parts[6];
+    assert_eq!(pdf["disposition"], "attachment");
+    assert_eq!(pdf["filename"], "report.pdf");
+    assert_eq!(std::fs::read(extracted.join("6")).unwrap(), report);
+}
+
+#[test]
+fn implicit_tls_with_auth_login() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("implicit");
+    let (cert, key) = certificate(&dir);
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(
+        &outdir,
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--implicit",
+            "--user",
+            "alice",
+        ],
+    );
+    let out = send(
+        &[
+            "--server",
+            &format!("localhost:{}", server.addr().port()),
+            "--tls-on-connect",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "--user",
+            "alice",
+            "--auth",
+            "login",
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+            "--subject",
+            "implicit",
+            "--body",
+            "over TLS from the first byte",
+        ],
+        &[("NETKIT_SMTP_PASSWORD", PASSWORD)],
+        b"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains(" -> "), "nothing in plaintext: {stdout}");
+    assert!(stdout.contains("<~  220 "), "{stdout}");
+    assert!(stdout.contains(" ~> AUTH LOGIN"), "{stdout}");
+    assert!(stdout.contains("<~  334 "), "{stdout}");
+    assert!(stdout.contains(" ~> YWxpY2U="), "user name shown: {stdout}");
+    assert!(stdout.contains(" ~> ********"), "{stdout}");
+    assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+    let received = received(&outdir);
+    assert_eq!(received.len(), 1);
+    let message = inspect(&received[0].0, None);
+    assert_eq!(
+        parts(&message)[0]["text"].as_str().unwrap().trim_end(),
+        "over TLS from the first byte"
+    );
+}
+
+#[test]
+fn wrong_password_fails_at_auth() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("wrongpw");
+    let (cert, key) = certificate(&dir);
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(
+        &outdir,
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--user",
+            "alice",
+        ],
+    );
+    for mechanism in ["plain", "login"] {
+        let out = send(
+            &[
+                "--server",
+                &server.addr().to_string(),
+                "--cacert",
+                cert.to_str().unwrap(),
+                "--user",
+                "alice",
+                "--auth",
+                mechanism,
+                "--from",
+                "alice@example.org",
+                "--to",
+                "bob@example.org",
+                "--body",
+                "x",
+            ],
+            &[("NETKIT_SMTP_PASSWORD", "wrong password")],
+            b"",
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(28), "{stdout}\n{stderr}");
+        assert!(stderr.contains("*** AUTH failed"), "{stderr}");
+        assert!(
+            stderr.contains("535 5.7.8 Authentication credentials invalid"),
+            "{stderr}"
+        );
+        assert!(stdout.contains(" ~> QUIT"), "polite QUIT: {stdout}");
+        assert!(!stdout.contains("wrong password"));
+    }
+    assert!(received(&outdir).is_empty());
+}
+
+#[test]
+fn password_is_never_taken_from_argv_and_needs_tls() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("plainauth");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &["--user", "alice", "--auth-without-tls"]);
+    let base = [
+        "--server",
+        &server.addr().to_string(),
+        "--user",
+        "alice",
+        "--from",
+        "alice@example.org",
+        "--to",
+        "bob@example.org",
+        "--body",
+        "x",
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = base.iter().map(String::as_str).collect();
+
+    // No password in the environment and no terminal: a clear error.
+    let out = send(&args, &[], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("NETKIT_SMTP_PASSWORD"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = netkit()
+        .args(["mail", "send", "--password", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "there is no --password flag");
+
+    // The server offers AUTH in plaintext: refused unless allowed.
+    let out = send(&args, &[("NETKIT_SMTP_PASSWORD", PASSWORD)], b"");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(28), "{stdout}\n{stderr}");
+    assert!(stderr.contains("unencrypted"), "{stderr}");
+    assert!(!stdout.contains(" -> AUTH"), "no AUTH sent: {stdout}");
+
+    let mut allowed = args.clone();
+    allowed.push("--allow-plaintext-auth");
+    let out = send(&allowed, &[("NETKIT_SMTP_PASSWORD", PASSWORD)], b"");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(" -> AUTH PLAIN ********"), "{stdout}");
+    assert_eq!(received(&outdir).len(), 1);
+}
+
+#[test]
+fn tls_required_but_not_offered() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("notls");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &[]);
+    let out = send(
+        &[
+            "--server",
+            &server.addr().to_string(),
+            "--tls",
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+            "--body",
+            "x",
+        ],
+        &[],
+        b"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(29), "{stdout}\n{stderr}");
+    assert!(stderr.contains("does not offer STARTTLS"), "{stderr}");
+    assert!(
+        stdout.contains(" -> QUIT") && stdout.contains("<-  221"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("MAIL FROM"));
+    assert!(received(&outdir).is_empty());
+
+    // Without --tls the same server is used unencrypted, and says so.
+    let out = send(
+        &[
+            "--server",
+            &server.addr().to_string(),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+            "--body",
+            "x",
+        ],
+        &[],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("=== the server does not offer STARTTLS"));
+    assert_eq!(received(&outdir)[0].1["tls"], false);
+}
+
+#[test]
+fn unverifiable_certificate_needs_insecure() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("badcert");
+    let (cert, key) = certificate(&dir);
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(
+        &outdir,
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let addr = server.addr().to_string();
+    let args = |extra| {
+        [
+            "--server",
+            addr.as_str(),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+            "--body",
+            "x",
+            extra,
+        ]
+    };
+    let out = send(&args("--tls"), &[], b"");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(29), "{stdout}\n{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(received(&outdir).is_empty());
+
+    let out = send(&args("--insecure"), &[], b"");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("--insecure"), "warned: {stderr}");
+    assert!(stdout.contains("NOT verified"), "{stdout}");
+    assert_eq!(received(&outdir).len(), 1);
+}
+
+#[test]
+fn rejected_recipients_are_reported() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("reject");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(
+        &outdir,
+        &[
+            "--reject",
+            "nobody@example.org",
+            "--reject",
+            "ghost@example.org",
+        ],
+    );
+    let addr = server.addr().to_string();
+    let out = send(
+        &[
+            "--server",
+            &addr,
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+            "--to",
+            "nobody@example.org",
+            "--cc",
+            "carol@example.org",
+            "--body",
+            "x",
+        ],
+        &[],
+        b"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("nobody@example.org"), "{stderr}");
+    assert!(stderr.contains("550 5.1.1"), "{stderr}");
+    assert!(
+        stdout.contains("delivered to bob@example.org, carol@example.org"),
+        "{stdout}"
+    );
+    let received = received(&outdir);
+    assert_eq!(
+        received[0].1["rcpt"],
+        serde_json::json!(["bob@example.org", "carol@example.org"])
+    );
+
+    // Nobody accepted: the RCPT stage fails and nothing is sent.
+    let out = send(
+        &[
+            "--server",
+            &addr,
+            "--from",
+            "alice@example.org",
+            "--to",
+            "nobody@example.org",
+            "--to",
+            "ghost@example.org",
+            "--body",
+            "x",
+        ],
+        &[],
+        b"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(24), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("accepted none of the recipients"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("DATA"), "{stdout}");
+    assert!(stdout.contains(" -> QUIT"), "{stdout}");
+}
+
+/// A server (python, not netkit) that accepts the envelope and then hangs
+/// up after the first bytes of the message.
+const CLOSES_IN_DATA: &str = r#"
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+c, _ = s.accept()
+f = c.makefile("rb")
+c.sendall(b"220 flaky.test ESMTP\r\n")
+while True:
+    line = f.readline()
+    if not line:
+        break
+    verb = line[:4].upper()
+    if verb == b"EHLO":
+        c.sendall(b"250-flaky.test\r\n250 8BITMIME\r\n")
+    elif verb == b"DATA":
+        c.sendall(b"354 go ahead\r\n")
+        f.read(1000)
+        c.shutdown(socket.SHUT_RDWR)
+        c.close()
+        break
+    else:
+        c.sendall(b"250 OK\r\n")
+"#;
+
+#[test]
+fn server_closing_mid_data_fails_the_message_stage() {
+    if !testkit::require("python3") {
+        return;
+    }
+    let mut python = std::process::Command::new("python3");
+    python.args(["-c", CLOSES_IN_DATA]);
+    let server = testkit::Server::start(python, 1);
+    let dir = Scratch::new("middata");
+    let big = dir.write("big.bin", &binary_blob(4 * 1024 * 1024));
+    let out = send(
+        &[
+            "--server",
+            &server.addr().to_string(),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+            "--attach",
+            big.to_str().unwrap(),
+            "--hide-data",
+        ],
+        &[],
+        b"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(26), "{stdout}\n{stderr}");
+    assert!(stderr.contains("*** message failed"), "{stderr}");
+    assert!(stderr.contains("closed the connection"), "{stderr}");
+}
+
+/// aiosmtpd dies while the message is on its way.
+#[test]
+fn aiosmtpd_killed_mid_data_fails_the_message_stage() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("killed");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &[]);
+    let big = dir.write("big.bin", &binary_blob(24 * 1024 * 1024));
+    let mut child = netkit()
+        .args(["mail", "send", "--timeout", "10s", "--hide-data"])
+        .args(["--server", &server.addr().to_string()])
+        .args([
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+            "--attach",
+        ])
+        .arg(&big)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut transcript = String::new();
+    while stdout.read_line(&mut transcript).unwrap() > 0 {
+        if transcript.contains("<-  354") {
+            server.signal("KILL");
+            break;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(26), "{transcript}\n{stderr}");
+    assert!(stderr.contains("*** message failed"), "{stderr}");
+    assert!(received(&outdir).is_empty());
+}
+
+#[test]
+fn connect_failures_have_their_own_exit_code() {
+    let closed = testkit::closed_tcp_port().to_string();
+    let out = send(
+        &[
+            "--server",
+            &closed,
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("connection refused"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains(&closed));
+}
+
+/// A server that greets with 554: the greeting stage fails.
+#[test]
+fn unwelcoming_greeting() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .write_all(b"554-go away\r\n554 no service here\r\n")
+            .unwrap();
+        let mut quit = String::new();
+        BufReader::new(&stream).read_line(&mut quit).unwrap();
+        stream.write_all(b"221 bye\r\n").unwrap();
+        quit
+    });
+    let out = send(
+        &[
+            "--server",
+            &addr,
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(21), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("554 go away no service here"), "{stderr}");
+    let sent = server.join().unwrap();
+    assert_eq!(sent, "QUIT\r\n", "polite QUIT after the refusal");
+}
+
+#[test]
+fn dump_prints_the_message() {
+    if !testkit::require("python3") {
+        return;
+    }
+    let dir = Scratch::new("dump");
+    let blob = binary_blob(10_000);
+    let data = dir.write("data.bin", &blob);
+    let out = send(
+        &[
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.org",
+            "--bcc",
+            "hidden@example.org",
+            "--subject",
+            "plain ascii",
+            "--body",
+            "just text",
+            "--attach",
+            data.to_str().unwrap(),
+            "--dump",
+        ],
+        &[],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let eml = dir.write("dump.eml", &out.stdout);
+    assert!(!text(&out.stdout).contains("hidden@example.org"));
+    assert!(text(&out.stdout).contains("Subject: plain ascii\r\n"));
+    let extracted = dir.join("parts");
+    let message = inspect(&eml, Some(&extracted));
+    let parts = parts(&message);
+    assert_eq!(parts[1]["text"].as_str().unwrap().trim_end(), "just text");
+    assert_eq!(parts[2]["type"], "application/octet-stream");
+    assert_eq!(std::fs::read(extracted.join("2")).unwrap(), blob);
+}
+
+#[test]
+fn help_documents_exit_codes_and_usage_errors() {
+    let out = netkit().args(["mail", "send", "--help"]).output().unwrap();
+    let help = text(&out.stdout);
+    for needle in [
+        "Exit status:",
+        "20  connect",
+        "21  greeting",
+        "22  EHLO",
+        "23  MAIL",
+        "24  RCPT",
+        "25  DATA",
+        "26  message",
+        "28  AUTH",
+        "29  TLS",
+        "NETKIT_SMTP_PASSWORD",
+        "--hide-data",
+        "--dump",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}: {help}");
+    }
+    for bad in [
+        &["mail", "send", "--to", "b@example.org"][..],
+        &[
+            "mail",
+            "send",
+            "--from",
+            "not an address",
+            "--to",
+            "b@example.org",
+        ],
+        &[
+            "mail",
+            "send",
+            "--from",
+            "a@example.org",
+            "--header",
+            "Bcc: x@example.org",
+        ],
+        &["mail", "send", "--from", "a@example.org", "--auth", "plain"],
+        &[
+            "mail",
+            "send",
+            "--from",
+            "a@example.org",
+            "--tls",
+            "--tls-on-connect",
+        ],
+    ] {
+        let out = netkit().args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+    let out = send(
+        &["--from", "a@example.org", "--server", "127.0.0.1:1"],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no recipient"));
+}

@@ -1,0 +1,205 @@
+//! Delivery without --server: the recipient domain's MX records come from
+//! a dnsmasq (Debian's, not ours) started by the test on a loopback port,
+//! and point at aiosmtpd.
+
+#[path = "mail/support.rs"]
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const DNSMASQ: &str = "/usr/sbin/dnsmasq";
+
+/// dnsmasq answering for the test domains only, killed when dropped.
+struct Dnsmasq {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Dnsmasq {
+    fn start(records: &[String]) -> Dnsmasq {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(DNSMASQ);
+        command
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--user=root",
+                "--pid-file=",
+                "--log-facility=-",
+            ])
+            .arg(format!("--port={port}"))
+            .args(records)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let child = command.spawn().expect("dnsmasq starts");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let dnsmasq = Dnsmasq { child, addr };
+        dnsmasq.wait_ready();
+        dnsmasq
+    }
+
+    /// Asks for test.example's MX until an answer comes back.
+    fn wait_ready(&self) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut query = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in ["test", "example"] {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.extend_from_slice(&[0, 0, 15, 0, 1]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 512];
+        while Instant::now() < deadline {
+            let _ = socket.send_to(&query, self.addr);
+            if let Ok((n, _)) = socket.recv_from(&mut buf)
+                && n >= 2
+                && buf[..2] == [0x12, 0x34]
+            {
+                return;
+            }
+        }
+        panic!("dnsmasq did not answer on {}", self.addr);
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have_dnsmasq() -> bool {
+    Path::new(DNSMASQ).exists()
+        || testkit::skip_or_fail("dnsmasq is not installed (dnsmasq-base in .ci/apt-packages)")
+}
+
+fn deliver(dns: SocketAddr, port: Option<u16>, to: &str) -> std::process::Output {
+    let dns = dns.to_string();
+    let port = port.map(|p| p.to_string());
+    let mut args = vec![
+        "--dns",
+        &dns,
+        "--from",
+        "alice@example.org",
+        "--to",
+        to,
+        "--subject",
+        "via MX",
+        "--body",
+        "found you through DNS",
+    ];
+    if let Some(port) = &port {
+        args.extend(["--port", port]);
+    }
+    send(&args, &[], b"")
+}
+
+#[test]
+fn mx_records_choose_the_server() {
+    if !have_aiosmtpd() || !have_dnsmasq() {
+        return;
+    }
+    let dir = Scratch::new("mx");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &[]);
+    let port = server.addr().port();
+    let dnsmasq = Dnsmasq::start(&[
+        // The preferred exchanger does not answer; the next one does.
+        "--mx-host=test.example,down.test.example,5".into(),
+        "--mx-host=test.example,mx.test.example,10".into(),
+        "--host-record=down.test.example,127.0.0.2".into(),
+        "--host-record=mx.test.example,127.0.0.1".into(),
+        // No MX at all: the domain's own address is used.
+        "--host-record=bare.example,127.0.0.1".into(),
+        // Answer for these names from the records above only: NODATA or
+        // NXDOMAIN, as an authoritative server would, not REFUSED.
+        "--local=/bare.example/".into(),
+        "--local=/unknown.example/".into(),
+    ]);
+
+    let out = deliver(dnsmasq.addr, Some(port), "user@test.example");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let first = stdout.find("=== MX for test.example: down.test.example (preference 5)");
+    let second = stdout.find("=== MX for test.example: mx.test.example (preference 10)");
+    assert!(first.is_some() && second > first, "{stdout}");
+    assert!(
+        stdout.contains("connection refused by 127.0.0.2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("<-  220 mx.test.example"), "{stdout}");
+
+    let out = deliver(dnsmasq.addr, Some(port), "someone@bare.example");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let received = received(&outdir);
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[0].1["rcpt"],
+        serde_json::json!(["user@test.example"])
+    );
+    assert_eq!(
+        received[1].1["rcpt"],
+        serde_json::json!(["someone@bare.example"])
+    );
+    let message = inspect(&received[0].0, None);
+    assert_eq!(header(&message, "subject"), ["via MX"]);
+
+    // A domain DNS knows nothing about fails at the connect stage.
+    let out = deliver(dnsmasq.addr, Some(port), "nobody@unknown.example");
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown.example"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The default: MX hosts are contacted on port 25. Needs root to bind it
+/// (on an address of the loopback range of its own).
+#[test]
+fn mx_delivery_uses_port_25() {
+    if !have_aiosmtpd() || !have_dnsmasq() || !testkit::require_root() {
+        return;
+    }
+    let ip = format!(
+        "127.25.{}.{}",
+        std::process::id() % 200 + 1,
+        std::process::id() / 200 % 200 + 1
+    );
+    let dir = Scratch::new("mx25");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &["--host", &ip, "--port", "25"]);
+    assert_eq!(server.addr().port(), 25);
+    let dnsmasq = Dnsmasq::start(&[
+        "--mx-host=test.example,mx.test.example,10".into(),
+        format!("--host-record=mx.test.example,{ip}"),
+    ]);
+    let out = deliver(dnsmasq.addr, None, "user@test.example");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains(&format!("Connected to {ip}:25")));
+    assert_eq!(received(&outdir).len(), 1);
+}

@@ -1,0 +1,776 @@
+//! `netkit web serve` end to end: the real binary, driven by curl (a client
+//! we did not write) and by raw sockets for what curl will not send.
+
+#[path = "web/support.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+#[test]
+fn files_and_heads_with_curl() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("heads");
+    let server = serve(Some(&fixture.root()), &[]);
+
+    let reply = curl(&[&url(&server, "/hello.txt")]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body_text(), HELLO);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(reply.header("content-length"), Some("14"));
+    assert_eq!(reply.header("accept-ranges"), Some("bytes"));
+    assert_eq!(reply.header("vary"), Some("Accept-Encoding"));
+    let etag = reply.header("etag").unwrap();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong tag: {etag}"
+    );
+    let modified = reply.header("last-modified").unwrap();
+    assert!(modified.ends_with(" GMT"), "{modified}");
+    assert!(reply.header("date").is_some());
+
+    // HEAD: the same head, no body.
+    let head = curl(&["-I", &url(&server, "/hello.txt")]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("14"));
+    assert_eq!(head.header("etag"), Some(etag));
+    assert!(head.body.is_empty());
+
+    let png = curl(&[&url(&server, "/data.bin")]);
+    assert_eq!(png.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(png.body, binary_data());
+
+    // Directories: a redirect to the slash form, keeping the query.
+    let reply = curl(&[&url(&server, "/docs?x=1")]);
+    assert_eq!(reply.status, 301);
+    assert_eq!(reply.header("location"), Some("/docs/?x=1"));
+    let reply = curl(&[&url(&server, "/with-index/")]);
+    assert_eq!(reply.body_text(), "<h1>the index</h1>\n");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    // No listing without --list.
+    assert_eq!(curl(&[&url(&server, "/docs/")]).status, 404);
+    // A file is not a directory.
+    assert_eq!(curl(&[&url(&server, "/hello.txt/")]).status, 404);
+}
+
+#[test]
+fn error_statuses_have_pages() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("errors");
+    let server = serve(Some(&fixture.root()), &[]);
+
+    let reply = curl(&[&url(&server, "/no%3Cscript%3Ealert(1)%3C/script%3E")]);
+    assert_eq!(reply.status, 404);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = reply.body_text();
+    assert!(
+        page.contains("/no&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"));
+
+    for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "BREW"] {
+        let reply = curl(&["-X", method, &url(&server, "/hello.txt")]);
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+        assert!(reply.body_text().contains("405 Method Not Allowed"));
+    }
+    // The server is still fine.
+    assert_eq!(curl(&[&url(&server, "/hello.txt")]).status, 200);
+}
+
+#[test]
+fn conditional_requests() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("conditional");
+    let server = serve(Some(&fixture.root()), &[]);
+    let hello = url(&server, "/hello.txt");
+    let first = curl(&[&hello]);
+    let etag = first.header("etag").unwrap().to_owned();
+    let modified = first.header("last-modified").unwrap().to_owned();
+
+    let cases: &[(String, u16)] = &[
+        (format!("If-None-Match: {etag}"), 304),
+        (format!("If-None-Match: \"other\", {etag}"), 304),
+        (format!("If-None-Match: W/{etag}"), 304),
+        ("If-None-Match: *".to_owned(), 304),
+        ("If-None-Match: \"other\"".to_owned(), 200),
+        (format!("If-Modified-Since: {modified}"), 304),
+        (
+            "If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT".to_owned(),
+            200,
+        ),
+        ("If-Modified-Since: not a date".to_owned(), 200),
+        (format!("If-Match: {etag}"), 200),
+        ("If-Match: \"other\"".to_owned(), 412),
+        (format!("If-Match: W/{etag}"), 412),
+        (format!("If-Unmodified-Since: {modified}"), 200),
+        (
+            "If-Unmodified-Since: Mon, 01 Jan 2001 00:00:00 GMT".to_owned(),
+            412,
+        ),
+    ];
+    for (header, status) in cases {
+        let reply = curl(&["-H", header, &hello]);
+        assert_eq!(reply.status, *status, "{header}");
+        match status {
+            304 => {
+                assert!(reply.body.is_empty());
+                assert_eq!(reply.header("etag"), Some(etag.as_str()));
+            }
+            412 => assert!(reply.body_text().contains("412 Precondition Failed")),
+            _ => assert_eq!(reply.body_text(), HELLO),
+        }
+    }
+    // If-None-Match wins over If-Modified-Since.
+    let reply = curl(&[
+        "-H",
+        "If-None-Match: \"other\"",
+        "-H",
+        &format!("If-Modified-Since: {modified}"),
+        &hello,
+    ]);
+    assert_eq!(reply.status, 200);
+
+    // A changed file has a new tag.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(fixture.path("hello.txt"), "changed\n").unwrap();
+    let reply = curl(&["-H", &format!("If-None-Match: {etag}"), &hello]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body_text(), "changed\n");
+}
+
+#[test]
+fn byte_ranges() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("ranges");
+    let server = serve(Some(&fixture.root()), &[]);
+    let data = binary_data();
+    let len = data.len();
+    let bin = url(&server, "/data.bin");
+
+    let reply = curl(&["-r", "0-99", &bin]);
+    assert_eq!(reply.status, 206);
+    assert_eq!(
+        reply.header("content-range"),
+        Some(format!("bytes 0-99/{len}").as_str())
+    );
+    assert_eq!(reply.header("content-length"), Some("100"));
+    assert_eq!(reply.body, &data[..100]);
+
+    let reply = curl(&["-r", "-10", &bin]);
+    assert_eq!(reply.body, &data[len - 10..]);
+    let reply = curl(&["-r", "1000000-", &bin]);
+    assert_eq!(reply.body, &data[1_000_000..]);
+
+    // Several ranges: multipart/byteranges, each part with its own head.
+    let reply = curl(&["-r", "0-9,500000-500009", &bin]);
+    assert_eq!(reply.status, 206);
+    let content_type = reply.header("content-type").unwrap();
+    let boundary = content_type
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("{content_type}"));
+    assert_eq!(
+        reply
+            .header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        reply.body.len()
+    );
+    let body = &reply.body;
+    let first = find(body, b"Content-Range: bytes 0-9/").unwrap();
+    let second = find(body, b"Content-Range: bytes 500000-500009/").unwrap();
+    assert!(first < second);
+    let part = |at: usize| {
+        let start = at + find(&body[at..], b"\r\n\r\n").unwrap() + 4;
+        body[start..start + 10].to_vec()
+    };
+    assert_eq!(part(first), &data[..10]);
+    assert_eq!(part(second), &data[500_000..500_010]);
+    assert!(body.ends_with(format!("\r\n--{boundary}--\r\n").as_bytes()));
+
+    // Unsatisfiable.
+    let reply = curl(&["-r", "2000000-", &bin]);
+    assert_eq!(reply.status, 416);
+    assert_eq!(
+        reply.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+
+    // If-Range: the range only if the tag still matches.
+    let etag = curl(&["-I", &bin]).header("etag").unwrap().to_owned();
+    let reply = curl(&["-r", "0-9", "-H", &format!("If-Range: {etag}"), &bin]);
+    assert_eq!(reply.status, 206);
+    let reply = curl(&["-r", "0-9", "-H", "If-Range: \"stale\"", &bin]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.len(), len);
+
+    // A malformed range is ignored.
+    let reply = curl(&["-H", "Range: bytes=oops", &bin]);
+    assert_eq!(reply.status, 200);
+    // HEAD ignores ranges too.
+    assert_eq!(curl(&["-I", "-r", "0-9", &bin]).status, 200);
+}
+
+#[test]
+fn compression_is_negotiated() {
+    if !testkit::require("curl") || !testkit::require("python3") {
+        return;
+    }
+    let fixture = Fixture::new("compression");
+    // A precompressed sibling with different text, to see which is served.
+    let made = testkit::python(
+        "import gzip,sys; open(sys.argv[1],'wb').write(gzip.compress(b'from the gz sibling\\n'))",
+        &[fixture.path("big.txt.gz").to_str().unwrap()],
+        b"",
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    std::fs::write(fixture.path("small.css"), "p{}").unwrap();
+    let server = serve(Some(&fixture.root()), &[]);
+    let big = url(&server, "/big.txt");
+    let expected = big_text();
+
+    // curl --compressed offers br and gzip; br is preferred.
+    let reply = curl(&["--compressed", "-H", "Accept-Encoding: br", &big]);
+    assert_eq!(reply.header("content-encoding"), Some("br"));
+    assert_eq!(reply.body_text(), expected);
+    assert_eq!(reply.header("vary"), Some("Accept-Encoding"));
+    assert!(reply.header("etag").unwrap().ends_with("-br\""));
+    assert!(reply.header("content-length").is_none());
+
+    // gzip preferred by q-value: the precompressed sibling is used.
+    let reply = curl(&[
+        "--compressed",
+        "-H",
+        "Accept-Encoding: br;q=0.5, gzip",
+        &big,
+    ]);
+    assert_eq!(reply.header("content-encoding"), Some("gzip"));
+    assert_eq!(reply.body_text(), "from the gz sibling\n");
+    let reply = curl(&[
+        "--compressed",
+        "-H",
+        "Accept-Encoding: br;q=0, gzip;q=0.1",
+        &big,
+    ]);
+    assert_eq!(reply.header("content-encoding"), Some("gzip"));
+
+    // The raw br bytes are really smaller than the file.
+    let out = curl_output(&["-s", "-H", "Accept-Encoding: br"], &[&big]);
+    assert!(
+        out.stdout.len() < expected.len() / 4,
+        "{}",
+        out.stdout.len()
+    );
+
+    for refused in ["identity", "br;q=0, gzip;q=0", "*;q=0", "compress"] {
+        let reply = curl(&["-H", &format!("Accept-Encoding: {refused}"), &big]);
+        assert_eq!(reply.header("content-encoding"), None, "{refused}");
+        assert_eq!(reply.body_text(), expected);
+    }
+    // Ranges are served from the identity representation.
+    let reply = curl(&["-H", "Accept-Encoding: br, gzip", "-r", "0-9", &big]);
+    assert_eq!(reply.status, 206);
+    assert_eq!(reply.header("content-encoding"), None);
+    assert_eq!(reply.body_text(), &expected[..10]);
+    // Small files and incompressible types stay as they are.
+    let reply = curl(&["-H", "Accept-Encoding: br", &url(&server, "/small.css")]);
+    assert_eq!(reply.header("content-encoding"), None);
+    let reply = curl(&["-H", "Accept-Encoding: br", &url(&server, "/data.bin")]);
+    assert_eq!(reply.header("content-encoding"), None);
+    // Conditional requests on a compressed representation use its own tag.
+    let tag = curl(&["-I", "-H", "Accept-Encoding: br", &big])
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    let reply = curl(&[
+        "-H",
+        "Accept-Encoding: br",
+        "-H",
+        &format!("If-None-Match: {tag}"),
+        &big,
+    ]);
+    assert_eq!(reply.status, 304);
+}
+
+#[test]
+fn directory_listing() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("listing");
+    let server = serve(Some(&fixture.root()), &["--list"]);
+    let reply = curl(&[&url(&server, "/")]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = reply.body_text();
+    assert!(page.contains("<title>Index of /</title>"));
+    // Escaped in text and encoded in links.
+    assert!(
+        page.contains("odd &lt;name&gt; &amp; &quot;q&quot;.txt"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"./odd%20%3Cname%3E%20%26%20%22q%22.txt\""),
+        "{page}"
+    );
+    assert!(!page.contains("<name>"));
+    // Sorted, directories first; sizes shown; no dotfiles or escapes.
+    let order: Vec<usize> = [
+        "docs/",
+        "empty/",
+        "with-index/",
+        "big.txt",
+        "data.bin",
+        "hello.txt",
+    ]
+    .iter()
+    .map(|name| {
+        page.find(&format!(">{name}<"))
+            .unwrap_or_else(|| panic!("{name}: {page}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "{order:?}");
+    assert!(page.contains("1.0 MiB"), "{page}");
+    assert!(!page.contains(".env") && !page.contains(".git"));
+    assert!(!page.contains("link-outside") && !page.contains("dir-outside"));
+    assert!(page.contains("link-inside"));
+
+    let docs = curl(&[&url(&server, "/docs/")]).body_text();
+    assert!(docs.contains("<a href=\"../\">../</a>"));
+    assert!(docs.contains("a.txt"));
+    // The link in the listing works.
+    let reply = curl(&[&url(&server, "/odd%20%3Cname%3E%20%26%20%22q%22.txt")]);
+    assert_eq!(reply.body_text(), "odd\n");
+    // index.html still wins.
+    assert_eq!(
+        curl(&[&url(&server, "/with-index/")]).body_text(),
+        "<h1>the index</h1>\n"
+    );
+}
+
+#[test]
+fn concurrent_clients_keep_alive_and_pipelining() {
+    let fixture = Fixture::new("concurrent");
+    let server = serve(Some(&fixture.root()), &[]);
+    let addr = server.addr();
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                for _ in 0..25 {
+                    stream
+                        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+                        .unwrap();
+                    let reply = read_one_response(&mut stream);
+                    assert!(reply.ends_with(HELLO.as_bytes()), "{}", text(&reply));
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+
+    // Five pipelined requests in one write, answered in order.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let paths = [
+        "/hello.txt",
+        "/docs/a.txt",
+        "/missing",
+        "/hello.txt",
+        "/docs/a.txt",
+    ];
+    let mut requests = String::new();
+    for path in paths {
+        requests.push_str(&format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n"));
+    }
+    stream.write_all(requests.as_bytes()).unwrap();
+    let expected = [200, 200, 404, 200, 200];
+    for (path, status) in paths.iter().zip(expected) {
+        let reply = parse_reply(&read_one_response(&mut stream));
+        assert_eq!(reply.status, status, "{path}");
+    }
+}
+
+/// Reads one response with a Content-Length body from a keep-alive stream.
+fn read_one_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while find(&data, b"\r\n\r\n").is_none() {
+        stream.read_exact(&mut byte).unwrap();
+        data.push(byte[0]);
+    }
+    let head = text(&data).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|value| value.trim().parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    data.extend_from_slice(&body);
+    data
+}
+
+#[test]
+fn http2_with_prior_knowledge() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("h2c");
+    let server = serve(Some(&fixture.root()), &[]);
+    // One URL per curl: curl 7.88 fails to reuse a prior-knowledge
+    // connection (with nginx too).
+    for (path, body) in [("/hello.txt", HELLO), ("/docs/a.txt", "document a\n")] {
+        let out = curl_output(
+            &[
+                "-s",
+                "--http2-prior-knowledge",
+                "-w",
+                "%{http_version} %{http_code}",
+            ],
+            &[&url(&server, path)],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), format!("{body}2 200"));
+    }
+    let reply = curl(&[
+        "--http2-prior-knowledge",
+        "-r",
+        "0-4",
+        &url(&server, "/big.txt"),
+    ]);
+    assert_eq!(reply.status_line.trim(), "HTTP/2 206");
+    assert_eq!(reply.body_text(), "line ");
+    let reply = curl(&["--http2-prior-knowledge", "-I", &url(&server, "/data.bin")]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-length"), Some("1048576"));
+    let reply = curl(&["--http2-prior-knowledge", "-X", "POST", &url(&server, "/")]);
+    assert_eq!(reply.status, 405);
+
+    let out = get(&["--http2", &url(&server, "/big.txt")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), big_text());
+}
+
+#[test]
+fn tls_with_a_self_signed_certificate() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("tls");
+    let server = serve(Some(&fixture.root()), &["--self-signed"]);
+    let https = format!("https://localhost:{}/hello.txt", server.addr().port());
+
+    // ALPN picks HTTP/2 for curl, which offers it.
+    let out = curl_output(&["-s", "-k", "-w", "%{http_version}"], &[&https]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{HELLO}2"));
+    let out = curl_output(
+        &["-s", "-k", "--http1.1", "-w", "%{http_version}"],
+        &[&https],
+    );
+    assert_eq!(text(&out.stdout), format!("{HELLO}1.1"));
+    // Without -k curl refuses the certificate.
+    let out = curl_output(&["-s"], &[&https]);
+    assert!(!out.status.success());
+
+    let out = get(&["--insecure", &https]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), HELLO);
+    let out = get(&["-v", "--insecure", "--http1.1", &https]);
+    assert!(
+        text(&out.stderr).contains("ALPN: http/1.1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = get(&[&https]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("certificate") && err.contains("--insecure"),
+        "{err}"
+    );
+
+    // Cleartext to a TLS port is refused without harm.
+    let response = raw(server.addr(), b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(!response.starts_with(b"HTTP/1.1 200"));
+}
+
+#[test]
+fn tls_with_certificate_files_and_cacert() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("tlsfiles");
+    let identity = tls::SelfSigned::generate(&[]).unwrap();
+    let cert = fixture.base.join("cert.pem");
+    let key = fixture.base.join("key.pem");
+    std::fs::write(&cert, &identity.cert_pem).unwrap();
+    std::fs::write(&key, &identity.key_pem).unwrap();
+    let server = serve(
+        Some(&fixture.root()),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let https = format!("https://localhost:{}/hello.txt", server.addr().port());
+    let out = get(&["--cacert", cert.to_str().unwrap(), &https]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), HELLO);
+    let out = curl_output(&["-s", "--cacert", cert.to_str().unwrap()], &[&https]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), HELLO);
+
+    // A missing key file is a clear start-up error.
+    let out = netkit()
+        .args(["web", "serve", "--bind", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .args(["--tls-key", "/nonexistent/key.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/key.pem"));
+}
+
+#[test]
+fn access_log_in_combined_log_format() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("log");
+    let server = serve(Some(&fixture.root()), &["--loud"]);
+    curl(&[
+        "-A",
+        "test-agent/1.0",
+        "-e",
+        "http://ref.example/",
+        &url(&server, "/hello.txt?q=1"),
+    ]);
+    curl(&["-H", "User-Agent: evil\"agent", &url(&server, "/missing")]);
+    curl(&["-I", &url(&server, "/hello.txt")]);
+    let lines: Vec<String> = (0..3)
+        .map(|_| {
+            server
+                .next_line(Duration::from_secs(10))
+                .expect("a log line")
+        })
+        .collect();
+    let first = &lines[0];
+    assert!(first.starts_with("127.0.0.1 - - ["), "{first}");
+    assert!(
+        first.ends_with(
+            "\"GET /hello.txt?q=1 HTTP/1.1\" 200 14 \"http://ref.example/\" \"test-agent/1.0\""
+        ),
+        "{first}"
+    );
+    let date = &first[first.find('[').unwrap() + 1..first.find(']').unwrap()];
+    assert!(date.ends_with(" +0000") && date.len() == 26, "{date}");
+    assert!(
+        lines[1].contains("\"GET /missing HTTP/1.1\" 404 "),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].ends_with("\"evil\\\"agent\""), "{}", lines[1]);
+    assert!(
+        lines[2].contains("\"HEAD /hello.txt HTTP/1.1\" 200 - "),
+        "{}",
+        lines[2]
+    );
+
+    let log = fixture.base.join("access.log");
+    let logged = serve(Some(&fixture.root()), &["--log", log.to_str().unwrap()]);
+    curl(&[&url(&logged, "/hello.txt")]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&log).unwrap_or_default().is_empty() {
+        assert!(Instant::now() < deadline, "nothing logged to the file");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("\"GET /hello.txt HTTP/1.1\" 200 14")
+    );
+    assert!(
+        logged.next_line(Duration::from_millis(300)).is_none(),
+        "nothing on stdout"
+    );
+
+    let quiet = serve(Some(&fixture.root()), &[]);
+    curl(&[&url(&quiet, "/hello.txt")]);
+    assert!(quiet.next_line(Duration::from_millis(300)).is_none());
+}
+
+/// A 2 GiB file (sparse, so it costs no disk) downloaded by curl while
+/// the server's resident memory is sampled.
+#[test]
+fn large_files_stream_in_bounded_memory() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let fixture = Fixture::new("large");
+    let size: u64 = 2 << 30;
+    let file = std::fs::File::create(fixture.path("large.iso")).unwrap();
+    file.set_len(size).unwrap();
+    let server = serve(Some(&fixture.root()), &[]);
+    let pid = server.pid();
+    let mut download = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download} %{http_code}",
+        ])
+        .arg(url(&server, "/large.iso"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    while download.try_wait().unwrap().is_none() {
+        peak = peak.max(resident_kib(pid));
+        thread::sleep(Duration::from_millis(25));
+    }
+    let out = download.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), format!("{size} 200"));
+    assert!(
+        peak < 64 * 1024,
+        "server resident memory peaked at {peak} KiB"
+    );
+}
+
+#[test]
+fn built_in_site_without_a_directory() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let server = serve(None, &[]);
+    let reply = curl(&[&url(&server, "/")]);
+    assert_eq!(reply.status, 200);
+    assert!(reply.body_text().contains("netkit"));
+    assert!(
+        reply
+            .body_text()
+            .contains("<img id=\"logo\" src=\"netkit.png\"")
+    );
+    let logo = curl(&[&url(&server, "/netkit.png")]);
+    assert_eq!(logo.header("content-type"), Some("image/png"));
+    assert!(logo.body.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let etag = logo.header("etag").unwrap().to_owned();
+    assert_eq!(
+        curl(&[
+            "-H",
+            &format!("If-None-Match: {etag}"),
+            &url(&server, "/netkit.png")
+        ])
+        .status,
+        304
+    );
+    assert_eq!(curl(&[&url(&server, "/missing")]).status, 404);
+    assert_eq!(curl(&[&url(&server, "/.env")]).status, 404);
+}
+
+#[test]
+fn signals_and_start_up_errors() {
+    let fixture = Fixture::new("signals");
+    for signal in ["TERM", "INT"] {
+        let mut server = serve(Some(&fixture.root()), &["--grace", "2s"]);
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream
+            .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let _ = read_one_response(&mut stream);
+        server.signal(signal);
+        let status = server.wait_timeout(Duration::from_secs(15)).expect("exits");
+        assert!(status.success(), "SIG{signal}: {status:?}");
+    }
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = netkit()
+        .args(["web", "serve", "--bind", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&addr));
+
+    let out = netkit()
+        .args(["web", "serve", "/nonexistent/dir", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/dir"));
+
+    let out = netkit()
+        .args(["web", "serve", "--bind", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = netkit().args(["web", "serve", "--help"]).output().unwrap();
+    let help = text(&out.stdout);
+    for flag in [
+        "--bind",
+        "--list",
+        "--hidden",
+        "--follow-symlinks",
+        "--header-timeout",
+        "--max-connections",
+        "--tls-cert",
+        "--tls-key",
+        "--self-signed",
+        "--log",
+        "--quiet",
+    ] {
+        assert!(help.contains(flag), "serve --help documents {flag}");
+    }
+}
+
+#[test]
+fn demo_has_a_web_line() {
+    let out = netkit().arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("web "))
+        .unwrap_or_else(|| panic!("no web line: {stdout}"));
+    assert!(
+        line.contains(" ok ") && line.contains("304 Not Modified"),
+        "{line}"
+    );
+}

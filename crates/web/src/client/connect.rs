@@ -1,0 +1,182 @@
+//! Getting a byte stream to the origin: TCP to the host (or to a proxy,
+//! tunnelled with CONNECT for https), then TLS with ALPN when the scheme
+//! asks for it.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, Version};
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::{ClientError, Event, HttpVersion, RequestHead};
+
+/// Any stream a connection can run over: TCP, TLS, or a CONNECT tunnel.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+pub type BoxIo = Box<dyn Io>;
+
+/// Where a request goes and how.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl Target {
+    /// `host:port`, with brackets around an IPv6 address.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Connects by TCP to the first address of `host:port` that accepts.
+pub async fn tcp(
+    host: &str,
+    port: u16,
+    wait: Duration,
+    events: &mut (dyn FnMut(Event) + Send),
+) -> Result<TcpStream, ClientError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = timeout(wait, tokio::net::lookup_host((bare, port)))
+        .await
+        .map_err(|_| ClientError::Resolve {
+            host: host.to_owned(),
+            reason: format!("no answer within {wait:?}"),
+        })?
+        .map_err(|err| ClientError::Resolve {
+            host: host.to_owned(),
+            reason: err.to_string(),
+        })?
+        .collect();
+    let mut last = ClientError::Resolve {
+        host: host.to_owned(),
+        reason: "no addresses".to_owned(),
+    };
+    for addr in addrs {
+        events(Event::Connecting { addr });
+        match timeout(wait, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                events(Event::Connected { addr });
+                return Ok(stream);
+            }
+            Ok(Err(err)) if err.kind() == ErrorKind::ConnectionRefused => {
+                last = ClientError::Refused { addr };
+            }
+            Ok(Err(source)) => last = ClientError::Connect { addr, source },
+            Err(_) => {
+                last = ClientError::ConnectTimeout {
+                    addr,
+                    timeout: wait,
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+/// TLS over `io`, offering the protocols `version` allows; returns the
+/// stream and whether the server chose HTTP/2.
+pub async fn tls(
+    io: BoxIo,
+    host: &str,
+    config: &std::sync::Arc<tls::rustls::ClientConfig>,
+    wait: Duration,
+    events: &mut (dyn FnMut(Event) + Send),
+) -> Result<(BoxIo, bool), ClientError> {
+    let name = tls::server_name(host)?;
+    let connector = tls::TlsConnector::from(config.clone());
+    let stream = timeout(wait, connector.connect(name, io))
+        .await
+        .map_err(|_| ClientError::TlsTimeout {
+            host: host.to_owned(),
+            timeout: wait,
+        })?
+        .map_err(|reason| ClientError::Tls {
+            host: host.to_owned(),
+            reason,
+        })?;
+    let session = stream.get_ref().1;
+    let alpn = session
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let h2 = alpn.as_deref() == Some("h2");
+    events(Event::Tls {
+        description: tls::describe(session),
+        alpn,
+    });
+    Ok((Box::new(stream), h2))
+}
+
+/// The ALPN protocols to offer for a requested version.
+pub fn alpn(version: HttpVersion) -> &'static [&'static [u8]] {
+    match version {
+        HttpVersion::Auto => &[b"h2", b"http/1.1"],
+        HttpVersion::Http1 => &[b"http/1.1"],
+        HttpVersion::Http2 => &[b"h2"],
+    }
+}
+
+/// Opens a tunnel to `target` through an HTTP proxy with CONNECT.
+pub async fn tunnel(
+    proxy: TcpStream,
+    proxy_name: &str,
+    target: &Target,
+    wait: Duration,
+    events: &mut (dyn FnMut(Event) + Send),
+) -> Result<BoxIo, ClientError> {
+    let http = |source| ClientError::Http {
+        context: format!("proxy {proxy_name}"),
+        source,
+    };
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(proxy))
+        .await
+        .map_err(http)?;
+    tokio::spawn(connection.with_upgrades());
+    let authority = target.authority();
+    let request = Request::builder()
+        .method(Method::CONNECT)
+        .uri(&authority)
+        .header(http::header::HOST, &authority)
+        .body(Empty::<Bytes>::new())
+        .map_err(|err| ClientError::InvalidRequest(err.to_string()))?;
+    events(Event::Request(RequestHead {
+        method: Method::CONNECT,
+        target: authority.clone(),
+        version: Version::HTTP_11,
+        headers: request.headers().clone(),
+    }));
+    let response = timeout(wait, sender.send_request(request))
+        .await
+        .map_err(|_| ClientError::ProxyTimeout {
+            proxy: proxy_name.to_owned(),
+            timeout: wait,
+        })?
+        .map_err(http)?;
+    events(Event::Response(super::ResponseHead {
+        version: response.version(),
+        status: response.status(),
+        headers: response.headers().clone(),
+    }));
+    if response.status() != StatusCode::OK {
+        return Err(ClientError::ProxyRefused {
+            proxy: proxy_name.to_owned(),
+            target: authority,
+            status: response.status(),
+        });
+    }
+    let upgraded = hyper::upgrade::on(response).await.map_err(http)?;
+    Ok(Box::new(TokioIo::new(upgraded)))
+}

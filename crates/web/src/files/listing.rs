@@ -1,0 +1,191 @@
+//! Directory listings: sorted, with sizes and modification times, every
+//! name escaped for HTML and percent-encoded in links.
+
+use std::ffi::OsString;
+use std::fmt::Write;
+use std::fs::File;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::open::{OpenError, RootDir};
+use super::path::{RequestPath, encode_segment};
+use crate::pages::escape_html;
+use crate::time::Civil;
+
+/// Entries beyond this are left out of a listing, so one huge directory
+/// cannot make one request arbitrarily expensive.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct Listing {
+    url_path: String,
+    at_root: bool,
+    entries: Vec<Entry>,
+    truncated: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: OsString,
+    is_dir: bool,
+    size: u64,
+    modified: SystemTime,
+}
+
+impl Listing {
+    /// Reads the directory `dir` (opened at `relative`). Entries the
+    /// server would refuse to serve (dotfiles unless `hidden`, symlinks
+    /// leading outside the root) are left out.
+    pub fn read(
+        root: &RootDir,
+        relative: &Path,
+        dir: &File,
+        path: &RequestPath,
+        hidden: bool,
+    ) -> Result<Self, OpenError> {
+        let mut entries = Vec::new();
+        let mut truncated = false;
+        for entry in rustix::fs::Dir::read_from(dir).map_err(std::io::Error::from)? {
+            let entry = entry.map_err(std::io::Error::from)?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." || (!hidden && name.starts_with(b".")) {
+                continue;
+            }
+            if entries.len() == MAX_ENTRIES {
+                truncated = true;
+                break;
+            }
+            let name = OsString::from_vec(name.to_vec());
+            let Ok(file) = root.open_read(&relative.join(&name)) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            entries.push(Entry {
+                name,
+                is_dir: meta.is_dir(),
+                size: meta.len(),
+                modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            });
+        }
+        entries.sort_by(|a, b| {
+            b.is_dir
+                .cmp(&a.is_dir)
+                .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
+        });
+        Ok(Self {
+            url_path: path.to_url_path(true),
+            at_root: path.is_root(),
+            entries,
+            truncated,
+        })
+    }
+
+    pub fn to_html(&self) -> String {
+        let decoded = percent_encoding::percent_decode_str(&self.url_path).decode_utf8_lossy();
+        let title = escape_html(&decoded);
+        let mut html = String::with_capacity(1024 + self.entries.len() * 160);
+        let _ = write!(
+            html,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>Index of {title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+             <h1>Index of {title}</h1>\n<table>\n\
+             <thead><tr><th>Name</th><th class=\"size\">Size</th><th>Modified (UTC)</th></tr></thead>\n<tbody>\n"
+        );
+        if !self.at_root {
+            html.push_str(
+                "<tr><td><a href=\"../\">../</a></td><td class=\"size\">-</td><td></td></tr>\n",
+            );
+        }
+        for entry in &self.entries {
+            let slash = if entry.is_dir { "/" } else { "" };
+            let href = encode_segment(entry.name.as_bytes());
+            let name = escape_html(&entry.name.to_string_lossy());
+            let size = if entry.is_dir {
+                "-".to_owned()
+            } else {
+                human_size(entry.size)
+            };
+            let modified = Civil::from(entry.modified).listing_format();
+            let _ = writeln!(
+                html,
+                "<tr><td><a href=\"./{href}{slash}\">{name}{slash}</a></td>\
+                 <td class=\"size\" title=\"{} bytes\">{size}</td><td>{modified}</td></tr>",
+                entry.size
+            );
+        }
+        html.push_str("</tbody>\n</table>\n");
+        if self.truncated {
+            let _ = writeln!(
+                html,
+                "<p>Only the first {MAX_ENTRIES} entries are shown.</p>"
+            );
+        }
+        html.push_str("<footer>netkit web</footer>\n</body>\n</html>\n");
+        html
+    }
+}
+
+const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}\
+h1{font-size:1.4em;word-break:break-all}table{border-collapse:collapse;width:100%}\
+th,td{text-align:left;padding:.25em .75em;border-bottom:1px solid #eee}\
+td.size,th.size{text-align:right;white-space:nowrap}a{color:#0645ad;text-decoration:none}\
+a:hover{text-decoration:underline}footer{margin-top:2em;color:#777;font-size:.85em}";
+
+/// `932 B`, `1.5 KiB`, `2.0 GiB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(2 << 30), "2.0 GiB");
+    }
+
+    #[test]
+    fn names_are_escaped_and_sorted() {
+        let base = std::env::temp_dir().join(format!("web-listing-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("zdir")).unwrap();
+        std::fs::write(base.join("b <img src=x onerror=alert(1)>.txt"), "x").unwrap();
+        std::fs::write(base.join("a&b \"q\".txt"), "xy").unwrap();
+        std::fs::write(base.join(".secret"), "").unwrap();
+        let root = RootDir::open(&base, false).unwrap();
+        let dir = root.open_read(Path::new(".")).unwrap();
+        let path = RequestPath::parse("/").unwrap();
+        let html = Listing::read(&root, Path::new("."), &dir, &path, false)
+            .unwrap()
+            .to_html();
+        std::fs::remove_dir_all(&base).unwrap();
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("b &lt;img src=x onerror=alert(1)&gt;.txt"));
+        assert!(html.contains("href=\"./b%20%3Cimg%20src=x%20onerror=alert(1)%3E.txt\""));
+        assert!(html.contains("a&amp;b &quot;q&quot;.txt"));
+        assert!(!html.contains(".secret"));
+        assert!(!html.contains("../"), "no parent link at the root");
+        let zdir = html.find("zdir/").unwrap();
+        let a = html.find("a&amp;b").unwrap();
+        let b = html.find("b &lt;").unwrap();
+        assert!(zdir < a && a < b, "directories first, then by name");
+    }
+}

@@ -1,0 +1,225 @@
+//! The third layer of path safety: opening a sanitized relative path so that
+//! the file system itself cannot lead outside the served directory.
+//!
+//! On Linux 5.6 and later the kernel enforces this: `openat2` with
+//! `RESOLVE_BENEATH` refuses, atomically and without races, any resolution
+//! that would leave the directory, whether by a symlink or a mount. On
+//! older kernels the path is canonicalized and checked to stay under the
+//! canonical root, as static-web-server does.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+/// The served directory, held open so every lookup is relative to it.
+#[derive(Debug)]
+pub struct RootDir {
+    fd: OwnedFd,
+    canonical: PathBuf,
+    follow_symlinks: bool,
+}
+
+/// Why a path could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("not found")]
+    NotFound,
+    /// The path resolves outside the root (through a symlink), or the file
+    /// is not readable by the server.
+    #[error("forbidden")]
+    Forbidden,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Once `openat2` reports that the kernel lacks it, stop trying.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+impl RootDir {
+    pub fn open(path: &Path, follow_symlinks: bool) -> io::Result<Self> {
+        let canonical = path.canonicalize()?;
+        let fd = rustix::fs::open(
+            &canonical,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self {
+            fd,
+            canonical,
+            follow_symlinks,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.canonical
+    }
+
+    /// Opens `relative` (from `RequestPath::relative`) for reading. Works
+    /// for files and directories alike.
+    pub fn open_read(&self, relative: &Path) -> Result<File, OpenError> {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        self.open_with(relative, flags).map(File::from)
+    }
+
+    fn open_with(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+        if !NO_OPENAT2.load(Ordering::Relaxed) {
+            match self.open_beneath(relative, flags) {
+                Err(OpenError::Io(err))
+                    if err.raw_os_error() == Some(Errno::NOSYS.raw_os_error()) =>
+                {
+                    NO_OPENAT2.store(true, Ordering::Relaxed);
+                }
+                result => return result,
+            }
+        }
+        self.open_canonical(relative, flags)
+    }
+
+    fn open_beneath(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+        let mut resolve = ResolveFlags::NO_MAGICLINKS;
+        if !self.follow_symlinks {
+            resolve |= ResolveFlags::BENEATH;
+        }
+        loop {
+            match rustix::fs::openat2(self.fd.as_fd(), relative, flags, Mode::empty(), resolve) {
+                Ok(fd) => return Ok(fd),
+                // The kernel asks for a retry when a rename raced the lookup.
+                Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
+                Err(errno) => return Err(classify(errno)),
+            }
+        }
+    }
+
+    /// The fallback for kernels without `openat2`. Racy against a local user
+    /// swapping in a symlink between the check and the open, which
+    /// `openat2` is not.
+    fn open_canonical(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+        let joined = self.canonical.join(relative);
+        let target = if self.follow_symlinks {
+            joined
+        } else {
+            let canonical = joined.canonicalize().map_err(|err| match err.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
+                io::ErrorKind::PermissionDenied => OpenError::Forbidden,
+                _ => OpenError::Io(err),
+            })?;
+            if !is_within(&canonical, &self.canonical) {
+                return Err(OpenError::Forbidden);
+            }
+            canonical
+        };
+        rustix::fs::open(&target, flags, Mode::empty()).map_err(classify)
+    }
+}
+
+fn classify(errno: Errno) -> OpenError {
+    match errno {
+        Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => OpenError::NotFound,
+        // EXDEV: resolution left the root; ELOOP: too many or refused links.
+        Errno::XDEV | Errno::LOOP | Errno::ACCESS | Errno::PERM => OpenError::Forbidden,
+        other => OpenError::Io(other.into()),
+    }
+}
+
+/// Whether `path` is `root` or below it, comparing whole components.
+pub fn is_within(path: &Path, root: &Path) -> bool {
+    path.starts_with(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct Tree {
+        base: PathBuf,
+    }
+
+    impl Tree {
+        fn new(name: &str) -> Self {
+            let base = std::env::temp_dir().join(format!("web-open-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&base);
+            std::fs::create_dir_all(base.join("root/sub")).unwrap();
+            std::fs::create_dir_all(base.join("outside")).unwrap();
+            std::fs::write(base.join("root/file.txt"), "inside").unwrap();
+            std::fs::write(base.join("root/sub/nested.txt"), "nested").unwrap();
+            std::fs::write(base.join("outside/secret.txt"), "secret").unwrap();
+            symlink("file.txt", base.join("root/inner-link")).unwrap();
+            symlink("../outside/secret.txt", base.join("root/escape")).unwrap();
+            symlink(base.join("outside"), base.join("root/abs-escape")).unwrap();
+            symlink("../sub", base.join("root/sub/up-and-back")).unwrap();
+            Self { base }
+        }
+
+        fn root(&self, follow: bool) -> RootDir {
+            RootDir::open(&self.base.join("root"), follow).unwrap()
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.base);
+        }
+    }
+
+    fn read(root: &RootDir, path: &str) -> Result<String, OpenError> {
+        let mut file = root.open_read(Path::new(path))?;
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).map_err(OpenError::Io)?;
+        Ok(text)
+    }
+
+    fn check_policy(root: &RootDir, follow: bool) {
+        assert_eq!(read(root, "file.txt").unwrap(), "inside");
+        assert_eq!(read(root, "sub/nested.txt").unwrap(), "nested");
+        assert_eq!(read(root, "inner-link").unwrap(), "inside");
+        assert!(read(root, "sub/up-and-back/nested.txt").is_ok());
+        assert!(matches!(read(root, "missing"), Err(OpenError::NotFound)));
+        assert!(matches!(read(root, "file.txt/x"), Err(OpenError::NotFound)));
+        if follow {
+            assert_eq!(read(root, "escape").unwrap(), "secret");
+            assert_eq!(read(root, "abs-escape/secret.txt").unwrap(), "secret");
+        } else {
+            assert!(matches!(read(root, "escape"), Err(OpenError::Forbidden)));
+            assert!(matches!(
+                read(root, "abs-escape/secret.txt"),
+                Err(OpenError::Forbidden)
+            ));
+        }
+    }
+
+    #[test]
+    fn symlinks_outside_are_refused_unless_followed() {
+        let tree = Tree::new("beneath");
+        check_policy(&tree.root(false), false);
+        check_policy(&tree.root(true), true);
+    }
+
+    #[test]
+    fn fallback_has_the_same_policy() {
+        let tree = Tree::new("fallback");
+        for follow in [false, true] {
+            let root = tree.root(follow);
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+            let open = |path: &str| root.open_canonical(Path::new(path), flags);
+            assert!(open("file.txt").is_ok());
+            assert!(open("inner-link").is_ok());
+            assert!(matches!(open("missing"), Err(OpenError::NotFound)));
+            assert_eq!(open("escape").is_ok(), follow);
+            assert_eq!(open("abs-escape/secret.txt").is_ok(), follow);
+        }
+    }
+
+    #[test]
+    fn within_compares_components() {
+        assert!(is_within(Path::new("/srv/www/a"), Path::new("/srv/www")));
+        assert!(is_within(Path::new("/srv/www"), Path::new("/srv/www")));
+        assert!(!is_within(Path::new("/srv/www2/a"), Path::new("/srv/www")));
+        assert!(!is_within(Path::new("/srv"), Path::new("/srv/www")));
+    }
+}

@@ -1,0 +1,30 @@
+//! netkit's web system: a static file server that is safe by default, and
+//! a small HTTP client.
+//!
+//! The server speaks HTTP/1.1 (keep-alive, pipelining) and HTTP/2 (prior
+//! knowledge in cleartext, ALPN `h2` under TLS) through hyper. It serves a
+//! directory, or a built-in site, with validators, conditional requests,
+//! byte ranges and content-coding negotiation; path safety is layered
+//! (`files::path`, `files::open`) after static-web-server.
+
+mod access_log;
+mod body;
+mod client;
+mod conditional;
+mod error;
+mod files;
+mod negotiate;
+mod pages;
+mod range;
+mod respond;
+mod server;
+mod time;
+
+pub use access_log::{AccessEntry, AccessLog};
+pub use client::{
+    Client, ClientConfig, ClientError, ClientRequest, ClientResponse, Event, HttpVersion,
+    MAX_REDIRECTS, RequestHead, ResponseHead,
+};
+pub use error::Error;
+pub use server::{Root, Server, ServerConfig};
+pub use url::Url;

@@ -1,0 +1,313 @@
+//! One connection: TLS and protocol selection, then hyper serving requests
+//! until the client leaves, a timeout strikes, or the server shuts down.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::Service;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::prefixed::{self, Protocol};
+use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
+use crate::files::Site;
+use crate::respond;
+
+/// Request heads (request line and headers) larger than this are refused
+/// by hyper itself with an empty 431. Below it, `respond` answers long
+/// targets with 414 and large headers with 431, each with a page.
+const MAX_HEAD: usize = 80 * 1024;
+const MAX_HEADERS: usize = 100;
+/// Streams one HTTP/2 client may have open at once.
+const MAX_STREAMS: u32 = 128;
+/// How long a refused connection is given to read its 503.
+const REFUSE_LINGER: Duration = Duration::from_secs(1);
+
+/// What every connection needs, built once per server.
+pub struct Shared {
+    site: Site,
+    tls: Option<tls::TlsAcceptor>,
+    log: Option<AccessLog>,
+    header_read_timeout: Duration,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Shared {
+    pub fn new(
+        site: Site,
+        tls: Option<tls::TlsAcceptor>,
+        log: Option<AccessLog>,
+        header_read_timeout: Duration,
+    ) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .max_headers(MAX_HEADERS)
+            .max_header_size(MAX_HEAD)
+            .keep_alive(true);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_STREAMS)
+            .max_header_list_size(MAX_HEAD as u32)
+            .keep_alive_interval(header_read_timeout)
+            .keep_alive_timeout(header_read_timeout);
+        Self {
+            site,
+            tls,
+            log,
+            header_read_timeout,
+            http1,
+            http2,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("site", &self.site)
+            .field("tls", &self.tls.is_some())
+            .field("header_read_timeout", &self.header_read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    // Responses are written whole by hyper; Nagle would only delay them.
+    let _ = stream.set_nodelay(true);
+    let wait = shared.header_read_timeout;
+    let handler = Handler {
+        shared: shared.clone(),
+        client: peer.ip(),
+        activity: None,
+    };
+    let outcome = match &shared.tls {
+        Some(acceptor) => {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                accepted = tokio::time::timeout(wait, acceptor.accept(stream)) => accepted,
+            };
+            let stream = match accepted {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    debug!(%peer, %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let protocol = match stream.get_ref().1.alpn_protocol() {
+                Some(b"h2") => Protocol::Http2,
+                _ => Protocol::Http1,
+            };
+            speak(protocol, stream, &shared, handler, shutdown).await
+        }
+        None => {
+            let detected = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                detected = prefixed::detect(stream, wait) => detected,
+            };
+            match detected {
+                Ok(Some((protocol, stream))) => {
+                    speak(protocol, stream, &shared, handler, shutdown).await
+                }
+                Ok(None) => {
+                    debug!(%peer, "closed or silent before a request");
+                    return;
+                }
+                Err(err) => Err(err.into()),
+            }
+        }
+    };
+    if let Err(err) = outcome {
+        debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+async fn speak<S>(
+    protocol: Protocol,
+    stream: S,
+    shared: &Shared,
+    handler: Handler,
+    shutdown: CancellationToken,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
+    match protocol {
+        Protocol::Http1 => {
+            // hyper's header read timeout also closes idle keep-alive
+            // connections.
+            let connection = shared.http1.serve_connection(io, handler);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => return Ok(result?),
+                _ = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            Ok(connection.await?)
+        }
+        Protocol::Http2 => {
+            let activity = Arc::new(Activity::default());
+            let handler = Handler {
+                activity: Some(activity.clone()),
+                ..handler
+            };
+            let connection = shared.http2.serve_connection(io, handler);
+            tokio::pin!(connection);
+            // HTTP/2 has no header read timeout; a connection with nothing
+            // in flight and no new request for a whole period is idle.
+            let period = shared.header_read_timeout;
+            let mut check = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let mut seen = 0;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => return Ok(result?),
+                    _ = shutdown.cancelled() => break,
+                    _ = check.tick() => {
+                        let started = activity.started.load(Ordering::Relaxed);
+                        if activity.open.load(Ordering::Relaxed) == 0 && started == seen {
+                            debug!("closing an idle HTTP/2 connection");
+                            break;
+                        }
+                        seen = started;
+                    }
+                }
+            }
+            connection.as_mut().graceful_shutdown();
+            Ok(connection.await?)
+        }
+    }
+}
+
+/// What an HTTP/2 connection has been doing, to tell when it is idle.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests received so far.
+    started: AtomicU64,
+    /// Responses whose bodies are still being sent.
+    open: AtomicUsize,
+}
+
+/// Over the connection limit: a cleartext client is told why (503) before
+/// the connection is closed; a TLS client is simply closed, since no
+/// handshake is spent on it.
+pub async fn refuse(mut stream: TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
+    const BODY: &str = "<!DOCTYPE html>\n<title>503 Service Unavailable</title>\n\
+        <h1>503 Service Unavailable</h1>\n<p>The server is at its connection limit; try again shortly.</p>\n";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(REFUSE_LINGER, async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client sent, so closing does not reset the
+        // connection before the client has read the answer.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+/// Answers each request on one connection.
+#[derive(Debug, Clone)]
+struct Handler {
+    shared: Arc<Shared>,
+    client: IpAddr,
+    /// Kept for HTTP/2 connections only.
+    activity: Option<Arc<Activity>>,
+}
+
+impl Service<Request<Incoming>> for Handler {
+    type Response = Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let response = respond::respond(&self.shared.site, &request);
+        let pending = self.shared.log.as_ref().map(|log| {
+            let mut entry = AccessEntry::start(self.client, &request);
+            entry.status = response.status().as_u16();
+            (entry, log.clone())
+        });
+        let activity = self.activity.clone();
+        if let Some(activity) = &activity {
+            activity.started.fetch_add(1, Ordering::Relaxed);
+            activity.open.fetch_add(1, Ordering::Relaxed);
+        }
+        ready(Ok(response.map(|body| TrackedBody {
+            body: LoggedBody::new(body, pending),
+            activity,
+        })))
+    }
+}
+
+/// A response body that counts as in flight until it is dropped.
+#[derive(Debug)]
+struct TrackedBody {
+    body: LoggedBody,
+    activity: Option<Arc<Activity>>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        if let Some(activity) = &self.activity {
+            activity.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}

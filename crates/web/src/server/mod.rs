@@ -1,0 +1,253 @@
+//! The server: a listener that accepts connections up to a limit, and one
+//! task per connection speaking HTTP/1.1 or HTTP/2 (over TLS when
+//! configured) through hyper.
+
+mod connection;
+mod prefixed;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::Error;
+use crate::access_log::AccessLog;
+use crate::files::Site;
+
+use connection::Shared;
+
+/// Connections waiting to be accepted, as nginx's default on Linux.
+const BACKLOG: i32 = 511;
+
+/// How long to wait before accepting again after an accept error such as
+/// running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Root {
+    /// The small site compiled into the binary.
+    BuiltIn,
+    Directory(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub root: Root,
+    /// List directories that have no `index.html`.
+    pub list: bool,
+    /// Serve dotfiles and dot-directories.
+    pub hidden: bool,
+    /// Follow symlinks that lead outside the root.
+    pub follow_symlinks: bool,
+    /// A client must send a complete request head (and, at the start, its
+    /// TLS handshake) within this time, or the connection is closed. This
+    /// also bounds how long an idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more are answered with 503 and closed.
+    pub max_connections: usize,
+    /// Serve HTTPS with this identity (HTTP/2 is offered with ALPN).
+    pub tls: Option<tls::Identity>,
+    /// Where access log entries go; `None` logs nothing.
+    pub access_log: Option<AccessLog>,
+    /// Threads that accept and serve connections, each with a
+    /// single-threaded runtime of its own (like nginx's workers: no work
+    /// stealing, no cross-thread wake-ups). 0 serves on the runtime that
+    /// calls `run`, which suits a server embedded in other code.
+    pub workers: usize,
+}
+
+impl ServerConfig {
+    /// The built-in site on `addr`, with the defaults of `netkit web serve`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            root: Root::BuiltIn,
+            list: false,
+            hidden: false,
+            follow_symlinks: false,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            tls: None,
+            access_log: None,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Server {
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    max_connections: usize,
+    workers: usize,
+}
+
+impl Server {
+    /// Opens the root, prepares TLS and binds; nothing is served until
+    /// `run`.
+    pub async fn bind(config: ServerConfig) -> Result<Self, Error> {
+        let site = match &config.root {
+            Root::BuiltIn => Site::built_in(),
+            Root::Directory(path) => {
+                Site::directory(path, config.list, config.hidden, config.follow_symlinks).map_err(
+                    |source| Error::Root {
+                        path: path.clone(),
+                        source,
+                    },
+                )?
+            }
+        };
+        let tls = match &config.tls {
+            Some(identity) => Some(tls::TlsAcceptor::from(tls::server_config(
+                identity,
+                &[b"h2", b"http/1.1"],
+            )?)),
+            None => None,
+        };
+        let listener = listen(config.addr).map_err(|source| Error::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        debug!(site = %site.describe(), "site ready");
+        let shared = Arc::new(Shared::new(
+            site,
+            tls,
+            config.access_log,
+            config.header_read_timeout,
+        ));
+        Ok(Self {
+            listener,
+            shared,
+            max_connections: config.max_connections.max(1),
+            workers: config.workers,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.shared.is_tls()
+    }
+
+    /// The base URL clients use: `http://127.0.0.1:8080/`.
+    pub fn url(&self) -> String {
+        let scheme = if self.is_tls() { "https" } else { "http" };
+        format!("{scheme}://{}/", self.local_addr())
+    }
+
+    /// Serves until `shutdown` is cancelled; then stops accepting, lets
+    /// every connection finish the request it is serving, and returns when
+    /// all are closed.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let limit = Arc::new(Semaphore::new(self.max_connections));
+        let mut workers: Vec<JoinHandle<()>> = Vec::new();
+        for index in 0..self.workers {
+            match self.start_worker(index, &limit, &shutdown) {
+                Ok(worker) => workers.push(worker),
+                Err(err) => {
+                    warn!(%err, "cannot start a worker thread; serving with fewer");
+                    break;
+                }
+            }
+        }
+        if workers.is_empty() {
+            match TcpListener::from_std(self.listener) {
+                Ok(listener) => accept_loop(listener, self.shared, limit, shutdown).await,
+                Err(err) => warn!(%err, "cannot use the listening socket"),
+            }
+            return;
+        }
+        for worker in workers {
+            let _ = worker.await;
+        }
+    }
+
+    /// A thread with its own single-threaded runtime, accepting on a
+    /// duplicate of the listening socket; the returned task ends with it.
+    fn start_worker(
+        &self,
+        index: usize,
+        limit: &Arc<Semaphore>,
+        shutdown: &CancellationToken,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let listener = self.listener.try_clone()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (shared, limit, shutdown) = (self.shared.clone(), limit.clone(), shutdown.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("web-worker-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => accept_loop(listener, shared, limit, shutdown).await,
+                        Err(err) => warn!(%err, "worker cannot use the listening socket"),
+                    }
+                })
+            })?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _ = thread.join();
+        }))
+    }
+}
+
+/// Binds with the options a server wants: address reuse (a restart does
+/// not wait for TIME_WAIT) and a deep backlog.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                warn!(%err, "accept failed; backing off");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            debug!(%peer, "connection limit reached");
+            connections.spawn(connection::refuse(stream, shared.is_tls()));
+            continue;
+        };
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            connection::serve(stream, peer, shared, shutdown).await;
+            drop(permit);
+        });
+    }
+    connections.close();
+    connections.wait().await;
+}
