@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{demo, mail, ping, proxy, udping, upper, web};
+use crate::{chat, demo, mail, ping, proxy, udping, upper, web};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -14,6 +14,7 @@ Examples:
   netkit udping ping -c 10 127.0.0.1:12000     ping a UDP echo server (netkit udping serve)
   netkit mail send --server 127.0.0.1:2525 --from a@example.org --to b@example.org --body hi
   netkit web serve ./public --list             serve a directory over HTTP/1.1 and HTTP/2
+  netkit chat join --user alice --register     join a chat server (netkit chat serve)
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -53,6 +54,9 @@ pub enum Command {
     /// Static web server and HTTP client (netkit web get http://127.0.0.1:8080/)
     #[command(subcommand)]
     Web(web::WebCommand),
+    /// Chat server, client, accounts and load generator (netkit chat join --user alice)
+    #[command(subcommand)]
+    Chat(chat::ChatCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -67,6 +71,7 @@ impl Command {
             Command::Udping(command) => command.is_server(),
             Command::Mail(command) => command.is_server(),
             Command::Web(command) => command.is_server(),
+            Command::Chat(command) => command.is_server(),
             Command::Demo(_) => false,
         }
     }

@@ -2,6 +2,7 @@
 //! crate turns flags into library configuration, renders what the libraries
 //! report, and owns exit codes: 0 success, 1 failure, 2 usage.
 
+mod chat;
 mod cli;
 mod demo;
 mod duration;
@@ -42,6 +43,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Udping(args) => udping::run(args).await,
         Command::Mail(command) => mail::run(command).await,
         Command::Web(args) => web::run(args).await,
+        Command::Chat(args) => chat::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

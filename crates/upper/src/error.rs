@@ -5,10 +5,10 @@ use std::time::Duration;
 /// Everything that can go wrong in the uppercase service and its clients.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind {addr}")]
     Bind { addr: SocketAddr, source: io::Error },
 
-    #[error("cannot resolve {host}: {source}")]
+    #[error("cannot resolve {host}")]
     Resolve { host: String, source: io::Error },
 
     #[error("{host} resolved to no addresses")]
@@ -17,7 +17,7 @@ pub enum Error {
     #[error("connection refused by {addr}: is the server running?")]
     Refused { addr: SocketAddr },
 
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect { addr: SocketAddr, source: io::Error },
 
     #[error("timed out after {timeout:?} connecting to {addr}")]
@@ -31,6 +31,6 @@ pub enum Error {
         hint: &'static str,
     },
 
-    #[error("connection to {addr} failed: {source}")]
+    #[error("connection to {addr} failed")]
     Io { addr: SocketAddr, source: io::Error },
 }

@@ -1,6 +1,7 @@
 //! `netkit demo`: start every server on loopback ephemeral ports inside this
 //! process, drive every client against it, and print one line per system.
 
+mod chat;
 mod mail;
 mod ping;
 mod proxy;
@@ -30,6 +31,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     summary.check("mail", mail::check()).await;
     summary.check("web", web::check()).await;
     summary.check("proxy", proxy::check()).await;
+    summary.check("chat", chat::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 

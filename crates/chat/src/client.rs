@@ -1,0 +1,516 @@
+//! The client: connects (optionally over TLS), checks the protocol version,
+//! registers or logs in with a fresh session key and a UDP port for direct
+//! messages, then reports what happens as [`Event`]s while the caller says
+//! things, asks for the user list and sends direct messages.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, WriteHalf};
+use tokio::net::{TcpStream, UdpSocket, lookup_host};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+use tracing::debug;
+
+use crate::Error;
+use crate::connection::{Connection, FrameReader, FrameWriter};
+use crate::direct::{Inbox, MAX_DATAGRAM, PublicKey, Received, Rejection, SessionKey};
+use crate::frame::{
+    ClientFrame, Credentials, ErrorCode, LeaveReason, PROTOCOL_VERSION, Password, ServerFrame,
+    UserEntry,
+};
+
+/// Events waiting for the caller before the client stops reading the
+/// server (which then sees a slow consumer).
+const EVENT_QUEUE: usize = 1024;
+
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Stream for T {}
+
+type Writer = FrameWriter<WriteHalf<Box<dyn Stream>>>;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `HOST:PORT`.
+    pub server: String,
+    /// TLS, with these trust settings.
+    pub tls: Option<tls::ClientOptions>,
+    /// Bounds connecting, the handshake and the login.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Login,
+    /// Create the account, then be logged in.
+    Register,
+}
+
+/// What the client reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Message {
+        from: String,
+        text: String,
+        time: u64,
+    },
+    /// A direct message verified against the sender's current key.
+    Direct {
+        from: String,
+        text: String,
+    },
+    /// A datagram that could not be verified, with what it claimed.
+    Unverified {
+        source: SocketAddr,
+        claimed: Option<String>,
+        text: Option<String>,
+        why: Rejection,
+    },
+    Joined {
+        name: String,
+    },
+    Left {
+        name: String,
+        reason: LeaveReason,
+    },
+    /// The complete user list, after the server sent it.
+    Users(Vec<UserEntry>),
+    /// A request failed; the session goes on.
+    Error {
+        code: ErrorCode,
+        text: String,
+    },
+    /// The session is over; no events follow.
+    Closed {
+        code: Option<ErrorCode>,
+        text: String,
+    },
+}
+
+/// A logged-in session.
+#[derive(Debug)]
+pub struct Client {
+    name: String,
+    server: SocketAddr,
+    tls: Option<String>,
+    max_text: usize,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    roster: Arc<Mutex<Roster>>,
+    udp: Arc<UdpSocket>,
+    key: Arc<SessionKey>,
+}
+
+impl Client {
+    /// Connects, logs in (or registers), and starts reporting events.
+    pub async fn connect(
+        options: &ClientOptions,
+        name: &str,
+        password: Password,
+        mode: Mode,
+    ) -> Result<(Client, mpsc::Receiver<Event>), Error> {
+        let limit = options.timeout;
+        let within = |doing| {
+            move |_| Error::Timeout {
+                doing,
+                timeout: limit,
+            }
+        };
+        let addrs = resolve(&options.server).await?;
+        let (tcp, server) = connect_any(&addrs, limit).await?;
+        let local = tcp.local_addr().map_err(Error::Udp)?;
+        let (stream, tls): (Box<dyn Stream>, _) = match &options.tls {
+            None => (Box::new(tcp), None),
+            Some(trust) => {
+                let host = options
+                    .server
+                    .rsplit_once(':')
+                    .map_or(options.server.as_str(), |(host, _)| host);
+                let connector = tls::TlsConnector::from(tls::client_config(trust, &[])?);
+                let stream = timeout(limit, connector.connect(tls::server_name(host)?, tcp))
+                    .await
+                    .map_err(within("in the TLS handshake"))?
+                    .map_err(|source| Error::Handshake {
+                        addr: server,
+                        source,
+                    })?;
+                let described = tls::describe(stream.get_ref().1);
+                (Box::new(stream), Some(described))
+            }
+        };
+        let Connection {
+            mut reader,
+            mut writer,
+        } = Connection::new(stream);
+
+        let hello = timeout(limit, reader.read_frame::<ServerFrame>())
+            .await
+            .map_err(within("waiting for the server's hello"))??;
+        let max_text = match hello {
+            Some(ServerFrame::Hello {
+                version, max_text, ..
+            }) if version == PROTOCOL_VERSION => max_text,
+            Some(ServerFrame::Hello { version, .. }) => {
+                return Err(Error::Version {
+                    server: version,
+                    client: PROTOCOL_VERSION,
+                });
+            }
+            Some(ServerFrame::Bye { code, text }) => return Err(Error::Closed { code, text }),
+            Some(other) => return Err(Error::Unexpected(format!("{other:?}"))),
+            None => return Err(Error::Eof),
+        };
+
+        let udp = UdpSocket::bind(SocketAddr::new(local.ip(), 0))
+            .await
+            .map_err(Error::Udp)?;
+        let udp_port = udp.local_addr().map_err(Error::Udp)?.port();
+        let key = SessionKey::generate();
+        let credentials = Credentials {
+            version: PROTOCOL_VERSION,
+            name: name.to_owned(),
+            password,
+            udp_port,
+            key: key.public().to_base64(),
+        };
+        writer
+            .write_frame(&match mode {
+                Mode::Login => ClientFrame::Login(credentials),
+                Mode::Register => ClientFrame::Register(credentials),
+            })
+            .await?;
+        let (name, roster) = timeout(limit, welcome(&mut reader))
+            .await
+            .map_err(within("waiting for the login to be accepted"))??;
+
+        let roster = Arc::new(Mutex::new(roster));
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
+        let udp = Arc::new(udp);
+        let key = Arc::new(key);
+        let (events, receiver) = mpsc::channel(EVENT_QUEUE);
+        let inbox = Inbox::new(&name, key.public());
+        tokio::spawn(
+            Background {
+                reader,
+                writer: writer.clone(),
+                roster: roster.clone(),
+                udp: udp.clone(),
+                inbox,
+                events,
+            }
+            .run(),
+        );
+        let client = Client {
+            name,
+            server,
+            tls,
+            max_text,
+            writer,
+            roster,
+            udp,
+            key,
+        };
+        Ok((client, receiver))
+    }
+
+    /// The account name as the server spells it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    /// The TLS version and cipher suite, if the connection uses TLS.
+    pub fn tls(&self) -> Option<&str> {
+        self.tls.as_deref()
+    }
+
+    /// The server's limit on message text, in bytes.
+    pub fn max_text(&self) -> usize {
+        self.max_text
+    }
+
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.local_addr().ok()
+    }
+
+    /// Active users as last reported, sorted by name.
+    pub fn users(&self) -> Vec<UserEntry> {
+        lock(&self.roster)
+            .users
+            .values()
+            .map(|peer| peer.entry.clone())
+            .collect()
+    }
+
+    pub async fn say(&self, text: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Say {
+            text: text.to_owned(),
+        })
+        .await
+    }
+
+    /// Asks the server for the user list (answered by [`Event::Users`]).
+    pub async fn request_users(&self) -> Result<(), Error> {
+        self.send(&ClientFrame::Users).await
+    }
+
+    /// Sends a signed direct message over UDP to `to`'s announced address.
+    pub async fn direct(&self, to: &str, text: &str) -> Result<(), Error> {
+        let (addr, name, key) = {
+            let roster = lock(&self.roster);
+            let peer = roster
+                .users
+                .get(&to.to_ascii_lowercase())
+                .ok_or_else(|| Error::NotOnline(to.to_owned()))?;
+            let key = peer.key.ok_or_else(|| Error::NotOnline(to.to_owned()))?;
+            (peer.entry.addr, peer.entry.name.clone(), key)
+        };
+        let datagram = self.key.seal(&self.name, &name, &key, text);
+        self.udp
+            .send_to(&datagram, addr)
+            .await
+            .map_err(Error::Udp)?;
+        Ok(())
+    }
+
+    /// Logs out; the server answers with `bye` and [`Event::Closed`] follows.
+    pub async fn logout(&self) -> Result<(), Error> {
+        self.send(&ClientFrame::Logout).await
+    }
+
+    async fn send(&self, frame: &ClientFrame) -> Result<(), Error> {
+        self.writer.lock().await.write_frame(frame).await?;
+        Ok(())
+    }
+}
+
+/// Reads up to `welcome` and the user list that follows it.
+async fn welcome<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> Result<(String, Roster), Error> {
+    let mut name = None;
+    let mut roster = Roster::default();
+    loop {
+        let frame = reader
+            .read_frame::<ServerFrame>()
+            .await?
+            .ok_or(Error::Eof)?;
+        match frame {
+            ServerFrame::Welcome { name: welcomed, .. } => name = Some(welcomed),
+            ServerFrame::Users { users, more } => {
+                if let (Some(name), Some(_)) = (&name, roster.page(users, more)) {
+                    return Ok((name.clone(), roster));
+                }
+            }
+            ServerFrame::Error { code, text } => return Err(Error::Rejected { code, text }),
+            ServerFrame::Bye { code, text } => return Err(Error::Closed { code, text }),
+            other => debug!(?other, "ignored before welcome"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Peer {
+    entry: UserEntry,
+    /// `None` if the server sent a key that does not parse.
+    key: Option<PublicKey>,
+}
+
+/// Active users by case-folded name.
+#[derive(Debug, Default)]
+struct Roster {
+    users: BTreeMap<String, Peer>,
+    pages: Vec<UserEntry>,
+}
+
+impl Roster {
+    fn insert(&mut self, entry: UserEntry) {
+        let key = PublicKey::parse(&entry.key);
+        self.users
+            .insert(entry.name.to_ascii_lowercase(), Peer { entry, key });
+    }
+
+    /// Takes one page of a user list; the whole list once it is complete.
+    fn page(&mut self, users: Vec<UserEntry>, more: bool) -> Option<Vec<UserEntry>> {
+        self.pages.extend(users);
+        if more {
+            return None;
+        }
+        let complete = std::mem::take(&mut self.pages);
+        self.users.clear();
+        for entry in complete.iter().cloned() {
+            self.insert(entry);
+        }
+        Some(complete)
+    }
+
+    fn key_of(&self, name: &str) -> Option<PublicKey> {
+        self.users.get(&name.to_ascii_lowercase())?.key
+    }
+}
+
+/// Reads the server and the UDP socket, keeps the roster, answers pings.
+struct Background {
+    reader: FrameReader<tokio::io::ReadHalf<Box<dyn Stream>>>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    roster: Arc<Mutex<Roster>>,
+    udp: Arc<UdpSocket>,
+    inbox: Inbox,
+    events: mpsc::Sender<Event>,
+}
+
+impl Background {
+    async fn run(mut self) {
+        let mut datagram = vec![0u8; MAX_DATAGRAM];
+        let closed = loop {
+            let event = tokio::select! {
+                frame = self.reader.read_frame::<ServerFrame>() => match frame {
+                    Ok(Some(frame)) => match self.frame(frame).await {
+                        Ok(Some(event)) => event,
+                        Ok(None) => continue,
+                        Err(closed) => break closed,
+                    },
+                    Ok(None) => break Event::Closed { code: None, text: "the server closed the connection".into() },
+                    Err(err) if err.is_fatal() => break Event::Closed { code: None, text: err.to_string() },
+                    Err(err) => {
+                        debug!(%err, "bad frame from the server");
+                        continue;
+                    }
+                },
+                received = self.udp.recv_from(&mut datagram) => match received {
+                    Ok((n, source)) => match self.datagram(&datagram[..n], source) {
+                        Some(event) => event,
+                        None => continue,
+                    },
+                    Err(err) => {
+                        debug!(%err, "UDP receive failed");
+                        continue;
+                    }
+                },
+            };
+            if self.events.send(event).await.is_err() {
+                return;
+            }
+        };
+        let _ = self.events.send(closed).await;
+    }
+
+    /// The event for a server frame; `Err` with the closing event at `bye`.
+    async fn frame(&mut self, frame: ServerFrame) -> Result<Option<Event>, Event> {
+        Ok(Some(match frame {
+            ServerFrame::Message { from, text, time } => Event::Message { from, text, time },
+            ServerFrame::Users { users, more } => match lock(&self.roster).page(users, more) {
+                Some(complete) => Event::Users(complete),
+                None => return Ok(None),
+            },
+            ServerFrame::Joined { user } => {
+                let name = user.name.clone();
+                lock(&self.roster).insert(user);
+                Event::Joined { name }
+            }
+            ServerFrame::Left { name, reason } => {
+                lock(&self.roster).users.remove(&name.to_ascii_lowercase());
+                Event::Left { name, reason }
+            }
+            ServerFrame::Ping { id } => {
+                let pong = ClientFrame::Pong { id };
+                if let Err(err) = self.writer.lock().await.write_frame(&pong).await {
+                    debug!(%err, "cannot answer a ping");
+                }
+                return Ok(None);
+            }
+            ServerFrame::Error { code, text } => Event::Error { code, text },
+            ServerFrame::Bye { code, text } => {
+                return Err(Event::Closed {
+                    code: Some(code),
+                    text,
+                });
+            }
+            ServerFrame::Pong { .. } | ServerFrame::Hello { .. } | ServerFrame::Welcome { .. } => {
+                return Ok(None);
+            }
+        }))
+    }
+
+    fn datagram(&mut self, bytes: &[u8], source: SocketAddr) -> Option<Event> {
+        let roster = self.roster.clone();
+        let received = self.inbox.receive(bytes, |name| lock(&roster).key_of(name));
+        match received {
+            Received::Verified { from, text } => Some(Event::Direct { from, text }),
+            Received::Rejected {
+                why: Rejection::Replayed,
+                claimed,
+                ..
+            } => {
+                debug!(%source, ?claimed, "replayed direct message dropped");
+                None
+            }
+            Received::Rejected { why, claimed, text } => {
+                debug!(%source, ?claimed, why = why.describe(), "unverified direct message");
+                Some(Event::Unverified {
+                    source,
+                    claimed,
+                    text,
+                    why,
+                })
+            }
+        }
+    }
+}
+
+/// Resolves `HOST:PORT`.
+pub async fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
+    let addrs: Vec<SocketAddr> = lookup_host(target)
+        .await
+        .map_err(|source| Error::Resolve {
+            host: target.to_owned(),
+            source,
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::NoAddress {
+            host: target.to_owned(),
+        });
+    }
+    Ok(addrs)
+}
+
+/// Connects to the first address that accepts.
+pub async fn connect_any(
+    addrs: &[SocketAddr],
+    limit: Duration,
+) -> Result<(TcpStream, SocketAddr), Error> {
+    let mut last = Error::NoAddress {
+        host: String::new(),
+    };
+    for &addr in addrs {
+        match timeout(limit, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok((stream, addr));
+            }
+            Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = Error::Refused { addr };
+            }
+            Ok(Err(source)) => last = Error::Connect { addr, source },
+            Err(_) => {
+                last = Error::Timeout {
+                    doing: "connecting",
+                    timeout: limit,
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

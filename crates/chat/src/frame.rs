@@ -1,0 +1,552 @@
+//! The frames of the chat protocol (PROTOCOL.md): one JSON object per line,
+//! told apart by its `type` field. Client frames are requests, server frames
+//! are responses and events. Decoding a line never panics: every failure is a
+//! [`FrameError`] that says whether the connection can go on.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks, exchanged at connect.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest frame either side sends or accepts, newline included.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// A password as it travels in `register` and `login`. Its `Debug` output is
+/// redacted so a frame can be logged without leaking it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// What `register` and `login` carry: who, the password, and where this
+/// session receives direct messages and with which key they are signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// The client's protocol version; must equal the server's.
+    pub version: u32,
+    pub name: String,
+    pub password: Password,
+    /// The UDP port this session receives direct messages on.
+    pub udp_port: u16,
+    /// The session's Ed25519 public key, base64 (standard, padded).
+    pub key: String,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Register(Credentials),
+    Login(Credentials),
+    Logout,
+    Say {
+        text: String,
+    },
+    Users,
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+}
+
+/// One active user, as the user list and `joined` carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntry {
+    pub name: String,
+    /// Where the user receives direct messages: the address the server sees
+    /// the user's TCP connection come from, with the announced UDP port.
+    pub addr: SocketAddr,
+    /// The user's current Ed25519 public key, base64.
+    pub key: String,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection.
+    Hello {
+        version: u32,
+        server: String,
+        max_frame: usize,
+        max_text: usize,
+    },
+    /// The answer to a successful `register` or `login`.
+    Welcome {
+        name: String,
+        registered: bool,
+    },
+    Message {
+        from: String,
+        text: String,
+        /// Server time when the message was accepted, Unix milliseconds.
+        time: u64,
+    },
+    /// The active user list; a long list is split over several frames, all
+    /// but the last with `more: true`.
+    Users {
+        users: Vec<UserEntry>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+    },
+    Joined {
+        user: UserEntry,
+    },
+    Left {
+        name: String,
+        reason: LeaveReason,
+    },
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    /// A request failed; the connection goes on.
+    Error {
+        code: ErrorCode,
+        text: String,
+    },
+    /// The server is closing the connection, and why.
+    Bye {
+        code: ErrorCode,
+        text: String,
+    },
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// Why a user left the room, as `left` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// Logged out, or closed the connection cleanly.
+    Quit,
+    /// The connection broke or went silent.
+    Lost,
+    /// The same account logged in again elsewhere.
+    Replaced,
+    /// Could not keep up with the room.
+    SlowConsumer,
+    /// Kept sending past the rate limit, or sent something unacceptable.
+    Kicked,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl LeaveReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LeaveReason::Quit => "quit",
+            LeaveReason::Lost => "connection lost",
+            LeaveReason::Replaced => "logged in elsewhere",
+            LeaveReason::SlowConsumer => "too slow to keep up",
+            LeaveReason::Kicked => "disconnected by the server",
+            LeaveReason::Shutdown => "server shutting down",
+        }
+    }
+}
+
+/// Every error code of `error` and `bye` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The line is not a JSON object of a known shape.
+    BadFrame,
+    /// The `type` field names no frame this server knows.
+    UnknownType,
+    /// The line is not valid UTF-8.
+    InvalidUtf8,
+    /// The line is longer than the frame limit (always a `bye`).
+    FrameTooLong,
+    /// The client's protocol version is not the server's.
+    UnsupportedVersion,
+    /// Only `register`, `login` and `ping` are accepted before login.
+    NotLoggedIn,
+    /// `register` or `login` on a connection that is already logged in.
+    AlreadyLoggedIn,
+    /// The user name breaks the rules (1-32 of letters, digits, `_`, `-`).
+    InvalidName,
+    /// The password breaks the rules (8-1024 bytes).
+    InvalidPassword,
+    /// The announced key is not a base64 Ed25519 public key.
+    InvalidKey,
+    /// `register` for a name that exists (compared case-insensitively).
+    NameTaken,
+    /// Wrong name or password; deliberately does not say which.
+    LoginFailed,
+    /// Too many failed logins for this account or from this address.
+    Throttled,
+    /// Message text over the limit, or empty.
+    InvalidText,
+    /// Frames sent faster than the rate limit; this one was dropped.
+    RateLimited,
+    /// Kept flooding after being told to slow down (a `bye`).
+    Flooding,
+    /// The outgoing queue overflowed (a `bye`).
+    SlowConsumer,
+    /// No login within the login deadline (a `bye`).
+    LoginTimeout,
+    /// Nothing heard from the client for too long (a `bye`).
+    KeepaliveTimeout,
+    /// The account logged in on another connection (a `bye`).
+    SessionReplaced,
+    /// The client asked to log out (a `bye`).
+    LoggedOut,
+    /// The server is shutting down (a `bye`).
+    ShuttingDown,
+    /// Something failed inside the server; try again later.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
+            ErrorCode::FrameTooLong => "frame_too_long",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::NotLoggedIn => "not_logged_in",
+            ErrorCode::AlreadyLoggedIn => "already_logged_in",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidPassword => "invalid_password",
+            ErrorCode::InvalidKey => "invalid_key",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::LoginFailed => "login_failed",
+            ErrorCode::Throttled => "throttled",
+            ErrorCode::InvalidText => "invalid_text",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Flooding => "flooding",
+            ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::LoginTimeout => "login_timeout",
+            ErrorCode::KeepaliveTimeout => "keepalive_timeout",
+            ErrorCode::SessionReplaced => "session_replaced",
+            ErrorCode::LoggedOut => "logged_out",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A frame type set, so a decoder can tell an unknown `type` from a known
+/// one with bad fields.
+pub trait FrameSet: DeserializeOwned {
+    const TYPES: &'static [&'static str];
+}
+
+impl FrameSet for ClientFrame {
+    const TYPES: &'static [&'static str] = &[
+        "register", "login", "logout", "say", "users", "ping", "pong",
+    ];
+}
+
+impl FrameSet for ServerFrame {
+    const TYPES: &'static [&'static str] = &[
+        "hello", "welcome", "message", "users", "joined", "left", "ping", "pong", "error", "bye",
+    ];
+}
+
+/// Why a frame could not be read, written or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame longer than {MAX_FRAME} bytes")]
+    TooLong,
+    #[error("frame is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("unknown frame type `{0}`")]
+    UnknownType(String),
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl FrameError {
+    /// Whether the connection must close: a frame too long cannot be
+    /// skipped safely and an I/O error ends the stream; anything else was one
+    /// bad line among good ones.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, FrameError::TooLong | FrameError::Io(_))
+    }
+
+    /// The code the server answers this error with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            FrameError::TooLong => ErrorCode::FrameTooLong,
+            FrameError::InvalidUtf8 => ErrorCode::InvalidUtf8,
+            FrameError::UnknownType(_) => ErrorCode::UnknownType,
+            FrameError::Malformed(_) | FrameError::Io(_) => ErrorCode::BadFrame,
+        }
+    }
+}
+
+/// Decodes one line (without its newline) into a frame of set `F`.
+pub fn decode<F: FrameSet>(line: &[u8]) -> Result<F, FrameError> {
+    if line.len() >= MAX_FRAME {
+        return Err(FrameError::TooLong);
+    }
+    let text = std::str::from_utf8(line).map_err(|_| FrameError::InvalidUtf8)?;
+    serde_json::from_str(text).map_err(|err| classify::<F>(text, err))
+}
+
+/// Tells an unknown `type` from a malformed frame; only runs on failure.
+fn classify<F: FrameSet>(text: &str, err: serde_json::Error) -> FrameError {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<Cow<'a, str>>,
+    }
+    match serde_json::from_str::<Probe>(text) {
+        Ok(Probe { kind: Some(kind) }) if !F::TYPES.contains(&kind.as_ref()) => {
+            FrameError::UnknownType(kind.chars().take(32).collect())
+        }
+        _ => FrameError::Malformed(err.to_string()),
+    }
+}
+
+/// Encodes a frame as one line, newline included, checking the size limit.
+pub fn encode<F: Serialize>(frame: &F) -> Result<Bytes, FrameError> {
+    let mut line = serde_json::to_vec(frame)
+        .map_err(|err| FrameError::Malformed(format!("cannot encode: {err}")))?;
+    line.push(b'\n');
+    if line.len() > MAX_FRAME {
+        return Err(FrameError::TooLong);
+    }
+    Ok(Bytes::from(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn credentials() -> Credentials {
+        Credentials {
+            version: 1,
+            name: "alice".into(),
+            password: Password::new("correct horse"),
+            udp_port: 40000,
+            key: "AAAA".into(),
+        }
+    }
+
+    #[test]
+    fn client_frames_round_trip() {
+        let frames = [
+            ClientFrame::Register(credentials()),
+            ClientFrame::Login(credentials()),
+            ClientFrame::Logout,
+            ClientFrame::Say { text: "hi".into() },
+            ClientFrame::Users,
+            ClientFrame::Ping { id: Some(7) },
+            ClientFrame::Pong { id: None },
+        ];
+        for frame in frames {
+            let line = encode(&frame).unwrap();
+            assert!(line.ends_with(b"\n"));
+            let back: ClientFrame = decode(&line[..line.len() - 1]).unwrap();
+            assert_eq!(back, frame);
+        }
+    }
+
+    #[test]
+    fn documented_examples_decode() {
+        let say: ClientFrame = decode(br#"{"type":"say","text":"hello, room"}"#).unwrap();
+        assert_eq!(
+            say,
+            ClientFrame::Say {
+                text: "hello, room".into()
+            }
+        );
+        let logout: ClientFrame = decode(br#"{"type":"logout"}"#).unwrap();
+        assert_eq!(logout, ClientFrame::Logout);
+        // Unknown fields are ignored, so later versions can add some.
+        let ping: ClientFrame = decode(br#"{"type":"ping","extra":[1,2]}"#).unwrap();
+        assert_eq!(ping, ClientFrame::Ping { id: None });
+        let left = encode(&ServerFrame::Left {
+            name: "bob".into(),
+            reason: LeaveReason::SlowConsumer,
+        })
+        .unwrap();
+        assert_eq!(
+            &left[..],
+            b"{\"type\":\"left\",\"name\":\"bob\",\"reason\":\"slow_consumer\"}\n"
+        );
+    }
+
+    /// Every frame shown in PROTOCOL.md decodes as what it claims to be, and
+    /// every error code there is one the code knows.
+    #[test]
+    fn protocol_document_examples_decode() {
+        let doc = include_str!("../PROTOCOL.md");
+        let mut checked = 0;
+        for (at, _) in doc.match_indices("{\"type\":") {
+            let example = &doc[at..];
+            let end = example.find(['`', '\n']).unwrap_or(example.len());
+            let example = &example[..end];
+            if example.starts_with("{\"type\":\"direct\"") {
+                continue;
+            }
+            let client = decode::<ClientFrame>(example.as_bytes());
+            let server = decode::<ServerFrame>(example.as_bytes());
+            assert!(
+                client.is_ok() || server.is_ok(),
+                "{example}: {client:?} {server:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} examples found");
+        for code in [
+            ErrorCode::BadFrame,
+            ErrorCode::UnknownType,
+            ErrorCode::FrameTooLong,
+            ErrorCode::UnsupportedVersion,
+            ErrorCode::NotLoggedIn,
+            ErrorCode::AlreadyLoggedIn,
+            ErrorCode::InvalidName,
+            ErrorCode::InvalidPassword,
+            ErrorCode::InvalidKey,
+            ErrorCode::NameTaken,
+            ErrorCode::LoginFailed,
+            ErrorCode::Throttled,
+            ErrorCode::InvalidText,
+            ErrorCode::RateLimited,
+            ErrorCode::Flooding,
+            ErrorCode::SlowConsumer,
+            ErrorCode::LoginTimeout,
+            ErrorCode::KeepaliveTimeout,
+            ErrorCode::SessionReplaced,
+            ErrorCode::LoggedOut,
+            ErrorCode::ShuttingDown,
+            ErrorCode::Internal,
+        ] {
+            assert!(
+                doc.contains(&format!("| `{code}` |")),
+                "{code} is not documented"
+            );
+        }
+        for line in doc.lines().filter(|line| line.starts_with("| `")) {
+            let code = line.split('`').nth(1).unwrap();
+            if line.contains("| error |") || line.contains("| bye |") {
+                let parsed: ErrorCode = serde_json::from_str(&format!("\"{code}\"")).unwrap();
+                assert_eq!(parsed.as_str(), code);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        assert!(matches!(
+            decode::<ClientFrame>(br#"{"type":"dance"}"#),
+            Err(FrameError::UnknownType(kind)) if kind == "dance"
+        ));
+        assert!(matches!(
+            decode::<ClientFrame>(br#"{"type":"say"}"#),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<ClientFrame>(b"{not json"),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<ClientFrame>(b"[1,2]"),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<ClientFrame>(b"{\"type\":\"say\",\"text\":\"\xff\"}"),
+            Err(FrameError::InvalidUtf8)
+        ));
+        let long = vec![b' '; MAX_FRAME];
+        assert!(matches!(
+            decode::<ClientFrame>(&long),
+            Err(FrameError::TooLong)
+        ));
+        assert!(FrameError::TooLong.is_fatal());
+        assert!(!FrameError::InvalidUtf8.is_fatal());
+    }
+
+    #[test]
+    fn passwords_are_not_logged() {
+        let shown = format!("{:?}", ClientFrame::Login(credentials()));
+        assert!(!shown.contains("correct horse"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn codes_match_their_wire_names() {
+        for code in [
+            ErrorCode::BadFrame,
+            ErrorCode::LoginFailed,
+            ErrorCode::SlowConsumer,
+            ErrorCode::Internal,
+        ] {
+            let wire = serde_json::to_string(&code).unwrap();
+            assert_eq!(wire, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn oversized_encode_is_refused() {
+        let frame = ClientFrame::Say {
+            text: "x".repeat(MAX_FRAME),
+        };
+        assert!(matches!(encode(&frame), Err(FrameError::TooLong)));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode::<ClientFrame>(&line);
+            let _ = decode::<ServerFrame>(&line);
+        }
+
+        #[test]
+        fn arbitrary_json_like_text_never_panics(line in r#"\{("type":"(say|login|users|ping|x)",?)?("[a-z_]{1,8}":("[^"]{0,8}"|[0-9]{1,20}|null|true|\[\]|\{\}),?){0,4}\}"#) {
+            let _ = decode::<ClientFrame>(line.as_bytes());
+            let _ = decode::<ServerFrame>(line.as_bytes());
+        }
+
+        #[test]
+        fn say_text_round_trips(text in "\\PC{0,200}") {
+            let frame = ClientFrame::Say { text };
+            let line = encode(&frame).unwrap();
+            prop_assert_eq!(decode::<ClientFrame>(&line[..line.len() - 1]).unwrap(), frame);
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The chat system: a documented line protocol of JSON frames (see
+//! PROTOCOL.md), a server with an SQLite account store and a room that fans
+//! messages out to every member, a client library, signed UDP direct
+//! messages between clients, and a load generator for netkit's own protocol
+//! and for IRC.
+
+pub mod bench;
+pub mod client;
+pub mod connection;
+pub mod direct;
+mod error;
+pub mod frame;
+pub mod name;
+pub mod password;
+pub mod rate;
+pub mod server;
+pub mod store;
+mod throttle;
+
+pub use client::{Client, ClientOptions, Event, Mode};
+pub use error::Error;
+pub use frame::{ErrorCode, LeaveReason, MAX_FRAME, PROTOCOL_VERSION, Password, UserEntry};
+pub use server::{Server, ServerConfig};
+pub use store::Accounts;

@@ -1,0 +1,397 @@
+//! The room: who is logged in, and the event stream every member's writer
+//! follows. Joins, leaves and list snapshots happen under one lock and are
+//! published while it is held, so every member sees them in the same order.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tracing::{debug, info};
+
+use crate::frame::{ErrorCode, LeaveReason, MAX_FRAME, ServerFrame, UserEntry, encode};
+use crate::name::Username;
+
+pub(crate) type SessionId = u64;
+
+/// Added to the list interval per active user, so the bytes spent on list
+/// updates grow with the room, not with its square.
+const LIST_INTERVAL_PER_USER: Duration = Duration::from_millis(1);
+
+/// One encoded frame on its way to every member but `from`.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub from: SessionId,
+    pub line: Bytes,
+}
+
+/// How a session is told to end, and why. The first reason given wins.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Kick {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<Farewell>>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Farewell {
+    pub code: ErrorCode,
+    pub leave: LeaveReason,
+    pub text: String,
+}
+
+impl Kick {
+    pub fn fire(&self, code: ErrorCode, leave: LeaveReason, text: impl Into<String>) {
+        let mut reason = lock(&self.reason);
+        if reason.is_none() {
+            *reason = Some(Farewell {
+                code,
+                leave,
+                text: text.into(),
+            });
+        }
+        drop(reason);
+        self.token.cancel();
+    }
+
+    /// Ends the session without a farewell: the connection is already gone.
+    pub fn stop(&self) {
+        self.token.cancel();
+    }
+
+    /// Completes once the session is told to end (again at every poll
+    /// after that, so it can be pinned once and polled in a loop).
+    pub fn fired(&self) -> WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+
+    pub fn farewell(&self) -> Option<Farewell> {
+        lock(&self.reason).clone()
+    }
+}
+
+#[derive(Debug)]
+struct Member {
+    id: SessionId,
+    entry: UserEntry,
+    /// `entry` as JSON, made once: lists are built from these.
+    json: Vec<u8>,
+    kick: Kick,
+}
+
+#[derive(Debug, Default)]
+struct Members {
+    by_key: HashMap<String, Member>,
+    next_id: SessionId,
+}
+
+/// What a session gets when it joins.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    pub id: SessionId,
+    pub events: broadcast::Receiver<Event>,
+    /// The user list at the moment of joining, as encoded frames.
+    pub snapshot: Vec<Bytes>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Room {
+    members: Mutex<Members>,
+    events: broadcast::Sender<Event>,
+    list_dirty: AtomicBool,
+    list_changed: Notify,
+    list_interval: Duration,
+    capacity: usize,
+}
+
+impl Room {
+    /// `queue` bounds how many events a member may fall behind.
+    pub fn new(queue: usize, list_interval: Duration) -> Arc<Self> {
+        let (events, _) = broadcast::channel(queue.max(1));
+        Arc::new(Self {
+            members: Mutex::new(Members {
+                by_key: HashMap::new(),
+                next_id: 1,
+            }),
+            events,
+            list_dirty: AtomicBool::new(false),
+            list_changed: Notify::new(),
+            list_interval,
+            // The channel rounds its capacity up to a power of two.
+            capacity: queue.max(1).next_power_of_two(),
+        })
+    }
+
+    /// Events a member may fall behind before it has lagged.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Adds a session, replacing (and kicking) an earlier session of the
+    /// same account.
+    pub fn join(&self, name: &Username, addr: SocketAddr, key: String, kick: Kick) -> Joined {
+        let entry = UserEntry {
+            name: name.to_string(),
+            addr,
+            key,
+        };
+        let mut members = lock(&self.members);
+        if let Some(old) = members.by_key.remove(&name.key()) {
+            info!(user = %old.entry.name, "session replaced by a new login");
+            old.kick.fire(
+                ErrorCode::SessionReplaced,
+                LeaveReason::Replaced,
+                "this account logged in on another connection",
+            );
+            self.publish_left(&old.entry.name, LeaveReason::Replaced);
+        }
+        let id = members.next_id;
+        members.next_id += 1;
+        let events = self.events.subscribe();
+        self.publish(
+            id,
+            &ServerFrame::Joined {
+                user: entry.clone(),
+            },
+        );
+        let json = serde_json::to_vec(&entry).expect("a user entry serializes");
+        let member = Member {
+            id,
+            entry,
+            json,
+            kick,
+        };
+        members.by_key.insert(name.key(), member);
+        let snapshot = users_pages(&members);
+        drop(members);
+        self.list_changed_now();
+        Joined {
+            id,
+            events,
+            snapshot,
+        }
+    }
+
+    /// Removes session `id` if it is still the account's current session,
+    /// announcing the leave; returns whether it was.
+    pub fn leave(&self, id: SessionId, name: &Username, reason: LeaveReason) -> bool {
+        let mut members = lock(&self.members);
+        let current = members
+            .by_key
+            .get(&name.key())
+            .is_some_and(|member| member.id == id);
+        if !current {
+            return false;
+        }
+        members.by_key.remove(&name.key());
+        if reason != LeaveReason::Shutdown {
+            self.publish_left(name.as_str(), reason);
+        }
+        drop(members);
+        self.list_changed_now();
+        true
+    }
+
+    /// Sends a room message from session `id` to everyone else.
+    pub fn say(&self, id: SessionId, from: &str, text: String) {
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |now| now.as_millis() as u64);
+        self.publish(
+            id,
+            &ServerFrame::Message {
+                from: from.to_owned(),
+                text,
+                time,
+            },
+        );
+    }
+
+    /// The current user list as encoded frames.
+    pub fn snapshot(&self) -> Vec<Bytes> {
+        users_pages(&lock(&self.members))
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.members).by_key.len()
+    }
+
+    /// Sends the full user list to everyone after joins and leaves, at most
+    /// once per interval (longer for bigger rooms), until `shutdown`.
+    pub async fn announce_lists(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut last = Instant::now() - self.list_interval;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.list_changed.notified() => {}
+            }
+            let interval = self.list_interval + LIST_INTERVAL_PER_USER * self.len() as u32;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(last + interval) => {}
+            }
+            if !self.list_dirty.swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            let members = lock(&self.members);
+            let pages = users_pages(&members);
+            debug!(
+                users = members.by_key.len(),
+                frames = pages.len(),
+                "user list broadcast"
+            );
+            for line in pages {
+                let _ = self.events.send(Event { from: 0, line });
+            }
+            drop(members);
+            last = Instant::now();
+        }
+    }
+
+    fn list_changed_now(&self) {
+        self.list_dirty.store(true, Ordering::Release);
+        self.list_changed.notify_one();
+    }
+
+    fn publish_left(&self, name: &str, reason: LeaveReason) {
+        self.publish(
+            0,
+            &ServerFrame::Left {
+                name: name.to_owned(),
+                reason,
+            },
+        );
+    }
+
+    fn publish(&self, from: SessionId, frame: &ServerFrame) {
+        match encode(frame) {
+            // No receivers is not an error: the room may be empty.
+            Ok(line) => drop(self.events.send(Event { from, line })),
+            Err(err) => tracing::error!(%err, "cannot encode a room event"),
+        }
+    }
+}
+
+/// The user list, sorted by name, split into frames under the size limit.
+/// Entries were serialized once at join; a list is their concatenation.
+fn users_pages(members: &Members) -> Vec<Bytes> {
+    const OPEN: &[u8] = br#"{"type":"users","users":["#;
+    const MORE: &[u8] = b"],\"more\":true}\n";
+    const LAST: &[u8] = b"]}\n";
+    let mut entries: Vec<&Member> = members.by_key.values().collect();
+    entries.sort_unstable_by(|a, b| a.entry.name.cmp(&b.entry.name));
+    let mut pages = Vec::new();
+    let mut page = OPEN.to_vec();
+    for member in entries {
+        let fits = page.len() + 1 + member.json.len() + MORE.len() <= MAX_FRAME;
+        if !fits && page.len() > OPEN.len() {
+            page.extend_from_slice(MORE);
+            pages.push(Bytes::from(std::mem::replace(&mut page, OPEN.to_vec())));
+        }
+        if page.len() > OPEN.len() {
+            page.push(b',');
+        }
+        page.extend_from_slice(&member.json);
+    }
+    page.extend_from_slice(LAST);
+    pages.push(Bytes::from(page));
+    pages
+}
+
+/// Locks ignoring poisoning: every critical section here leaves the data
+/// consistent even if a panic interrupts it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{ServerFrame, decode};
+
+    fn name(text: &str) -> Username {
+        Username::parse(text).unwrap()
+    }
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:40000".parse().unwrap()
+    }
+
+    fn frame(line: &Bytes) -> ServerFrame {
+        decode(&line[..line.len() - 1]).unwrap()
+    }
+
+    #[test]
+    fn join_replace_and_leave_are_announced_once() {
+        let room = Room::new(64, Duration::from_millis(10));
+        let alice = room.join(&name("alice"), addr(), "k1".into(), Kick::default());
+        let mut watcher = alice.events;
+        // Everyone's writer sees its own `joined` and skips it by id.
+        assert_eq!(watcher.try_recv().unwrap().from, alice.id);
+        let first_kick = Kick::default();
+        let bob = room.join(&name("bob"), addr(), "k2".into(), first_kick.clone());
+        let event = watcher.try_recv().unwrap();
+        assert_eq!(event.from, bob.id);
+        assert!(matches!(frame(&event.line), ServerFrame::Joined { user } if user.name == "bob"));
+
+        // Bob again, in any case: the first session is kicked and left once.
+        let bob2 = room.join(&name("BOB"), addr(), "k3".into(), Kick::default());
+        assert_eq!(
+            first_kick.farewell().unwrap().code,
+            ErrorCode::SessionReplaced
+        );
+        let left = frame(&watcher.try_recv().unwrap().line);
+        assert_eq!(
+            left,
+            ServerFrame::Left {
+                name: "bob".into(),
+                reason: LeaveReason::Replaced
+            }
+        );
+        assert!(matches!(
+            frame(&watcher.try_recv().unwrap().line),
+            ServerFrame::Joined { .. }
+        ));
+        // The replaced session ending later announces nothing.
+        assert!(!room.leave(bob.id, &name("bob"), LeaveReason::Lost));
+        assert!(watcher.try_recv().is_err());
+        assert!(room.leave(bob2.id, &name("bob"), LeaveReason::Quit));
+        assert!(matches!(
+            frame(&watcher.try_recv().unwrap().line),
+            ServerFrame::Left {
+                reason: LeaveReason::Quit,
+                ..
+            }
+        ));
+        assert_eq!(room.len(), 1);
+    }
+
+    #[test]
+    fn big_lists_are_paged_under_the_limit() {
+        let room = Room::new(64, Duration::from_millis(10));
+        for i in 0..2000 {
+            let key = format!("{i:044}");
+            room.join(&name(&format!("user{i:04}")), addr(), key, Kick::default());
+        }
+        let pages = room.snapshot();
+        assert!(pages.len() > 1);
+        let mut seen = 0;
+        for (i, page) in pages.iter().enumerate() {
+            assert!(page.len() <= MAX_FRAME);
+            match frame(page) {
+                ServerFrame::Users { users, more } => {
+                    seen += users.len();
+                    assert_eq!(more, i + 1 < pages.len());
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(seen, 2000);
+    }
+}

@@ -1,0 +1,338 @@
+//! `netkit chat join`: the line interface. On a terminal, rustyline edits
+//! the input line and incoming messages print above it; otherwise commands
+//! are read line by line from stdin and output is plain, for scripts.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chat::client::{ClientOptions, Event, Mode};
+use chat::{Client, ErrorCode};
+use clap::Args;
+use rustyline::ExternalPrinter;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::duration;
+
+const HELP: &str = "\
+* commands: text goes to the room; @name: text sends a direct message;
+*           #ls lists who is online; #quit leaves; #help shows this";
+
+/// How long `#quit` waits for the server's goodbye.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The chat server, as HOST:PORT
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5000")]
+    server: String,
+    /// Your user name
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    /// Create the account first
+    #[arg(long)]
+    register: bool,
+    /// Use TLS, verifying the server's certificate
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: accept any certificate (for test servers only)
+    #[arg(long, requires = "tls")]
+    insecure: bool,
+    /// With --tls: also trust the CA certificates in this PEM file
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    cacert: Option<PathBuf>,
+    /// Show direct messages that fail verification, marked unverified
+    #[arg(long)]
+    show_unverified: bool,
+    /// How long to wait to connect and log in
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    timeout: Duration,
+}
+
+pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let password = super::password(
+        &format!("Password for {}: ", args.user),
+        args.register && interactive,
+    )?;
+    let options = ClientOptions {
+        server: args.server.clone(),
+        tls: args.tls.then(|| tls::ClientOptions {
+            insecure: args.insecure,
+            ca_file: args.cacert.clone(),
+        }),
+        timeout: args.timeout,
+    };
+    let mode = if args.register {
+        Mode::Register
+    } else {
+        Mode::Login
+    };
+    let (client, mut events) = Client::connect(&options, &args.user, password, mode)
+        .await
+        .with_context(|| format!("cannot join {}", args.server))?;
+
+    let tls = client
+        .tls()
+        .map(|described| format!(", {described}"))
+        .unwrap_or_default();
+    // Printed before the line editor starts: it owns the terminal after.
+    Output::Plain.line(format!(
+        "* connected to {} as {} ({} online{tls}); #help for commands",
+        client.server(),
+        client.name(),
+        client.users().len()
+    ));
+    let (mut output, mut input) = if interactive { terminal()? } else { plain() };
+
+    let mut quitting = false;
+    let quit_by = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(quit_by);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { return Ok(ExitCode::FAILURE) };
+                if let Event::Closed { code, text } = event {
+                    if quitting || code == Some(ErrorCode::LoggedOut) {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    let code = code.map(|code| format!(" ({code})")).unwrap_or_default();
+                    output.line(format!("! disconnected: {}{code}", clean(&text)));
+                    output.finish(&mut input).await;
+                    return Ok(ExitCode::FAILURE);
+                }
+                if let Some(line) = render(event, args.show_unverified) {
+                    output.line(line);
+                }
+            }
+            _ = &mut quit_by, if quitting => return Ok(ExitCode::SUCCESS),
+            line = input.recv(), if !quitting => {
+                let line = line.flatten();
+                let command = line.as_deref().map_or(Command::Quit, Command::parse);
+                if let Command::Quit = command {
+                    quitting = true;
+                    if client.logout().await.is_err() {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    // The server's `bye` ends the loop; don't wait forever.
+                    quit_by.as_mut().reset(tokio::time::Instant::now() + QUIT_WAIT);
+                    continue;
+                }
+                if let Some(reply) = execute(&client, command).await {
+                    output.line(reply);
+                }
+            }
+        }
+    }
+}
+
+enum Command<'a> {
+    Say(&'a str),
+    Direct { to: &'a str, text: &'a str },
+    List,
+    Help,
+    Quit,
+    Nothing,
+    Unknown(&'a str),
+}
+
+impl<'a> Command<'a> {
+    fn parse(line: &'a str) -> Self {
+        let trimmed = line.trim();
+        match trimmed {
+            "" => Command::Nothing,
+            "#ls" => Command::List,
+            "#quit" => Command::Quit,
+            "#help" => Command::Help,
+            _ if trimmed.starts_with('#') => Command::Unknown(trimmed),
+            _ => match trimmed
+                .strip_prefix('@')
+                .and_then(|rest| rest.split_once(':'))
+            {
+                Some((to, text)) => Command::Direct {
+                    to: to.trim(),
+                    text: text.trim_start(),
+                },
+                None if trimmed.starts_with('@') => Command::Unknown(trimmed),
+                None => Command::Say(line),
+            },
+        }
+    }
+}
+
+/// Runs a command; returns what to print, if anything.
+async fn execute(client: &Client, command: Command<'_>) -> Option<String> {
+    let result = match command {
+        Command::Nothing | Command::Quit => return None,
+        Command::Help => return Some(HELP.into()),
+        Command::Unknown(line) if line.starts_with('@') => {
+            return Some("! to send a direct message: @name: text".into());
+        }
+        Command::Unknown(line) => {
+            return Some(format!(
+                "! unknown command {} (#help lists them)",
+                clean(line)
+            ));
+        }
+        Command::List => {
+            let names: Vec<String> = client.users().into_iter().map(|user| user.name).collect();
+            return Some(format!("* online ({}): {}", names.len(), names.join(", ")));
+        }
+        Command::Say(text) => client.say(text).await,
+        Command::Direct { text: "", .. } => return Some("! nothing to send".into()),
+        Command::Direct { to, text } => client.direct(to, text).await,
+    };
+    result
+        .err()
+        .map(|err| format!("! {}", clean(&err.to_string())))
+}
+
+/// How an event is shown; `None` for events that only update state.
+fn render(event: Event, show_unverified: bool) -> Option<String> {
+    Some(match event {
+        Event::Message { from, text, .. } => format!("[room] {}: {}", clean(&from), clean(&text)),
+        Event::Direct { from, text } => format!("[direct] {}: {}", clean(&from), clean(&text)),
+        Event::Unverified {
+            source,
+            claimed,
+            text,
+            why,
+        } => {
+            if !show_unverified {
+                return None;
+            }
+            let claimed = claimed.map_or_else(|| "?".into(), |name| clean(&name));
+            let text = text.map_or_else(String::new, |text| clean(&text));
+            format!(
+                "[direct] unverified {claimed} ({source}, {}): {text}",
+                why.describe()
+            )
+        }
+        Event::Joined { name } => format!("* {} joined", clean(&name)),
+        Event::Left { name, reason } => format!("* {} left ({})", clean(&name), reason.describe()),
+        Event::Users(_) => return None,
+        Event::Error { code, text } => format!("! {} ({code})", clean(&text)),
+        Event::Closed { .. } => return None,
+    })
+}
+
+/// Text from the network as it may reach a terminal: control characters
+/// (escape sequences, newlines that could fake a line) are shown escaped.
+fn clean(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+/// Where lines are shown.
+enum Output {
+    Plain,
+    Terminal(Box<dyn ExternalPrinter + Send>),
+}
+
+impl Output {
+    fn line(&mut self, line: String) {
+        match self {
+            Output::Plain => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
+            }
+            Output::Terminal(printer) => {
+                let _ = printer.print(line);
+            }
+        }
+    }
+
+    /// On a terminal the editor thread still owns the tty in raw mode; let
+    /// the user end it (Enter) so the terminal is restored before exiting.
+    async fn finish(&mut self, input: &mut mpsc::Receiver<Option<String>>) {
+        if let Output::Terminal(_) = self {
+            self.line("* press Enter to exit".into());
+            let _ = input.recv().await;
+        }
+    }
+}
+
+/// Lines typed or piped in; `None` is end of input (Ctrl-D, Ctrl-C, EOF).
+type Input = mpsc::Receiver<Option<String>>;
+
+fn plain() -> (Output, Input) {
+    let (lines, input) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if lines.send(Some(line)).await.is_err() {
+                return;
+            }
+        }
+        let _ = lines.send(None).await;
+    });
+    (Output::Plain, input)
+}
+
+fn terminal() -> anyhow::Result<(Output, Input)> {
+    let mut editor = rustyline::DefaultEditor::new().context("cannot set up the terminal")?;
+    let printer = editor
+        .create_external_printer()
+        .context("cannot set up the terminal")?;
+    let (lines, input) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        loop {
+            match editor.readline("> ") {
+                Ok(line) => {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if lines.blocking_send(Some(line)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = lines.blocking_send(None);
+                    return;
+                }
+            }
+        }
+    });
+    Ok((Output::Terminal(Box::new(printer)), input))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands() {
+        assert!(matches!(Command::parse("#ls"), Command::List));
+        assert!(matches!(Command::parse(" #quit "), Command::Quit));
+        assert!(matches!(
+            Command::parse("@bob: hi there"),
+            Command::Direct {
+                to: "bob",
+                text: "hi there"
+            }
+        ));
+        assert!(matches!(Command::parse("@bob hi"), Command::Unknown(_)));
+        assert!(matches!(Command::parse("#dance"), Command::Unknown(_)));
+        assert!(matches!(
+            Command::parse("hello: world"),
+            Command::Say("hello: world")
+        ));
+        assert!(matches!(Command::parse("   "), Command::Nothing));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(clean("a\nb"), "a\\nb");
+        assert_eq!(clean("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(clean("tab\tok ünï"), "tab\tok ünï");
+    }
+}

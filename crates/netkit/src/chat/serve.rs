@@ -1,0 +1,128 @@
+//! `netkit chat serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chat::rate::RateConfig;
+use chat::{Accounts, Server, ServerConfig};
+use clap::Args;
+use tracing::warn;
+
+use crate::duration;
+use crate::serve::{GraceArgs, Shutdown};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
+    bind: SocketAddr,
+    /// The account database (SQLite), created if missing
+    #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
+    db: PathBuf,
+    /// PEM certificate chain for TLS (with --tls-key)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// TLS with a throwaway certificate for localhost (clients need --insecure)
+    #[arg(long)]
+    self_signed: bool,
+    /// Close connections that have not logged in within this time
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
+    login_timeout: Duration,
+    /// Ping a silent client after this long; close it after twice as long
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
+    keepalive: Duration,
+    /// Connections served at once; more wait in the listen backlog
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Longest message text in bytes (at most 8192)
+    #[arg(long, value_name = "BYTES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=8192))]
+    max_text: u32,
+    /// Frames per second each client may send, steady state
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 5.0)]
+    rate: f64,
+    /// Frames a client may send at once after a quiet period
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    burst: u32,
+    /// Refused frames within 10 s after which a flooding client is disconnected
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    strikes: u32,
+    /// Room events a client may fall behind before it is disconnected
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    queue: u32,
+    /// Failed logins per account and per address within --login-window
+    /// before further attempts are refused
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    login_failures: u32,
+    /// The window for --login-failures
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
+    login_window: Duration,
+    /// Least time between two broadcasts of the user list (plus 1 ms per user)
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = duration::parse)]
+    users_interval: Duration,
+    #[command(flatten)]
+    grace: GraceArgs,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.rate.is_finite() && args.rate > 0.0,
+        "--rate must be a positive number of frames per second"
+    );
+    let shutdown = Shutdown::install(&args.grace)?;
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Identity::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ if args.self_signed => Some(tls::Identity::SelfSigned),
+        _ => None,
+    };
+    let tls = match &identity {
+        Some(identity) => Some(tls::server_config(identity, &[])?),
+        None => None,
+    };
+    if args.self_signed {
+        warn!("TLS with a self-signed certificate: for testing only");
+    }
+    let accounts = Accounts::open(&args.db)?;
+    let config = ServerConfig {
+        login_timeout: args.login_timeout,
+        keepalive: args.keepalive,
+        max_connections: args.max_connections as usize,
+        max_text: args.max_text as usize,
+        rate: RateConfig {
+            rate: args.rate,
+            burst: args.burst,
+            strikes: args.strikes,
+        },
+        queue: args.queue as usize,
+        login_failures: args.login_failures,
+        login_window: args.login_window,
+        users_interval: args.users_interval,
+        tls: tls.clone(),
+    };
+    let server = Server::bind(args.bind, config, accounts)
+        .await
+        .with_context(|| format!("cannot start the chat server on {}", args.bind))?;
+    let suffix = if tls.is_some() { " (tls)" } else { "" };
+    println!("listening on {}{suffix}", server.local_addr());
+    let token = shutdown.token();
+    shutdown
+        .run(async move {
+            server.run(token).await;
+            Ok(())
+        })
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
