@@ -141,6 +141,15 @@ fn conditional_requests() {
             _ => assert_eq!(reply.body_text(), HELLO),
         }
     }
+    // A list may come on several field lines (RFC 9110 §5.3).
+    let reply = curl(&[
+        "-H",
+        "If-None-Match: \"other\"",
+        "-H",
+        &format!("If-None-Match: {etag}"),
+        &hello,
+    ]);
+    assert_eq!(reply.status, 304);
     // If-None-Match wins over If-Modified-Since.
     let reply = curl(&[
         "-H",
@@ -179,6 +188,10 @@ fn byte_ranges() {
     assert_eq!(reply.header("content-length"), Some("100"));
     assert_eq!(reply.body, &data[..100]);
 
+    // Range units are case-insensitive.
+    let reply = curl(&["-H", "Range: Bytes=0-99", &bin]);
+    assert_eq!(reply.status, 206);
+    assert_eq!(reply.body, &data[..100]);
     let reply = curl(&["-r", "-10", &bin]);
     assert_eq!(reply.body, &data[len - 10..]);
     let reply = curl(&["-r", "1000000-", &bin]);
@@ -285,6 +298,18 @@ fn compression_is_negotiated() {
         out.stdout.len()
     );
 
+    // Accept-Encoding on two field lines is one list.
+    let reply = curl(&[
+        "--compressed",
+        "-H",
+        "Accept-Encoding: identity",
+        "-H",
+        "Accept-Encoding: br",
+        &big,
+    ]);
+    assert_eq!(reply.header("content-encoding"), Some("br"));
+    assert_eq!(reply.body_text(), expected);
+
     for refused in ["identity", "br;q=0, gzip;q=0", "*;q=0", "compress"] {
         let reply = curl(&["-H", &format!("Accept-Encoding: {refused}"), &big]);
         assert_eq!(reply.header("content-encoding"), None, "{refused}");
@@ -359,7 +384,7 @@ fn directory_listing() {
     assert!(page.contains("1.0 MiB"), "{page}");
     assert!(!page.contains(".env") && !page.contains(".git"));
     assert!(!page.contains("link-outside") && !page.contains("dir-outside"));
-    assert!(page.contains("link-inside"));
+    assert!(page.contains(">link-inside<") && page.contains(">abs-link-inside<"));
 
     let docs = curl(&[&url(&server, "/docs/")]).body_text();
     assert!(docs.contains("<a href=\"../\">../</a>"));
@@ -727,7 +752,9 @@ fn signals_and_start_up_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains(&addr));
+    let err = text(&out.stderr);
+    assert!(err.contains(&addr), "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "the cause once: {err}");
 
     let out = netkit()
         .args(["web", "serve", "/nonexistent/dir", "--bind", "127.0.0.1:0"])
@@ -758,6 +785,72 @@ fn signals_and_start_up_errors() {
     ] {
         assert!(help.contains(flag), "serve --help documents {flag}");
     }
+}
+
+/// SIGTERM while a response is in flight: it completes within `--grace`,
+/// while new connections are refused; past the grace period the server
+/// closes what is left and exits.
+#[test]
+fn shutdown_lets_a_download_finish_within_the_grace_period() {
+    let fixture = Fixture::new("grace");
+    // Sparse, so it costs no disk, and far larger than socket buffers.
+    let size: u64 = 256 << 20;
+    let file = std::fs::File::create(fixture.path("large.iso")).unwrap();
+    file.set_len(size).unwrap();
+    let request = b"GET /large.iso HTTP/1.1\r\nHost: t\r\n\r\n";
+    // Connects, asks for the file and reads the head: the server is then
+    // writing the body, blocked on a full socket.
+    let start_download = |server: &testkit::Server| {
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while find(&head, b"\r\n\r\n").is_none() {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 200 OK"), "{}", text(&head));
+        stream
+    };
+    let read_rest = |stream: &mut TcpStream| {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n as u64,
+            }
+        }
+    };
+
+    let mut server = serve(Some(&fixture.root()), &["--grace", "30s"]);
+    let addr = server.addr();
+    let mut download = start_download(&server);
+    server.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "new connections accepted while shutting down"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(read_rest(&mut download), size, "the download completed");
+    let status = server.wait_timeout(Duration::from_secs(15)).expect("exits");
+    assert!(status.success(), "{status:?}");
+
+    let mut server = serve(Some(&fixture.root()), &["--grace", "300ms"]);
+    let mut download = start_download(&server);
+    server.signal("TERM");
+    // The client reads nothing more, yet the server must not wait for it.
+    let status = server
+        .wait_timeout(Duration::from_secs(15))
+        .expect("exits once the grace period is over");
+    assert!(status.success(), "{status:?}");
+    assert!(read_rest(&mut download) < size, "the download was cut off");
 }
 
 #[test]

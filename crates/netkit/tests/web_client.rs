@@ -123,6 +123,10 @@ const REDIRECTING_SERVER: &str = r#"
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/short":
+            self.send_response(200); self.send_header("Content-Length", "100"); self.end_headers(); self.wfile.write(b"only ten b")
+            self.close_connection = True
+            return
         if self.path == "/fail":
             self.send_response(500); self.send_header("Content-Length", "4"); self.end_headers(); self.wfile.write(b"oops")
             return
@@ -154,6 +158,13 @@ fn redirect_limit_and_server_errors() {
     );
     let out = get(&["-v", "-L", &format!("http://{}/5", server.addr())]);
     assert!(text(&out.stderr).contains("/15"), "ten hops were followed");
+
+    // A body shorter than its Content-Length is a failed transfer.
+    let out = get(&[&format!("http://{}/short", server.addr())]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("reading the body from"), "{err}");
+    assert_eq!(err.matches("error reading a body").count(), 1, "{err}");
 
     let out = get(&[&format!("http://{}/fail", server.addr())]);
     assert_eq!(out.status.code(), Some(1));

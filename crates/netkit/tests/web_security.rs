@@ -119,8 +119,10 @@ fn traversal_tricks_never_escape() {
     // `*` is only for OPTIONS.
     let reply = raw_get(addr, "*");
     assert!(matches!(reply.status, 400), "{}", reply.status);
-    // And the legitimate path through a symlink inside the root works.
+    // And the legitimate paths through symlinks inside the root work,
+    // absolute ones included.
     assert_eq!(raw_get(addr, "/link-inside").body_text(), HELLO);
+    assert_eq!(raw_get(addr, "/abs-link-inside").body_text(), HELLO);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Conditional requests (RFC 9110 §13): entity tags, and the order in which
 //! the four preconditions are evaluated (§13.2.2).
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE};
@@ -60,8 +61,8 @@ pub enum Precondition {
 /// Evaluates the preconditions in the order of RFC 9110 §13.2.2.
 pub fn evaluate(method: &Method, headers: &HeaderMap, current: &Validators) -> Precondition {
     let safe = method == Method::GET || method == Method::HEAD;
-    if let Some(value) = header_text(headers, IF_MATCH) {
-        if !matches_any(value, &current.etag, Comparison::Strong) {
+    if let Some(value) = list_header(headers, IF_MATCH) {
+        if !matches_any(&value, &current.etag, Comparison::Strong) {
             return Precondition::Failed;
         }
     } else if header_date(headers, IF_UNMODIFIED_SINCE)
@@ -69,8 +70,8 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, current: &Validators) -> P
     {
         return Precondition::Failed;
     }
-    if let Some(value) = header_text(headers, IF_NONE_MATCH) {
-        if matches_any(value, &current.etag, Comparison::Weak) {
+    if let Some(value) = list_header(headers, IF_NONE_MATCH) {
+        if matches_any(&value, &current.etag, Comparison::Weak) {
             return if safe {
                 Precondition::NotModified
             } else {
@@ -124,6 +125,23 @@ fn matches_any(list: &str, current: &str, comparison: Comparison) -> bool {
 
 fn header_text(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// A list-valued header sent on several field lines, combined into one
+/// value as RFC 9110 §5.3 allows a recipient to.
+pub fn list_header(headers: &HeaderMap, name: http::HeaderName) -> Option<Cow<'_, str>> {
+    let mut values = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    let first = values.next()?;
+    let mut combined = Cow::Borrowed(first);
+    for value in values {
+        let all = combined.to_mut();
+        all.push_str(", ");
+        all.push_str(value);
+    }
+    Some(combined)
 }
 
 /// An invalid date makes the header count as absent (§13.1.3).
@@ -254,6 +272,18 @@ mod tests {
                 Method::GET,
                 &[("if-match", &tag), ("if-unmodified-since", BEFORE)]
             ),
+            Precondition::Proceed
+        );
+        // A list may come on several field lines.
+        assert_eq!(
+            eval(
+                Method::GET,
+                &[("if-none-match", "\"x\""), ("if-none-match", &tag)]
+            ),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            eval(Method::GET, &[("if-match", "\"x\""), ("if-match", &tag)]),
             Precondition::Proceed
         );
         // A failed If-Match wins over a matching If-None-Match.

@@ -22,7 +22,13 @@ pub enum RangeRequest {
 }
 
 pub fn parse(header: &str, len: u64) -> RangeRequest {
-    let Some(set) = header.trim().strip_prefix("bytes=") else {
+    // Range units are case-insensitive (§14.1).
+    let header = header.trim();
+    let Some(set) = header
+        .get(..6)
+        .filter(|unit| unit.eq_ignore_ascii_case("bytes="))
+        .map(|_| &header[6..])
+    else {
         return RangeRequest::Whole;
     };
     let mut ranges = Vec::new();
@@ -145,6 +151,8 @@ mod tests {
         assert_eq!(ranges("bytes=990-5000", 1000), vec![990..1000]);
         assert_eq!(ranges("bytes=999-999", 1000), vec![999..1000]);
         assert_eq!(ranges(" bytes= 1 - 2 ", 1000), vec![1..3]);
+        assert_eq!(ranges("Bytes=0-0", 1000), vec![0..1]);
+        assert_eq!(ranges("BYTES=-1", 1000), vec![999..1000]);
     }
 
     #[test]

@@ -259,13 +259,13 @@ fn choose_coding<B>(
     file: &std::path::Path,
 ) -> Coded {
     let headers = request.headers();
-    let Some(accept) = headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+    let Some(accept) = conditional::list_header(headers, ACCEPT_ENCODING) else {
         return Coded::Identity(entity);
     };
     if headers.contains_key(RANGE) {
         return Coded::Identity(entity);
     }
-    let accepted = negotiate::accepted(accept);
+    let accepted = negotiate::accepted(&accept);
     for &coding in &accepted {
         if let Some(sibling) = site.precompressed(file, &entity, coding) {
             return Coded::Precompressed(sibling, coding);

@@ -42,7 +42,7 @@ pub struct GetArgs {
     #[arg(short = 'x', long, value_name = "URL")]
     proxy: Option<String>,
     /// Ask for a byte range only, e.g. 0-99, 100-, -500
-    #[arg(long, value_name = "A-B")]
+    #[arg(long, value_name = "A-B", allow_hyphen_values = true)]
     range: Option<String>,
     /// Use this method instead of GET (the request has no body)
     #[arg(short = 'X', long, value_name = "METHOD")]

@@ -76,10 +76,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ if args.self_signed => Some(tls::Identity::SelfSigned),
         _ => None,
     };
-    let access_log = if args.quiet {
-        None
+    let (access_log, log_writer) = if args.quiet {
+        (None, None)
     } else {
-        Some(access_log(args.log.as_deref())?)
+        let (log, writer) = access_log(args.log.as_deref())?;
+        (Some(log), Some(writer))
     };
     let config = ServerConfig {
         addr: args.bind,
@@ -103,18 +104,35 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => tracing::info!("serving the built-in site"),
     }
     let token = shutdown.token();
-    shutdown
+    let result = shutdown
         .run(async move {
             server.run(token).await;
             Ok(())
         })
-        .await
+        .await;
+    if let Some(writer) = log_writer {
+        writer.finish();
+    }
+    result
+}
+
+/// The thread writing the access log, which ends once the server is gone.
+struct LogWriter {
+    done: mpsc::Receiver<()>,
+}
+
+impl LogWriter {
+    /// Waits (briefly) for the last entries to be written, so the lines of
+    /// requests finished during shutdown are not lost when the process exits.
+    fn finish(self) {
+        let _ = self.done.recv_timeout(Duration::from_secs(1));
+    }
 }
 
 /// Entries are written by a thread of their own, so a slow terminal or
 /// disk never holds up a response; lines are flushed whenever the queue
 /// runs dry.
-fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<AccessLog> {
+fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<(AccessLog, LogWriter)> {
     let mut out: Box<dyn Write + Send> = match file {
         Some(path) => Box::new(
             OpenOptions::new()
@@ -126,6 +144,7 @@ fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<AccessLog> {
         None => Box::new(std::io::stdout()),
     };
     let (tx, rx) = mpsc::channel::<AccessEntry>();
+    let (done_tx, done) = mpsc::channel();
     std::thread::Builder::new()
         .name("access-log".into())
         .spawn(move || {
@@ -137,12 +156,14 @@ fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<AccessLog> {
                 }
                 let _ = out.flush();
             }
+            let _ = done_tx.send(());
         })
         .context("cannot start the access log writer")?;
     let tx = std::sync::Mutex::new(tx);
-    Ok(AccessLog::new(move |entry| {
+    let log = AccessLog::new(move |entry| {
         if let Ok(tx) = tx.lock() {
             let _ = tx.send(entry);
         }
-    }))
+    });
+    Ok((log, LogWriter { done }))
 }

@@ -48,6 +48,7 @@ impl Fixture {
         std::fs::write(root.join(".env"), "PASSWORD=hunter2\n").unwrap();
         std::fs::write(root.join(".git/config"), "[core]\n").unwrap();
         std::os::unix::fs::symlink("hello.txt", root.join("link-inside")).unwrap();
+        std::os::unix::fs::symlink(root.join("hello.txt"), root.join("abs-link-inside")).unwrap();
         std::os::unix::fs::symlink("../outside/secret.txt", root.join("link-outside")).unwrap();
         std::os::unix::fs::symlink(base.join("outside"), root.join("dir-outside")).unwrap();
         Self { base }

@@ -61,7 +61,8 @@ impl Default for ClientConfig {
     }
 }
 
-/// Everything that can go wrong in a request.
+/// Everything that can go wrong in a request. Where there is an underlying
+/// cause it is the error's `source`, not repeated in the message.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("`{0}` is not a valid URL")]
@@ -76,7 +77,7 @@ pub enum ClientError {
     Resolve { host: String, reason: String },
     #[error("connection refused by {addr}: is the server running?")]
     Refused { addr: SocketAddr },
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect { addr: SocketAddr, source: io::Error },
     #[error("timed out after {timeout:?} connecting to {addr}")]
     ConnectTimeout { addr: SocketAddr, timeout: Duration },
@@ -94,7 +95,7 @@ pub enum ClientError {
     },
     #[error("proxy {proxy} did not answer CONNECT within {timeout:?}")]
     ProxyTimeout { proxy: String, timeout: Duration },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Http {
         context: String,
         source: hyper::Error,
@@ -107,7 +108,13 @@ pub enum ClientError {
 
 /// For a certificate the client does not trust, what the user can do.
 fn tls_hint(reason: &io::Error) -> &'static str {
-    if reason.to_string().contains("certificate") {
+    let reason = reason.to_string();
+    if reason.contains("CaUsedAsEndEntity") {
+        // What `openssl req -x509` makes unless told otherwise; curl takes
+        // it, rustls does not.
+        " (the server presents a CA certificate as its own: make it with \
+         basicConstraints=CA:FALSE, or use --insecure)"
+    } else if reason.contains("certificate") {
         " (for a test server, use --cacert FILE, or --insecure)"
     } else {
         ""
@@ -474,6 +481,17 @@ mod tests {
         assert!(Client::parse_url("http://").is_err());
         let t = target(&Client::parse_url("https://[::1]/").unwrap()).unwrap();
         assert_eq!(t.authority(), "[::1]:443");
+    }
+
+    #[test]
+    fn tls_failures_say_what_to_do() {
+        let hint = |text: &str| tls_hint(&io::Error::other(text.to_owned()));
+        assert!(hint("invalid peer certificate: UnknownIssuer").contains("--cacert"));
+        assert!(
+            hint("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))")
+                .contains("CA:FALSE")
+        );
+        assert_eq!(hint("received corrupt message"), "");
     }
 
     #[test]

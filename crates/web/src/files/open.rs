@@ -3,7 +3,9 @@
 //!
 //! On Linux 5.6 and later the kernel enforces this: `openat2` with
 //! `RESOLVE_BENEATH` refuses, atomically and without races, any resolution
-//! that would leave the directory, whether by a symlink or a mount. On
+//! that would leave the directory, whether by a symlink or a mount. It also
+//! refuses absolute symlinks that point back inside; those are resolved in
+//! user space and the link-free result opened beneath the root. On
 //! older kernels the path is canonicalized and checked to stay under the
 //! canonical root, as static-web-server does.
 
@@ -85,12 +87,43 @@ impl RootDir {
         if !self.follow_symlinks {
             resolve |= ResolveFlags::BENEATH;
         }
+        match self.openat2(relative, flags, resolve) {
+            // RESOLVE_BENEATH refuses every absolute symlink, even one that
+            // points back inside the root.
+            Err(Errno::XDEV) if !self.follow_symlinks => self.open_resolved(relative, flags),
+            result => result.map_err(classify),
+        }
+    }
+
+    /// Resolves the symlinks of `relative` in user space and, if the result
+    /// is inside the root, opens that link-free path beneath the root with
+    /// symlinks forbidden: a link swapped in meanwhile is refused, not
+    /// followed.
+    fn open_resolved(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+        let canonical = self
+            .canonical
+            .join(relative)
+            .canonicalize()
+            .map_err(from_io)?;
+        let inside = canonical
+            .strip_prefix(&self.canonical)
+            .map_err(|_| OpenError::Forbidden)?;
+        let inside = if inside.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            inside
+        };
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        self.openat2(inside, flags, resolve).map_err(classify)
+    }
+
+    fn openat2(&self, path: &Path, flags: OFlags, resolve: ResolveFlags) -> Result<OwnedFd, Errno> {
         loop {
-            match rustix::fs::openat2(self.fd.as_fd(), relative, flags, Mode::empty(), resolve) {
-                Ok(fd) => return Ok(fd),
+            match rustix::fs::openat2(self.fd.as_fd(), path, flags, Mode::empty(), resolve) {
                 // The kernel asks for a retry when a rename raced the lookup.
                 Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
-                Err(errno) => return Err(classify(errno)),
+                result => return result,
             }
         }
     }
@@ -103,11 +136,7 @@ impl RootDir {
         let target = if self.follow_symlinks {
             joined
         } else {
-            let canonical = joined.canonicalize().map_err(|err| match err.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
-                io::ErrorKind::PermissionDenied => OpenError::Forbidden,
-                _ => OpenError::Io(err),
-            })?;
+            let canonical = joined.canonicalize().map_err(from_io)?;
             if !is_within(&canonical, &self.canonical) {
                 return Err(OpenError::Forbidden);
             }
@@ -123,6 +152,14 @@ fn classify(errno: Errno) -> OpenError {
         // EXDEV: resolution left the root; ELOOP: too many or refused links.
         Errno::XDEV | Errno::LOOP | Errno::ACCESS | Errno::PERM => OpenError::Forbidden,
         other => OpenError::Io(other.into()),
+    }
+}
+
+fn from_io(err: io::Error) -> OpenError {
+    match err.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
+        io::ErrorKind::PermissionDenied => OpenError::Forbidden,
+        _ => OpenError::Io(err),
     }
 }
 
@@ -153,6 +190,11 @@ mod tests {
             symlink("../outside/secret.txt", base.join("root/escape")).unwrap();
             symlink(base.join("outside"), base.join("root/abs-escape")).unwrap();
             symlink("../sub", base.join("root/sub/up-and-back")).unwrap();
+            // Absolute links that stay inside the root are as good as
+            // relative ones.
+            symlink(base.join("root/file.txt"), base.join("root/abs-inside")).unwrap();
+            symlink(base.join("root/sub"), base.join("root/abs-sub")).unwrap();
+            symlink(base.join("root/abs-escape"), base.join("root/abs-chain")).unwrap();
             Self { base }
         }
 
@@ -179,6 +221,9 @@ mod tests {
         assert_eq!(read(root, "sub/nested.txt").unwrap(), "nested");
         assert_eq!(read(root, "inner-link").unwrap(), "inside");
         assert!(read(root, "sub/up-and-back/nested.txt").is_ok());
+        assert_eq!(read(root, "abs-inside").unwrap(), "inside");
+        assert_eq!(read(root, "abs-sub/nested.txt").unwrap(), "nested");
+        assert!(root.open_read(Path::new("abs-sub")).is_ok());
         assert!(matches!(read(root, "missing"), Err(OpenError::NotFound)));
         assert!(matches!(read(root, "file.txt/x"), Err(OpenError::NotFound)));
         if follow {
@@ -188,6 +233,10 @@ mod tests {
             assert!(matches!(read(root, "escape"), Err(OpenError::Forbidden)));
             assert!(matches!(
                 read(root, "abs-escape/secret.txt"),
+                Err(OpenError::Forbidden)
+            ));
+            assert!(matches!(
+                read(root, "abs-chain/secret.txt"),
                 Err(OpenError::Forbidden)
             ));
         }
@@ -209,6 +258,7 @@ mod tests {
             let open = |path: &str| root.open_canonical(Path::new(path), flags);
             assert!(open("file.txt").is_ok());
             assert!(open("inner-link").is_ok());
+            assert!(open("abs-inside").is_ok());
             assert!(matches!(open("missing"), Err(OpenError::NotFound)));
             assert_eq!(open("escape").is_ok(), follow);
             assert_eq!(open("abs-escape/secret.txt").is_ok(), follow);

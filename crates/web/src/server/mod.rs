@@ -150,12 +150,17 @@ impl Server {
 
     /// Serves until `shutdown` is cancelled; then stops accepting, lets
     /// every connection finish the request it is serving, and returns when
-    /// all are closed.
+    /// all are closed. Dropping the returned future before then (a grace
+    /// period that ran out) closes every connection at once.
     pub async fn run(self, shutdown: CancellationToken) {
         let limit = Arc::new(Semaphore::new(self.max_connections));
+        // Worker threads outlive a dropped future unless told to stop: the
+        // guard tells them when this future goes away, finished or not.
+        let abort = CancellationToken::new();
+        let _abort_on_drop = abort.clone().drop_guard();
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         for index in 0..self.workers {
-            match self.start_worker(index, &limit, &shutdown) {
+            match self.start_worker(index, &limit, &shutdown, &abort) {
                 Ok(worker) => workers.push(worker),
                 Err(err) => {
                     warn!(%err, "cannot start a worker thread; serving with fewer");
@@ -170,6 +175,9 @@ impl Server {
             }
             return;
         }
+        // The workers accept on duplicates of the socket. Once they stop,
+        // this one would only queue connections nobody accepts.
+        drop(self.listener);
         for worker in workers {
             let _ = worker.await;
         }
@@ -177,24 +185,35 @@ impl Server {
 
     /// A thread with its own single-threaded runtime, accepting on a
     /// duplicate of the listening socket; the returned task ends with it.
+    /// When `abort` is cancelled the runtime is dropped, and with it every
+    /// connection the worker still serves.
     fn start_worker(
         &self,
         index: usize,
         limit: &Arc<Semaphore>,
         shutdown: &CancellationToken,
+        abort: &CancellationToken,
     ) -> std::io::Result<JoinHandle<()>> {
         let listener = self.listener.try_clone()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let (shared, limit, shutdown) = (self.shared.clone(), limit.clone(), shutdown.clone());
+        let abort = abort.clone();
         let thread = std::thread::Builder::new()
             .name(format!("web-worker-{index}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    match TcpListener::from_std(listener) {
-                        Ok(listener) => accept_loop(listener, shared, limit, shutdown).await,
-                        Err(err) => warn!(%err, "worker cannot use the listening socket"),
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(err) => {
+                            warn!(%err, "worker cannot use the listening socket");
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        _ = accept_loop(listener, shared, limit, shutdown) => {}
+                        _ = abort.cancelled() => debug!("worker stopped with connections open"),
                     }
                 })
             })?;
@@ -248,6 +267,8 @@ async fn accept_loop(
             drop(permit);
         });
     }
+    // Closed now, so new clients are refused rather than left waiting.
+    drop(listener);
     connections.close();
     connections.wait().await;
 }
