@@ -245,6 +245,15 @@ pub async fn handle(
         return exchange.finish(&state, page, Answer::Invalid, Hierarchy::None);
     }
     if request.method().as_str() == purge::PURGE {
+        if !client.is_loopback() {
+            // As Squid is usually set up (`http_access allow localhost
+            // PURGE`): only the proxy's own host may drop entries.
+            let page = pages::error(
+                StatusCode::FORBIDDEN,
+                "PURGE is accepted only from the proxy's own host.",
+            );
+            return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
+        }
         let purged = state.cache.purge(&target.url());
         let status = if purged > 0 {
             StatusCode::OK
