@@ -122,6 +122,10 @@ fn no_store_and_private_are_not_cached() {
     assert_eq!(proxy.stats()["entries"], 1);
 }
 
+/// Long enough for a `max-age=1` response to be stale: staleness only
+/// grows, so no request below depends on arriving within some window.
+const PAST_ONE_SECOND: Duration = Duration::from_millis(1500);
+
 #[test]
 fn max_age_expiry_then_revalidation_304_and_200() {
     if !tools() {
@@ -130,10 +134,14 @@ fn max_age_expiry_then_revalidation_304_and_200() {
     let origin = Origin::start();
     let dir = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(dir.path(), &[]);
-    let path = "/doc?cc=max-age=1&etag=v1";
-    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "MISS");
-    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "HIT");
-    std::thread::sleep(Duration::from_millis(2100));
+    let path = "/doc?cc=max-age=1&etag=v1&links=2";
+    let first = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(first.x_cache(), "MISS");
+    assert_eq!(first.header_all("link").len(), 2);
+    // From now on the origin's answers, its 304s included, allow 300 s and
+    // carry a field the stored response lacks.
+    origin.set("/doc", "cc=max-age=300&extra=from-the-304");
+    std::thread::sleep(PAST_ONE_SECOND);
 
     // Stale: revalidated with If-None-Match, the origin says 304.
     let reply = via(&proxy, &origin.url(path), &[]);
@@ -142,8 +150,22 @@ fn max_age_expiry_then_revalidation_304_and_200() {
     assert_eq!(reply.text(), "GET /doc");
     assert_eq!(origin.count(path), 2);
     assert_eq!(origin.headers_seen(path)["if-none-match"], "\"v1\"");
-    // The 304 refreshed the entry: fresh again.
-    assert_eq!(via(&proxy, &origin.url(path), &[]).x_cache(), "HIT");
+    // The 304's fields replaced and joined the stored ones (RFC 9111 §3.2);
+    // the repeated field the 304 also sent is kept whole.
+    assert_eq!(reply.header("cache-control"), Some("max-age=300"));
+    assert_eq!(reply.header("x-extra"), Some("from-the-304"));
+    assert_eq!(reply.header_all("link").len(), 2, "{reply:?}");
+    assert_eq!(reply.header("content-length"), Some("8"));
+    // ... so the entry is fresh again, with the refreshed fields.
+    let reply = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(reply.x_cache(), "HIT");
+    assert_eq!(reply.header("cache-control"), Some("max-age=300"));
+    assert_eq!(reply.header("x-extra"), Some("from-the-304"));
+    assert_eq!(
+        reply.header_all("link"),
+        ["</0.css>; rel=preload", "</1.css>; rel=preload"],
+        "every value of a repeated field is served from the cache"
+    );
     assert_eq!(origin.count(path), 2);
     // A client that already holds the response gets a 304 from the cache.
     let reply = via(&proxy, &origin.url(path), &["-H", "If-None-Match: \"v1\""]);
@@ -151,18 +173,21 @@ fn max_age_expiry_then_revalidation_304_and_200() {
     assert!(reply.body.is_empty());
     assert_eq!(origin.count(path), 2);
 
-    // Stale again, and now the resource changed: the origin sends 200.
-    origin.set("/doc", "etag=v2&body=new%20content");
-    std::thread::sleep(Duration::from_millis(2100));
-    let reply = via(&proxy, &origin.url(path), &[]);
+    // Stale, and the resource changed meanwhile: the origin sends 200.
+    let page = "/page?cc=max-age=1&etag=v1";
+    assert_eq!(via(&proxy, &origin.url(page), &[]).x_cache(), "MISS");
+    origin.set("/page", "etag=v2&body=new%20content&cc=max-age=300");
+    std::thread::sleep(PAST_ONE_SECOND);
+    let reply = via(&proxy, &origin.url(page), &[]);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.x_cache(), "MISS");
     assert_eq!(reply.text(), "new content");
     assert_eq!(reply.header("etag"), Some("\"v2\""));
-    let reply = via(&proxy, &origin.url(path), &[]);
+    assert_eq!(origin.headers_seen(page)["if-none-match"], "\"v1\"");
+    let reply = via(&proxy, &origin.url(page), &[]);
     assert_eq!(reply.x_cache(), "HIT");
     assert_eq!(reply.text(), "new content");
-    assert_eq!(origin.count(path), 3);
+    assert_eq!(origin.count(page), 2);
 
     // Last-Modified validators and an entry stale on arrival (Age >= max-age).
     let dated = "/dated?cc=max-age=60&age=60&lm=Tue,%2001%20Oct%202024%2010:00:00%20GMT";
@@ -220,6 +245,14 @@ fn no_cache_is_stored_but_always_revalidated() {
     // A client asking for a fresh copy gets the origin's answer.
     let reply = via(&proxy, &origin.url(old), &["-H", "Cache-Control: no-cache"]);
     assert_eq!(reply.x_cache(), "REVALIDATED");
+    // only-if-cached: the stored response, or 504 without asking the origin.
+    let cached_only = ["-H", "Cache-Control: only-if-cached"];
+    let reply = via(&proxy, &origin.url(old), &cached_only);
+    assert_eq!((reply.status, reply.x_cache()), (200, "HIT"));
+    let reply = via(&proxy, &origin.url("/absent?cc=max-age=300"), &cached_only);
+    assert_eq!(reply.status, 504, "{reply:?}");
+    assert!(reply.text().contains("only-if-cached"), "{}", reply.text());
+    assert_eq!(origin.count("/absent?cc=max-age=300"), 0);
 }
 
 #[test]
@@ -390,7 +423,7 @@ fn collapsed_forwarding_sends_one_request_for_fifty_clients() {
 }
 
 #[test]
-fn cache_survives_a_restart_and_purge_removes_entries() {
+fn cache_survives_a_restart() {
     if !tools() {
         return;
     }
@@ -416,45 +449,133 @@ fn cache_survives_a_restart_and_purge_removes_entries() {
     assert_eq!(stats["entries"], 2);
     assert!(stats["disk_bytes"].as_u64().unwrap() > 3_000_000);
 
-    // netkit proxy purge URL, against the running proxy.
+    // A crash (SIGKILL) keeps what was complete and drops what was being
+    // written: this origin sends half its body, then nothing.
+    let third = "/third?cc=max-age=300";
+    assert_eq!(via(&proxy, &origin.url(third), &[]).x_cache(), "MISS");
+    support::wait_for_entries(dir.path(), 3);
+    let stalled = origin.url("/stalled?cc=max-age=300&size=100000&stall=60");
+    let proxy_url = proxy.url();
+    let client = std::thread::spawn(move || curl(&["-x", &proxy_url, &stalled]));
+    let tmp = dir.path().join("tmp");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&tmp).unwrap().count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut proxy = proxy;
+    proxy.server.signal("KILL");
+    proxy.server.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert_ne!(client.join().unwrap().exit, Some(0));
+    let proxy = Proxy::start(dir.path(), &[]);
+    assert_eq!(proxy.stats()["entries"], 3);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    assert_eq!(via(&proxy, &origin.url(third), &[]).x_cache(), "HIT");
+    assert_eq!(origin.count(third), 1);
+}
+
+/// `netkit proxy purge ARGS` with `XDG_CACHE_HOME` set: exit code and stdout.
+fn purge(xdg: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = support::netkit()
-        .args([
-            "proxy",
-            "purge",
-            "--proxy",
-            &proxy.addr().to_string(),
-            &origin.url(small),
-        ])
+        .env("XDG_CACHE_HOME", xdg)
+        .args(["proxy", "purge"])
+        .args(args)
         .output()
         .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn purge_removes_entries_with_or_without_a_running_proxy() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    // The cache in the default place under this XDG_CACHE_HOME.
+    let xdg = tempfile::tempdir().unwrap();
+    let dir = xdg.path().join("netkit-proxy-cache");
+    let small = origin.url("/small?cc=max-age=300");
+    let large = origin.url("/large?cc=max-age=300&size=300000");
+    let proxy = Proxy::start(&dir, &[]);
+    let addr = proxy.addr().to_string();
+    for url in [&small, &large] {
+        assert_eq!(via(&proxy, url, &[]).x_cache(), "MISS");
+        assert_eq!(via(&proxy, url, &[]).x_cache(), "HIT");
+    }
+
+    // Through the running proxy (a PURGE request).
+    let (code, stdout, stderr) = purge(xdg.path(), &["--proxy", &addr, &small]);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stdout.starts_with(&format!(
+            "purged {small} (1 stored variant, the proxy at {addr})"
+        )),
+        "{stdout}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("purged"));
-    assert_eq!(via(&proxy, &origin.url(small), &[]).x_cache(), "MISS");
-    assert_eq!(origin.count(small), 2);
-    let out = support::netkit()
-        .args([
-            "proxy",
-            "purge",
-            "--proxy",
-            &proxy.addr().to_string(),
-            &origin.url("/never"),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("was not in the cache"));
-    // No proxy there: a clear error and exit 1.
+    assert_eq!(via(&proxy, &small, &[]).x_cache(), "MISS");
+    assert_eq!(origin.count("/small?cc=max-age=300"), 2);
+    let never = origin.url("/never");
+    let (code, stdout, _) = purge(xdg.path(), &["--proxy", &addr, &never]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("was not in the cache"), "{stdout}");
+    // --cache-dir of a running proxy: it holds the directory, so it is asked.
+    let dir_arg = dir.to_str().unwrap();
+    let (code, stdout, stderr) = purge(
+        xdg.path(),
+        &["--cache-dir", dir_arg, "--proxy", &addr, &large],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("the proxy at"), "{stdout}");
+    assert_eq!(via(&proxy, &large, &[]).x_cache(), "MISS");
+    // ... and when it is not at --proxy, the user is told what to do.
     let closed = testkit::closed_tcp_port().to_string();
-    let out = support::netkit()
-        .args(["proxy", "purge", "--proxy", &closed, &origin.url(small)])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is `netkit proxy serve` running"));
+    let (code, _, stderr) = purge(
+        xdg.path(),
+        &["--cache-dir", dir_arg, "--proxy", &closed, &large],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("in use by a running proxy"), "{stderr}");
+    assert!(stderr.contains("--proxy"), "{stderr}");
+    let (code, _, stderr) = purge(xdg.path(), &["--proxy", &closed, &large]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("give its address with --proxy"), "{stderr}");
+    // Something that is not a netkit proxy is not taken for one.
+    let (code, _, stderr) = purge(xdg.path(), &["--proxy", &origin.addr().to_string(), &large]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not a netkit proxy"), "{stderr}");
+    let (code, _, stderr) = purge(xdg.path(), &["--proxy", &addr, "not a url"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not a URL"), "{stderr}");
+    proxy.stop();
+
+    // No proxy running: the entry is removed from the cache directory.
+    assert_eq!(support::wait_for_entries(&dir, 2).len(), 2);
+    let (code, stdout, stderr) = purge(xdg.path(), &["--proxy", &closed, &large]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("1 stored variant, {}", dir.display())),
+        "{stdout}"
+    );
+    assert_eq!(cache_files(&dir, ".body").len(), 1);
+    assert_eq!(cache_files(&dir, ".meta").len(), 1);
+    let (code, stdout, _) = purge(xdg.path(), &["--cache-dir", dir_arg, &small]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("purged"), "{stdout}");
+    assert!(cache_files(&dir, "").is_empty());
+    let (code, stdout, _) = purge(xdg.path(), &["--cache-dir", dir_arg, &small]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("was not in the cache"), "{stdout}");
+    let proxy = Proxy::start(&dir, &[]);
+    assert_eq!(proxy.stats()["entries"], 0);
+    assert_eq!(via(&proxy, &large, &[]).x_cache(), "MISS");
+    assert_eq!(origin.count("/large?cc=max-age=300&size=300000"), 3);
 }
 
 #[test]

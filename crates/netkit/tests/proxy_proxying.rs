@@ -2,13 +2,17 @@
 //! right status, access control, CONNECT to a TLS origin, hop-by-hop
 //! headers, keep-alive both sides, and the command line.
 
+#[path = "proxy/netns.rs"]
+mod netns;
 #[path = "proxy/support.rs"]
 mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Origin, Proxy, curl, netkit, raw, tools, via};
+use netns::{Netns, OUTSIDE_V4, OUTSIDE_V6};
+use support::{Origin, Proxy, Reply, curl, curl_command, netkit, raw, tools, via};
+use testkit::Server;
 
 #[test]
 fn origin_errors_pass_through_with_their_bodies() {
@@ -62,9 +66,10 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
     assert!(reply.text().contains("cannot resolve"), "{}", reply.text());
     assert!(reply.text().contains("no-such-host.invalid"));
 
-    let started = std::time::Instant::now();
-    let reply = via(&proxy, &origin.url("/slow?delay=5"), &[]);
-    assert_eq!(reply.status, 504);
+    // curl gives up after 30 s, the origin answers after 60: a 504 can only
+    // come from the proxy keeping to its --origin-timeout.
+    let reply = via(&proxy, &origin.url("/slow?delay=60"), &[]);
+    assert_eq!(reply.status, 504, "{reply:?}");
     assert!(
         reply.text().contains("504 Gateway Timeout"),
         "{}",
@@ -75,22 +80,14 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
         "{}",
         reply.text()
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "not hung on the origin"
-    );
 
     // An origin that stops half-way through its body: the client's response
     // is cut off after --origin-timeout, not held open, and nothing is stored.
-    let stalled = origin.url("/stalled?cc=max-age=300&size=10000&stall=8");
-    let started = std::time::Instant::now();
+    let stalled = origin.url("/stalled?cc=max-age=300&size=10000&stall=60");
     let reply = via(&proxy, &stalled, &[]);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body.len(), 10_000, "the half that was sent");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "not hung on the origin"
-    );
+    assert_eq!(reply.exit, Some(18), "cut short, not timed out: {reply:?}");
     assert_eq!(via(&proxy, &origin.url("/ok"), &[]).status, 200);
     assert_eq!(proxy.stats()["entries"], 0);
 
@@ -169,6 +166,93 @@ fn clients_outside_allow_get_403() {
         &["--interface", "127.0.0.2"],
     );
     assert_ne!(reply.status, 200);
+}
+
+/// The proxy is never an open one by accident: without --allow, a client
+/// from any address but loopback gets 403, checked from a non-loopback
+/// address in a network namespace of its own.
+#[test]
+fn by_default_only_loopback_clients_are_served() {
+    if !tools() || !netns::available() {
+        return;
+    }
+    let ns = Netns::new();
+    let mut command = ns.command("python3");
+    command.arg("-c").arg(support::ORIGIN_PY);
+    let origin = Server::start(command, 1);
+    let path = "/who?cc=max-age=300";
+    let url = format!("http://{}{path}", origin.addr());
+    let served = || {
+        let stats = curl_command(
+            ns.command("curl"),
+            &[&format!("http://{}/_stats", origin.addr())],
+        );
+        let stats: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+        stats["counts"][path].as_u64().unwrap_or(0)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let start = |extra: &[&str]| {
+        let mut command = ns.command(env!("CARGO_BIN_EXE_netkit"));
+        command
+            .args(["proxy", "serve", "--bind", "[::]:0", "--cache-dir"])
+            .arg(dir.path())
+            .args(extra);
+        Server::start(command, 1)
+    };
+    // From `source` to the proxy at `host`, the proxy's own address family.
+    let from = |proxy: &Server, source: &str, host: &str, extra: &[&str]| -> Reply {
+        let proxy_url = format!("http://{host}:{}", proxy.addr().port());
+        let mut args = vec!["--interface", source, "-x", &proxy_url];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl_command(ns.command("curl"), &args)
+    };
+    let outside = [
+        (OUTSIDE_V4, OUTSIDE_V4.to_owned()),
+        (OUTSIDE_V6, format!("[{OUTSIDE_V6}]")),
+    ];
+
+    let proxy = start(&[]);
+    // Loopback clients, IPv4 (mapped on this dual-stack socket) and IPv6.
+    assert_eq!(
+        from(&proxy, "127.0.0.1", "127.0.0.1", &[]).x_cache(),
+        "MISS"
+    );
+    assert_eq!(from(&proxy, "::1", "[::1]", &[]).x_cache(), "HIT");
+    for (source, host) in &outside {
+        for extra in [&[][..], &["-X", "PURGE"]] {
+            let reply = from(&proxy, source, host, extra);
+            assert_eq!(reply.status, 403, "{source} {extra:?}: {reply:?}");
+            assert!(
+                reply.text().contains(&format!("{source} is not allowed")),
+                "{}",
+                reply.text()
+            );
+        }
+    }
+    assert_eq!(served(), 1, "refused requests never reach the origin");
+    let log: Vec<String> = (0..6)
+        .map(|_| proxy.next_line(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert!(log[0].contains(" 127.0.0.1 TCP_MISS/200 "), "{log:#?}");
+    assert!(log[1].contains(" ::1 TCP_HIT/200 "), "{log:#?}");
+    assert!(log[2].contains(" 192.0.2.1 TCP_DENIED/403 "), "{log:#?}");
+    assert!(log[5].contains(" 2001:db8::1 TCP_DENIED/403 "), "{log:#?}");
+    assert!(log[5].contains(" PURGE http://"), "{log:#?}");
+    drop(proxy);
+
+    // Opened to everyone on purpose: served, but PURGE stays local.
+    let proxy = start(&["--allow", "0.0.0.0/0", "--allow", "::/0"]);
+    for (source, host) in &outside {
+        assert_eq!(from(&proxy, source, host, &[]).x_cache(), "HIT");
+        let reply = from(&proxy, source, host, &["-X", "PURGE"]);
+        assert_eq!(reply.status, 403, "{reply:?}");
+        assert!(reply.text().contains("PURGE"), "{}", reply.text());
+    }
+    let reply = from(&proxy, "127.0.0.1", "127.0.0.1", &["-X", "PURGE"]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(from(&proxy, OUTSIDE_V4, OUTSIDE_V4, &[]).x_cache(), "MISS");
+    assert_eq!(served(), 2);
 }
 
 #[test]
@@ -528,10 +612,8 @@ fn idle_client_connections_are_closed() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut rest = Vec::new();
-    let started = std::time::Instant::now();
     let n = std::io::Read::read_to_end(&mut stream, &mut rest).expect("closed, not timed out");
     assert_eq!(n, 0, "{}", String::from_utf8_lossy(&rest));
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
