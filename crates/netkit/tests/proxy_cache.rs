@@ -223,6 +223,13 @@ fn no_cache_is_stored_but_always_revalidated() {
         assert_eq!(reply.text(), "GET /news");
     }
     assert_eq!(origin.count(path), 3);
+    // Age counts the age the origin reported plus the time stored.
+    let aged = "/aged?cc=max-age=300&age=100";
+    via(&proxy, &origin.url(aged), &[]);
+    let reply = via(&proxy, &origin.url(aged), &[]);
+    assert_eq!(reply.x_cache(), "HIT");
+    let age: u64 = reply.header("age").unwrap().parse().unwrap();
+    assert!((100..300).contains(&age), "{reply:?}");
     // must-revalidate with max-age behaves like max-age while fresh.
     let strict = "/strict?cc=max-age=300,must-revalidate";
     via(&proxy, &origin.url(strict), &[]);
@@ -294,8 +301,12 @@ fn vary_keeps_one_variant_per_selecting_header() {
         "MISS",
         "no Accept-Language is a third variant"
     );
-    assert_eq!(origin.count(path), 3);
-    assert_eq!(proxy.stats()["entries"], 3);
+    // Two lines of the field are one value, "en, fr": not the "en" variant.
+    let both = ["-H", "Accept-Language: en", "-H", "Accept-Language: fr"];
+    assert_eq!(via(&proxy, &url, &both).x_cache(), "MISS");
+    assert_eq!(via(&proxy, &url, &both).x_cache(), "HIT");
+    assert_eq!(origin.count(path), 4);
+    assert_eq!(proxy.stats()["entries"], 4);
 
     // Vary: * is never reused.
     let star = "/star?cc=max-age=300&vary=*";
@@ -434,8 +445,10 @@ fn stats_page_as_json_and_html() {
     via(&proxy, &url, &[]);
     via(&proxy, &url, &[]);
     via(&proxy, &url, &[]);
+    // A HEAD hit sends no body: no bytes served from the cache.
+    assert_eq!(via(&proxy, &url, &["-I"]).x_cache(), "HIT");
     let stats = proxy.stats();
-    assert_eq!(stats["hits"], 2, "{stats}");
+    assert_eq!(stats["hits"], 3, "{stats}");
     assert_eq!(stats["misses"], 1);
     assert_eq!(stats["revalidations"], 0);
     assert_eq!(stats["bytes_from_cache"], 2000);
@@ -453,14 +466,14 @@ fn stats_page_as_json_and_html() {
             .starts_with("text/html")
     );
     assert!(
-        html.text().contains("<th>Hits</th><td>2</td>"),
+        html.text().contains("<th>Hits</th><td>3</td>"),
         "{}",
         html.text()
     );
     // The path form reaches it too.
     let reply = curl(&[&format!("{}/netkit.proxy/stats", proxy.url())]);
     assert_eq!(reply.status, 200);
-    assert!(reply.text().contains("\"hits\": 2"));
+    assert!(reply.text().contains("\"hits\": 3"));
 }
 
 /// The lab's client: a bare socket, HTTP/1.0, path form, no Host header.

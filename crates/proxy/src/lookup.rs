@@ -95,6 +95,15 @@ impl Lookup {
         self.parts.method == Method::HEAD
     }
 
+    /// Whether this request selects the stored variant `meta` (RFC 9111
+    /// §4.1): its values of the fields the response's `Vary` names, every
+    /// line of each, are those the variant was stored under. (The policy
+    /// compares only the first line of each.)
+    fn selects(&self, meta: &Meta) -> bool {
+        selected_headers(&meta.headers, &self.key.headers)
+            .is_some_and(|vary| VariantId::new(&self.url, &vary) == meta.id)
+    }
+
     pub async fn answer(self, exchange: Exchange, body: Body) -> Response<Body> {
         let mut followed = false;
         let mut collapsed = false;
@@ -103,6 +112,9 @@ impl Lookup {
             let now = SystemTime::now();
             let mut stale = None;
             for candidate in self.state.cache.candidates(&self.url) {
+                if !self.selects(&candidate.entry.meta) {
+                    continue;
+                }
                 match candidate.entry.meta.policy.before_request(&self.key, now) {
                     BeforeRequest::Fresh(policy_head) => {
                         let head = hit_head(&candidate.entry.meta, policy_head.status, now);
