@@ -34,7 +34,7 @@ Sizes take B, KiB, MiB, GiB (K, M, G and KB, MB, GB mean the same: powers of 102
 One line per request goes to stdout (or --access-log) in Squid's native
 access.log format.")]
     Serve(ServeArgs),
-    /// Remove a URL (every stored variant) from the cache, running or not
+    /// Remove a URL (every stored variant) from the cache, with the proxy running or not
     #[command(after_help = "\
 Examples:
   netkit proxy purge http://example.com/logo.png
