@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use proxy::{AccessRecord, Config, IpNet, Proxy};
+use proxy::{AccessRecord, Config, IpNet, Proxy, PurgeError};
 use tokio::sync::mpsc;
 
 use crate::duration;
@@ -34,11 +34,17 @@ Sizes take B, KiB, MiB, GiB (K, M, G and KB, MB, GB mean the same: powers of 102
 One line per request goes to stdout (or --access-log) in Squid's native
 access.log format.")]
     Serve(ServeArgs),
-    /// Remove a URL (every stored variant) from a running proxy's cache
+    /// Remove a URL (every stored variant) from the cache, with the proxy running or not
     #[command(after_help = "\
 Examples:
   netkit proxy purge http://example.com/logo.png
-  netkit proxy purge --proxy 127.0.0.1:3128 http://example.com/")]
+  netkit proxy purge --proxy 127.0.0.1:3128 http://example.com/
+  netkit proxy purge --cache-dir /var/cache/netkit http://example.com/
+
+Without --cache-dir the proxy at --proxy is asked (a PURGE request); when
+nothing listens there, the entry is removed from the default cache directory
+directly. With --cache-dir the entry is removed from that directory, unless a
+running proxy holds it: then that proxy is asked, at --proxy.")]
     Purge(PurgeArgs),
 }
 
@@ -104,6 +110,9 @@ pub struct PurgeArgs {
     /// Address of the running proxy
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
     proxy: SocketAddr,
+    /// The cache directory to remove the entry from [default: as for serve]
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     /// How long to wait for the proxy
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
     timeout: Duration,
@@ -187,17 +196,52 @@ fn write_access_log(
 }
 
 async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let purged = proxy::purge(args.proxy, &args.url, args.timeout).await?;
+    let through_proxy = || proxy::purge(args.proxy, &args.url, args.timeout);
+    let (purged, place) = match &args.cache_dir {
+        Some(dir) => match purge_dir(dir.clone(), &args.url).await {
+            Err(PurgeError::InUse { .. }) => {
+                let purged = through_proxy().await.with_context(|| {
+                    format!(
+                        "{} is in use by a running proxy; give its address with --proxy",
+                        dir.display()
+                    )
+                })?;
+                (purged, format!("the proxy at {}", args.proxy))
+            }
+            done => (done?, dir.display().to_string()),
+        },
+        None => match through_proxy().await {
+            Err(PurgeError::Connect { .. }) => {
+                let dir = default_cache_dir()?;
+                match purge_dir(dir.clone(), &args.url).await {
+                    Err(PurgeError::InUse { .. }) => anyhow::bail!(
+                        "nothing listens on {}, and a proxy elsewhere holds {}: give its address with --proxy",
+                        args.proxy,
+                        dir.display()
+                    ),
+                    done => (done?, dir.display().to_string()),
+                }
+            }
+            done => (done?, format!("the proxy at {}", args.proxy)),
+        },
+    };
     if purged == 0 {
-        println!("{} was not in the cache", args.url);
+        println!("{} was not in the cache ({place})", args.url);
     } else {
         println!(
-            "purged {} ({purged} stored variant{})",
+            "purged {} ({purged} stored variant{}, {place})",
             args.url,
             if purged == 1 { "" } else { "s" }
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn purge_dir(dir: PathBuf, url: &str) -> Result<u64, PurgeError> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || proxy::purge_dir(&dir, &url))
+        .await
+        .expect("purging does not panic")
 }
 
 /// `$XDG_CACHE_HOME/netkit-proxy-cache`, else `~/.cache/netkit-proxy-cache`.

@@ -55,6 +55,8 @@ pub enum Hierarchy {
 /// One line of the access log.
 #[derive(Debug, Clone)]
 pub struct AccessRecord {
+    /// When the request ended (its response sent, or its tunnel closed):
+    /// Squid logs the time a transaction completes.
     pub time: SystemTime,
     pub elapsed: Duration,
     pub client: IpAddr,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_cache_semantics::CachePolicy;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -29,6 +30,8 @@ pub struct Plan {
     pub id: VariantId,
     pub url: String,
     pub policy: CachePolicy,
+    /// The response's header fields, hop-by-hop ones removed.
+    pub headers: HeaderMap,
     /// The `Content-Length` the origin announced, if any.
     pub expected_len: Option<u64>,
 }
@@ -101,6 +104,7 @@ fn write(state: &State, plan: Plan, mut rx: mpsc::Receiver<Chunk>) -> io::Result
             id: plan.id,
             url: plan.url,
             policy: plan.policy,
+            headers: plan.headers,
             body_len: len,
             body_hash: hasher.digest(),
             stored_at: unix_seconds(SystemTime::now()),

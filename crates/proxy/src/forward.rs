@@ -104,7 +104,6 @@ impl Answer {
 #[derive(Debug, Clone)]
 pub struct Exchange {
     started: Instant,
-    time: SystemTime,
     client: IpAddr,
     method: Method,
     url: String,
@@ -114,7 +113,6 @@ impl Exchange {
     pub fn new<B>(client: IpAddr, request: &Request<B>) -> Exchange {
         Exchange {
             started: Instant::now(),
-            time: SystemTime::now(),
             client,
             method: request.method().clone(),
             url: request.uri().to_string(),
@@ -131,7 +129,7 @@ impl Exchange {
         hierarchy: Hierarchy,
     ) -> AccessRecord {
         AccessRecord {
-            time: self.time,
+            time: SystemTime::now(),
             elapsed: self.started.elapsed(),
             client: self.client,
             code: answer.code(),
@@ -155,16 +153,20 @@ impl Exchange {
         let headers = response.headers_mut();
         add_via(headers);
         headers.insert(X_CACHE, HeaderValue::from_static(answer.x_cache()));
-        let body_len = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        // What the body will carry: a HEAD's `Content-Length` sends nothing.
+        let body_len = match self.method {
+            Method::HEAD => 0,
+            _ => response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        };
         state.stats.count(answer.counted(body_len));
         let head_bytes = head_size(&response);
         let record = AccessRecord {
-            time: self.time,
+            time: SystemTime::now(),
             elapsed: self.started.elapsed(),
             client: self.client,
             code: answer.code(),
@@ -184,6 +186,7 @@ impl Exchange {
         response.map(move |body| {
             body::Counted::new(body, move |sent| {
                 let _ = log.send(AccessRecord {
+                    time: SystemTime::now(),
                     elapsed: started.elapsed(),
                     bytes: record.bytes + sent,
                     ..record
@@ -245,6 +248,15 @@ pub async fn handle(
         return exchange.finish(&state, page, Answer::Invalid, Hierarchy::None);
     }
     if request.method().as_str() == purge::PURGE {
+        if !client.is_loopback() {
+            // As Squid is usually set up (`http_access allow localhost
+            // PURGE`): only the proxy's own host may drop entries.
+            let page = pages::error(
+                StatusCode::FORBIDDEN,
+                "PURGE is accepted only from the proxy's own host.",
+            );
+            return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
+        }
         let purged = state.cache.purge(&target.url());
         let status = if purged > 0 {
             StatusCode::OK

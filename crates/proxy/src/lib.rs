@@ -22,6 +22,7 @@ mod pages;
 mod purge;
 mod server;
 mod stats;
+mod stored;
 pub mod target;
 mod tunnel;
 
@@ -31,7 +32,7 @@ use std::time::Duration;
 
 pub use access::{AccessRecord, CacheCode, Hierarchy};
 pub use ipnet::IpNet;
-pub use purge::{PurgeError, purge};
+pub use purge::{PurgeError, purge, purge_dir};
 pub use server::Proxy;
 pub use stats::Snapshot;
 

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{
-    AGE, CACHE_CONTROL, CONTENT_LENGTH, DATE, ETAG, HeaderValue, LAST_MODIFIED, PRAGMA, SET_COOKIE,
-    VARY,
+    AGE, CACHE_CONTROL, CONTENT_LENGTH, DATE, ETAG, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    IF_RANGE, LAST_MODIFIED, PRAGMA, SET_COOKIE, VARY,
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
@@ -25,8 +25,10 @@ use crate::cache::{
 use crate::conditional::client_has_current;
 use crate::fill::{self, Plan};
 use crate::forward::{Answer, Exchange, State, failure_page, from_origin};
-use crate::origin;
+use crate::headers::remove_hop_by_hop;
+use crate::stored::{hit_head, updated_fields};
 use crate::target::Target;
+use crate::{origin, pages};
 
 /// The request as the cache compares it with stored ones: the absolute URL,
 /// GET (a HEAD is answered from a stored GET), and the headers the origin
@@ -93,15 +95,29 @@ impl Lookup {
         self.parts.method == Method::HEAD
     }
 
+    /// Whether this request selects the stored variant `meta` (RFC 9111
+    /// §4.1): its values of the fields the response's `Vary` names, every
+    /// line of each, are those the variant was stored under. (The policy
+    /// compares only the first line of each.)
+    fn selects(&self, meta: &Meta) -> bool {
+        selected_headers(&meta.headers, &self.key.headers)
+            .is_some_and(|vary| VariantId::new(&self.url, &vary) == meta.id)
+    }
+
     pub async fn answer(self, exchange: Exchange, body: Body) -> Response<Body> {
         let mut followed = false;
         let mut collapsed = false;
+        let mut leading = None;
         let (stale, leader) = loop {
             let now = SystemTime::now();
             let mut stale = None;
             for candidate in self.state.cache.candidates(&self.url) {
+                if !self.selects(&candidate.entry.meta) {
+                    continue;
+                }
                 match candidate.entry.meta.policy.before_request(&self.key, now) {
-                    BeforeRequest::Fresh(head) => {
+                    BeforeRequest::Fresh(policy_head) => {
+                        let head = hit_head(&candidate.entry.meta, policy_head.status, now);
                         if is_plain(&self.parts.headers) {
                             remember_template(&candidate.entry, &head, now);
                         }
@@ -121,11 +137,21 @@ impl Lookup {
                     BeforeRequest::Stale { .. } => {}
                 }
             }
-            if self.is_head() || followed {
-                break (stale, None);
+            if only_if_cached(&self.parts.headers) {
+                // RFC 9111 §5.2.1.7: the client wants no origin contact.
+                let page = pages::error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The request allows only a cached response (only-if-cached), and the cache holds none it may use.",
+                );
+                return exchange.finish(&self.state, page, Answer::Miss, Hierarchy::None);
+            }
+            if self.is_head() || followed || leading.is_some() {
+                break (stale, leading);
             }
             match self.state.cache.flights.join(&self.url) {
-                Joined::Leader(leader) => break (stale, Some(leader)),
+                // Look once more before going out: a flight that landed
+                // between the look above and joining may have stored it.
+                Joined::Leader(leader) => leading = Some(leader),
                 Joined::Follower(waiting) => {
                     let wait = self.state.config.origin_timeout;
                     let outcome = tokio::time::timeout(wait, follow(waiting)).await;
@@ -142,17 +168,14 @@ impl Lookup {
         }
     }
 
-    /// The stored response with headers from `head`, or `None` when its
-    /// body turned out damaged (the entry is then dropped).
+    /// The stored response with the head `head` (from [`hit_head`]), or
+    /// `None` when its body turned out damaged (the entry is then dropped).
     async fn serve(
         &self,
         candidate: &Candidate,
         head: http::response::Parts,
     ) -> Option<Response<Body>> {
         let meta = &candidate.entry.meta;
-        let mut head = head;
-        head.headers
-            .insert(CONTENT_LENGTH, HeaderValue::from(meta.body_len));
         let head = match finish_hit_head(head, &self.parts.headers, self.is_head()) {
             HitHead::WithBody(head) => head,
             HitHead::Bodiless(response) => return Some(response),
@@ -163,7 +186,7 @@ impl Lookup {
                 Ok(body) => body,
                 Err(err) => {
                     warn!(url = %meta.url, %err, "damaged cache entry: removed, fetching again");
-                    self.state.cache.remove(meta.id);
+                    self.state.cache.remove(meta.id, meta.body_hash);
                     return None;
                 }
             },
@@ -211,8 +234,8 @@ impl Lookup {
         }
     }
 
-    /// Sends `revalidation` (the client's request with our validators); a 304
-    /// refreshes the stored entry and serves it.
+    /// Sends the client's request with the validators the policy chose
+    /// (`revalidation`); a 304 refreshes the stored entry and serves it.
     async fn revalidate(
         &self,
         exchange: Exchange,
@@ -220,7 +243,8 @@ impl Lookup {
         revalidation: Parts,
         leader: Option<Leader>,
     ) -> Response<Body> {
-        let request = self.origin_request(revalidation.headers, body::empty());
+        let headers = with_validators(&self.parts.headers, &revalidation.headers);
+        let request = self.origin_request(headers, body::empty());
         let response = match origin::send(&self.state, request).await {
             Ok(response) => response,
             Err(failure) => return failure_page(&self.state, exchange, &self.target, failure),
@@ -230,8 +254,8 @@ impl Lookup {
         }
         let now = SystemTime::now();
         let old = &candidate.entry.meta;
-        let (policy, head) = match old.policy.after_response(&self.key, &response, now) {
-            AfterResponse::NotModified(policy, head) => (policy, head),
+        let status = match old.policy.after_response(&self.key, &response, now) {
+            AfterResponse::NotModified(_, head) => head.status,
             // A 304 for some other representation than ours: the client's
             // own validators matched, so it is the client's to keep.
             AfterResponse::Modified(..) => {
@@ -239,11 +263,43 @@ impl Lookup {
             }
         };
         let peer = crate::forward::peer_of(&response);
+        let mut update = response.headers().clone();
+        remove_hop_by_hop(&mut update);
+        let headers = updated_fields(&old.headers, &update);
+        let mut stored = Response::new(());
+        *stored.status_mut() = status;
+        *stored.headers_mut() = headers;
+        let policy = CachePolicy::new_options(&self.key, &stored, now, policy_options());
         let meta = Meta {
             policy,
+            headers: stored.into_parts().0.headers,
             stored_at: unix_seconds(now),
             ..old.clone()
         };
+        let head = hit_head(&meta, status, now);
+        let storable = meta.policy.is_storable();
+        if storable {
+            self.store_refreshed(meta, candidate.body.clone()).await;
+        }
+        if let Some(leader) = leader {
+            leader.finish(Outcome::Stored);
+        }
+        let response = self.serve(&candidate, head).await;
+        if !storable {
+            // The 304 forbids keeping what it validated.
+            self.state.cache.remove(old.id, old.body_hash);
+        }
+        match response {
+            Some(response) => exchange.finish(&self.state, response, Answer::Revalidated, peer),
+            None => {
+                self.fetch(exchange, body::empty(), None, Answer::Miss)
+                    .await
+            }
+        }
+    }
+
+    /// Writes the refreshed metadata and indexes the entry anew.
+    async fn store_refreshed(&self, meta: Meta, body: Option<Bytes>) {
         let disk = self.state.cache.disk().clone();
         let written = {
             let meta = meta.clone();
@@ -252,21 +308,8 @@ impl Lookup {
                 .expect("writing metadata does not panic")
         };
         match written {
-            Ok(size) => self
-                .state
-                .cache
-                .insert(Entry::new(meta, size), candidate.body.clone()),
+            Ok(size) => self.state.cache.insert(Entry::new(meta, size), body),
             Err(err) => warn!(url = %self.url, %err, "cannot store refreshed cache metadata"),
-        }
-        if let Some(leader) = leader {
-            leader.finish(Outcome::Stored);
-        }
-        match self.serve(&candidate, head).await {
-            Some(response) => exchange.finish(&self.state, response, Answer::Revalidated, peer),
-            None => {
-                self.fetch(exchange, body::empty(), None, Answer::Miss)
-                    .await
-            }
         }
     }
 
@@ -332,6 +375,7 @@ impl Lookup {
             id: VariantId::new(&self.url, &vary),
             url: self.url.clone(),
             policy,
+            headers: headers.clone(),
             expected_len,
         })
     }
@@ -404,6 +448,30 @@ pub fn is_plain(request: &HeaderMap) -> bool {
     !request.contains_key(CACHE_CONTROL) && !request.contains_key(PRAGMA)
 }
 
+/// Whether the request carries `Cache-Control: only-if-cached`.
+fn only_if_cached(request: &HeaderMap) -> bool {
+    request
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|directive| directive.trim().eq_ignore_ascii_case("only-if-cached"))
+}
+
+/// The request for the origin with the validators the policy put in its
+/// revalidation request (whose copy of the other fields keeps only the last
+/// value of a repeated one).
+fn with_validators(request: &HeaderMap, revalidation: &HeaderMap) -> HeaderMap {
+    let mut headers = request.clone();
+    for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE] {
+        headers.remove(&name);
+        if let Some(value) = revalidation.get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    headers
+}
+
 /// Remembers what a fresh hit for a plain request sends, for [`fast_hit`].
 fn remember_template(entry: &Entry, head: &http::response::Parts, now: SystemTime) {
     if head.headers.contains_key(VARY) {
@@ -414,7 +482,6 @@ fn remember_template(entry: &Entry, head: &http::response::Parts, now: SystemTim
         let mut headers = head.headers.clone();
         headers.remove(AGE);
         headers.remove(DATE);
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(entry.meta.body_len));
         HitTemplate {
             status: head.status,
             headers,

@@ -1,10 +1,12 @@
 """An origin server for the proxy tests, python3 standard library only.
 
 Query parameters choose the response: cc (Cache-Control), etag, lm
-(Last-Modified), age, cookie (Set-Cookie), expires, location, vary (a request header to vary on and echo), status,
-size (bytes of body), delay (seconds before answering), stall (send half
-the body, then nothing for that many seconds), chunked, hop (send hop-by-hop
-headers). GET /_stats (never counted) returns what was seen:
+(Last-Modified), age, cookie (Set-Cookie), expires, location, vary (a
+request header to vary on and echo), extra (an X-Extra header), links (that
+many Link header lines), status, size (bytes of body), delay (seconds
+before answering), stall (send half the body, then nothing for that many
+seconds), chunked, hop (send hop-by-hop headers). A 304 carries the same
+headers but Content-Type. GET /_stats (never counted) returns what was seen:
 requests per path, the headers of the last request per path, and the number
 of distinct client connections. GET /_set?path=P&etag=E&body=B changes what
 path P answers. argv[1], if given, is a TLS certificate+key PEM: serve HTTPS.
@@ -111,6 +113,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers.append(("Age", query["age"]))
         if "vary" in query:
             headers.append(("Vary", query["vary"]))
+        if "extra" in query:
+            headers.append(("X-Extra", query["extra"]))
+        for n in range(int(query.get("links", 0))):
+            headers.append(("Link", "</%d.css>; rel=preload" % n))
         if "hop" in query:
             headers += [("Connection", "X-Internal"), ("X-Internal", "secret"),
                         ("Keep-Alive", "timeout=5"), ("X-End-To-End", "kept")]

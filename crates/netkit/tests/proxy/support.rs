@@ -162,6 +162,9 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub stderr: String,
+    /// curl's exit status: 0, or why the transfer failed (18: cut short,
+    /// 28: timed out).
+    pub exit: Option<i32>,
 }
 
 impl Reply {
@@ -170,6 +173,15 @@ impl Reply {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, in order.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn x_cache(&self) -> &str {
@@ -184,10 +196,16 @@ impl Reply {
 /// Runs curl with `args` and returns the last response (status, headers,
 /// body). `-s`, the header dump and `--max-time 30` are added.
 pub fn curl(args: &[&str]) -> Reply {
+    curl_command(Command::new("curl"), args)
+}
+
+/// [`curl`] run by `command` (curl itself, or a runner such as
+/// `ip netns exec NAME curl`).
+pub fn curl_command(mut command: Command, args: &[&str]) -> Reply {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("head");
     let body = dir.path().join("body");
-    let output = Command::new("curl")
+    let output = command
         .args(["-s", "--max-time", "30", "--suppress-connect-headers", "-D"])
         .arg(&head)
         .arg("-o")
@@ -224,6 +242,7 @@ fn reply(output: Output, head: &Path, body: &Path) -> Reply {
         headers,
         body: std::fs::read(body).unwrap_or_default(),
         stderr,
+        exit: output.status.code(),
     }
 }
 

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tracing::{debug, warn};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::meta::{Meta, VariantId};
+use super::meta::{Meta, MetaError, VariantId};
 
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -223,6 +223,10 @@ fn load_meta(path: &Path) -> Option<Meta> {
         }
         Ok(_) => {
             warn!(path = %path.display(), "cache metadata under the wrong name: removed");
+            None
+        }
+        Err(MetaError::Version) => {
+            debug!(path = %path.display(), "cache entry in another format: removed");
             None
         }
         Err(err) => {

@@ -1,6 +1,6 @@
 //! The metadata file of a cache entry: what the proxy needs to answer from
-//! the entry (the caching policy with the stored response headers) and what
-//! it needs to trust the body file (its length and checksum).
+//! the entry (the caching policy and the stored response header fields) and
+//! what it needs to trust the body file (its length and checksum).
 //!
 //! On disk: `MAGIC`, the JSON length (u32 LE), the JSON's xxh3-64 (u64 LE),
 //! then the JSON. Anything that does not check out is rejected, so a torn or
@@ -12,7 +12,8 @@ use http_cache_semantics::CachePolicy;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
-const MAGIC: &[u8; 8] = b"NKPCMET1";
+/// The last byte is the format's version.
+const MAGIC: &[u8; 8] = b"NKPCMET2";
 const HEADER: usize = MAGIC.len() + 4 + 8;
 /// Metadata is headers and a few numbers; anything bigger is not ours.
 const MAX_JSON: usize = 1 << 20;
@@ -63,6 +64,10 @@ pub struct Meta {
     pub id: VariantId,
     pub url: String,
     pub policy: CachePolicy,
+    /// The stored header fields, every value of each: the policy's view of
+    /// the response keeps only the last value of a repeated field.
+    #[serde(with = "http_serde::header_map")]
+    pub headers: http::HeaderMap,
     pub body_len: u64,
     pub body_hash: u64,
     /// Seconds since the epoch of the last store or refresh; restores the
@@ -74,6 +79,8 @@ pub struct Meta {
 pub enum MetaError {
     #[error("not a cache metadata file")]
     Magic,
+    #[error("metadata from another netkit version")]
+    Version,
     #[error("truncated or oversized metadata")]
     Length,
     #[error("metadata checksum mismatch")]
@@ -95,6 +102,10 @@ impl Meta {
 
     pub fn decode(bytes: &[u8]) -> Result<Meta, MetaError> {
         if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
+            let (family, version) = MAGIC.split_at(MAGIC.len() - 1);
+            if bytes.starts_with(family) && bytes.get(family.len()) != Some(&version[0]) {
+                return Err(MetaError::Version);
+            }
             return Err(MetaError::Magic);
         }
         let len = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
@@ -123,12 +134,15 @@ pub(crate) mod tests {
         let response = http::Response::builder()
             .header("cache-control", "max-age=60")
             .header("content-type", "text/plain")
+            .header("link", "</a.css>; rel=preload")
+            .header("link", "</b.js>; rel=preload")
             .body(())
             .unwrap();
         Meta {
             id: VariantId::new(url, &[]),
             url: url.to_owned(),
             policy: CachePolicy::new(&request, &response),
+            headers: response.headers().clone(),
             body_len: body.len() as u64,
             body_hash: xxh3_64(body),
             stored_at: 1_700_000_000,
@@ -144,6 +158,7 @@ pub(crate) mod tests {
         assert_eq!(decoded.body_len, 5);
         assert_eq!(decoded.body_hash, meta.body_hash);
         assert!(decoded.policy.is_storable());
+        assert_eq!(decoded.headers.get_all("link").iter().count(), 2);
     }
 
     #[test]
@@ -154,6 +169,9 @@ pub(crate) mod tests {
             MetaError::Length
         );
         assert_eq!(Meta::decode(&bytes[..10]).unwrap_err(), MetaError::Magic);
+        let mut older = bytes.clone();
+        older[7] = b'1';
+        assert_eq!(Meta::decode(&older).unwrap_err(), MetaError::Version);
         let mut flipped = bytes.clone();
         let last = flipped.len() - 3;
         flipped[last] ^= 0x20;

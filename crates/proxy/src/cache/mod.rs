@@ -19,6 +19,8 @@ use tracing::debug;
 
 pub use disk::{BodyError, Disk};
 pub use flight::{Flights, Joined, Leader, Outcome, follow};
+#[cfg(test)]
+pub use meta::tests::sample;
 pub use meta::{Meta, MetaError, VariantId};
 
 /// Size limits, in bytes.
@@ -248,9 +250,16 @@ impl Cache {
         }
     }
 
-    /// Drops one entry (its body turned out damaged, or it was replaced).
-    pub fn remove(&self, id: VariantId) {
-        let removed = self.lock().remove(id);
+    /// Drops the entry `id` (its body turned out damaged) if it still holds
+    /// the body `hash`: a newer copy stored meanwhile is left alone.
+    pub fn remove(&self, id: VariantId, hash: u64) {
+        let removed = {
+            let mut index = self.lock();
+            match index.entries.peek(&id) {
+                Some(entry) if entry.meta.body_hash == hash => index.remove(id),
+                _ => None,
+            }
+        };
         self.remove_files(removed.into_iter().collect());
     }
 
@@ -338,8 +347,8 @@ mod tests {
     #[test]
     fn least_recently_used_goes_first() {
         let dir = tempfile::tempdir().unwrap();
-        // Each entry is 600 body bytes plus a few hundred of metadata.
-        let cache = open(dir.path(), 2500, 10_000);
+        // Each entry is 600 body bytes plus under 800 of metadata.
+        let cache = open(dir.path(), 3500, 10_000);
         store(&cache, "http://a/", &[b'a'; 600]);
         store(&cache, "http://b/", &[b'b'; 600]);
         assert_eq!(
@@ -351,7 +360,7 @@ mod tests {
         assert_eq!(urls(&cache), ["http://a/", "http://c/"]);
         let usage = cache.usage();
         assert_eq!(usage.entries, 2);
-        assert!(usage.disk_bytes <= 2500);
+        assert!(usage.disk_bytes <= 3500);
         assert_eq!(usage.memory_bytes, 1200);
     }
 
@@ -377,6 +386,21 @@ mod tests {
         assert_eq!(cache.purge("http://c/"), 1);
         assert_eq!(cache.usage().memory_bytes, 400);
         assert_eq!(cache.purge("http://c/"), 0);
+    }
+
+    #[test]
+    fn removing_a_damaged_body_spares_a_newer_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path(), 1 << 20, 1 << 20);
+        store(&cache, "http://a/", b"old");
+        let old = cache.candidates("http://a/")[0].entry.meta.clone();
+        store(&cache, "http://a/", b"new body");
+        // A reader that found the old body damaged drops only that one.
+        cache.remove(old.id, old.body_hash);
+        assert_eq!(cache.candidates("http://a/").len(), 1);
+        let current = cache.candidates("http://a/")[0].entry.meta.clone();
+        cache.remove(current.id, current.body_hash);
+        assert!(cache.candidates("http://a/").is_empty());
     }
 
     #[test]
