@@ -49,8 +49,23 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn fail(err: &anyhow::Error) -> ExitCode {
-    eprintln!("netkit: {err:#}");
+    eprintln!("netkit: {}", error_chain(err));
     ExitCode::FAILURE
+}
+
+/// An error and its causes on one line, outermost first. A cause whose text
+/// the message already contains is left out: many library errors name their
+/// source in their own message, and the user should read it once.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 /// Logs go to stderr so stdout stays clean for results. Servers log at info
@@ -63,4 +78,22 @@ fn init_tracing(server: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+    use anyhow::Context;
+
+    #[test]
+    fn causes_are_shown_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let named = anyhow::anyhow!("cannot bind 127.0.0.1:1: {io}").context("starting");
+        assert_eq!(
+            error_chain(&named),
+            "starting: cannot bind 127.0.0.1:1: address in use"
+        );
+        let chained = Err::<(), _>(io).context("cannot bind").unwrap_err();
+        assert_eq!(error_chain(&chained), "cannot bind: address in use");
+    }
 }

@@ -56,7 +56,7 @@ impl Summary {
             }
             Ok(Err(err)) => {
                 self.failed += 1;
-                println!("{system:<10} FAIL  {err:#}");
+                println!("{system:<10} FAIL  {}", crate::error_chain(&err));
             }
             Err(_) => {
                 self.failed += 1;
