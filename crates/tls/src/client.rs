@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -30,8 +31,20 @@ pub fn client_config(options: &ClientOptions, alpn: &[&[u8]]) -> Result<Arc<Clie
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
             .with_no_client_auth()
     } else {
+        let extra = match &options.ca_file {
+            Some(path) => read_certs(path)?,
+            None => Vec::new(),
+        };
+        let roots = Arc::new(roots(&extra)?);
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider())
+            .build()
+            .map_err(|err| Error::Config(rustls::Error::General(err.to_string())))?;
         builder
-            .with_root_certificates(roots(options)?)
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(RootsOrPinned {
+                webpki,
+                pinned: extra,
+            }))
             .with_no_client_auth()
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -44,7 +57,7 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
     ServerName::try_from(host.to_owned()).map_err(|_| Error::ServerName(host.to_owned()))
 }
 
-fn roots(options: &ClientOptions) -> Result<RootCertStore, Error> {
+fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, Error> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for err in &native.errors {
@@ -52,15 +65,101 @@ fn roots(options: &ClientOptions) -> Result<RootCertStore, Error> {
     }
     let (added, ignored) = roots.add_parsable_certificates(native.certs);
     debug!(added, ignored, "system root certificates");
-    if let Some(path) = &options.ca_file {
-        for cert in read_certs(path)? {
-            roots.add(cert)?;
+    for cert in extra {
+        // A certificate that is not a usable trust anchor can still be
+        // pinned below, so it is not an error here.
+        if let Err(err) = roots.add(cert.clone()) {
+            debug!(%err, "--cacert certificate is not a trust anchor");
         }
     }
     if roots.is_empty() {
         return Err(Error::NoRoots);
     }
     Ok(roots)
+}
+
+/// The system roots plus `--cacert`, and one more rule for test servers: a
+/// server that presents exactly a certificate from `--cacert` is trusted if
+/// the certificate names it and is within its validity period. This is what
+/// curl does with a self-signed certificate made by `openssl req -x509`,
+/// which marks itself as a CA and which webpki therefore refuses as a
+/// server's own certificate.
+#[derive(Debug)]
+struct RootsOrPinned {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl RootsOrPinned {
+    fn pinned_for(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> bool {
+        if !self
+            .pinned
+            .iter()
+            .any(|pin| pin.as_ref() == end_entity.as_ref())
+        {
+            return false;
+        }
+        let named = webpki::EndEntityCert::try_from(end_entity)
+            .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(server_name).is_ok());
+        let current = x509_parser::parse_x509_certificate(end_entity).is_ok_and(|(_, cert)| {
+            let validity = cert.validity();
+            let now = now.as_secs() as i64;
+            validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp()
+        });
+        named && current
+    }
+}
+
+impl ServerCertVerifier for RootsOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(_) if self.pinned_for(end_entity, server_name, now) => {
+                debug!("server certificate trusted as given with --cacert");
+                Ok(ServerCertVerified::assertion())
+            }
+            result => result,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// Trusts every certificate but still verifies the handshake signatures,

@@ -110,10 +110,9 @@ pub enum ClientError {
 fn tls_hint(reason: &io::Error) -> &'static str {
     let reason = reason.to_string();
     if reason.contains("CaUsedAsEndEntity") {
-        // What `openssl req -x509` makes unless told otherwise; curl takes
-        // it, rustls does not.
-        " (the server presents a CA certificate as its own: make it with \
-         basicConstraints=CA:FALSE, or use --insecure)"
+        // What `openssl req -x509` makes unless told otherwise.
+        " (the server presents a self-signed CA certificate as its own: \
+         trust exactly that certificate with --cacert FILE, or use --insecure)"
     } else if reason.contains("certificate") {
         " (for a test server, use --cacert FILE, or --insecure)"
     } else {
@@ -489,7 +488,7 @@ mod tests {
         assert!(hint("invalid peer certificate: UnknownIssuer").contains("--cacert"));
         assert!(
             hint("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))")
-                .contains("CA:FALSE")
+                .contains("--cacert FILE")
         );
         assert_eq!(hint("received corrupt message"), "");
     }
