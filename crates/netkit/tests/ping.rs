@@ -328,7 +328,7 @@ fn without_permission_the_fix_is_explained() {
         return;
     }
     let netns = Netns::new();
-    let without_raw = |allowed: bool| {
+    let without_raw = |allowed: bool, addr: &str| {
         netns.datagram_sockets(allowed);
         let mut command = netns.command("setpriv");
         command.args([
@@ -340,24 +340,43 @@ fn without_permission_the_fix_is_explained() {
             "2",
             "-i",
             "0.1",
-            "127.0.0.1",
+            addr,
         ]);
         command.env("RUST_LOG", "debug").output().unwrap()
     };
 
-    let refused = without_raw(false);
-    assert_eq!(refused.status.code(), Some(2));
-    let stderr = text(&refused.stderr);
-    for hint in ["CAP_NET_RAW", "setcap cap_net_raw+ep", "ping_group_range"] {
-        assert!(stderr.contains(hint), "{stderr}");
-    }
-    assert!(refused.stdout.is_empty());
+    for (addr, family) in [("127.0.0.1", "IPv4"), ("::1", "IPv6")] {
+        let refused = without_raw(false, addr);
+        assert_eq!(refused.status.code(), Some(2), "{addr}");
+        let stderr = text(&refused.stderr);
+        let message = format!("no permission to open an {family} ICMP socket");
+        for hint in [
+            message.as_str(),
+            "CAP_NET_RAW",
+            "setcap cap_net_raw+ep",
+            "ping_group_range",
+        ] {
+            assert!(stderr.contains(hint), "{stderr}");
+        }
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|line| line.starts_with("netkit:"))
+                .count(),
+            1,
+            "one message: {stderr}"
+        );
+        assert!(refused.stdout.is_empty());
 
-    // Without CAP_NET_RAW but inside ping_group_range: a datagram socket.
-    let allowed = without_raw(true);
-    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stderr));
-    assert!(text(&allowed.stderr).contains("IPv4 probes go over a datagram ICMP socket"));
-    assert!(text(&allowed.stdout).contains("2 packets transmitted, 2 received"));
+        // Without CAP_NET_RAW but inside ping_group_range: a datagram socket.
+        let allowed = without_raw(true, addr);
+        assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stderr));
+        assert!(
+            text(&allowed.stderr)
+                .contains(&format!("{family} probes go over a datagram ICMP socket"))
+        );
+        assert!(text(&allowed.stdout).contains("2 packets transmitted, 2 received"));
+    }
 }
 
 #[test]

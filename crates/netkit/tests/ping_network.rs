@@ -21,6 +21,15 @@ fn side_by_side(net: &Routed, args: &[&str]) -> Vec<Run> {
     for allowed in [false, true] {
         net.a.datagram_sockets(allowed);
         let ours = net.a.netkit_ping(args);
+        // Errors reach a datagram socket through its error queue and a raw
+        // socket as ICMP messages: make sure each path is the one taken.
+        let kind = if allowed { "datagram" } else { "raw" };
+        assert!(
+            ours.stderr
+                .contains(&format!("probes go over a {kind} ICMP socket")),
+            "{}",
+            ours.stderr
+        );
         let theirs = net.a.iputils_ping(args);
         assert_eq!(
             ours.shape(),
