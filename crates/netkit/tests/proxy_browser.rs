@@ -3,13 +3,20 @@
 //! profile so its own cache cannot help; the second load comes from the
 //! proxy's cache and renders the same. Chromium also shows the stats page.
 //! Screenshots are kept under target/test-artifacts/.
+//!
+//! Chromium sends its own background requests (update checks, time, account
+//! lookups) through the proxy it is given, and the proxy would resolve and
+//! fetch them. So the origin, the proxy and Chromium run in a network
+//! namespace of their own: nothing leaves it.
 
+#[path = "proxy/netns.rs"]
+mod netns;
 #[path = "proxy/support.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use netns::Netns;
 use support::{Origin, Proxy, tools};
 
 const CHROMIUM: &str = "chromium";
@@ -27,7 +34,7 @@ fn artifacts() -> PathBuf {
 /// is `--screenshot=FILE` or `--dump-dom`. Returns stdout.
 fn chromium(proxy: &Proxy, action: &str, url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let output = Command::new(CHROMIUM)
+    let output = (proxy.runner)(CHROMIUM)
         .args([
             "--headless",
             "--no-sandbox",
@@ -57,12 +64,13 @@ fn chromium(proxy: &Proxy, action: &str, url: &str) -> String {
 
 #[test]
 fn chromium_second_load_comes_from_the_cache() {
-    if !tools() || !testkit::require(CHROMIUM) {
+    if !tools() || !testkit::require(CHROMIUM) || !netns::available() {
         return;
     }
-    let origin = Origin::start();
+    let ns = Netns::new();
+    let origin = Origin::start_in(ns.runner());
     let dir = tempfile::tempdir().unwrap();
-    let proxy = Proxy::start(dir.path(), &[]);
+    let proxy = Proxy::start_in(ns.runner(), dir.path(), &[]);
     let page = origin.url("/page.html?cc=max-age=300");
     let out = artifacts();
     let first = out.join("proxy-browser-first.png");

@@ -2,12 +2,15 @@
 //! right status, CONNECT to a TLS origin, hop-by-hop headers, keep-alive
 //! both sides, the access log, and the command line.
 
+#[path = "proxy/netns.rs"]
+mod netns;
 #[path = "proxy/support.rs"]
 mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
+use netns::Netns;
 use support::{Origin, Proxy, curl, netkit, raw, tools, via};
 
 #[test]
@@ -57,11 +60,6 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
         reply.text()
     );
 
-    let reply = via(&proxy, "http://no-such-host.invalid/", &[]);
-    assert_eq!(reply.status, 502);
-    assert!(reply.text().contains("cannot resolve"), "{}", reply.text());
-    assert!(reply.text().contains("no-such-host.invalid"));
-
     // curl gives up after 30 s, the origin answers after 60: a 504 can only
     // come from the proxy keeping to its --origin-timeout.
     let reply = via(&proxy, &origin.url("/slow?delay=60"), &[]);
@@ -87,10 +85,31 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
     assert_eq!(via(&proxy, &origin.url("/ok"), &[]).status, 200);
     assert_eq!(proxy.stats()["entries"], 0);
 
-    let log = proxy.log_lines(3);
+    let log = proxy.log_lines(2);
     assert!(log[0].contains("TCP_MISS/502"), "{log:?}");
-    assert!(log[1].contains("TCP_MISS/502"), "{log:?}");
-    assert!(log[2].contains("TCP_MISS/504"), "{log:?}");
+    assert!(log[1].contains("TCP_MISS/504"), "{log:?}");
+}
+
+/// A name that does not resolve: the proxy runs in a network namespace with
+/// no route out, so its lookup fails there and no query leaves the host.
+#[test]
+fn unresolvable_hosts_get_502() {
+    if !tools() || !netns::available() {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start_in(ns.runner(), dir.path(), &[]);
+    let reply = via(&proxy, "http://no-such-host.invalid/", &[]);
+    assert_eq!(reply.status, 502, "{reply:?}");
+    assert!(reply.text().contains("502 Bad Gateway"), "{}", reply.text());
+    assert!(reply.text().contains("cannot resolve"), "{}", reply.text());
+    assert!(reply.text().contains("no-such-host.invalid"));
+    let log = proxy.log_lines(1);
+    assert!(
+        log[0].contains(" TCP_MISS/502 ") && log[0].contains(" HIER_DIRECT/no-such-host.invalid "),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -252,7 +271,11 @@ fn hop_by_hop_headers_are_removed_both_ways() {
             "-H",
             "Proxy-Authorization: Basic YWxpY2U6c2VjcmV0",
             "-H",
+            "Proxy-Connection: keep-alive",
+            "-H",
             "TE: trailers",
+            "-H",
+            "Trailer: X-Checksum",
             "-H",
             "Upgrade: websocket",
             "-H",
@@ -267,6 +290,7 @@ fn hop_by_hop_headers_are_removed_both_ways() {
         "proxy-authorization",
         "proxy-connection",
         "te",
+        "trailer",
         "upgrade",
     ] {
         assert!(seen.get(gone).is_none(), "origin saw {gone}: {seen}");
@@ -412,6 +436,27 @@ fn command_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+
+    // Without --cache-dir: netkit-proxy-cache under the user's cache
+    // directory, $XDG_CACHE_HOME or else ~/.cache.
+    let home = tempfile::tempdir().unwrap();
+    let xdg = home.path().join("xdg");
+    for (xdg_cache_home, expected) in [
+        (Some(&xdg), xdg.join("netkit-proxy-cache")),
+        (None, home.path().join(".cache/netkit-proxy-cache")),
+    ] {
+        let mut command = netkit();
+        command
+            .env("HOME", home.path())
+            .env_remove("XDG_CACHE_HOME")
+            .args(["proxy", "serve", "--bind", "127.0.0.1:0"]);
+        if let Some(dir) = xdg_cache_home {
+            command.env("XDG_CACHE_HOME", dir);
+        }
+        let _proxy = testkit::Server::start(command, 1);
+        assert!(expected.join("lock").is_file(), "{}", expected.display());
+        assert!(expected.join("entries").is_dir(), "{}", expected.display());
+    }
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! A network namespace with a non-loopback address on its `lo` (192.0.2.1
 //! and 2001:db8::1, documentation addresses), so a test can be a client
-//! from outside loopback without touching the host's network. Named
+//! from outside loopback without touching the host's network, or keep a
+//! proxy that would look up or reach other hosts off the host's network
+//! (with no route out, a name lookup fails at once). Named
 //! `nkproxy<pid>-<n>`; deleted on drop, also when the test fails.
+
+#![allow(dead_code)]
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +50,16 @@ impl Netns {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.name, program]);
         command
+    }
+
+    /// Runs programs inside the namespace, for the shared test helpers.
+    pub fn runner(&self) -> crate::support::Runner {
+        let name = self.name.clone();
+        std::sync::Arc::new(move |program| {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", &name, program]);
+            command
+        })
     }
 }
 

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use testkit::Server;
@@ -22,27 +23,47 @@ pub fn tools() -> bool {
     testkit::require("curl") && testkit::require("python3")
 }
 
+/// Makes the command that runs a program: on the host, or inside a network
+/// namespace (`ip netns exec NAME PROGRAM`).
+pub type Runner = Arc<dyn Fn(&str) -> Command + Send + Sync>;
+
+pub fn on_host() -> Runner {
+    Arc::new(|program| Command::new(program))
+}
+
 /// The python3 origin (plain HTTP, or HTTPS with a cert+key PEM).
 pub struct Origin {
     pub server: Server,
     tls: bool,
+    /// Set when the origin runs in a network namespace: its loopback is
+    /// reachable only from programs run there.
+    isolated: Option<Runner>,
 }
 
 impl Origin {
     pub fn start() -> Origin {
-        Origin::start_with(&[])
+        Origin::start_with(&[], None)
     }
 
     pub fn start_tls(pem: &Path) -> Origin {
-        Origin::start_with(&[pem.to_str().unwrap()])
+        Origin::start_with(&[pem.to_str().unwrap()], None)
     }
 
-    fn start_with(args: &[&str]) -> Origin {
-        let mut command = Command::new("python3");
+    /// The origin run by `runner`, e.g. inside a network namespace.
+    pub fn start_in(runner: Runner) -> Origin {
+        Origin::start_with(&[], Some(runner))
+    }
+
+    fn start_with(args: &[&str], isolated: Option<Runner>) -> Origin {
+        let mut command = match &isolated {
+            Some(runner) => runner("python3"),
+            None => Command::new("python3"),
+        };
         command.arg("-c").arg(ORIGIN_PY).args(args);
         Origin {
             server: Server::start(command, 1),
             tls: !args.is_empty(),
+            isolated,
         }
     }
 
@@ -57,7 +78,9 @@ impl Origin {
 
     /// What the origin has seen, straight from it (not through the proxy).
     pub fn stats(&self) -> serde_json::Value {
-        let body = if self.tls {
+        let body = if let Some(runner) = &self.isolated {
+            curl_command(runner("curl"), &[&self.url("/_stats")]).body
+        } else if self.tls {
             curl(&["-k", &format!("https://{}/_stats", self.addr())]).body
         } else {
             direct_get(self.addr(), "/_stats")
@@ -105,16 +128,25 @@ pub fn direct_get(addr: SocketAddr, path: &str) -> Vec<u8> {
 pub struct Proxy {
     pub server: Server,
     pub dir: PathBuf,
+    /// Runs the proxy's clients where they can reach it.
+    pub runner: Runner,
 }
 
 impl Proxy {
     pub fn start(cache_dir: &Path, extra: &[&str]) -> Proxy {
-        let mut command = netkit();
+        Proxy::start_in(on_host(), cache_dir, extra)
+    }
+
+    /// The proxy run by `runner`, e.g. inside a network namespace; curl
+    /// through it ([`via`], [`Proxy::stats`]) is run the same way.
+    pub fn start_in(runner: Runner, cache_dir: &Path, extra: &[&str]) -> Proxy {
+        let mut command = runner(env!("CARGO_BIN_EXE_netkit"));
         command.args(["proxy", "serve", "--bind", "127.0.0.1:0", "--cache-dir"]);
         command.arg(cache_dir).args(extra);
         Proxy {
             server: Server::start(command, 1),
             dir: cache_dir.to_owned(),
+            runner,
         }
     }
 
@@ -148,7 +180,7 @@ impl Proxy {
     }
 
     pub fn stats(&self) -> serde_json::Value {
-        let reply = curl(&["-x", &self.url(), "http://netkit.proxy/stats"]);
+        let reply = via(self, "http://netkit.proxy/stats", &[]);
         assert_eq!(reply.status, 200);
         serde_json::from_slice(&reply.body).expect("stats are JSON")
     }
@@ -252,7 +284,7 @@ pub fn via(proxy: &Proxy, url: &str, extra: &[&str]) -> Reply {
     let mut args = vec!["-x", proxy_url.as_str()];
     args.extend_from_slice(extra);
     args.push(url);
-    curl(&args)
+    curl_command((proxy.runner)("curl"), &args)
 }
 
 /// Sends raw bytes to `addr` and returns everything read until close.
