@@ -105,11 +105,24 @@ fn unresolvable_hosts_get_502() {
     assert!(reply.text().contains("502 Bad Gateway"), "{}", reply.text());
     assert!(reply.text().contains("cannot resolve"), "{}", reply.text());
     assert!(reply.text().contains("no-such-host.invalid"));
-    let log = proxy.log_lines(1);
-    assert!(
-        log[0].contains(" TCP_MISS/502 ") && log[0].contains(" HIER_DIRECT/no-such-host.invalid "),
-        "{log:?}"
-    );
+    // The same for a tunnel: curl sees the CONNECT answered 502.
+    let output = (proxy.runner)("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_connect}", "-x"])
+        .args([proxy.url(), "https://no-such-host.invalid/".into()])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "502");
+    let log = proxy.log_lines(2);
+    for (line, request) in log.iter().zip([
+        "GET http://no-such-host.invalid/",
+        "CONNECT no-such-host.invalid:443",
+    ]) {
+        assert!(line.contains(" TCP_MISS/502 "), "{line}");
+        assert!(
+            line.contains(&format!("{request} - HIER_DIRECT/no-such-host.invalid ")),
+            "{line}"
+        );
+    }
 }
 
 #[test]
