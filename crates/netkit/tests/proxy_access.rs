@@ -36,13 +36,19 @@ fn clients_outside_allow_get_403() {
     let log = proxy.log_lines(2);
     assert!(log[0].contains(" 127.0.0.2 TCP_DENIED/403 "), "{log:?}");
     assert!(log[1].contains(" 127.0.0.1 TCP_MISS/200 "), "{log:?}");
-    // CONNECT is refused too.
-    let reply = via(
-        &proxy,
-        "https://127.0.0.1:443/",
-        &["--interface", "127.0.0.2"],
+    // CONNECT is refused too, before any connection to the target.
+    let output = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_connect}"])
+        .args(["--interface", "127.0.0.2", "-x", &proxy.url()])
+        .arg("https://127.0.0.1:443/")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "403");
+    let log = proxy.log_lines(1);
+    assert!(
+        log[0].contains(" 127.0.0.2 TCP_DENIED/403 ") && log[0].contains(" CONNECT 127.0.0.1:443 "),
+        "{log:?}"
     );
-    assert_ne!(reply.status, 200);
 }
 
 /// The proxy is never an open one by accident: without --allow, a client
