@@ -609,6 +609,9 @@ fn usage_errors_and_unreachable_servers() {
         &["udping", "ping"],
         &["udping", "ping", "-s", "0", "127.0.0.1:1"],
         &["udping", "serve", "--status"],
+        &["udping", "ping", "-W", "0", "127.0.0.1:1"],
+        &["udping", "ping", "127.0.0.1"],
+        &["udping", "heartbeat", "::1"],
     ] {
         let out = netkit().args(bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
@@ -617,7 +620,7 @@ fn usage_errors_and_unreachable_servers() {
         .args(["udping", "serve", "--bind", "127.0.0.1:0", "--stateful"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--mode stamp"));
 
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

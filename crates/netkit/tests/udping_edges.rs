@@ -1,5 +1,6 @@
 //! `netkit udping` at its edges: Ctrl-C on an endless run, `--json` lines
-//! streamed as they happen, zero and absurd durations.
+//! streamed as they happen, zero and absurd durations, and the lines
+//! `netkit demo` prints for udping and heartbeat.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -224,4 +225,29 @@ fn a_route_going_away_mid_run_is_reported_not_fatal() {
             .any(|l| l.contains("12 probes sent, 0 received")),
         "the run goes on to its summary: {lines:?}"
     );
+}
+
+#[test]
+fn demo_has_udping_and_heartbeat_lines() {
+    let out = netkit().arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = |system: &str| {
+        stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("{system} ")))
+            .unwrap_or_else(|| panic!("no {system} line in:\n{stdout}"))
+    };
+    let udping = line("udping");
+    for part in [
+        " ok ",
+        "lab pings to 127.0.0.1:",
+        "as seed 42 decided",
+        "STAMP rtt",
+    ] {
+        assert!(udping.contains(part), "{udping}");
+    }
+    let heartbeat = line("heartbeat");
+    for part in [" ok ", "reported stopped", "back on its next", "0 lost"] {
+        assert!(heartbeat.contains(part), "{heartbeat}");
+    }
 }

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use crate::duration;
 use crate::serve::GraceArgs;
 
-use super::socket_addr;
+use super::{host_port, socket_addr};
 
 #[derive(Debug, Subcommand)]
 pub enum UdpingCommand {
@@ -45,6 +45,17 @@ Examples:
 impl UdpingCommand {
     pub fn is_server(&self) -> bool {
         matches!(self, UdpingCommand::Serve(_))
+    }
+
+    /// A combination of flags that clap cannot rule out, as the usage
+    /// error to report.
+    pub fn conflict(&self) -> Option<&'static str> {
+        match self {
+            UdpingCommand::Serve(args) if args.stateful && matches!(args.mode, ModeArg::Text) => {
+                Some("--stateful applies to the STAMP reflector: add --mode stamp")
+            }
+            _ => None,
+        }
     }
 }
 
@@ -115,7 +126,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct PingArgs {
     /// Server address, as HOST:PORT
-    #[arg(value_name = "HOST:PORT")]
+    #[arg(value_name = "HOST:PORT", value_parser = host_port)]
     pub target: String,
     /// Probes to send (0: until interrupted)
     #[arg(short = 'c', long, value_name = "COUNT", default_value_t = 10)]
@@ -124,7 +135,7 @@ pub struct PingArgs {
     #[arg(short = 'i', long, value_name = "INTERVAL", default_value = "1s", value_parser = duration::parse)]
     pub interval: Duration,
     /// How long each probe waits for its reply
-    #[arg(short = 'W', long, value_name = "TIMEOUT", default_value = "1s", value_parser = duration::parse)]
+    #[arg(short = 'W', long, value_name = "TIMEOUT", default_value = "1s", value_parser = nonzero_duration)]
     pub timeout: Duration,
     /// Datagram size in bytes (text probes are padded; STAMP needs at least 44)
     #[arg(short = 's', long, value_name = "SIZE", value_parser = clap::value_parser!(u16).range(1..=65_507).map(usize::from))]
@@ -154,7 +165,7 @@ pub struct PingArgs {
 #[derive(Debug, Args)]
 pub struct HeartbeatArgs {
     /// Server address, as HOST:PORT
-    #[arg(value_name = "HOST:PORT")]
+    #[arg(value_name = "HOST:PORT", value_parser = host_port)]
     pub target: String,
     /// Time between heartbeats
     #[arg(short = 'i', long, value_name = "DURATION", default_value = "1s", value_parser = nonzero_duration)]
@@ -195,7 +206,8 @@ fn delay(text: &str) -> Result<Delay, String> {
     })
 }
 
-/// A heartbeat interval: zero would mean every client is always stopped.
+/// A heartbeat interval (zero would mean every client is always stopped)
+/// or a reply timeout (zero would mean every reply is late).
 fn nonzero_duration(text: &str) -> Result<Duration, String> {
     match duration::parse(text)? {
         Duration::ZERO => Err(format!("`{text}` must be longer than zero")),
@@ -239,6 +251,29 @@ mod tests {
         assert_eq!(nonzero_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(nonzero_duration("0").is_err());
         assert!(nonzero_duration("0ms").is_err());
+    }
+
+    #[test]
+    fn targets_need_a_port() {
+        for good in [
+            "127.0.0.1:12000",
+            "localhost:9",
+            "[::1]:12000",
+            "[fe80::1%2]:5",
+        ] {
+            assert_eq!(host_port(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "127.0.0.1",
+            "localhost",
+            "::1",
+            "::1:12000",
+            ":12000",
+            "host:port",
+            "h:70000",
+        ] {
+            assert!(host_port(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub use args::UdpingCommand;
 use args::{HeartbeatArgs, PingArgs, ServeArgs};
 
 pub async fn run(command: UdpingCommand) -> anyhow::Result<ExitCode> {
+    if let Some(problem) = command.conflict() {
+        eprintln!("netkit: {problem}");
+        return Ok(ExitCode::from(2));
+    }
     match command {
         UdpingCommand::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
         UdpingCommand::Ping(args) => ping(args).await,
@@ -28,9 +32,6 @@ pub async fn run(command: UdpingCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if args.stateful && matches!(args.mode, args::ModeArg::Text) {
-        anyhow::bail!("--stateful applies to the STAMP reflector: add --mode stamp");
-    }
     let shutdown = Shutdown::install(&args.grace)?;
     let (delay, jitter) = args.delay.unwrap_or_default().into_parts();
     let config = ServerConfig {
@@ -177,4 +178,21 @@ async fn heartbeat(args: HeartbeatArgs) -> anyhow::Result<ExitCode> {
 pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse()
         .map_err(|_| format!("`{text}` is not an address like 127.0.0.1:12000"))
+}
+
+/// Checks `HOST:PORT` for clap (`127.0.0.1:12000`, `localhost:12000`,
+/// `[::1]:12000`); names are resolved later. An IPv6 address needs its
+/// brackets, or its last group would be taken for the port.
+pub fn host_port(text: &str) -> Result<String, String> {
+    let valid = text.parse::<SocketAddr>().is_ok()
+        || text.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok()
+        });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not HOST:PORT, as in 127.0.0.1:12000 or [::1]:12000"
+        ))
+    }
 }
