@@ -2,6 +2,9 @@
 //! `limit` failures within `window`, further attempts are refused until the
 //! oldest of them leaves the window. Accounts that do not exist are tracked
 //! the same way, so the answer never tells whether a name is registered.
+//! An attempt counts as a failure from the moment it is let through until
+//! its password checks out, so many connections guessing at once get no
+//! more tries than one connection guessing in turn.
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
@@ -20,6 +23,15 @@ pub struct LoginThrottle {
     addresses: Failures<IpAddr>,
 }
 
+/// A login attempt let through and not yet decided.
+#[derive(Debug)]
+#[must_use = "an attempt counts as a failure until it is settled"]
+pub struct Attempt {
+    account: String,
+    source: IpAddr,
+    at: Instant,
+}
+
 impl LoginThrottle {
     pub fn new(limit: u32, window: Duration) -> Self {
         Self {
@@ -30,27 +42,37 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(wait)` when the account or the address is throttled.
-    pub fn check(&mut self, account: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let by_account = self.accounts.wait(account, self.limit, self.window, now);
-        let by_address = self
-            .addresses
-            .wait(&source(ip), self.limit, self.window, now);
-        match by_account.max(by_address) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
-    }
-
-    pub fn failed(&mut self, account: &str, ip: IpAddr, now: Instant) {
+    /// Lets an attempt through, counting it as failed until it is settled,
+    /// or `Err(wait)` when the account or the address is throttled.
+    pub fn begin(&mut self, account: &str, ip: IpAddr, now: Instant) -> Result<Attempt, Duration> {
         let (limit, window) = (self.limit, self.window);
+        let source = source(ip);
+        let by_account = self.accounts.wait(account, limit, window, now);
+        let by_address = self.addresses.wait(&source, limit, window, now);
+        if let Some(wait) = by_account.max(by_address) {
+            return Err(wait);
+        }
         self.accounts.record(account.to_owned(), limit, window, now);
-        self.addresses.record(source(ip), limit, window, now);
+        self.addresses.record(source, limit, window, now);
+        Ok(Attempt {
+            account: account.to_owned(),
+            source,
+            at: now,
+        })
     }
 
-    /// A successful login clears the account's failures (not the address's).
-    pub fn succeeded(&mut self, account: &str) {
-        self.accounts.entries.remove(account);
+    /// The password was right: the account's failures are cleared, and the
+    /// address's count loses this attempt (but keeps its earlier failures).
+    pub fn succeeded(&mut self, attempt: Attempt) {
+        self.accounts.entries.remove(&attempt.account);
+        self.addresses.forget(&attempt.source, attempt.at);
+    }
+
+    /// The attempt could not be decided (the server failed): it counts for
+    /// nothing.
+    pub fn abandoned(&mut self, attempt: Attempt) {
+        self.accounts.forget(&attempt.account, attempt.at);
+        self.addresses.forget(&attempt.source, attempt.at);
     }
 }
 
@@ -108,11 +130,33 @@ impl<K: Hash + Eq> Failures<K> {
             times.pop_front();
         }
     }
+
+    /// Takes back the failure recorded at `at`, if it is still counted.
+    fn forget<Q>(&mut self, key: &Q, at: Instant)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(times) = self.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(index) = times.iter().rposition(|time| *time == at) {
+            times.remove(index);
+        }
+        if times.is_empty() {
+            self.entries.remove(key);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fail(throttle: &mut LoginThrottle, account: &str, ip: IpAddr, now: Instant) {
+        // Never settled: a wrong password.
+        let _ = throttle.begin(account, ip, now).expect("not throttled yet");
+    }
 
     #[test]
     fn throttles_after_limit_and_recovers() {
@@ -120,25 +164,49 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let t0 = Instant::now();
         for i in 0..3 {
-            assert!(throttle.check("alice", ip, t0).is_ok(), "attempt {i}");
-            throttle.failed("alice", ip, t0 + Duration::from_secs(i));
+            fail(&mut throttle, "alice", ip, t0 + Duration::from_secs(i));
         }
         let wait = throttle
-            .check("alice", ip, t0 + Duration::from_secs(3))
+            .begin("alice", ip, t0 + Duration::from_secs(3))
             .unwrap_err();
         assert_eq!(wait, Duration::from_secs(57));
         // The account is throttled from every address.
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(throttle.check("alice", other, t0).is_err());
+        assert!(throttle.begin("alice", other, t0).is_err());
         // The address is throttled for every account, existing or not.
-        assert!(throttle.check("nobody", ip, t0).is_err());
-        assert!(throttle.check("bob", other, t0).is_ok());
+        assert!(throttle.begin("nobody", ip, t0).is_err());
+        assert!(throttle.begin("bob", other, t0).is_ok());
         // After the window the oldest failure no longer counts.
         assert!(
             throttle
-                .check("alice", other, t0 + Duration::from_secs(61))
+                .begin("alice", other, t0 + Duration::from_secs(61))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn attempts_in_flight_count_as_failures() {
+        let mut throttle = LoginThrottle::new(3, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        // Three guesses let through at once, none decided yet: a fourth
+        // parallel guess waits like a fourth sequential one.
+        let pending: Vec<Attempt> = (0..3)
+            .map(|_| throttle.begin("alice", ip, now).unwrap())
+            .collect();
+        assert!(throttle.begin("alice", ip, now).is_err());
+        // A server failure gives an attempt back.
+        let mut pending = pending.into_iter();
+        throttle.abandoned(pending.next().unwrap());
+        let retry = throttle.begin("alice", ip, now).unwrap();
+        assert!(throttle.begin("alice", ip, now).is_err());
+        // The right password clears the account, and only its own attempt
+        // from the address's count.
+        throttle.succeeded(retry);
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(throttle.begin("alice", other, now).is_ok());
+        fail(&mut throttle, "carol", ip, now);
+        assert!(throttle.begin("dave", ip, now).is_err());
     }
 
     #[test]
@@ -146,15 +214,17 @@ mod tests {
         let mut throttle = LoginThrottle::new(2, Duration::from_secs(60));
         let ip: IpAddr = "::ffff:192.0.2.9".parse().unwrap();
         let now = Instant::now();
-        throttle.failed("carol", ip, now);
-        throttle.failed("carol", ip, now);
-        throttle.succeeded("carol");
+        fail(&mut throttle, "carol", ip, now);
+        let right = throttle.begin("carol", ip, now).unwrap();
+        throttle.succeeded(right);
         let other: IpAddr = "192.0.2.10".parse().unwrap();
-        assert!(throttle.check("carol", other, now).is_ok());
-        // Mapped and plain IPv4 are the same source.
+        assert!(throttle.begin("carol", other, now).is_ok());
+        // The address keeps its earlier failure; mapped and plain IPv4 are
+        // the same source, so one more from the plain form reaches the limit.
+        fail(&mut throttle, "erin", "192.0.2.9".parse().unwrap(), now);
         assert!(
             throttle
-                .check("dave", "192.0.2.9".parse().unwrap(), now)
+                .begin("dave", "192.0.2.9".parse().unwrap(), now)
                 .is_err()
         );
     }
@@ -163,15 +233,15 @@ mod tests {
     fn ipv6_is_throttled_per_64() {
         let mut throttle = LoginThrottle::new(1, Duration::from_secs(60));
         let now = Instant::now();
-        throttle.failed("x", "2001:db8:1:2::1".parse().unwrap(), now);
+        fail(&mut throttle, "x", "2001:db8:1:2::1".parse().unwrap(), now);
         assert!(
             throttle
-                .check("y", "2001:db8:1:2::ffff".parse().unwrap(), now)
+                .begin("y", "2001:db8:1:2::ffff".parse().unwrap(), now)
                 .is_err()
         );
         assert!(
             throttle
-                .check("y", "2001:db8:1:3::1".parse().unwrap(), now)
+                .begin("y", "2001:db8:1:3::1".parse().unwrap(), now)
                 .is_ok()
         );
     }

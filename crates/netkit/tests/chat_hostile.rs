@@ -219,6 +219,38 @@ fn failed_logins_are_throttled_per_account_and_per_address() {
 }
 
 #[test]
+fn parallel_guesses_get_no_more_tries_than_sequential_ones() {
+    let scratch = Scratch::new();
+    let server = ChatServer::start(&scratch, &["--login-failures", "3"]);
+    let mut owner = Raw::connect(server.addr);
+    owner.join("alice", "alice password", true);
+    // Every guess is on the wire before the server has checked any.
+    let mut guessers: Vec<Raw> = (0..10)
+        .map(|_| raw_from("127.0.0.5", server.addr))
+        .collect();
+    for (i, guesser) in guessers.iter_mut().enumerate() {
+        let credentials = guesser.credentials("alice", &format!("guess number {i}"));
+        guesser.send(&ClientFrame::Login(credentials));
+    }
+    let mut answers: Vec<ErrorCode> = guessers
+        .iter_mut()
+        .map(|guesser| {
+            let answer = guesser.until(|frame| {
+                matches!(
+                    frame,
+                    ServerFrame::Error { .. } | ServerFrame::Welcome { .. }
+                )
+            });
+            error_code(&answer).unwrap_or_else(|| panic!("{answer:?}"))
+        })
+        .collect();
+    answers.sort_by_key(|code| code.as_str());
+    let mut expected = vec![ErrorCode::LoginFailed; 3];
+    expected.extend([ErrorCode::Throttled; 7]);
+    assert_eq!(answers, expected);
+}
+
+#[test]
 fn only_login_is_accepted_before_login_and_within_the_deadline() {
     let scratch = Scratch::new();
     let server = ChatServer::start(&scratch, &["--login-timeout", "1s"]);

@@ -110,29 +110,35 @@ impl Auth {
         ip: IpAddr,
     ) -> Result<String, AuthError> {
         let account = name.to_ascii_lowercase();
-        if let Err(wait) = lock(&self.throttle).check(&account, ip, Instant::now()) {
-            info!(%ip, "login refused: throttled");
-            return Err(AuthError::Throttled(wait));
-        }
+        let attempt = lock(&self.throttle)
+            .begin(&account, ip, Instant::now())
+            .map_err(|wait| {
+                info!(%ip, "login refused: throttled");
+                AuthError::Throttled(wait)
+            })?;
         let accounts = self.accounts.clone();
         let lookup = name.to_owned();
-        let found = self
-            .database(move || lock(&accounts).lookup(&lookup))
-            .await?;
-        let verified = self
-            .hashing(move |hasher| hasher.check(found, password.expose()))
-            .await?;
-        let mut throttle = lock(&self.throttle);
-        match verified {
-            Some(stored) => {
-                throttle.succeeded(&account);
+        let verified = async {
+            let found = self
+                .database(move || lock(&accounts).lookup(&lookup))
+                .await?;
+            self.hashing(move |hasher| hasher.check(found, password.expose()))
+                .await
+        };
+        match verified.await {
+            Ok(Some(stored)) => {
+                lock(&self.throttle).succeeded(attempt);
                 Ok(stored)
             }
-            None => {
-                throttle.failed(&account, ip, Instant::now());
-                // The name is logged, never the password.
+            Ok(None) => {
+                // The attempt already counts as a failure. The name is
+                // logged, never the password.
                 info!(%ip, user = %name, "login failed");
                 Err(AuthError::LoginFailed)
+            }
+            Err(err) => {
+                lock(&self.throttle).abandoned(attempt);
+                Err(err)
             }
         }
     }
