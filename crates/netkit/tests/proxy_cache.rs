@@ -177,6 +177,10 @@ fn max_age_expiry_then_revalidation_304_and_200() {
     let page = "/page?cc=max-age=1&etag=v1";
     assert_eq!(via(&proxy, &origin.url(page), &[]).x_cache(), "MISS");
     origin.set("/page", "etag=v2&body=new%20content&cc=max-age=300");
+    // Meanwhile this one's origin starts failing.
+    let flaky = "/flaky?cc=max-age=1&etag=f1";
+    assert_eq!(via(&proxy, &origin.url(flaky), &[]).x_cache(), "MISS");
+    origin.set("/flaky", "etag=down&status=503&body=down");
     std::thread::sleep(PAST_ONE_SECOND);
     let reply = via(&proxy, &origin.url(page), &[]);
     assert_eq!(reply.status, 200);
@@ -188,6 +192,17 @@ fn max_age_expiry_then_revalidation_304_and_200() {
     assert_eq!(reply.x_cache(), "HIT");
     assert_eq!(reply.text(), "new content");
     assert_eq!(origin.count(page), 2);
+
+    // A 5xx to a revalidation is passed on; the stored copy is kept and
+    // revalidated once the origin is back.
+    let reply = via(&proxy, &origin.url(flaky), &[]);
+    assert_eq!((reply.status, reply.text().as_str()), (503, "down"));
+    assert_eq!(reply.x_cache(), "MISS");
+    origin.set("/flaky", "etag=f1&cc=max-age=300");
+    let reply = via(&proxy, &origin.url(flaky), &[]);
+    assert_eq!(reply.x_cache(), "REVALIDATED", "{reply:?}");
+    assert_eq!(reply.text(), "GET /flaky");
+    assert_eq!(origin.count(flaky), 3);
 
     // Last-Modified validators and an entry stale on arrival (Age >= max-age).
     let dated = "/dated?cc=max-age=60&age=60&lm=Tue,%2001%20Oct%202024%2010:00:00%20GMT";
@@ -201,10 +216,11 @@ fn max_age_expiry_then_revalidation_304_and_200() {
         "Tue, 01 Oct 2024 10:00:00 GMT"
     );
 
-    let codes: Vec<String> = proxy.log_lines(9);
+    let codes: Vec<String> = proxy.log_lines(12);
     let count = |code: &str| codes.iter().filter(|l| l.contains(code)).count();
-    assert_eq!(count(" TCP_REFRESH_UNMODIFIED/200 "), 2, "{codes:#?}");
+    assert_eq!(count(" TCP_REFRESH_UNMODIFIED/200 "), 3, "{codes:#?}");
     assert_eq!(count(" TCP_REFRESH_MODIFIED/200 "), 1, "{codes:#?}");
+    assert_eq!(count(" TCP_REFRESH_FAIL_ERR/503 "), 1, "{codes:#?}");
 }
 
 #[test]

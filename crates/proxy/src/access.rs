@@ -18,6 +18,9 @@ pub enum CacheCode {
     RefreshModified,
     /// A stale copy was revalidated and the origin said it still holds.
     RefreshUnmodified,
+    /// A stale copy was revalidated and the origin answered with an error,
+    /// which was passed on.
+    RefreshFailed,
     /// A CONNECT tunnel.
     Tunnel,
     /// Refused: the client is not allowed, the port is not allowed, or the
@@ -35,6 +38,7 @@ impl CacheCode {
             CacheCode::Miss => "TCP_MISS",
             CacheCode::RefreshModified => "TCP_REFRESH_MODIFIED",
             CacheCode::RefreshUnmodified => "TCP_REFRESH_UNMODIFIED",
+            CacheCode::RefreshFailed => "TCP_REFRESH_FAIL_ERR",
             CacheCode::Tunnel => "TCP_TUNNEL",
             CacheCode::Denied => "TCP_DENIED",
             CacheCode::None => "NONE_NONE",

@@ -58,6 +58,8 @@ pub enum Answer {
     CollapsedHit,
     Revalidated,
     Refreshed,
+    /// Revalidation answered with a 5xx, passed on.
+    RefreshFailed,
     Miss,
     Bypass,
     Denied,
@@ -72,6 +74,7 @@ impl Answer {
             Answer::CollapsedHit => CacheCode::CollapsedHit,
             Answer::Revalidated => CacheCode::RefreshUnmodified,
             Answer::Refreshed => CacheCode::RefreshModified,
+            Answer::RefreshFailed => CacheCode::RefreshFailed,
             Answer::Miss | Answer::Bypass => CacheCode::Miss,
             Answer::Denied => CacheCode::Denied,
             Answer::Invalid => CacheCode::None,
@@ -83,7 +86,7 @@ impl Answer {
         match self {
             Answer::Hit | Answer::CollapsedHit => "HIT",
             Answer::Revalidated => "REVALIDATED",
-            Answer::Refreshed | Answer::Miss => "MISS",
+            Answer::Refreshed | Answer::RefreshFailed | Answer::Miss => "MISS",
             Answer::Bypass | Answer::Denied | Answer::Invalid | Answer::Tunnel => "BYPASS",
         }
     }
@@ -92,7 +95,7 @@ impl Answer {
         match self {
             Answer::Hit | Answer::CollapsedHit => Counted::Hit { bytes: body_len },
             Answer::Revalidated => Counted::Revalidation { bytes: body_len },
-            Answer::Refreshed | Answer::Miss => Counted::Miss,
+            Answer::Refreshed | Answer::RefreshFailed | Answer::Miss => Counted::Miss,
             Answer::Bypass | Answer::Invalid => Counted::Bypass,
             Answer::Denied => Counted::Denied,
             Answer::Tunnel => Counted::Tunnel,

@@ -249,6 +249,11 @@ impl Lookup {
             Ok(response) => response,
             Err(failure) => return failure_page(&self.state, exchange, &self.target, failure),
         };
+        if response.status().is_server_error() {
+            // The origin failed to revalidate: its error goes to the client,
+            // and the stored copy stays for when it is back.
+            return self.relay(exchange, response, leader, Answer::RefreshFailed);
+        }
         if response.status() != StatusCode::NOT_MODIFIED {
             return self.relay(exchange, response, leader, Answer::Refreshed);
         }
