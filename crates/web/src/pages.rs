@@ -23,19 +23,25 @@ pub fn escape_html(text: &str) -> String {
 /// An error response with a short page saying what went wrong; `detail`
 /// is plain text and is escaped here.
 pub fn error(status: StatusCode, detail: &str) -> Response<Body> {
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let code = status.as_u16();
-    let detail = escape_html(detail);
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\n\
-         <body>\n<h1>{code} {reason}</h1>\n<p>{detail}</p>\n<hr>\n<address>netkit web</address>\n</body>\n</html>\n"
-    );
+    let html = error_html(status, detail);
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header(header::CONTENT_LENGTH, html.len())
         .body(Body::full(html))
         .expect("static parts are valid")
+}
+
+/// The page of an error response; `detail` is plain text and is escaped
+/// here.
+pub fn error_html(status: StatusCode, detail: &str) -> String {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = status.as_u16();
+    let detail = escape_html(detail);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\n\
+         <body>\n<h1>{code} {reason}</h1>\n<p>{detail}</p>\n<hr>\n<address>netkit web</address>\n</body>\n</html>\n"
+    )
 }
 
 #[cfg(test)]

@@ -23,14 +23,16 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::head_errors::HeadErrors;
 use super::prefixed::{self, Protocol};
 use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
 use crate::files::Site;
 use crate::respond;
 
 /// Request heads (request line and headers) larger than this are refused
-/// by hyper itself with an empty 431. Below it, `respond` answers long
-/// targets with 414 and large headers with 431, each with a page.
+/// by hyper itself with 431 (414 when the request line alone is too long,
+/// see `head_errors`). Below it, `respond` answers long targets with 414
+/// and large headers with 431, each with a page.
 const MAX_HEAD: usize = 80 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Streams one HTTP/2 client may have open at once.
@@ -163,9 +165,9 @@ async fn speak<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(stream);
     match protocol {
         Protocol::Http1 => {
+            let io = TokioIo::new(HeadErrors::new(stream));
             // hyper's header read timeout also closes idle keep-alive
             // connections.
             let connection = shared.http1.serve_connection(io, handler);
@@ -177,6 +179,7 @@ where
             Ok(connection.await?)
         }
         Protocol::Http2 => {
+            let io = TokioIo::new(stream);
             let activity = Arc::new(Activity::default());
             let handler = Handler {
                 activity: Some(activity.clone()),

@@ -3,6 +3,7 @@
 //! configured) through hyper.
 
 mod connection;
+mod head_errors;
 mod prefixed;
 
 use std::net::SocketAddr;
