@@ -1,30 +1,11 @@
 //! `netkit mail send` end to end against aiosmtpd, an SMTP server we did not
 //! write, started by each test; what arrived is read back with python3's
-//! `email` package.
+//! `email` package. The failure paths are in mail_failures.rs.
 
 #[path = "mail/support.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-
 use support::*;
-
-/// Every byte value, several times, and then some: a binary attachment.
-fn binary_blob(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|i| {
-            if i < 512 {
-                return (i % 256) as u8;
-            }
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 const BODY: &str = "Hello,\n.this line starts with a dot\n..and this one with two\n.\nend.\n";
 
@@ -269,468 +250,6 @@ fn implicit_tls_with_auth_login() {
 }
 
 #[test]
-fn wrong_password_fails_at_auth() {
-    if !have_aiosmtpd() {
-        return;
-    }
-    let dir = Scratch::new("wrongpw");
-    let (cert, key) = certificate(&dir);
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(
-        &outdir,
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--user",
-            "alice",
-        ],
-    );
-    for mechanism in ["plain", "login"] {
-        let out = send(
-            &[
-                "--server",
-                &server.addr().to_string(),
-                "--cacert",
-                cert.to_str().unwrap(),
-                "--user",
-                "alice",
-                "--auth",
-                mechanism,
-                "--from",
-                "alice@example.org",
-                "--to",
-                "bob@example.org",
-                "--body",
-                "x",
-            ],
-            &[("NETKIT_SMTP_PASSWORD", "wrong password")],
-            b"",
-        );
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert_eq!(out.status.code(), Some(28), "{stdout}\n{stderr}");
-        assert!(stderr.contains("*** AUTH failed"), "{stderr}");
-        assert!(
-            stderr.contains("535 5.7.8 Authentication credentials invalid"),
-            "{stderr}"
-        );
-        assert!(stdout.contains(" ~> QUIT"), "polite QUIT: {stdout}");
-        assert!(!stdout.contains("wrong password"));
-    }
-    assert!(received(&outdir).is_empty());
-}
-
-#[test]
-fn password_is_never_taken_from_argv_and_needs_tls() {
-    if !have_aiosmtpd() {
-        return;
-    }
-    let dir = Scratch::new("plainauth");
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(&outdir, &["--user", "alice", "--auth-without-tls"]);
-    let base = [
-        "--server",
-        &server.addr().to_string(),
-        "--user",
-        "alice",
-        "--from",
-        "alice@example.org",
-        "--to",
-        "bob@example.org",
-        "--body",
-        "x",
-    ]
-    .map(str::to_owned);
-    let args: Vec<&str> = base.iter().map(String::as_str).collect();
-
-    // No password in the environment and no terminal: a clear error.
-    let out = send(&args, &[], b"");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("NETKIT_SMTP_PASSWORD"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = netkit()
-        .args(["mail", "send", "--password", "x"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "there is no --password flag");
-
-    // The server offers AUTH in plaintext: refused unless allowed.
-    let out = send(&args, &[("NETKIT_SMTP_PASSWORD", PASSWORD)], b"");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(28), "{stdout}\n{stderr}");
-    assert!(stderr.contains("unencrypted"), "{stderr}");
-    assert!(!stdout.contains(" -> AUTH"), "no AUTH sent: {stdout}");
-
-    let mut allowed = args.clone();
-    allowed.push("--allow-plaintext-auth");
-    let out = send(&allowed, &[("NETKIT_SMTP_PASSWORD", PASSWORD)], b"");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains(" -> AUTH PLAIN ********"), "{stdout}");
-    assert_eq!(received(&outdir).len(), 1);
-}
-
-#[test]
-fn tls_required_but_not_offered() {
-    if !have_aiosmtpd() {
-        return;
-    }
-    let dir = Scratch::new("notls");
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(&outdir, &[]);
-    let out = send(
-        &[
-            "--server",
-            &server.addr().to_string(),
-            "--tls",
-            "--from",
-            "alice@example.org",
-            "--to",
-            "bob@example.org",
-            "--body",
-            "x",
-        ],
-        &[],
-        b"",
-    );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(29), "{stdout}\n{stderr}");
-    assert!(stderr.contains("does not offer STARTTLS"), "{stderr}");
-    assert!(
-        stdout.contains(" -> QUIT") && stdout.contains("<-  221"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("MAIL FROM"));
-    assert!(received(&outdir).is_empty());
-
-    // Without --tls the same server is used unencrypted, and says so.
-    let out = send(
-        &[
-            "--server",
-            &server.addr().to_string(),
-            "--from",
-            "alice@example.org",
-            "--to",
-            "bob@example.org",
-            "--body",
-            "x",
-        ],
-        &[],
-        b"",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("=== the server does not offer STARTTLS"));
-    assert_eq!(received(&outdir)[0].1["tls"], false);
-}
-
-#[test]
-fn unverifiable_certificate_needs_insecure() {
-    if !have_aiosmtpd() {
-        return;
-    }
-    let dir = Scratch::new("badcert");
-    let (cert, key) = certificate(&dir);
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(
-        &outdir,
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
-    let addr = server.addr().to_string();
-    let args = |extra| {
-        [
-            "--server",
-            addr.as_str(),
-            "--from",
-            "alice@example.org",
-            "--to",
-            "bob@example.org",
-            "--body",
-            "x",
-            extra,
-        ]
-    };
-    let out = send(&args("--tls"), &[], b"");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(29), "{stdout}\n{stderr}");
-    assert!(stderr.contains("certificate"), "{stderr}");
-    assert!(received(&outdir).is_empty());
-
-    let out = send(&args("--insecure"), &[], b"");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("--insecure"), "warned: {stderr}");
-    assert!(stdout.contains("NOT verified"), "{stdout}");
-    assert_eq!(received(&outdir).len(), 1);
-}
-
-#[test]
-fn rejected_recipients_are_reported() {
-    if !have_aiosmtpd() {
-        return;
-    }
-    let dir = Scratch::new("reject");
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(
-        &outdir,
-        &[
-            "--reject",
-            "nobody@example.org",
-            "--reject",
-            "ghost@example.org",
-        ],
-    );
-    let addr = server.addr().to_string();
-    let out = send(
-        &[
-            "--server",
-            &addr,
-            "--from",
-            "alice@example.org",
-            "--to",
-            "bob@example.org",
-            "--to",
-            "nobody@example.org",
-            "--cc",
-            "carol@example.org",
-            "--body",
-            "x",
-        ],
-        &[],
-        b"",
-    );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("nobody@example.org"), "{stderr}");
-    assert!(stderr.contains("550 5.1.1"), "{stderr}");
-    assert!(
-        stdout.contains("delivered to bob@example.org, carol@example.org"),
-        "{stdout}"
-    );
-    let received = received(&outdir);
-    assert_eq!(
-        received[0].1["rcpt"],
-        serde_json::json!(["bob@example.org", "carol@example.org"])
-    );
-
-    // Nobody accepted: the RCPT stage fails and nothing is sent.
-    let out = send(
-        &[
-            "--server",
-            &addr,
-            "--from",
-            "alice@example.org",
-            "--to",
-            "nobody@example.org",
-            "--to",
-            "ghost@example.org",
-            "--body",
-            "x",
-        ],
-        &[],
-        b"",
-    );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(24), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("accepted none of the recipients"),
-        "{stderr}"
-    );
-    assert!(!stdout.contains("DATA"), "{stdout}");
-    assert!(stdout.contains(" -> QUIT"), "{stdout}");
-}
-
-/// A server (python, not netkit) that accepts the envelope and then hangs
-/// up after the first bytes of the message.
-const CLOSES_IN_DATA: &str = r#"
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
-c, _ = s.accept()
-f = c.makefile("rb")
-c.sendall(b"220 flaky.test ESMTP\r\n")
-while True:
-    line = f.readline()
-    if not line:
-        break
-    verb = line[:4].upper()
-    if verb == b"EHLO":
-        c.sendall(b"250-flaky.test\r\n250 8BITMIME\r\n")
-    elif verb == b"DATA":
-        c.sendall(b"354 go ahead\r\n")
-        f.read(1000)
-        c.shutdown(socket.SHUT_RDWR)
-        c.close()
-        break
-    else:
-        c.sendall(b"250 OK\r\n")
-"#;
-
-#[test]
-fn server_closing_mid_data_fails_the_message_stage() {
-    if !testkit::require("python3") {
-        return;
-    }
-    let mut python = std::process::Command::new("python3");
-    python.args(["-c", CLOSES_IN_DATA]);
-    let server = testkit::Server::start(python, 1);
-    let dir = Scratch::new("middata");
-    let big = dir.write("big.bin", &binary_blob(4 * 1024 * 1024));
-    let out = send(
-        &[
-            "--server",
-            &server.addr().to_string(),
-            "--from",
-            "alice@example.org",
-            "--to",
-            "bob@example.org",
-            "--attach",
-            big.to_str().unwrap(),
-            "--hide-data",
-        ],
-        &[],
-        b"",
-    );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(26), "{stdout}\n{stderr}");
-    assert!(stderr.contains("*** message failed"), "{stderr}");
-    assert!(stderr.contains("closed the connection"), "{stderr}");
-}
-
-/// aiosmtpd dies while the message is on its way.
-#[test]
-fn aiosmtpd_killed_mid_data_fails_the_message_stage() {
-    if !have_aiosmtpd() {
-        return;
-    }
-    let dir = Scratch::new("killed");
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(&outdir, &[]);
-    let big = dir.write("big.bin", &binary_blob(24 * 1024 * 1024));
-    let mut child = netkit()
-        .args(["mail", "send", "--timeout", "10s", "--hide-data"])
-        .args(["--server", &server.addr().to_string()])
-        .args([
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.org",
-            "--attach",
-        ])
-        .arg(&big)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut transcript = String::new();
-    while stdout.read_line(&mut transcript).unwrap() > 0 {
-        if transcript.contains("<-  354") {
-            server.signal("KILL");
-            break;
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(26), "{transcript}\n{stderr}");
-    assert!(stderr.contains("*** message failed"), "{stderr}");
-    assert!(received(&outdir).is_empty());
-}
-
-#[test]
-fn connect_failures_have_their_own_exit_code() {
-    let closed = testkit::closed_tcp_port().to_string();
-    let out = send(
-        &[
-            "--server",
-            &closed,
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.org",
-        ],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(20), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("connection refused"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(text(&out.stderr).contains(&closed));
-
-    // Without a port: 25, or 465 for implicit TLS.
-    for (flags, port) in [(&[][..], 25), (&["--tls-on-connect"][..], 465)] {
-        let mut args = vec![
-            "--server",
-            "127.0.0.9",
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.org",
-        ];
-        args.extend(flags);
-        let out = send(&args, &[], b"");
-        let stdout = text(&out.stdout);
-        assert!(
-            stdout.starts_with(&format!("=== Trying 127.0.0.9:{port}...")),
-            "{stdout}"
-        );
-    }
-}
-
-/// A server that greets with 554: the greeting stage fails.
-#[test]
-fn unwelcoming_greeting() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let server = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .write_all(b"554-go away\r\n554 no service here\r\n")
-            .unwrap();
-        let mut quit = String::new();
-        BufReader::new(&stream).read_line(&mut quit).unwrap();
-        stream.write_all(b"221 bye\r\n").unwrap();
-        quit
-    });
-    let out = send(
-        &[
-            "--server",
-            &addr,
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.org",
-        ],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(21), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("554 go away no service here"), "{stderr}");
-    let sent = server.join().unwrap();
-    assert_eq!(sent, "QUIT\r\n", "polite QUIT after the refusal");
-}
-
-#[test]
 fn dump_prints_the_message() {
     if !testkit::require("python3") {
         return;
@@ -772,67 +291,6 @@ fn dump_prints_the_message() {
     assert_eq!(parts[1]["text"].as_str().unwrap().trim_end(), "just text");
     assert_eq!(parts[2]["type"], "application/octet-stream");
     assert_eq!(std::fs::read(extracted.join("2")).unwrap(), blob);
-}
-
-#[test]
-fn help_documents_exit_codes_and_usage_errors() {
-    let out = netkit().args(["mail", "send", "--help"]).output().unwrap();
-    let help = text(&out.stdout);
-    for needle in [
-        "Exit status:",
-        "20  connect",
-        "21  greeting",
-        "22  EHLO",
-        "23  MAIL",
-        "24  RCPT",
-        "25  DATA",
-        "26  message",
-        "28  AUTH",
-        "29  TLS",
-        "NETKIT_SMTP_PASSWORD",
-        "--hide-data",
-        "--dump",
-    ] {
-        assert!(help.contains(needle), "--help lacks {needle}: {help}");
-    }
-    for bad in [
-        &["mail", "send", "--to", "b@example.org"][..],
-        &[
-            "mail",
-            "send",
-            "--from",
-            "not an address",
-            "--to",
-            "b@example.org",
-        ],
-        &[
-            "mail",
-            "send",
-            "--from",
-            "a@example.org",
-            "--header",
-            "Bcc: x@example.org",
-        ],
-        &["mail", "send", "--from", "a@example.org", "--auth", "plain"],
-        &[
-            "mail",
-            "send",
-            "--from",
-            "a@example.org",
-            "--tls",
-            "--tls-on-connect",
-        ],
-    ] {
-        let out = netkit().args(bad).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
-    }
-    let out = send(
-        &["--from", "a@example.org", "--server", "127.0.0.1:1"],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no recipient"));
 }
 
 /// Non-ASCII addresses need SMTPUTF8 (RFC 6531) and make the message
@@ -1041,4 +499,63 @@ fn headers_given_replace_generated_ones() {
             text(&out.stderr)
         );
     }
+}
+
+/// When the server advertises SIZE, MAIL carries SIZE= (RFC 1870): the
+/// message's exact size as the server receives it, CRLF pairs counted,
+/// whether or not the body ends with a newline. A message over the limit
+/// is not sent at all.
+#[test]
+fn size_is_announced_exactly() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    let dir = Scratch::new("size");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &["--size-limit", "100000"]);
+    let addr = server.addr().to_string();
+    let small = dir.write("small.bin", &binary_blob(3001));
+    let large = dir.write("large.bin", &binary_blob(80_000));
+    let base = [
+        "--server",
+        addr.as_str(),
+        "--from",
+        "a@example.org",
+        "--to",
+        "b@example.org",
+    ];
+    let cases = [
+        vec!["--body", "no newline at the end"],
+        vec!["--body", "ends\nwith a newline\n"],
+        vec!["--body", ".dot\n", "--attach", small.to_str().unwrap()],
+    ];
+    for (n, extra) in cases.iter().enumerate() {
+        let out = send(&[&base[..], extra].concat(), &[], b"");
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+        assert!(stdout.contains("<-  250-SIZE 100000"), "{stdout}");
+        let (eml, envelope) = &received(&outdir)[n];
+        let size = std::fs::metadata(eml).unwrap().len();
+        assert_eq!(
+            envelope["mail_options"],
+            serde_json::json!([format!("SIZE={size}")]),
+            "{extra:?}"
+        );
+    }
+
+    let out = send(
+        &[&base[..], &["--attach", large.to_str().unwrap()]].concat(),
+        &[],
+        b"",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(23), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("more than the server's limit of 100000 bytes"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("MAIL FROM"), "{stdout}");
+    assert!(stdout.contains(" -> QUIT"), "{stdout}");
+    assert_eq!(received(&outdir).len(), 3);
 }

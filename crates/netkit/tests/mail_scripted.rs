@@ -183,3 +183,27 @@ fn server_text_is_shown_without_control_characters() {
     assert!(text(&out.stdout).contains("<-  220 evil.test \\u{1b}]0;owned\\u{7}"));
     assert!(text(&out.stderr).contains("550 5.7.1 \\u{1b}[31mred"));
 }
+
+/// Without --ehlo, EHLO gives this machine's host name (RFC 5321 §4.1.1.1).
+#[test]
+fn ehlo_names_this_host_by_default() {
+    if !testkit::require("python3") {
+        return;
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let hostname = hostname.trim();
+    let usable = !hostname.is_empty()
+        && hostname
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let expected = if usable { hostname } else { "[127.0.0.1]" };
+    let server = scripted(serde_json::json!({}));
+    let out = netkit()
+        .args(["mail", "send", "--server", &server.addr().to_string()])
+        .args(["--from", "a@example.org", "--to", "b@example.org"])
+        .args(["--body", "x"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(commands(&server)[0], format!("EHLO {expected}"));
+}

@@ -138,7 +138,8 @@ impl Session<'_, '_> {
         })
     }
 
-    /// EHLO, or HELO when the server does not know EHLO (RFC 5321 §3.2).
+    /// EHLO, or HELO when the server does not know EHLO (RFC 5321 §3.2;
+    /// §4.1.4 names the replies such a server gives: 500, 501, 502, 550).
     async fn hello(&mut self) -> Result<Capabilities, Error> {
         let ehlo = format!("EHLO {}", self.config.helo_name);
         self.connection.send(Stage::Ehlo, &ehlo).await?;
@@ -146,7 +147,7 @@ impl Session<'_, '_> {
         if reply.code == ReplyCode::OK {
             return Ok(Capabilities::from_ehlo(&reply));
         }
-        if !matches!(reply.code.value(), 500 | 502 | 504 | 550) {
+        if !matches!(reply.code.value(), 500 | 501 | 502 | 504 | 550) {
             return Err(rejected(Stage::Ehlo, &ehlo, reply));
         }
         let helo = format!("HELO {}", self.config.helo_name);

@@ -141,3 +141,29 @@ async fn only_non_ascii_addresses_make_a_composed_message_8bit() {
     assert!(raw.is_8bit());
     assert!(!stream(&raw).await.is_ascii());
 }
+
+/// SIZE= is the message as sent, CRLF pairs counted (RFC 1870): a body
+/// without a final newline still has its last line ended on the wire.
+#[tokio::test]
+async fn size_counts_the_last_line_ending() {
+    let message = Draft {
+        from: Some("a@example.org".parse().unwrap()),
+        to: vec!["b@example.org".parse().unwrap()],
+        text: Some("one\ntwo, no newline".into()),
+        ..Draft::default()
+    }
+    .compose()
+    .unwrap();
+    let bytes = stream(&message).await;
+    assert!(bytes.ends_with(b"\r\ntwo, no newline\r\n"));
+    assert_eq!(message.size(), bytes.len() as u64);
+    let mut wire = Vec::new();
+    let mut stuffer = smtp::DotStuffer::new();
+    stuffer.encode(&bytes, &mut wire);
+    stuffer.finish(&mut wire);
+    assert_eq!(
+        wire.len() as u64,
+        message.size() + 3,
+        "only the `.` line added"
+    );
+}

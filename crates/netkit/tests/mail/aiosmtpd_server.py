@@ -55,6 +55,8 @@ def main():
     parser.add_argument("--auth-without-tls", action="store_true")
     parser.add_argument("--reject", action="append", default=[])
     parser.add_argument("--no-smtputf8", action="store_true")
+    # Advertised as SIZE (RFC 1870); without it aiosmtpd offers no SIZE.
+    parser.add_argument("--size-limit", type=int)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
@@ -87,7 +89,7 @@ def main():
             authenticator=authenticator if args.user else None,
             # Implicit TLS is invisible to aiosmtpd's own TLS check.
             auth_require_tls=not (args.implicit or args.auth_without_tls),
-            data_size_limit=None,
+            data_size_limit=args.size_limit,
         )
 
     loop = asyncio.new_event_loop()

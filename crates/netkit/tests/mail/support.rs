@@ -1,6 +1,6 @@
-//! Shared by the mail tests: the netkit binary, aiosmtpd started by the
-//! test, a certificate made for the test, and python3's `email` package to
-//! read what arrived.
+//! Shared by the mail tests: the netkit binary, aiosmtpd or the sink
+//! started by the test, a certificate made for the test, and python3's
+//! `email` package to read what arrived.
 
 #![allow(dead_code)]
 
@@ -121,6 +121,48 @@ pub fn commands(server: &Server) -> Vec<String> {
     std::iter::from_fn(|| server.next_line(std::time::Duration::from_secs(2)))
         .filter_map(|line| line.strip_prefix("C: ").map(str::to_owned))
         .collect()
+}
+
+/// Every byte value, several times, and then some: a binary attachment.
+pub fn binary_blob(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|i| {
+            if i < 512 {
+                return (i % 256) as u8;
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// `netkit mail sink` on a port of its own, storing into `maildir`, its
+/// account's password PASSWORD.
+pub fn sink(maildir: &Path, extra: &[&str]) -> Server {
+    Server::start(sink_command(maildir, extra), 1)
+}
+
+pub fn sink_command(maildir: &Path, extra: &[&str]) -> Command {
+    let mut command = netkit();
+    command
+        .args(["mail", "sink", "--bind", "127.0.0.1:0", "--maildir"])
+        .arg(maildir)
+        .args(extra)
+        .env("NETKIT_SINK_PASSWORD", PASSWORD);
+    command
+}
+
+/// The messages the sink stored, oldest first.
+pub fn stored(maildir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(maildir.join("new"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
 }
 
 /// Runs `netkit mail send ARGS` with `env` set and stdin from `stdin`.

@@ -87,13 +87,28 @@ fn base64_len(len: u64) -> u64 {
 }
 
 impl Message {
-    /// A message given as bytes, sent as it is (line endings are fixed up
-    /// on the wire).
+    /// A message given as bytes, sent as it is but for its line endings,
+    /// which become CRLF.
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Self::from_segments(vec![Segment::Bytes(bytes)])
     }
 
-    fn from_segments(segments: Vec<Segment>) -> Self {
+    fn from_segments(mut segments: Vec<Segment>) -> Self {
+        // The size announced in SIZE= counts CRLF pairs (RFC 1870), so the
+        // line endings are made what the wire will carry before counting:
+        // CRLF everywhere, the last line ended too. Segments are cut after
+        // a CRLF, never inside one, so each can be fixed alone.
+        for segment in &mut segments {
+            if let Segment::Bytes(bytes) = segment {
+                *bytes = crlf(bytes);
+            }
+        }
+        if let Some(Segment::Bytes(last)) = segments.last_mut()
+            && !last.is_empty()
+            && !last.ends_with(b"\n")
+        {
+            last.extend_from_slice(b"\r\n");
+        }
         let size = segments.iter().map(Segment::size).sum();
         // Attachments are base64, so only the in-memory pieces can hold
         // bytes above 127.
@@ -261,6 +276,24 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "attachment".to_owned())
 }
 
+/// The bytes with every line ending CRLF, a bare CR or LF included.
+fn crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 2);
+    let mut rest = bytes;
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        match byte {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                rest = rest.strip_prefix(b"\n").unwrap_or(rest);
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            _ => out.push(byte),
+        }
+    }
+    out
+}
+
 /// Whether `html` refers to `cid:NAME` as a whole token.
 fn references_cid(html: &str, name: &str) -> bool {
     let needle = format!("cid:{name}");
@@ -323,6 +356,23 @@ mod tests {
         assert_eq!(base64_len(57), 76);
         assert_eq!(base64_len(58), 76 + 2 + 4);
         assert_eq!(base64_len(114), 76 + 2 + 76);
+    }
+
+    #[test]
+    fn line_endings_are_counted_as_sent() {
+        for (given, sent) in [
+            (&b"a\nb\r.c\r\nd"[..], &b"a\r\nb\r\n.c\r\nd\r\n"[..]),
+            (b"ends\r\n", b"ends\r\n"),
+            (b"cr at the end\r", b"cr at the end\r\n"),
+            (b"", b""),
+        ] {
+            let message = Message::from_bytes(given.to_vec());
+            let [Segment::Bytes(bytes)] = &message.segments[..] else {
+                panic!("one segment");
+            };
+            assert_eq!(bytes, sent);
+            assert_eq!(message.size(), sent.len() as u64);
+        }
     }
 
     #[test]
