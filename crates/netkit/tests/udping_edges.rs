@@ -1,6 +1,7 @@
-//! `netkit udping` at its edges: Ctrl-C on an endless run, `--json` lines
-//! streamed as they happen, zero and absurd durations, and the lines
-//! `netkit demo` prints for udping and heartbeat.
+//! `netkit udping` at its edges: usage errors, help, unreachable servers,
+//! Ctrl-C on an endless run, `--json` lines streamed as they happen, zero
+//! and absurd durations, and the lines `netkit demo` prints for udping and
+//! heartbeat.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +16,26 @@ const ABSURD: &str = "10000000000000000000";
 
 fn netkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_netkit"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ping(args: &[&str]) -> std::process::Output {
+    netkit()
+        .args(["udping", "ping"])
+        .args(args)
+        .output()
+        .expect("netkit runs")
+}
+
+fn free_udp_port() -> String {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
 }
 
 fn serve(args: &[&str]) -> Server {
@@ -249,5 +270,88 @@ fn demo_has_udping_and_heartbeat_lines() {
     let heartbeat = line("heartbeat");
     for part in [" ok ", "reported stopped", "back on its next", "0 lost"] {
         assert!(heartbeat.contains(part), "{heartbeat}");
+    }
+}
+
+#[test]
+fn usage_errors_and_unreachable_servers() {
+    for bad in [
+        &["udping", "serve", "--loss", "1.5"][..],
+        &["udping", "serve", "--delay", "soon"],
+        &["udping", "ping"],
+        &["udping", "ping", "-s", "0", "127.0.0.1:1"],
+        &["udping", "serve", "--status"],
+        &["udping", "ping", "-W", "0", "127.0.0.1:1"],
+        &["udping", "ping", "127.0.0.1"],
+        &["udping", "heartbeat", "::1"],
+    ] {
+        let out = netkit().args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+    let out = netkit()
+        .args(["udping", "serve", "--bind", "127.0.0.1:0", "--stateful"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--mode stamp"));
+
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = netkit()
+        .args(["udping", "serve", "--bind", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&addr));
+
+    // Nothing listens: the kernel says port unreachable, and ping says so.
+    let closed = free_udp_port();
+    let out = ping(&["-c", "2", "-i", "0.05", "-W", "0.2", &closed]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Request timed out (seq=2) (port unreachable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 probes sent, 0 received, 100.0% loss"),
+        "{stdout}"
+    );
+
+    let out = ping(&["-c", "1", "no-such-host.invalid:12000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot resolve"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_documents_every_verb() {
+    let out = netkit().args(["udping", "--help"]).output().unwrap();
+    let help = text(&out.stdout);
+    for verb in ["serve", "ping", "heartbeat"] {
+        assert!(help.contains(verb), "{help}");
+    }
+    let out = netkit()
+        .args(["udping", "serve", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    for flag in [
+        "--loss",
+        "--delay",
+        "--duplicate",
+        "--reorder",
+        "--seed",
+        "--mode",
+        "--stateful",
+        "--heartbeat",
+        "--dead-after",
+        "--status",
+        "--grace",
+    ] {
+        assert!(help.contains(flag), "serve --help documents {flag}");
     }
 }
