@@ -24,21 +24,22 @@ fn each_stage_has_its_exit_code() {
     };
     let to = ["--to", "b@example.org"];
 
-    // EHLO refused: HELO instead (RFC 5321 §3.2), and the message goes.
-    let (out, sent) = run(
-        serde_json::json!({"EHLO": "502 5.5.1 EHLO? never heard of it\r\n"}),
-        &to,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        sent[..3],
-        [
-            "EHLO client.test",
-            "HELO client.test",
-            "MAIL FROM:<a@example.org>"
-        ]
-    );
-    assert!(text(&out.stdout).contains(" -> HELO client.test"));
+    // EHLO refused with any of the replies RFC 5321 §4.1.4 names: HELO
+    // instead (§3.2), and the message goes.
+    for code in [500, 501, 502, 550] {
+        let refusal = format!("{code} EHLO? never heard of it\r\n");
+        let (out, sent) = run(serde_json::json!({ "EHLO": refusal }), &to);
+        assert!(out.status.success(), "{code}: {}", text(&out.stderr));
+        assert_eq!(
+            sent[..3],
+            [
+                "EHLO client.test",
+                "HELO client.test",
+                "MAIL FROM:<a@example.org>"
+            ]
+        );
+        assert!(text(&out.stdout).contains(" -> HELO client.test"));
+    }
 
     // ... and both refused: the EHLO stage.
     let (out, sent) = run(
