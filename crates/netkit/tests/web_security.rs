@@ -175,37 +175,19 @@ fn slowloris_is_cut_off() {
     let addr = server.addr();
 
     // Trickles a head forever, one byte at a time.
-    let mut slow = TcpStream::connect(addr).unwrap();
-    slow.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let started = Instant::now();
     let trickle = b"GET /hello.txt HTTP/1.1\r\nX-Slow: ";
-    let mut closed = false;
-    for i in 0..400 {
-        let byte = trickle.get(i).copied().unwrap_or(b'a');
-        if slow.write_all(&[byte]).is_err() {
-            closed = true;
-            break;
-        }
-        let mut buf = [0u8; 512];
-        match slow.read(&mut buf) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => {
-                closed = true;
-                break;
-            }
-        }
-    }
-    assert!(
-        closed,
-        "a trickling client kept its connection for {:?}",
-        started.elapsed()
+    assert_cut_off(addr, b"", trickle, b'a');
+    // HTTP/2 has no header read timeout in hyper: a HEADERS frame that
+    // never completes must still end the connection.
+    let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    preface.extend_from_slice(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+    assert_cut_off(addr, &preface, b"\x00\x40\x00\x01\x04\x00\x00\x00\x01", 0);
+    // A TLS handshake trickled to an HTTPS server.
+    let tls = serve(
+        Some(&fixture.root()),
+        &["--header-timeout", "500ms", "--self-signed"],
     );
+    assert_cut_off(tls.addr(), b"", b"\x16\x03\x01\x40\x00\x01", 0);
 
     // A client that connects and says nothing is closed too.
     let mut silent = TcpStream::connect(addr).unwrap();
@@ -226,6 +208,35 @@ fn slowloris_is_cut_off() {
     assert!(all.starts_with(b"HTTP/1.1 200 OK"), "{}", text(&all));
 
     assert_eq!(raw_get(addr, "/hello.txt").status, 200);
+}
+
+/// Sends `at_once`, then `trickled` and `filler` bytes one at a time,
+/// each some milliseconds apart, until the server closes the connection
+/// (which it must do long before 400 bytes).
+fn assert_cut_off(addr: std::net::SocketAddr, at_once: &[u8], trickled: &[u8], filler: u8) {
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let started = Instant::now();
+    slow.write_all(at_once).unwrap();
+    for i in 0..400 {
+        let byte = trickled.get(i).copied().unwrap_or(filler);
+        if slow.write_all(&[byte]).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 512];
+        match slow.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+    panic!(
+        "a client trickling {:?} kept its connection for {:?}",
+        text(trickled),
+        started.elapsed()
+    );
 }
 
 #[test]
