@@ -163,6 +163,37 @@ fn malformed_requests_get_400() {
         curl(&["-x", &proxy.url(), "http://netkit.proxy/stats"]).status,
         200
     );
+
+    // Requests the HTTP parser refuses are answered and logged too.
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(dir.path(), &[]);
+    // More header fields than the parser takes (a small request, so it is
+    // all sent before the proxy answers and closes).
+    let many: String = (0..200).map(|n| format!("X-{n}: 1\r\n")).collect();
+    let huge = format!("GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    for (request, status) in [
+        (&b"HELLO THERE\r\n\r\n"[..], "400"),
+        (b"GET http://x/ HTTP/1.1\r\nno colon here\r\n\r\n", "400"),
+        (huge.as_bytes(), "431"),
+    ] {
+        let reply = raw(proxy.addr(), request);
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status} ")), "{reply}");
+        let line = &proxy.log_lines(1)[0];
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.len(), 10, "{line}");
+        assert_eq!(fields[3], format!("NONE_NONE/{status}"), "{line}");
+        assert_eq!(fields[4], (reply.len()).to_string(), "{line}");
+        let url = if status == "431" {
+            "error:request-too-large"
+        } else {
+            "error:invalid-request"
+        };
+        assert_eq!(
+            fields[5..],
+            ["NONE", url, "-", "HIER_NONE/-", "-"],
+            "{line}"
+        );
+    }
 }
 
 fn self_signed(dir: &std::path::Path) -> std::path::PathBuf {

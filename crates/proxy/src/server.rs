@@ -5,8 +5,9 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
@@ -18,10 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::access::AccessRecord;
+use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
 use crate::forward::{self, State};
-use crate::stats::Stats;
+use crate::stats::{Counted, Stats};
 use crate::{Config, Error};
 
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -190,7 +191,49 @@ async fn serve(
     };
     if let Err(err) = result {
         debug!(%peer, %err, "client connection ended with an error");
+        if let Some(record) = unparsable(&err, client) {
+            state.stats.count(Counted::Bypass);
+            let _ = state.access_log.send(record);
+        }
     }
+}
+
+/// The log line for a request hyper could not parse and answered itself
+/// (400, 414 or 431, no body), as Squid logs one: `NONE_NONE/400 ... NONE
+/// error:invalid-request`. `None` for errors that were not a request.
+fn unparsable(err: &hyper::Error, client: IpAddr) -> Option<AccessRecord> {
+    if !err.is_parse() || err.is_parse_version_h2() {
+        return None;
+    }
+    let (status, url) = if !err.is_parse_too_large() {
+        (StatusCode::BAD_REQUEST, "error:invalid-request")
+    } else if err.to_string() == "URI too long" {
+        // hyper tells the two apart only in its message.
+        (StatusCode::URI_TOO_LONG, "error:request-too-large")
+    } else {
+        (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "error:request-too-large",
+        )
+    };
+    // What hyper sends: the status line, `connection`, `content-length`
+    // and `date` (29 characters).
+    let reason = status.canonical_reason().unwrap_or("");
+    let head = format!("HTTP/1.1 {} {reason}\r\n", status.as_u16()).len()
+        + "connection: close\r\ncontent-length: 0\r\ndate: \r\n\r\n".len()
+        + 29;
+    Some(AccessRecord {
+        time: SystemTime::now(),
+        elapsed: Duration::ZERO,
+        client,
+        code: CacheCode::None,
+        status: status.as_u16(),
+        bytes: head as u64,
+        method: "NONE".into(),
+        url: url.into(),
+        hierarchy: Hierarchy::None,
+        content_type: None,
+    })
 }
 
 fn is_allowed(allow: &[ipnet::IpNet], client: IpAddr) -> bool {
