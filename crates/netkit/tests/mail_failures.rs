@@ -207,7 +207,8 @@ fn unverifiable_certificate_needs_insecure() {
     let out = send(&args("--tls"), &[], b"");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(29), "{stdout}\n{stderr}");
-    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+    assert!(stderr.contains("--cacert FILE"), "what to do: {stderr}");
     assert!(received(&outdir).is_empty());
 
     let out = send(&args("--insecure"), &[], b"");

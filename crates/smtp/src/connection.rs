@@ -205,7 +205,7 @@ impl<'o> Connection<'o> {
         let handshake = timeout(self.timeout, connector.connect(name, tcp));
         let tls = match handshake.await {
             Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => return Err(fail(ErrorKind::Handshake(err))),
+            Ok(Err(err)) => return Err(fail(handshake_error(err))),
             Err(_) => return Err(fail(ErrorKind::Timeout(self.timeout))),
         };
         let (_, session) = tls.get_ref();
@@ -253,6 +253,26 @@ fn io_kind(err: std::io::Error) -> ErrorKind {
             ErrorKind::Closed
         }
         _ => ErrorKind::Io(err),
+    }
+}
+
+/// A certificate that does not verify is told apart from other handshake
+/// failures, since the user can do something about it.
+fn handshake_error(err: std::io::Error) -> ErrorKind {
+    let certificate = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<tls::rustls::Error>())
+        .is_some_and(|tls| {
+            matches!(
+                tls,
+                tls::rustls::Error::InvalidCertificate(_)
+                    | tls::rustls::Error::NoCertificatesPresented
+            )
+        });
+    if certificate {
+        ErrorKind::Certificate(err)
+    } else {
+        ErrorKind::Handshake(err)
     }
 }
 

@@ -109,6 +109,12 @@ pub enum ErrorKind {
     #[error("TLS handshake failed: {0}")]
     Handshake(io::Error),
 
+    #[error(
+        "TLS handshake failed: {0} (trust the server's CA with --cacert FILE, \
+         or skip the check with --insecure)"
+    )]
+    Certificate(io::Error),
+
     #[error(transparent)]
     TlsConfig(#[from] tls::Error),
 
