@@ -214,3 +214,23 @@ pub fn resident_kib(pid: u32) -> u64 {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc status")
 }
+
+/// Reads one response with a Content-Length body from a keep-alive stream.
+pub fn read_one_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while find(&data, b"\r\n\r\n").is_none() {
+        stream.read_exact(&mut byte).unwrap();
+        data.push(byte[0]);
+    }
+    let head = text(&data).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|value| value.trim().parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    data.extend_from_slice(&body);
+    data
+}
