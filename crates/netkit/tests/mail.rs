@@ -81,7 +81,10 @@ fn full_message_over_starttls_with_auth_plain() {
     assert!(stdout.contains(" -> EHLO client.test"), "{stdout}");
     assert!(stdout.contains(" -> STARTTLS"), "{stdout}");
     assert!(stdout.contains("=== TLS started with TLSv1."), "{stdout}");
-    assert!(stdout.contains("certificate verified"), "{stdout}");
+    assert!(
+        stdout.contains("=== TLS peer certificate verified: subject CN="),
+        "{stdout}"
+    );
     assert!(stdout.contains(" ~> EHLO client.test"), "{stdout}");
     assert!(stdout.contains(" ~> AUTH PLAIN ********"), "{stdout}");
     assert!(stdout.contains("<~  235"), "{stdout}");

@@ -99,6 +99,10 @@ fn a_200_mib_attachment_streams_in_bounded_memory() {
     assert!(transcript.contains("=== TLS started"), "{transcript}");
     assert!(transcript.contains("=== message body of "), "{transcript}");
     assert!(
+        !transcript.contains("MiB/"),
+        "a progress bar only on a terminal: {transcript}"
+    );
+    assert!(
         !transcript.contains("Content-Type"),
         "--hide-data: {transcript}"
     );
