@@ -91,7 +91,8 @@ impl Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reply::parse_replies;
+    use crate::reply::{ReplyCode, parse_replies};
+    use proptest::prelude::*;
 
     #[test]
     fn reads_extensions() {
@@ -105,6 +106,50 @@ mod tests {
         assert_eq!(caps.size_limit(), Some(10_240_000));
         assert_eq!(caps.auth, ["PLAIN", "LOGIN", "CRAM-MD5"]);
         assert!(caps.offers(Mechanism::Login));
+    }
+
+    proptest! {
+        #[test]
+        fn any_reply_lines_parse(lines in proptest::collection::vec("\\PC{0,40}", 1..12)) {
+            let caps = Capabilities::from_ehlo(&Reply::new(ReplyCode::OK, lines));
+            prop_assert!(caps.auth.iter().all(|m| *m == m.to_ascii_uppercase()));
+        }
+
+        /// What a server advertises, in any case and order, is what is read.
+        #[test]
+        fn advertised_extensions_are_read_back(
+            starttls: bool,
+            pipelining: bool,
+            size in proptest::option::of(0u64..1 << 40),
+            auth in proptest::collection::vec("[A-Za-z0-9-]{1,12}", 0..4),
+            lower: bool,
+            order in proptest::collection::vec(any::<u8>(), 5),
+        ) {
+            let mut lines = Vec::new();
+            if starttls { lines.push("STARTTLS".to_owned()); }
+            if pipelining { lines.push("PIPELINING".to_owned()); }
+            if let Some(size) = size { lines.push(format!("SIZE {size}")); }
+            if !auth.is_empty() { lines.push(format!("AUTH {}", auth.join(" "))); }
+            lines.push("X-UNKNOWN with words".to_owned());
+            let mut keyed: Vec<(u8, String)> = order.into_iter().zip(lines).collect();
+            keyed.sort();
+            let mut reply = vec!["mx.example greets you".to_owned()];
+            reply.extend(keyed.into_iter().map(|(_, line)| {
+                if lower { line.to_ascii_lowercase() } else { line }
+            }));
+            let caps = Capabilities::from_ehlo(&Reply::new(ReplyCode::OK, reply));
+            prop_assert_eq!(caps.starttls, starttls);
+            prop_assert_eq!(caps.pipelining, pipelining);
+            prop_assert_eq!(caps.size, size);
+            let mut wanted: Vec<String> = Vec::new();
+            for mechanism in &auth {
+                let mechanism = mechanism.to_ascii_uppercase();
+                if !wanted.contains(&mechanism) {
+                    wanted.push(mechanism);
+                }
+            }
+            prop_assert_eq!(caps.auth, wanted);
+        }
     }
 
     #[test]
