@@ -41,7 +41,8 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
     }
     let origin = Origin::start();
     let dir = tempfile::tempdir().unwrap();
-    let proxy = Proxy::start(dir.path(), &["--origin-timeout", "500ms"]);
+    let timeouts = ["--origin-timeout", "500ms", "--connect-timeout", "300ms"];
+    let proxy = Proxy::start(dir.path(), &timeouts);
 
     let closed = testkit::closed_tcp_port();
     let reply = via(&proxy, &format!("http://{closed}/x"), &[]);
@@ -85,10 +86,33 @@ fn unreachable_origins_get_502_and_slow_ones_504() {
     assert_eq!(via(&proxy, &origin.url("/ok"), &[]).status, 200);
     assert_eq!(proxy.stats()["entries"], 0);
 
-    let log = proxy.log_lines(2);
+    // A listener whose accept queue is full: the kernel drops new SYNs, so
+    // the proxy's connect hangs until --connect-timeout.
+    let mut command = Command::new("python3");
+    command.arg("-c").arg(FULL_BACKLOG);
+    let silent = testkit::Server::start(command, 1);
+    let reply = via(&proxy, &format!("http://{}/x", silent.addr()), &[]);
+    assert_eq!(reply.status, 504, "{reply:?}");
+    let expected = format!("could not connect to {} within 300ms", silent.addr());
+    assert!(reply.text().contains(&expected), "{}", reply.text());
+
+    // Then the stalled body, /ok and the stats page, each a line.
+    let log = proxy.log_lines(6);
     assert!(log[0].contains("TCP_MISS/502"), "{log:?}");
     assert!(log[1].contains("TCP_MISS/504"), "{log:?}");
+    assert!(log[5].contains("TCP_MISS/504"), "{log:?}");
 }
+
+/// Listens with a backlog of 0, fills the queue itself, never accepts.
+const FULL_BACKLOG: &str = r#"
+import socket, time
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(0)
+queued = socket.create_connection(server.getsockname())
+print("listening on %s:%d" % server.getsockname(), flush=True)
+time.sleep(600)
+"#;
 
 /// A name that does not resolve: the proxy runs in a network namespace with
 /// no route out, so its lookup fails there and no query leaves the host.
