@@ -432,9 +432,10 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 20, "only {checked} examples found");
-        for code in [
+        let codes = [
             ErrorCode::BadFrame,
             ErrorCode::UnknownType,
+            ErrorCode::InvalidUtf8,
             ErrorCode::FrameTooLong,
             ErrorCode::UnsupportedVersion,
             ErrorCode::NotLoggedIn,
@@ -455,19 +456,49 @@ mod tests {
             ErrorCode::LoggedOut,
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
-        ] {
+        ];
+        for code in codes {
+            // No wildcard: a new code fails to compile until it is listed.
+            match code {
+                ErrorCode::BadFrame
+                | ErrorCode::UnknownType
+                | ErrorCode::InvalidUtf8
+                | ErrorCode::FrameTooLong
+                | ErrorCode::UnsupportedVersion
+                | ErrorCode::NotLoggedIn
+                | ErrorCode::AlreadyLoggedIn
+                | ErrorCode::InvalidName
+                | ErrorCode::InvalidPassword
+                | ErrorCode::InvalidKey
+                | ErrorCode::NameTaken
+                | ErrorCode::LoginFailed
+                | ErrorCode::Throttled
+                | ErrorCode::InvalidText
+                | ErrorCode::RateLimited
+                | ErrorCode::Flooding
+                | ErrorCode::SlowConsumer
+                | ErrorCode::LoginTimeout
+                | ErrorCode::KeepaliveTimeout
+                | ErrorCode::SessionReplaced
+                | ErrorCode::LoggedOut
+                | ErrorCode::ShuttingDown
+                | ErrorCode::Internal => {}
+            }
             assert!(
                 doc.contains(&format!("| `{code}` |")),
                 "{code} is not documented"
             );
         }
+        let mut documented = 0;
         for line in doc.lines().filter(|line| line.starts_with("| `")) {
             let code = line.split('`').nth(1).unwrap();
             if line.contains("| error |") || line.contains("| bye |") {
                 let parsed: ErrorCode = serde_json::from_str(&format!("\"{code}\"")).unwrap();
                 assert_eq!(parsed.as_str(), code);
+                documented += 1;
             }
         }
+        assert_eq!(documented, codes.len(), "each code documented once");
     }
 
     #[test]
