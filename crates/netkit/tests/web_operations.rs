@@ -139,6 +139,16 @@ fn access_log_in_combined_log_format() {
         "{}",
         lines[2]
     );
+    // Requests hyper refuses before they reach the site are logged too.
+    let refused = raw_reply(server.addr(), b"GARBAGE \"x\"\r\n\r\n");
+    let line = server
+        .next_line(Duration::from_secs(10))
+        .expect("a log line");
+    let logged = format!(
+        "\"GARBAGE \\\"x\\\"\" 400 {} \"-\" \"-\"",
+        refused.body.len()
+    );
+    assert!(line.ends_with(&logged), "{line}");
 
     let log = fixture.base.join("access.log");
     let logged = serve(Some(&fixture.root()), &["--log", log.to_str().unwrap()]);

@@ -122,7 +122,7 @@ impl AccessLog {
         Self(Arc::new(record))
     }
 
-    fn record(&self, entry: AccessEntry) {
+    pub(crate) fn record(&self, entry: AccessEntry) {
         (self.0)(entry)
     }
 }

@@ -167,7 +167,8 @@ where
 {
     match protocol {
         Protocol::Http1 => {
-            let io = TokioIo::new(HeadErrors::new(stream));
+            let log = shared.log.clone().map(|log| (log, handler.client));
+            let io = TokioIo::new(HeadErrors::new(stream, log));
             // hyper's header read timeout also closes idle keep-alive
             // connections.
             let connection = shared.http1.serve_connection(io, handler);

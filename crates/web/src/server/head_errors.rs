@@ -6,6 +6,9 @@
 //! reported as 431. This stream wrapper gives those answers the page every
 //! other error has, and the 414 a too-long request line deserves.
 //!
+//! The refusal is logged like any other response, with the request line
+//! as far as it was read.
+//!
 //! Only the first response on a connection is looked at: before any
 //! request has been served, the first bytes written can only be a response
 //! head, so a body that happens to look like hyper's answer is never
@@ -13,21 +16,28 @@
 //! keeps hyper's empty answer, with the right status.
 
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::access_log::{AccessEntry, AccessLog};
 use crate::pages;
 use crate::respond::MAX_URI_LEN;
+
+/// How much of the request line is kept for the access log.
+const LOGGED_LINE: usize = MAX_URI_LEN;
 
 #[derive(Debug)]
 pub struct HeadErrors<S> {
     inner: S,
-    /// Length of the first line the client sent, so far.
+    log: Option<(AccessLog, IpAddr)>,
+    /// Length of the first line the client sent, so far, and its start.
     request_line: usize,
     request_line_ended: bool,
+    request_line_start: Vec<u8>,
     /// Whether the first write has been seen.
     first_write_seen: bool,
     /// A replacement response still to be written, from `written` on.
@@ -38,11 +48,14 @@ pub struct HeadErrors<S> {
 }
 
 impl<S> HeadErrors<S> {
-    pub fn new(inner: S) -> Self {
+    /// `log`: where refusals are logged, and the client's address.
+    pub fn new(inner: S, log: Option<(AccessLog, IpAddr)>) -> Self {
         Self {
             inner,
+            log,
             request_line: 0,
             request_line_ended: false,
+            request_line_start: Vec::new(),
             first_write_seen: false,
             replacement: Vec::new(),
             written: 0,
@@ -54,13 +67,17 @@ impl<S> HeadErrors<S> {
         if self.request_line_ended {
             return;
         }
-        match bytes.iter().position(|&b| b == b'\n') {
+        let line = match bytes.iter().position(|&b| b == b'\n') {
             Some(at) => {
-                self.request_line += at;
                 self.request_line_ended = true;
+                &bytes[..at]
             }
-            None => self.request_line += bytes.len(),
-        }
+            None => bytes,
+        };
+        self.request_line += line.len();
+        let room = LOGGED_LINE.saturating_sub(self.request_line_start.len());
+        self.request_line_start
+            .extend_from_slice(&line[..line.len().min(room)]);
     }
 
     /// Looks at the first write; if it is hyper's own bodiless error
@@ -71,10 +88,23 @@ impl<S> HeadErrors<S> {
         }
         self.first_write_seen = true;
         let too_long_line = self.request_line > MAX_URI_LEN;
-        if let Some(page) = replacement(buf, too_long_line) {
+        if let Some((status, page, body_len)) = replacement(buf, too_long_line) {
             self.replacement = page;
             self.written = 0;
             self.replaced_len = buf.len();
+            if let Some((log, client)) = &self.log {
+                let line = self.request_line_start.strip_suffix(b"\r");
+                let line = line.unwrap_or(&self.request_line_start);
+                log.record(AccessEntry {
+                    client: *client,
+                    time: std::time::SystemTime::now(),
+                    request_line: String::from_utf8_lossy(line).into_owned(),
+                    status: status.as_u16(),
+                    bytes: body_len as u64,
+                    referer: None,
+                    user_agent: None,
+                });
+            }
         }
     }
 }
@@ -95,9 +125,10 @@ impl<S: AsyncWrite + Unpin> HeadErrors<S> {
     }
 }
 
-/// The page to send instead of `head`, if `head` is hyper's answer to a
-/// request it could not parse: a whole head, no body, `content-length: 0`.
-fn replacement(head: &[u8], too_long_line: bool) -> Option<Vec<u8>> {
+/// The response to send instead of `head` (its status, its bytes and the
+/// length of its body), if `head` is hyper's answer to a request it could
+/// not parse: a whole head, no body, `content-length: 0`.
+fn replacement(head: &[u8], too_long_line: bool) -> Option<(StatusCode, Vec<u8>, usize)> {
     let text = std::str::from_utf8(head).ok()?;
     let rest = text.strip_prefix("HTTP/1.1 ")?;
     let status: StatusCode = rest.get(..3)?.parse().ok()?;
@@ -139,7 +170,7 @@ fn replacement(head: &[u8], too_long_line: bool) -> Option<Vec<u8>> {
     }
     page.push_str("\r\n");
     page.push_str(&html);
-    Some(page.into_bytes())
+    Some((status, page.into_bytes(), html.len()))
 }
 
 fn too_long() -> String {
@@ -231,7 +262,7 @@ mod tests {
     /// returns what the client receives.
     async fn exchange(request: &[u8], writes: &[&[u8]]) -> Vec<u8> {
         let (mut client, server) = tokio::io::duplex(1 << 20);
-        let mut wrapped = HeadErrors::new(server);
+        let mut wrapped = HeadErrors::new(server, None);
         client.write_all(request).await.unwrap();
         let mut sink = vec![0u8; request.len()];
         if !request.is_empty() {
@@ -321,6 +352,36 @@ mod tests {
         ] {
             assert_eq!(text(&exchange(b"x", &[head.as_bytes()]).await), head);
         }
+    }
+
+    #[tokio::test]
+    async fn refusals_are_logged_with_the_line_as_read() {
+        let entries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = {
+            let entries = entries.clone();
+            AccessLog::new(move |entry| entries.lock().unwrap().push(entry))
+        };
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut wrapped = HeadErrors::new(server, Some((log, "::1".parse().unwrap())));
+        let request = format!(
+            "GET /{} HTTP/1.1\r\nHost: x\r\n",
+            "a".repeat(2 * LOGGED_LINE)
+        );
+        client.write_all(request.as_bytes()).await.unwrap();
+        let mut read = vec![0u8; request.len()];
+        wrapped.read_exact(&mut read).await.unwrap();
+        wrapped
+            .write_all(hyper_answer("431 Request Header Fields Too Large").as_bytes())
+            .await
+            .unwrap();
+        let entries = entries.lock().unwrap();
+        let [entry] = entries.as_slice() else {
+            panic!("{entries:?}")
+        };
+        assert_eq!(entry.status, 414);
+        assert_eq!(entry.request_line.len(), LOGGED_LINE);
+        assert!(entry.request_line.starts_with("GET /aaa"));
+        assert!(entry.bytes > 0);
     }
 
     proptest! {
