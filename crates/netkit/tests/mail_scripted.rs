@@ -50,6 +50,18 @@ fn each_stage_has_its_exit_code() {
     assert!(text(&out.stderr).contains("501 5.5.4 not you either"));
     assert_eq!(sent.last().unwrap(), "QUIT");
 
+    // STARTTLS offered, then refused: the TLS stage, never plaintext.
+    let (out, sent) = run(
+        serde_json::json!({
+            "EHLO": "250-scripted.test\r\n250 STARTTLS\r\n",
+            "STARTTLS": "454 4.7.0 TLS not available now\r\n",
+        }),
+        &to,
+    );
+    assert_eq!(out.status.code(), Some(29), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("454 4.7.0 TLS not available now"));
+    assert_eq!(sent[1..], ["STARTTLS", "QUIT"]);
+
     let (out, _) = run(
         serde_json::json!({"MAIL": "553 5.1.8 sender refused\r\n"}),
         &to,
