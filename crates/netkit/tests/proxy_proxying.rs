@@ -336,6 +336,33 @@ fn signals_shut_down_gracefully() {
 }
 
 #[test]
+fn requests_in_flight_finish_after_sigterm() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut proxy = Proxy::start(dir.path(), &["--grace", "10s"]);
+    let path = "/slow?delay=1&size=5000";
+    let url = origin.url(path);
+    let proxy_url = proxy.url();
+    let client = std::thread::spawn(move || curl(&["-x", &proxy_url, &url]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while origin.count(path) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the origin"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proxy.server.signal("TERM");
+    let reply = client.join().unwrap();
+    assert_eq!((reply.status, reply.body.len()), (200, 5000), "{reply:?}");
+    let status = proxy.server.wait_timeout(Duration::from_secs(15));
+    assert!(status.expect("proxy exits").success());
+}
+
+#[test]
 fn command_line() {
     let out = netkit()
         .args(["proxy", "serve", "--help"])
