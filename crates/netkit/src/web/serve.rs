@@ -159,11 +159,9 @@ fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<(AccessLog, LogW
             let _ = done_tx.send(());
         })
         .context("cannot start the access log writer")?;
-    let tx = std::sync::Mutex::new(tx);
+    // A sender is shared by every worker thread without a lock.
     let log = AccessLog::new(move |entry| {
-        if let Ok(tx) = tx.lock() {
-            let _ = tx.send(entry);
-        }
+        let _ = tx.send(entry);
     });
     Ok((log, LogWriter { done }))
 }
