@@ -261,6 +261,8 @@ fn compression_is_negotiated() {
     );
     assert!(made.status.success(), "{}", text(&made.stderr));
     std::fs::write(fixture.path("small.css"), "p{}").unwrap();
+    // A .br sibling is sent as it is, whatever it holds.
+    std::fs::write(fixture.path("docs/a.txt.br"), "brotli sibling bytes").unwrap();
     let server = serve(Some(&fixture.root()), &[]);
     let big = url(&server, "/big.txt");
     let expected = big_text();
@@ -320,6 +322,20 @@ fn compression_is_negotiated() {
     assert_eq!(reply.status, 206);
     assert_eq!(reply.header("content-encoding"), None);
     assert_eq!(reply.body_text(), &expected[..10]);
+    // A .br sibling, chosen over a smaller file's identity.
+    let a = url(&server, "/docs/a.txt");
+    let reply = curl(&["-H", "Accept-Encoding: gzip, br", &a]);
+    assert_eq!(reply.header("content-encoding"), Some("br"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(reply.header("content-length"), Some("20"));
+    assert_eq!(reply.body_text(), "brotli sibling bytes");
+    assert!(reply.header("etag").unwrap().ends_with("-br\""));
+    let reply = curl(&["-H", "Accept-Encoding: gzip", &a]);
+    assert_eq!(reply.header("content-encoding"), None);
+    assert_eq!(reply.body_text(), "document a\n");
     // Small files and incompressible types stay as they are.
     let reply = curl(&["-H", "Accept-Encoding: br", &url(&server, "/small.css")]);
     assert_eq!(reply.header("content-encoding"), None);
