@@ -578,4 +578,17 @@ mod tests {
             Some(Vec::new())
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_vary_value_selects_without_panic(
+            vary in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut response = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_bytes(&vary) {
+                response.insert(VARY, value);
+            }
+            let _ = selected_headers(&response, &HeaderMap::new());
+        }
+    }
 }
