@@ -227,3 +227,66 @@ fn mx_delivery_uses_port_25() {
     assert!(text(&out.stdout).contains(&format!("Connected to {ip}:25")));
     assert_eq!(received(&outdir).len(), 1);
 }
+
+/// Greets every client with 421 and hangs up, as a server too busy to
+/// take mail does. Not netkit's code.
+const BUSY: &str = r#"
+import socket, sys
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind((sys.argv[1], int(sys.argv[2])))
+listener.listen(8)
+print("listening on %s:%s" % (sys.argv[1], sys.argv[2]), flush=True)
+while True:
+    client, _ = listener.accept()
+    client.sendall(b"421 4.3.2 busy.test too busy, try later\r\n")
+    client.close()
+"#;
+
+/// An exchanger that answers but will not greet (421) is passed over for
+/// the next one, as RFC 5321 §5.1 asks: try each until delivery succeeds.
+#[test]
+fn a_busy_exchanger_is_passed_over() {
+    if !have_aiosmtpd() || !have_dnsmasq() {
+        return;
+    }
+    let dir = Scratch::new("mx-busy");
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let server = aiosmtpd(&outdir, &[]);
+    let port = server.addr().port().to_string();
+    let mut python = Command::new("python3");
+    python.args(["-c", BUSY, "127.0.0.4", &port]);
+    let _busy = testkit::Server::start(python, 1);
+    let dnsmasq = Dnsmasq::start(&[
+        "--mx-host=test.example,busy.test.example,5".into(),
+        "--mx-host=test.example,mx.test.example,10".into(),
+        "--host-record=busy.test.example,127.0.0.4".into(),
+        "--host-record=mx.test.example,127.0.0.1".into(),
+    ]);
+    let out = deliver(
+        dnsmasq.addr,
+        Some(server.addr().port()),
+        "user@test.example",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let busy = stdout.find("<-  421 4.3.2 busy.test too busy");
+    let delivered = stdout.find("<-  220 mx.test.example");
+    assert!(busy.is_some() && delivered > busy, "{stdout}");
+    assert_eq!(received(&outdir).len(), 1);
+
+    // With no other exchanger, the busy one's answer is the outcome.
+    let dnsmasq = Dnsmasq::start(&[
+        "--mx-host=test.example,busy.test.example,5".into(),
+        "--host-record=busy.test.example,127.0.0.4".into(),
+    ]);
+    let out = deliver(
+        dnsmasq.addr,
+        Some(server.addr().port()),
+        "user@test.example",
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(21), "{stderr}");
+    assert!(stderr.contains("421 4.3.2 busy.test too busy"), "{stderr}");
+}

@@ -438,8 +438,9 @@ fn split_host_port(text: &str, default_port: u16) -> Result<(String, u16), Strin
     }
 }
 
-/// Delivers to `domain`'s exchangers in order of preference; an exchanger
-/// that cannot be reached is skipped, one that answers has the last word.
+/// Delivers to `domain`'s exchangers in order of preference, until one
+/// takes the message (RFC 5321 §5.1): an exchanger that cannot be reached
+/// or does not greet is skipped; once one has greeted, it has the last word.
 struct Route<'a> {
     domain: &'a str,
     port: u16,
@@ -477,7 +478,7 @@ async fn via_mx(
             host: exchanger.host,
         };
         match smtp::send(&server, config, envelope, message, transcript).await {
-            Err(err) if err.stage == Stage::Connect => last = Some(err),
+            Err(err) if matches!(err.stage, Stage::Connect | Stage::Greeting) => last = Some(err),
             outcome => return outcome,
         }
     }
