@@ -75,9 +75,11 @@ impl<S> HeadErrors<S> {
             None => bytes,
         };
         self.request_line += line.len();
-        let room = LOGGED_LINE.saturating_sub(self.request_line_start.len());
-        self.request_line_start
-            .extend_from_slice(&line[..line.len().min(room)]);
+        if self.log.is_some() && !self.first_write_seen {
+            let room = LOGGED_LINE.saturating_sub(self.request_line_start.len());
+            self.request_line_start
+                .extend_from_slice(&line[..line.len().min(room)]);
+        }
     }
 
     /// Looks at the first write; if it is hyper's own bodiless error
@@ -88,13 +90,13 @@ impl<S> HeadErrors<S> {
         }
         self.first_write_seen = true;
         let too_long_line = self.request_line > MAX_URI_LEN;
+        let line = std::mem::take(&mut self.request_line_start);
         if let Some((status, page, body_len)) = replacement(buf, too_long_line) {
             self.replacement = page;
             self.written = 0;
             self.replaced_len = buf.len();
             if let Some((log, client)) = &self.log {
-                let line = self.request_line_start.strip_suffix(b"\r");
-                let line = line.unwrap_or(&self.request_line_start);
+                let line = line.strip_suffix(b"\r").unwrap_or(&line);
                 log.record(AccessEntry {
                     client: *client,
                     time: std::time::SystemTime::now(),
