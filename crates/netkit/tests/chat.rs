@@ -108,7 +108,7 @@ fn wrong_password_and_unknown_user_get_the_same_error() {
     assert!(ok.success(), "login is case-insensitive");
 
     let join = |name: &str, password: &str| {
-        let (status, stderr, _) = Member::spawn(&addr, name, password, &[]).finish();
+        let (status, stderr, _) = Member::spawn(&addr, name, password, &[]).finish_when_closed();
         assert_eq!(status.code(), Some(1), "{stderr}");
         stderr.replace(name, "NAME")
     };
@@ -131,7 +131,7 @@ fn duplicate_registration_is_refused_whatever_the_case() {
     drop(Member::register(&addr, "Alice", "alice password"));
     for name in ["Alice", "alice", "ALICE"] {
         let (status, stderr, _) =
-            Member::spawn(&addr, name, "other password", &["--register"]).finish();
+            Member::spawn(&addr, name, "other password", &["--register"]).finish_when_closed();
         assert_eq!(status.code(), Some(1));
         assert!(
             stderr.contains("that name is taken (name_taken)"),
@@ -139,10 +139,11 @@ fn duplicate_registration_is_refused_whatever_the_case() {
         );
     }
     let (status, stderr, _) =
-        Member::spawn(&addr, "no spaces", "password123", &["--register"]).finish();
+        Member::spawn(&addr, "no spaces", "password123", &["--register"]).finish_when_closed();
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("invalid_name"), "{stderr}");
-    let (status, stderr, _) = Member::spawn(&addr, "shorty", "short", &["--register"]).finish();
+    let (status, stderr, _) =
+        Member::spawn(&addr, "shorty", "short", &["--register"]).finish_when_closed();
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("invalid_password"), "{stderr}");
 
@@ -200,7 +201,7 @@ fn second_login_replaces_the_first_session() {
 
     let mut first = first;
     first.expect("! disconnected: this account logged in on another connection (session_replaced)");
-    let (status, _, _) = first.finish();
+    let (status, _, _) = first.finish_when_closed();
     assert_eq!(status.code(), Some(1));
     watcher.expect("* alice left (logged in elsewhere)");
     watcher.expect("* alice joined");
@@ -258,7 +259,7 @@ fn accounts_persist_across_restart_and_can_be_administered() {
 
     let server = ChatServer::start_with_db(&db, &[]);
     let (status, stderr, _) =
-        Member::spawn(&server.addr(), "alice", "first password", &[]).finish();
+        Member::spawn(&server.addr(), "alice", "first password", &[]).finish_when_closed();
     assert_eq!(
         status.code(),
         Some(1),
@@ -345,13 +346,14 @@ fn tls_with_self_signed_and_with_certificate_files() {
     let line = alice.expect("* connected to");
     assert!(line.contains("TLSv1.3"), "{line}");
     let (status, stderr, _) =
-        Member::spawn(&addr, "bob", "bob password", &["--register", "--tls"]).finish();
+        Member::spawn(&addr, "bob", "bob password", &["--register", "--tls"]).finish_when_closed();
     assert_eq!(status.code(), Some(1));
     assert!(
         stderr.contains("certificate"),
         "unverified certificate accepted: {stderr}"
     );
-    let (status, _, _) = Member::spawn(&addr, "bob", "bob password", &["--register"]).finish();
+    let (status, _, _) =
+        Member::spawn(&addr, "bob", "bob password", &["--register"]).finish_when_closed();
     assert_eq!(status.code(), Some(1), "plain text to a TLS server fails");
 
     // A certificate from files, trusted through --cacert.
@@ -403,7 +405,7 @@ fn shutdown_tells_clients_and_exits() {
         .expect("server exits");
     assert!(status.success());
     alice.expect("! disconnected: the server is shutting down (shutting_down)");
-    let (status, _, _) = alice.finish();
+    let (status, _, _) = alice.finish_when_closed();
     assert_eq!(status.code(), Some(1));
 }
 

@@ -370,6 +370,55 @@ fn malformed_input_gets_errors_and_harms_no_one() {
 }
 
 #[test]
+fn the_client_keeps_to_the_frame_limit_both_ways() {
+    // Sending: a line too long for one frame is refused by the client
+    // itself, which stays connected.
+    let scratch = Scratch::new();
+    let server = ChatServer::start(&scratch, &[]);
+    let mut alice = Member::register(&server.addr(), "alice", "alice password");
+    let mut bob = Member::register(&server.addr(), "bob", "bob password");
+    alice.expect("* bob joined");
+    alice.send(&"x".repeat(70 * 1024));
+    alice.expect("! frame longer than 65536 bytes");
+    alice.send("still connected");
+    bob.expect("[room] alice: still connected");
+
+    // Receiving: a server whose line never ends within the limit is
+    // disconnected from, not buffered without end.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hostile = thread::spawn(move || {
+        use std::io::Write;
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let hello =
+            r#"{"type":"hello","version":1,"server":"hostile","max_frame":65536,"max_text":4096}"#;
+        writeln!(stream, "{hello}").unwrap();
+        let mut login = String::new();
+        reader.read_line(&mut login).unwrap();
+        writeln!(
+            stream,
+            r#"{{"type":"welcome","name":"carol","registered":false}}"#
+        )
+        .unwrap();
+        writeln!(stream, r#"{{"type":"users","users":[]}}"#).unwrap();
+        // Whether the client stops reading or closes, the write ends.
+        let _ = stream.write_all(&vec![b' '; 1024 * 1024]);
+        login
+    });
+    let carol = Member::spawn(&addr, "carol", "carol password", &[]);
+    let (status, stderr, seen) = carol.finish_when_closed();
+    let login = hostile.join().unwrap();
+    assert!(login.starts_with(r#"{"type":"login""#), "{login}");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        seen.iter()
+            .any(|line| line == "! disconnected: frame longer than 65536 bytes"),
+        "{seen:#?} {stderr}"
+    );
+}
+
+#[test]
 fn flooding_is_refused_then_disconnected() {
     let scratch = Scratch::new();
     let server = ChatServer::start(&scratch, &["--rate", "2", "--burst", "3", "--strikes", "5"]);

@@ -2,7 +2,7 @@
 //! the input line and incoming messages print above it; otherwise commands
 //! are read line by line from stdin and output is plain, for scripts.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +12,6 @@ use chat::client::{ClientOptions, Event, Mode};
 use chat::{Client, ErrorCode};
 use clap::Args;
 use rustyline::ExternalPrinter;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::duration;
@@ -266,16 +265,27 @@ impl Output {
 /// Lines typed or piped in; `None` is end of input (Ctrl-D, Ctrl-C, EOF).
 type Input = mpsc::Receiver<Option<String>>;
 
+/// Reads stdin on a thread of its own rather than the runtime's blocking
+/// pool, which the runtime would wait for at exit: a session the server
+/// ends must not hang until more input arrives.
 fn plain() -> (Output, Input) {
     let (lines, input) = mpsc::channel(16);
-    tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if lines.send(Some(line)).await.is_err() {
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match stdin.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches('\n').trim_end_matches('\r');
+            if lines.blocking_send(Some(text.to_owned())).is_err() {
                 return;
             }
         }
-        let _ = lines.send(None).await;
+        let _ = lines.blocking_send(None);
     });
     (Output::Plain, input)
 }

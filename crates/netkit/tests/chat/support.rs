@@ -185,6 +185,11 @@ impl Member {
     /// Waits for the process to end; returns its status and stderr.
     pub fn finish(mut self) -> (ExitStatus, String, Vec<String>) {
         drop(self.stdin.take());
+        self.finish_when_closed()
+    }
+
+    /// Waits for the process to end by itself, its stdin still open.
+    pub fn finish_when_closed(mut self) -> (ExitStatus, String, Vec<String>) {
         let status = testkit::wait_timeout(&mut self.child, WAIT).expect("client exits");
         let mut seen = std::mem::take(&mut self.seen);
         seen.extend(self.lines.try_iter());
