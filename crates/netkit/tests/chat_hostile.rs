@@ -57,7 +57,14 @@ fn forged_and_replayed_direct_messages_are_rejected() {
         &["--register", "--show-unverified"],
     )
     .connected();
-    let mut dave = Member::register(&addr, "dave", "dave password");
+    let mut dave = Member::spawn_logging(
+        &addr,
+        "dave",
+        "dave password",
+        &["--register"],
+        "chat=debug",
+    )
+    .connected();
 
     let mut script = Command::new("python3")
         .args(["-c", FORGE_DIRECT, &addr, "carol", "bob,dave", "alice"])
@@ -136,6 +143,11 @@ fn forged_and_replayed_direct_messages_are_rejected() {
             .filter(|line| line.contains("genuine from carol"));
         assert_eq!(genuine.count(), 1);
     }
+    // Dropped, but reported at debug level.
+    let replay = dave.expect_logged("replayed direct message dropped");
+    assert!(replay.contains(r#"claimed=Some("carol")"#), "{replay}");
+    let forged = dave.expect_logged("signature does not match the sender's key");
+    assert!(forged.contains("unverified direct message"), "{forged}");
     drop(script.stdin.take());
     let _ = script.wait();
 }

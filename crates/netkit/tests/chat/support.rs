@@ -108,10 +108,22 @@ impl Member {
 
     /// Starts a client without waiting for it to connect.
     pub fn spawn(server: &str, name: &str, password: &str, extra: &[&str]) -> Self {
+        Self::spawn_logging(server, name, password, extra, "warn")
+    }
+
+    /// Starts a client that logs to stderr at `log` (a `RUST_LOG` filter).
+    pub fn spawn_logging(
+        server: &str,
+        name: &str,
+        password: &str,
+        extra: &[&str],
+        log: &str,
+    ) -> Self {
         let mut child = netkit()
             .args(["chat", "join", "--server", server, "--user", name])
             .args(extra)
             .env("NETKIT_CHAT_PASSWORD", password)
+            .env("RUST_LOG", log)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -176,6 +188,19 @@ impl Member {
             .iter()
             .filter(|line| line.contains(needle))
             .count()
+    }
+
+    /// Waits for a line containing `needle` on stderr; returns it.
+    pub fn expect_logged(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("{}: nothing logged with {needle:?}", self.name),
+            }
+        }
     }
 
     pub fn stderr_now(&self) -> String {
