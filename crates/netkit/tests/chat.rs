@@ -323,8 +323,13 @@ fn logged_output(scratch: &Scratch, secret: &str) -> String {
     let addr = testkit::listening_addr(&line)
         .expect("listening line")
         .to_string();
-    drop(Member::register(&addr, "bob", secret));
-    let _ = Member::spawn(&addr, "bob", "wrong-passw0rd-guess", &[]).finish();
+    let bob = Member::spawn_logging(&addr, "bob", secret, &["--register"], "trace").connected();
+    let (_, client_log, _) = bob.finish();
+    assert!(!client_log.contains(secret), "password in the client's log");
+    let guess = "wrong-passw0rd-guess";
+    let (_, client_log, _) = Member::spawn_logging(&addr, "bob", guess, &[], "trace").finish();
+    assert!(client_log.contains("login_failed"), "{client_log}");
+    assert!(!client_log.contains(guess), "password in the client's log");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

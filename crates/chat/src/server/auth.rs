@@ -70,6 +70,11 @@ impl Auth {
                 warn!(%err, "cannot start a password hashing thread");
             }
         }
+        // The decoy hash for unknown names is made now: made by the first
+        // login for an unknown name, it would make that answer stand out.
+        let _ = jobs.send(Box::new(|hasher: &mut Hasher| {
+            hasher.check(None, "");
+        }));
         Self {
             accounts: Arc::new(Mutex::new(accounts)),
             hashers: Mutex::new(jobs),
