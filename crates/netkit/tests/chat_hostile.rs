@@ -264,6 +264,18 @@ fn parallel_guesses_get_no_more_tries_than_sequential_ones() {
 
 #[test]
 fn only_login_is_accepted_before_login_and_within_the_deadline() {
+    // The deadline is 30 s unless told otherwise; this test shortens it.
+    let help = support::netkit()
+        .args(["chat", "serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).replace('\n', " ");
+    let flag = &help[help
+        .find("--login-timeout")
+        .expect("a --login-timeout flag")..];
+    let default = &flag[flag.find("[default: ").unwrap()..];
+    assert!(default.starts_with("[default: 30s]"), "{flag}");
+
     let scratch = Scratch::new();
     let server = ChatServer::start(&scratch, &["--login-timeout", "1s"]);
     let mut raw = Raw::connect(server.addr);
