@@ -288,6 +288,7 @@ fn signals_and_start_up_errors() {
         "--hidden",
         "--follow-symlinks",
         "--header-timeout",
+        "--send-timeout",
         "--max-connections",
         "--tls-cert",
         "--tls-key",

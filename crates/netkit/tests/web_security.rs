@@ -210,6 +210,59 @@ fn slowloris_is_cut_off() {
     assert_eq!(raw_get(addr, "/hello.txt").status, 200);
 }
 
+/// A client that asks for a large file and stops reading is cut off after
+/// `--send-timeout`, which frees its connection slot.
+#[test]
+fn a_client_that_stops_reading_is_cut_off() {
+    let fixture = Fixture::new("slowread");
+    // Sparse, so it costs no disk, and far larger than socket buffers.
+    let size: u64 = 256 << 20;
+    let file = std::fs::File::create(fixture.path("large.iso")).unwrap();
+    file.set_len(size).unwrap();
+    let server = serve(
+        Some(&fixture.root()),
+        &["--send-timeout", "500ms", "--max-connections", "1"],
+    );
+    let addr = server.addr();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stalled
+        .write_all(b"GET /large.iso HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // The head proves it holds the only slot; then it reads no more.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while find(&head, b"\r\n\r\n").is_none() {
+        stalled.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200 OK"), "{}", text(&head));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = raw_get(addr, "/hello.txt");
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 503);
+        assert!(
+            Instant::now() < deadline,
+            "the stalled client kept its slot"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    let mut received = 0u64;
+    loop {
+        match stalled.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n as u64,
+        }
+    }
+    assert!(received < size, "the download was cut off");
+}
+
 /// Sends `at_once`, then `trickled` and `filler` bytes one at a time,
 /// each some milliseconds apart, until the server closes the connection
 /// (which it must do long before 400 bytes).

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// complete within this time; also the keep-alive idle limit
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     header_timeout: Duration,
+    /// Close a connection whose client has read nothing of a response for
+    /// this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
+    send_timeout: Duration,
     /// Connections served at once; further ones get 503
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -89,6 +93,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hidden: args.hidden,
         follow_symlinks: args.follow_symlinks,
         header_read_timeout: args.header_timeout,
+        send_timeout: args.send_timeout,
         max_connections: args.max_connections as usize,
         tls,
         access_log,

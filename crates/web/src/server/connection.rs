@@ -25,6 +25,7 @@ use tracing::debug;
 
 use super::head_errors::HeadErrors;
 use super::prefixed::{self, Protocol};
+use super::send_timeout::SendTimeout;
 use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
 use crate::files::Site;
 use crate::respond;
@@ -46,6 +47,7 @@ pub struct Shared {
     tls: Option<tls::TlsAcceptor>,
     log: Option<AccessLog>,
     header_read_timeout: Duration,
+    send_timeout: Duration,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
 }
@@ -56,6 +58,7 @@ impl Shared {
         tls: Option<tls::TlsAcceptor>,
         log: Option<AccessLog>,
         header_read_timeout: Duration,
+        send_timeout: Duration,
     ) -> Self {
         let mut http1 = http1::Builder::new();
         http1
@@ -76,6 +79,7 @@ impl Shared {
             tls,
             log,
             header_read_timeout,
+            send_timeout,
             http1,
             http2,
         }
@@ -104,6 +108,7 @@ pub async fn serve(
 ) {
     // Responses are written whole by hyper; Nagle would only delay them.
     let _ = stream.set_nodelay(true);
+    let stream = SendTimeout::new(stream, shared.send_timeout);
     let wait = shared.header_read_timeout;
     let handler = Handler {
         shared: shared.clone(),

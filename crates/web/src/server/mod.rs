@@ -5,6 +5,7 @@
 mod connection;
 mod head_errors;
 mod prefixed;
+mod send_timeout;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ pub struct ServerConfig {
     /// TLS handshake) within this time, or the connection is closed. This
     /// also bounds how long an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,
+    /// A response write that makes no progress for this long (a client
+    /// that stopped reading) ends the connection.
+    pub send_timeout: Duration,
     /// Connections served at once; more are answered with 503 and closed.
     pub max_connections: usize,
     /// Serve HTTPS with this identity (HTTP/2 is offered with ALPN).
@@ -76,6 +80,7 @@ impl ServerConfig {
             hidden: false,
             follow_symlinks: false,
             header_read_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             tls: None,
             access_log: None,
@@ -124,6 +129,7 @@ impl Server {
             tls,
             config.access_log,
             config.header_read_timeout,
+            config.send_timeout,
         ));
         Ok(Self {
             listener,
