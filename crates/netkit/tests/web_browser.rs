@@ -2,15 +2,20 @@
 //! built-in site and a `--list` page. The DOM it dumps must show the page
 //! and the logo decoded; screenshots are kept under
 //! target/test-artifacts/ for people to look at.
+//!
+//! Chromium makes requests of its own (update checks, sign-in) whatever its
+//! flags say, so the server and the browser both run in a network namespace
+//! of the test's own that has nothing but loopback: nothing leaves the host.
 
 #[path = "web/support.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use support::*;
+use testkit::{Netns, Server};
 
 /// The Debian package installs it as `chromium`.
 const BROWSER: &str = "chromium";
@@ -24,10 +29,27 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-/// Runs headless Chromium with a fresh profile and `mode` (`--dump-dom` or
-/// `--screenshot=FILE`) on `url`.
-fn chromium(profile: &Path, mode: &str, url: &str) -> Output {
-    let mut child = Command::new(BROWSER)
+/// Whether this test can run: Chromium, and a namespace to run it in.
+fn tools() -> bool {
+    testkit::require(BROWSER) && Netns::available()
+}
+
+/// `netkit web serve` inside `netns`, on its loopback.
+fn serve_in(netns: &Netns, dir: Option<&Path>, extra: &[&str]) -> Server {
+    let mut command = netns.command(env!("CARGO_BIN_EXE_netkit"));
+    command.args(["web", "serve", "--bind", "127.0.0.1:0"]);
+    if let Some(dir) = dir {
+        command.arg(dir);
+    }
+    command.args(extra);
+    Server::start(command, 1)
+}
+
+/// Runs headless Chromium in `netns` with a fresh profile and `mode`
+/// (`--dump-dom` or `--screenshot=FILE`) on `url`.
+fn chromium(netns: &Netns, profile: &Path, mode: &str, url: &str) -> Output {
+    let mut child = netns
+        .command(BROWSER)
         .args([
             "--headless",
             "--no-sandbox",
@@ -81,14 +103,20 @@ fn check_screenshot(path: &Path) {
 
 #[test]
 fn chromium_renders_the_built_in_site() {
-    if !testkit::require(BROWSER) {
+    if !tools() {
         return;
     }
     let fixture = Fixture::new("browser-site");
-    let server = serve(None, &["--loud"]);
+    let netns = Netns::new("nkweb");
+    let server = serve_in(&netns, None, &[]);
     let page = url(&server, "/");
 
-    let out = chromium(&fixture.base.join("profile-dom"), "--dump-dom", &page);
+    let out = chromium(
+        &netns,
+        &fixture.base.join("profile-dom"),
+        "--dump-dom",
+        &page,
+    );
     let dom = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(dom.contains("<h1>It works: netkit web</h1>"), "{dom}");
@@ -116,6 +144,7 @@ fn chromium_renders_the_built_in_site() {
     let shot = artifacts().join("web-built-in-site.png");
     let _ = std::fs::remove_file(&shot);
     let out = chromium(
+        &netns,
         &fixture.base.join("profile-shot"),
         &format!("--screenshot={}", shot.display()),
         &page,
@@ -126,14 +155,20 @@ fn chromium_renders_the_built_in_site() {
 
 #[test]
 fn chromium_renders_a_directory_listing() {
-    if !testkit::require(BROWSER) {
+    if !tools() {
         return;
     }
     let fixture = Fixture::new("browser-list");
-    let server = serve(Some(&fixture.root()), &["--list"]);
+    let netns = Netns::new("nkweb");
+    let server = serve_in(&netns, Some(&fixture.root()), &["--list", "-q"]);
     let page = url(&server, "/");
 
-    let out = chromium(&fixture.base.join("profile-dom"), "--dump-dom", &page);
+    let out = chromium(
+        &netns,
+        &fixture.base.join("profile-dom"),
+        "--dump-dom",
+        &page,
+    );
     let dom = text(&out.stdout);
     assert!(dom.contains("<title>Index of /</title>"), "{dom}");
     assert!(dom.contains("<a href=\"./docs/\">docs/</a>"), "{dom}");
@@ -149,6 +184,7 @@ fn chromium_renders_a_directory_listing() {
     let shot = artifacts().join("web-directory-listing.png");
     let _ = std::fs::remove_file(&shot);
     let out = chromium(
+        &netns,
         &fixture.base.join("profile-shot"),
         &format!("--screenshot={}", shot.display()),
         &page,

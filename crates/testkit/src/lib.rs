@@ -5,6 +5,10 @@
 //! note on stderr during development, but fails under `CI=true`: CI installs
 //! everything and runs as root, so a skip there would hide a broken test.
 
+mod netns;
+
+pub use netns::Netns;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
