@@ -26,7 +26,11 @@ LOAD_CPU=${LOAD_CPU:-1}
 NGIRCD=${NGIRCD:-/usr/sbin/ngircd}
 
 command -v taskset >/dev/null || { echo "taskset is missing (util-linux)" >&2; exit 1; }
-[ -x "$NGIRCD" ] || { echo "ngircd is missing: apt-get install ngircd" >&2; exit 1; }
+if [ ! -x "$NGIRCD" ]; then
+  echo "== installing ngircd"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ngircd >/dev/null
+fi
 
 # Each client is a socket on both sides, plus the servers' own.
 wanted=$((CLIENTS * 2 + 256))

@@ -23,6 +23,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 need() {
   command -v "$1" >/dev/null && return
   echo "== installing $2"
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
 }
 need nginx nginx
