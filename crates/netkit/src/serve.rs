@@ -49,25 +49,30 @@ impl Shutdown {
 
     /// Drives `server` until it ends by itself or a signal arrives; then
     /// cancels the token and gives the server the grace period to finish.
+    ///
+    /// The server runs as a task on a worker thread, not in `block_on`: the
+    /// worker that polls its sockets then runs it too, instead of waking the
+    /// main thread (a context switch) for every datagram or connection.
     pub async fn run<F>(mut self, server: F) -> anyhow::Result<()>
     where
-        F: Future<Output = anyhow::Result<()>>,
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        tokio::pin!(server);
+        let mut server = tokio::spawn(server);
         let name = tokio::select! {
-            result = &mut server => return result,
+            result = &mut server => return result.context("the server task failed")?,
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
         };
         info!(grace = ?self.grace, "{name} received: shutting down");
         self.token.cancel();
-        match tokio::time::timeout(self.grace, server).await {
+        match tokio::time::timeout(self.grace, &mut server).await {
             Ok(result) => {
                 info!("shutdown complete");
-                result
+                result.context("the server task failed")?
             }
             Err(_) => {
                 warn!("grace period over: closing what is still open");
+                server.abort();
                 Ok(())
             }
         }
