@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLIENTS=${CLIENTS:-1000}
-RATES=${RATES:-0.1,0.2,0.3,0.5,0.7,1,1.25,1.5,2,2.5,3}
+RATES=${RATES:-0.1,0.2,0.3,0.5,0.7,1,1.25,1.5,2,2.5,3,4,5}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 SERVER_CPU=${SERVER_CPU:-0}
