@@ -35,6 +35,10 @@ impl Netns {
         netns
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// `program` to be run inside the namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new("ip");
