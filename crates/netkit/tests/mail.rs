@@ -15,20 +15,7 @@ fn full_message_over_starttls_with_auth_plain() {
         return;
     }
     let dir = Scratch::new("full");
-    let (cert, key) = certificate(&dir);
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(
-        &outdir,
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--user",
-            "alice",
-        ],
-    );
+    let (server, outdir, cert) = aiosmtpd_tls(&dir, &["--user", "alice"]);
     let logo = binary_blob(3000);
     let report = binary_blob(100_003);
     let logo_path = dir.write("logo.png", &logo);
@@ -192,21 +179,7 @@ fn implicit_tls_with_auth_login() {
         return;
     }
     let dir = Scratch::new("implicit");
-    let (cert, key) = certificate(&dir);
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(
-        &outdir,
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--implicit",
-            "--user",
-            "alice",
-        ],
-    );
+    let (server, outdir, cert) = aiosmtpd_tls(&dir, &["--implicit", "--user", "alice"]);
     let out = send(
         &[
             "--server",

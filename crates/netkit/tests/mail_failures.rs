@@ -16,20 +16,7 @@ fn wrong_password_fails_at_auth() {
         return;
     }
     let dir = Scratch::new("wrongpw");
-    let (cert, key) = certificate(&dir);
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(
-        &outdir,
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--user",
-            "alice",
-        ],
-    );
+    let (server, outdir, cert) = aiosmtpd_tls(&dir, &["--user", "alice"]);
     for mechanism in ["plain", "login"] {
         let out = send(
             &[

@@ -69,18 +69,7 @@ fn unverifiable_certificate_needs_insecure() {
         return;
     }
     let dir = Scratch::new("badcert");
-    let (cert, key) = certificate(&dir);
-    let outdir = dir.join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    let server = aiosmtpd(
-        &outdir,
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (server, outdir, _) = aiosmtpd_tls(&dir, &[]);
     let addr = server.addr().to_string();
     let args = |extra| {
         [

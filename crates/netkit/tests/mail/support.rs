@@ -107,6 +107,23 @@ pub fn aiosmtpd(outdir: &Path, extra: &[&str]) -> Server {
     Server::start(command, 1)
 }
 
+/// aiosmtpd with a certificate for mx.test.example (STARTTLS, or implicit
+/// TLS with `--implicit` in `extra`), saving into `dir/out`: the server,
+/// that directory and the certificate (for `--cacert`).
+pub fn aiosmtpd_tls(dir: &Scratch, extra: &[&str]) -> (Server, PathBuf, PathBuf) {
+    let (cert, key) = certificate(dir);
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let tls = [
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let server = aiosmtpd(&outdir, &[&tls[..], extra].concat());
+    (server, outdir, cert)
+}
+
 /// scripted_server.py answering by `script` (see the script for its keys).
 pub fn scripted(script: Value) -> Server {
     let mut command = Command::new("python3");
