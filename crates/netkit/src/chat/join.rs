@@ -247,7 +247,10 @@ impl Output {
                 let _ = stdout.flush();
             }
             Output::Terminal(printer) => {
-                let _ = printer.print(line);
+                // Between two lines the editor is out of raw mode and the
+                // printer writes straight through; without its newline the
+                // next prompt would be drawn over it.
+                let _ = printer.print(line + "\n");
             }
         }
     }
