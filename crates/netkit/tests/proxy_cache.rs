@@ -7,7 +7,63 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Origin, Proxy, curl, tools, via};
+use support::{Origin, Proxy, curl, raw, tools, via};
+
+/// Bodies from 64 KiB up to the memory tier's limit leave by `sendfile`
+/// from a sealed memfd: whole, on a reused connection, to a client reading
+/// slowly (so sends come up short and resume mid-body), and after a restart
+/// brings the body back from disk.
+#[test]
+fn large_hits_from_memory_arrive_intact() {
+    if !tools() {
+        return;
+    }
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = "/big?cc=max-age=300&size=900000";
+    let pattern = b"0123456789abcdefghijklmnopqrstuvwxyz\n";
+    let expected: Vec<u8> = pattern.iter().copied().cycle().take(900_000).collect();
+    {
+        let proxy = Proxy::start(dir.path(), &[]);
+        let first = via(&proxy, &origin.url(path), &[]);
+        assert_eq!(first.x_cache(), "MISS", "{first:?}");
+        assert!(first.body == expected, "the miss changed the body");
+        let slow = via(&proxy, &origin.url(path), &["--limit-rate", "3M"]);
+        assert_eq!(slow.x_cache(), "HIT", "{slow:?}");
+        assert!(slow.body == expected, "a slow reader got a changed body");
+        // Two requests pipelined on one connection: the second head
+        // follows the first body.
+        let url = origin.url(path);
+        let host = origin.addr();
+        let twice = raw(
+            proxy.addr(),
+            format!(
+                "GET {url} HTTP/1.1\r\nHost: {host}\r\n\r\n\
+                 GET {url} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let body = String::from_utf8(expected.clone()).unwrap();
+        let responses: Vec<&str> = twice.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+        assert_eq!(responses.len(), 2, "{}", &twice[..twice.len().min(500)]);
+        for response in responses {
+            let (head, rest) = response.split_once("\r\n\r\n").unwrap();
+            assert!(head.to_ascii_lowercase().contains("x-cache: hit"), "{head}");
+            assert!(rest == body, "a pipelined hit changed the body");
+        }
+        proxy.stop();
+    }
+    let proxy = Proxy::start(dir.path(), &[]);
+    for _ in 0..2 {
+        let hit = via(&proxy, &origin.url(path), &[]);
+        assert_eq!(hit.x_cache(), "HIT", "{hit:?}");
+        assert!(
+            hit.body == expected,
+            "a hit after the restart changed the body"
+        );
+    }
+    assert_eq!(origin.count(path), 1);
+}
 
 #[test]
 fn miss_then_hit_with_curl_x_and_path_form() {

@@ -110,7 +110,10 @@ fn write(state: &State, plan: Plan, mut rx: mpsc::Receiver<Chunk>) -> io::Result
             stored_at: unix_seconds(SystemTime::now()),
         };
         let size = disk.commit(&meta, Some(&temp))?;
-        Ok(Some((Entry::new(meta, size), memory.map(Bytes::from))))
+        Ok(Some((
+            Entry::new(meta, size),
+            memory.map(crate::zerocopy::body),
+        )))
     })();
     if !matches!(result, Ok(Some(_))) {
         let _ = fs::remove_file(&temp);

@@ -7,7 +7,8 @@
 //! The server is hyper; the proxying and caching around it are ours:
 //! `target` checks what is asked for, `forward` routes each request,
 //! `lookup` answers GET and HEAD from the cache or the origin, `fill`
-//! stores what passes, `cache` indexes it, `tunnel` relays CONNECT.
+//! stores what passes, `cache` indexes it, `tunnel` relays CONNECT, and
+//! `zerocopy` sends large bodies from the memory tier with `sendfile`.
 
 mod access;
 mod body;
@@ -25,6 +26,7 @@ mod stats;
 mod stored;
 pub mod target;
 mod tunnel;
+mod zerocopy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

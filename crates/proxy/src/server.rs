@@ -23,6 +23,7 @@ use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
 use crate::forward::{self, State};
 use crate::stats::{Counted, Stats};
+use crate::zerocopy::ClientStream;
 use crate::{Config, Error};
 
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -179,7 +180,7 @@ async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.idle_timeout)
         .keep_alive(allowed)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(ClientStream::new(stream)), service)
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {

@@ -163,7 +163,7 @@ impl Disk {
         {
             return Err(BodyError::Checksum);
         }
-        Ok(Bytes::from(body))
+        Ok(crate::zerocopy::body(body))
     }
 
     /// The body file, checked in full against the metadata and rewound, for
