@@ -105,6 +105,31 @@ echo "== highest sustained fan-out, $CLIENTS clients"
 printf '%-8s %s\n' netkit "$(best "$work/netkit.bench")" ngircd "$(best "$work/ngircd.bench")"
 n=$(delivered "$work/netkit.bench")
 g=$(delivered "$work/ngircd.bench")
+# p99 at each rate both servers ran, and at ngircd's best sustained rate.
+echo
+echo "== p99 latency per rate (ms), netkit vs ngircd"
+python3 - "$work/netkit.bench" "$work/ngircd.bench" <<'PY'
+import re, sys
+def steps(path):
+    found = {}
+    for line in open(path):
+        m = re.match(r"rate\s+([\d.]+)/s/client: .* p99\s+([\d.]+) ms .* (keeps up|BEHIND)", line)
+        if m:
+            found[float(m[1])] = (float(m[2]), m[3] == "keeps up")
+    return found
+netkit, ngircd = steps(sys.argv[1]), steps(sys.argv[2])
+print(f"  {'rate':>5}  {'netkit':>14}  {'ngircd':>14}")
+show = lambda step: "-" if step is None else f"{step[0]:.1f}{'' if step[1] else ' behind'}"
+for rate in sorted(set(netkit) | set(ngircd)):
+    print(f"  {rate:>5}  {show(netkit.get(rate)):>14}  {show(ngircd.get(rate)):>14}")
+kept = [rate for rate, (_, ok) in ngircd.items() if ok]
+if kept and max(kept) in netkit:
+    rate = max(kept)
+    ours, theirs = netkit[rate][0], ngircd[rate][0]
+    verdict = "no worse" if ours <= theirs else "worse"
+    print(f"at ngircd's best sustained rate ({rate}/s per client): netkit p99 {ours:.1f} ms, "
+          f"ngircd {theirs:.1f} ms: {verdict}")
+PY
 if [[ "$n" =~ ^[0-9]+$ && "$g" =~ ^[0-9]+$ && "$g" -gt 0 ]]; then
   awk -v n="$n" -v g="$g" -v np="$(p99 "$work/netkit.bench")" -v gp="$(p99 "$work/ngircd.bench")" 'BEGIN {
     printf "ratio netkit/ngircd: %.2fx messages delivered per second (p99 %s ms vs %s ms)\n", n / g, np, gp

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc};
-use tokio::time::timeout;
+use tokio::time::{Instant, sleep_until, timeout};
 
 use super::room::{Event, Kick, SessionId};
 use crate::connection::FrameWriter;
@@ -22,6 +22,16 @@ const BATCH: usize = 256;
 /// How often a writer blocked on a client that does not read checks
 /// whether the room has left it behind.
 const LAG_CHECK: Duration = Duration::from_millis(100);
+
+/// The shortest time between two writes to one member. Each write costs
+/// the server's core several microseconds of TCP work, so with a write per
+/// message per member a busy room saturates the core long before the
+/// messages themselves do; waiting out the rest of this interval gathers
+/// them, as one pass of a select loop like ngircd's does. A member not
+/// written to for this long is written to at once, so a quiet room adds
+/// nothing. (1,000 members at 1.25 messages a second each: p99 270 ms
+/// without it, 24-44 ms with it.)
+const COALESCE: Duration = Duration::from_millis(15);
 
 /// How long a last frame (`bye`) may take to write before the socket is
 /// simply closed.
@@ -68,6 +78,7 @@ pub(super) async fn write_member<W: AsyncWrite + Unpin>(
     capacity: usize,
 ) {
     let mut batch = Vec::new();
+    let mut last_write: Option<Instant> = None;
     let lagged = |n: u64| {
         let text = format!("fell {n} events behind the room");
         kick.fire(ErrorCode::SlowConsumer, LeaveReason::SlowConsumer, text);
@@ -88,6 +99,15 @@ pub(super) async fn write_member<W: AsyncWrite + Unpin>(
                 Err(RecvError::Lagged(n)) => { lagged(n); break true }
                 Err(RecvError::Closed) => break true,
             },
+        }
+        if let Some(ready_at) = last_write.map(|at| at + COALESCE)
+            && ready_at > Instant::now()
+        {
+            tokio::select! {
+                biased;
+                _ = &mut fired => break true,
+                _ = sleep_until(ready_at) => {}
+            }
         }
         match drain(&mut batch, &mut queue, &mut events, me) {
             Drained::More if batch.is_empty() => continue,
@@ -120,7 +140,10 @@ pub(super) async fn write_member<W: AsyncWrite + Unpin>(
             }
         };
         match written {
-            Some(Ok(())) => batch.clear(),
+            Some(Ok(())) => {
+                batch.clear();
+                last_write = Some(Instant::now());
+            }
             Some(Err(_)) | None => break false,
         }
     };
