@@ -113,22 +113,28 @@ import re, sys
 def steps(path):
     found = {}
     for line in open(path):
-        m = re.match(r"rate\s+([\d.]+)/s/client: .* p99\s+([\d.]+) ms .* (keeps up|BEHIND)", line)
+        m = re.match(r"rate\s+([\d.]+)/s/client: .* delivered\s+(\d+)/s .* p99\s+([\d.]+) ms .* (keeps up|BEHIND)", line)
         if m:
-            found[float(m[1])] = (float(m[2]), m[3] == "keeps up")
+            found[float(m[1])] = (float(m[3]), m[4] == "keeps up", int(m[2]))
     return found
 netkit, ngircd = steps(sys.argv[1]), steps(sys.argv[2])
 print(f"  {'rate':>5}  {'netkit':>14}  {'ngircd':>14}")
 show = lambda step: "-" if step is None else f"{step[0]:.1f}{'' if step[1] else ' behind'}"
 for rate in sorted(set(netkit) | set(ngircd)):
     print(f"  {rate:>5}  {show(netkit.get(rate)):>14}  {show(ngircd.get(rate)):>14}")
-kept = [rate for rate, (_, ok) in ngircd.items() if ok]
+kept = [rate for rate, (_, ok, _) in ngircd.items() if ok]
 if kept and max(kept) in netkit:
     rate = max(kept)
     ours, theirs = netkit[rate][0], ngircd[rate][0]
     verdict = "no worse" if ours <= theirs else "worse"
     print(f"at ngircd's best sustained rate ({rate}/s per client): netkit p99 {ours:.1f} ms, "
           f"ngircd {theirs:.1f} ms: {verdict}")
+    # The target: netkit's most delivered at a p99 no worse than ngircd's best.
+    within = [step for step in netkit.values() if step[1] and step[0] <= theirs]
+    if within:
+        best = max(within, key=lambda step: step[2])
+        print(f"netkit's most at a p99 no worse than {theirs:.1f} ms: {best[2]:,} msg/s "
+              f"(p99 {best[0]:.1f} ms), {best[2] / ngircd[rate][2]:.2f}x ngircd's {ngircd[rate][2]:,}")
 PY
 if [[ "$n" =~ ^[0-9]+$ && "$g" =~ ^[0-9]+$ && "$g" -gt 0 ]]; then
   awk -v n="$n" -v g="$g" -v np="$(p99 "$work/netkit.bench")" -v gp="$(p99 "$work/ngircd.bench")" 'BEGIN {
