@@ -8,6 +8,7 @@ mod demo;
 mod duration;
 mod mail;
 mod ping;
+mod prompt;
 mod proxy;
 mod serve;
 mod udping;

@@ -84,9 +84,9 @@ fn password(prompt: &str, confirm: bool) -> anyhow::Result<Password> {
         return Ok(Password::new(password));
     }
     let no_terminal = || format!("cannot ask for a password (no terminal?): set {PASSWORD_ENV}");
-    let first = rpassword::prompt_password(prompt).with_context(no_terminal)?;
+    let first = crate::prompt::hidden(prompt).with_context(no_terminal)?;
     if confirm {
-        let again = rpassword::prompt_password("Repeat it: ").with_context(no_terminal)?;
+        let again = crate::prompt::hidden("Repeat it: ").with_context(no_terminal)?;
         ensure!(first == again, "the two passwords differ");
     }
     Ok(Password::new(first))

@@ -347,7 +347,7 @@ async fn password(user: &str) -> anyhow::Result<Password> {
         );
     }
     let prompt = format!("Password for {user}: ");
-    let password = tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt))
+    let password = tokio::task::spawn_blocking(move || crate::prompt::hidden(&prompt))
         .await?
         .context("cannot read the password")?;
     Ok(Password::new(password))
