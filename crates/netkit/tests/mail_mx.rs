@@ -22,37 +22,44 @@ struct Dnsmasq {
 
 impl Dnsmasq {
     fn start(records: &[String]) -> Dnsmasq {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(DNSMASQ);
-        command
-            .args([
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--listen-address=127.0.0.1",
-                "--bind-interfaces",
-                "--user=root",
-                "--pid-file=",
-                "--log-facility=-",
-            ])
-            .arg(format!("--port={port}"))
-            .args(records)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        let child = command.spawn().expect("dnsmasq starts");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let dnsmasq = Dnsmasq { child, addr };
-        dnsmasq.wait_ready();
-        dnsmasq
+        // The port is free when picked but may be taken (over TCP, which
+        // dnsmasq also listens on) before dnsmasq binds it: then try another.
+        for _ in 0..5 {
+            let port = UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut command = Command::new(DNSMASQ);
+            command
+                .args([
+                    "--keep-in-foreground",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    "--user=root",
+                    "--pid-file=",
+                    "--log-facility=-",
+                ])
+                .arg(format!("--port={port}"))
+                .args(records)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null());
+            let child = command.spawn().expect("dnsmasq starts");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut dnsmasq = Dnsmasq { child, addr };
+            if dnsmasq.wait_ready() {
+                return dnsmasq;
+            }
+        }
+        panic!("dnsmasq could not bind a free port in five tries");
     }
 
-    /// Asks for test.example's MX until an answer comes back.
-    fn wait_ready(&self) {
+    /// Asks for test.example's MX until an answer comes back; false if
+    /// dnsmasq exited (its port was taken).
+    fn wait_ready(&mut self) -> bool {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
@@ -66,12 +73,15 @@ impl Dnsmasq {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = [0u8; 512];
         while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
             let _ = socket.send_to(&query, self.addr);
             if let Ok((n, _)) = socket.recv_from(&mut buf)
                 && n >= 2
                 && buf[..2] == [0x12, 0x34]
             {
-                return;
+                return true;
             }
         }
         panic!("dnsmasq did not answer on {}", self.addr);
