@@ -185,7 +185,11 @@ impl ClientStream {
         loop {
             ready!(self.0.poll_write_ready(cx))?;
             let sent = self.0.try_io(Interest::WRITABLE, || {
-                Ok(rustix::net::send(self.0.as_fd(), head, SendFlags::MORE)?)
+                Ok(rustix::net::send(
+                    self.0.as_fd(),
+                    head,
+                    SendFlags::MORE | SendFlags::NOSIGNAL,
+                )?)
             });
             match sent {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
