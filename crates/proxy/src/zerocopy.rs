@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -164,34 +164,32 @@ impl ClientStream {
         mut offset: u64,
         len: usize,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            let sent = self.0.try_io(Interest::WRITABLE, || {
-                // SAFETY: see `sealed_source`: the caller holds the buffer
-                // whose owner keeps `fd` open.
-                let file = unsafe { BorrowedFd::borrow_raw(fd) };
-                Ok(rustix::fs::sendfile(&self.0, file, Some(&mut offset), len)?)
-            });
-            match sent {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                sent => return Poll::Ready(sent),
-            }
-        }
+        self.poll_send(cx, || {
+            // SAFETY: see `sealed_source`: the caller holds the buffer whose
+            // owner keeps `fd` open.
+            let file = unsafe { BorrowedFd::borrow_raw(fd) };
+            rustix::fs::sendfile(&self.0, file, Some(&mut offset), len)
+        })
     }
 
     /// Sends the head before a sealed body with `MSG_MORE`, so it leaves
     /// in the same segment as the body's first bytes.
     fn poll_send_more(&self, cx: &mut Context<'_>, head: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_send(cx, || {
+            rustix::net::send(&self.0, head, SendFlags::MORE | SendFlags::NOSIGNAL)
+        })
+    }
+
+    /// Runs a non-blocking send once the socket is writable, waiting again
+    /// while it would block.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        mut send: impl FnMut() -> rustix::io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.0.poll_write_ready(cx))?;
-            let sent = self.0.try_io(Interest::WRITABLE, || {
-                Ok(rustix::net::send(
-                    self.0.as_fd(),
-                    head,
-                    SendFlags::MORE | SendFlags::NOSIGNAL,
-                )?)
-            });
-            match sent {
+            match self.0.try_io(Interest::WRITABLE, || Ok(send()?)) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                 sent => return Poll::Ready(sent),
             }
