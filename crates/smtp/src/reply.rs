@@ -13,14 +13,31 @@ pub const MAX_REPLY_LINES: usize = 256;
 pub struct ReplyCode(u16);
 
 impl ReplyCode {
+    pub const HELP: Self = Self(214);
     pub const SERVICE_READY: Self = Self(220);
+    pub const CLOSING: Self = Self(221);
     pub const AUTH_SUCCESSFUL: Self = Self(235);
     pub const OK: Self = Self(250);
+    /// VRFY: the server cannot verify, but will try to deliver.
+    pub const CANNOT_VERIFY: Self = Self(252);
     pub const AUTH_CONTINUE: Self = Self(334);
     pub const START_DATA: Self = Self(354);
     /// The server is shutting down and closes the connection (RFC 5321
     /// §3.8): it may come in answer to any command.
     pub const SERVICE_NOT_AVAILABLE: Self = Self(421);
+    pub const LOCAL_ERROR: Self = Self(451);
+    pub const INSUFFICIENT_STORAGE: Self = Self(452);
+    pub const SYNTAX_ERROR: Self = Self(500);
+    pub const PARAMETER_SYNTAX_ERROR: Self = Self(501);
+    pub const NOT_IMPLEMENTED: Self = Self(502);
+    pub const BAD_SEQUENCE: Self = Self(503);
+    pub const PARAMETER_NOT_IMPLEMENTED: Self = Self(504);
+    /// RFC 4954 §6.
+    pub const AUTH_REQUIRED: Self = Self(530);
+    pub const AUTH_INVALID: Self = Self(535);
+    pub const ENCRYPTION_REQUIRED: Self = Self(538);
+    pub const EXCEEDED_STORAGE: Self = Self(552);
+    pub const TRANSACTION_FAILED: Self = Self(554);
 
     /// A code from its three digits; `None` unless the first digit is 2-5
     /// and the second 0-5, as RFC 5321 allows.
@@ -52,6 +69,12 @@ impl Reply {
         Self { code, lines }
     }
 
+    /// A one-line reply with an enhanced status code (RFC 3463) before
+    /// its text, as `250 2.0.0 OK`.
+    pub fn enhanced(code: ReplyCode, status: &str, text: &str) -> Self {
+        Self::new(code, vec![format!("{status} {text}")])
+    }
+
     /// All text lines joined, for error messages.
     pub fn text(&self) -> String {
         self.lines.join(" ")
@@ -71,6 +94,15 @@ impl Reply {
                 format!("{}{sep}{text}", self.code)
             })
             .collect()
+    }
+}
+
+impl Reply {
+    /// The reply as sent on the wire, each line ending in CRLF.
+    pub fn to_wire(&self) -> String {
+        let mut wire = self.wire_lines().join("\r\n");
+        wire.push_str("\r\n");
+        wire
     }
 }
 

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 pub use client::{ClientOptions, client_config, server_name};
 pub use rustls;
 pub use server::{Identity, SelfSigned, server_config};
+/// A connection either side may hold once TLS is up (smtp's STARTTLS).
+pub use tokio_rustls::TlsStream;
 pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 #[derive(Debug, thiserror::Error)]

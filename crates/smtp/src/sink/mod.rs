@@ -4,6 +4,7 @@
 //! message as a file in a Maildir. A listener bounded by a semaphore, one
 //! task per connection, every read bounded in size and time.
 
+mod answer;
 mod maildir;
 mod session;
 
@@ -38,7 +39,14 @@ pub struct SinkConfig {
     pub require_auth: bool,
     /// Messages larger than this are refused (advertised as SIZE).
     pub max_message_size: u64,
+    /// Recipients of one message; more get `452 4.5.3`.
     pub max_recipients: usize,
+    /// Messages in one session; the next MAIL gets `421 4.7.0` and the
+    /// connection is closed.
+    pub max_messages: usize,
+    /// The longest one message transfer (DATA to the final dot) may take,
+    /// however steadily the client sends: then `421 4.7.0` and close.
+    pub data_timeout: Duration,
     /// A client silent for this long is disconnected.
     pub idle_timeout: Duration,
     pub max_connections: usize,
@@ -53,6 +61,8 @@ impl SinkConfig {
             require_auth: false,
             max_message_size: 32 * 1024 * 1024,
             max_recipients: 100,
+            max_messages: 1000,
+            data_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1000,
         }
