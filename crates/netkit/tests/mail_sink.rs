@@ -254,6 +254,22 @@ fn read_until(stream: &mut TcpStream, want: &str) -> String {
     text(&seen)
 }
 
+/// Waits (boundedly) until the sink has logged `line`.
+fn wait_for_log(log: &std::path::Path, line: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(line) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sink never logged {line:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn connect(server: &Server) -> TcpStream {
     let mut stream = TcpStream::connect(server.addr()).unwrap();
     stream
@@ -268,7 +284,13 @@ fn connect(server: &Server) -> TcpStream {
 fn hostile_input_never_crashes_the_sink() {
     let dir = Scratch::new("sink-hostile");
     let maildir = dir.join("maildir");
-    let server = sink(&maildir, &["--max-size", "64K", "--no-tls"]);
+    // The log tells when the sink has given up a message.
+    let log = dir.join("sink.log");
+    let mut command = sink_command(&maildir, &["--max-size", "64K", "--no-tls"]);
+    command
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let server = Server::start(command, 1);
 
     let mut stream = connect(&server);
     let mut huge = vec![b'A'; 200_000];
@@ -329,7 +351,10 @@ fn hostile_input_never_crashes_the_sink() {
     // Still serving after all that.
     let mut stream = connect(&server);
     assert!(exchange(&mut stream, b"NOOP\r\n", "\r\n").starts_with("250 "));
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_log(
+        &log,
+        "connection closed in the middle of DATA; message discarded",
+    );
     assert!(stored(&maildir).is_empty());
     assert!(
         std::fs::read_dir(maildir.join("tmp"))

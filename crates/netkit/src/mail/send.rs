@@ -1,7 +1,6 @@
 //! `netkit mail send`: flags to a draft and a session, the transcript on
 //! the terminal, and one exit code per stage.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -169,16 +168,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     // Without --server, each recipient domain is a delivery of its own.
     let routes: Vec<(Option<String>, Vec<Mailbox>)> = match &args.server {
         Some(_) => vec![(None, recipients)],
-        None => {
-            let mut by_domain: BTreeMap<String, Vec<Mailbox>> = BTreeMap::new();
-            for recipient in recipients {
-                by_domain
-                    .entry(recipient.domain().to_ascii_lowercase())
-                    .or_default()
-                    .push(recipient);
-            }
-            by_domain.into_iter().map(|(d, r)| (Some(d), r)).collect()
-        }
+        None => smtp::by_domain(recipients)
+            .into_iter()
+            .map(|(domain, group)| (Some(domain), group))
+            .collect(),
     };
     let mut failure = None;
     for (domain, recipients) in routes {
@@ -197,12 +190,22 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Some(domain) => {
-                let route = Route {
-                    domain,
-                    port: default_port(&args),
-                    dns: dns.as_ref(),
-                };
-                via_mx(route, &config, &envelope, &message, &mut transcript).await
+                let port = default_port(&args);
+                match system_or(dns.as_ref()) {
+                    Ok(dns) => {
+                        smtp::send_to_domain(
+                            &dns,
+                            domain,
+                            port,
+                            &config,
+                            &envelope,
+                            &message,
+                            &mut transcript,
+                        )
+                        .await
+                    }
+                    Err(err) => Err(err),
+                }
             }
         };
         match outcome {
@@ -438,51 +441,12 @@ fn split_host_port(text: &str, default_port: u16) -> Result<(String, u16), Strin
     }
 }
 
-/// Delivers to `domain`'s exchangers in order of preference, until one
-/// takes the message (RFC 5321 §5.1): an exchanger that cannot be reached
-/// or does not greet is skipped; once one has greeted, it has the last word.
-struct Route<'a> {
-    domain: &'a str,
-    port: u16,
-    dns: Option<&'a Dns>,
-}
-
-async fn via_mx(
-    Route { domain, port, dns }: Route<'_>,
-    config: &ClientConfig,
-    envelope: &Envelope,
-    message: &Message,
-    transcript: &mut Transcript,
-) -> Result<smtp::Delivery, smtp::Error> {
-    let system;
-    let dns = match dns {
-        Some(dns) => dns,
-        None => {
-            system = Dns::new(None)?;
-            &system
-        }
-    };
-    let exchangers = dns.exchangers(domain).await?;
-    let mut last = None;
-    for exchanger in exchangers {
-        transcript.note(&format!(
-            "MX for {domain}: {} (preference {})",
-            exchanger.host, exchanger.preference
-        ));
-        let server = Server {
-            addrs: exchanger
-                .addrs
-                .iter()
-                .map(|&ip| SocketAddr::new(ip, port))
-                .collect(),
-            host: exchanger.host,
-        };
-        match smtp::send(&server, config, envelope, message, transcript).await {
-            Err(err) if matches!(err.stage, Stage::Connect | Stage::Greeting) => last = Some(err),
-            outcome => return outcome,
-        }
+/// The resolver given with --dns, or the system's.
+fn system_or(dns: Option<&Dns>) -> Result<Dns, smtp::Error> {
+    match dns {
+        Some(dns) => Ok(dns.clone()),
+        None => Dns::new(None),
     }
-    Err(last.expect("exchangers is never empty"))
 }
 
 #[cfg(test)]
