@@ -7,6 +7,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::process::Command;
 
 use support::*;
 
@@ -75,8 +76,17 @@ fn password_is_never_taken_from_argv_and_needs_tls() {
     .map(str::to_owned);
     let args: Vec<&str> = base.iter().map(String::as_str).collect();
 
-    // No password in the environment and no terminal: a clear error.
-    let out = send(&args, &[], b"");
+    // No password in the environment and no terminal (setsid: not even
+    // the one a developer runs the tests from): a clear error.
+    let out = Command::new("setsid")
+        .arg("-w")
+        .arg(env!("CARGO_BIN_EXE_netkit"))
+        .args(["mail", "send", "--timeout", "10s"])
+        .args(&args)
+        .env_remove("NETKIT_SMTP_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("NETKIT_SMTP_PASSWORD"),
@@ -304,6 +314,9 @@ fn connect_failures_have_their_own_exit_code() {
         text(&out.stderr)
     );
     assert!(text(&out.stderr).contains(&closed));
+    // Told once, not as a note and again as the failure.
+    let both = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(both.matches("connection refused").count(), 1, "{both}");
 
     // Without a port: 25, or 465 for implicit TLS.
     for (flags, port) in [(&[][..], 25), (&["--tls-on-connect"][..], 465)] {

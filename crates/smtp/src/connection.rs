@@ -36,7 +36,7 @@ impl<'o> Connection<'o> {
     ) -> Result<Self, Error> {
         let fail = |kind| Error::new(Stage::Connect, kind);
         let mut last = None;
-        for &addr in addrs {
+        for (i, &addr) in addrs.iter().enumerate() {
             observer.event(Event::Note(format!("Trying {addr}...")));
             let kind = match timeout(wait, TcpStream::connect(addr)).await {
                 Ok(Ok(tcp)) => {
@@ -56,7 +56,10 @@ impl<'o> Connection<'o> {
                 Ok(Err(source)) => ErrorKind::Connect { addr, source },
                 Err(_) => ErrorKind::Timeout(wait),
             };
-            observer.event(Event::Note(format!("{kind}")));
+            // The last failure is the caller's to report, once.
+            if i + 1 < addrs.len() {
+                observer.event(Event::Note(format!("{kind}")));
+            }
             last = Some(kind);
         }
         Err(fail(last.unwrap_or(ErrorKind::Closed)))

@@ -57,7 +57,8 @@ pub async fn send_to_exchangers(
 ) -> Result<Delivery, Error> {
     exchangers.sort_by_key(|exchanger| exchanger.preference);
     let mut last = None;
-    for exchanger in exchangers {
+    let count = exchangers.len();
+    for (i, exchanger) in exchangers.into_iter().enumerate() {
         observer.event(Event::Note(format!(
             "MX for {domain}: {} (preference {})",
             exchanger.host, exchanger.preference
@@ -71,7 +72,13 @@ pub async fn send_to_exchangers(
             host: exchanger.host,
         };
         match send(&server, config, envelope, message, observer).await {
-            Err(err) if matches!(err.stage, Stage::Connect | Stage::Greeting) => last = Some(err),
+            Err(err) if matches!(err.stage, Stage::Connect | Stage::Greeting) => {
+                // The last failure is the caller's to report, once.
+                if i + 1 < count {
+                    observer.event(Event::Note(format!("{err} (trying the next exchanger)")));
+                }
+                last = Some(err);
+            }
             outcome => return outcome,
         }
     }
@@ -248,6 +255,12 @@ mod tests {
             }),
             "{events:?}"
         );
+        // Each exchanger passed over is told once, the reason with it.
+        let passed: Vec<&Event> = events
+            .iter()
+            .filter(|event| matches!(event, Event::Note(note) if note.ends_with("(trying the next exchanger)")))
+            .collect();
+        assert_eq!(passed.len(), 2, "{events:?}");
         assert_eq!(maildir.stored(), 1);
         stop.cancel();
     }

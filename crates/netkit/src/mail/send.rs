@@ -1,7 +1,7 @@
 //! `netkit mail send`: flags to a draft and a session, the transcript on
 //! the terminal, and one exit code per stage.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,7 +30,8 @@ Examples:
       --attach logo.png --dump        (the HTML uses <img src=\"cid:logo.png\">)
   netkit mail send --from me@example.org --to someone@example.net   (MX lookup, port 25)
 
-The password for --user comes from NETKIT_SMTP_PASSWORD or, on a terminal, a prompt.
+The password for --user comes from NETKIT_SMTP_PASSWORD or a prompt on the terminal
+(/dev/tty, so the body can come from stdin with --body -).
 
 Exit status:
    0  delivered (to every recipient, or some with the others reported refused)
@@ -344,9 +345,10 @@ async fn password(user: &str) -> anyhow::Result<Password> {
     if let Ok(password) = std::env::var(PASSWORD_VAR) {
         return Ok(Password::new(password));
     }
-    if !std::io::stdin().is_terminal() {
+    // The terminal, not stdin: with `--body -` stdin is the message.
+    if std::fs::File::open("/dev/tty").is_err() {
         bail!(
-            "--user {user} needs a password: set {PASSWORD_VAR} (passwords are never taken from the command line)"
+            "--user {user} needs a password: set {PASSWORD_VAR} or run on a terminal (passwords are never taken from the command line)"
         );
     }
     let prompt = format!("Password for {user}: ");
