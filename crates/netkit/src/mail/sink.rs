@@ -58,6 +58,18 @@ pub struct SinkArgs {
     /// Disconnect a client silent for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     idle_timeout: Duration,
+    /// Longest one message transfer (DATA to the final dot) may take,
+    /// however steadily the client sends; then 421 4.7.0 and the message
+    /// is dropped
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse)]
+    data_timeout: Duration,
+    /// Recipients of one message; more get 452 4.5.3
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    max_recipients: u32,
+    /// Messages in one session; the next MAIL gets 421 4.7.0 and the
+    /// connection is closed
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_messages: u32,
     /// Connections served at once
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -95,6 +107,9 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     config.require_auth = args.require_auth;
     config.max_message_size = args.max_size;
     config.idle_timeout = args.idle_timeout;
+    config.data_timeout = args.data_timeout;
+    config.max_recipients = args.max_recipients as usize;
+    config.max_messages = args.max_messages as usize;
     config.max_connections = args.max_connections as usize;
     let sink = Sink::bind(args.bind, args.maildir.clone(), config).await?;
     println!("listening on {}", sink.local_addr());
