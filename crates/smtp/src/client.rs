@@ -77,6 +77,27 @@ pub struct Delivery {
     pub reply: Reply,
 }
 
+impl Delivery {
+    /// The server's name for the message, when its final reply gives one
+    /// in a common form: `queued as ID` (Postfix, aiosmtpd, netkit),
+    /// `id=ID` (Exim).
+    pub fn queue_id(&self) -> Option<String> {
+        let text = self.reply.text();
+        let token = |rest: &str| {
+            rest.split_whitespace()
+                .next()
+                .map(|id| id.trim_end_matches([',', ';', ')']).to_owned())
+                .filter(|id| !id.is_empty())
+        };
+        let lower = text.to_ascii_lowercase();
+        if let Some(at) = lower.find("queued as ") {
+            return token(&text[at + "queued as ".len()..]);
+        }
+        let at = lower.find("id=")?;
+        token(&text[at + "id=".len()..])
+    }
+}
+
 /// Runs one whole session. On a reply it did not want, it says QUIT
 /// before returning the error.
 pub async fn send(
@@ -86,6 +107,7 @@ pub async fn send(
     message: &Message,
     observer: &mut dyn Observer,
 ) -> Result<Delivery, Error> {
+    observer.event(Event::Stage(Stage::Connect));
     let mut connection = Connection::open(&server.addrs, config.timeout, observer).await?;
     let mut session = Session {
         connection: &mut connection,
@@ -110,8 +132,10 @@ struct Session<'s, 'o> {
 impl Session<'_, '_> {
     async fn run(&mut self, envelope: &Envelope, message: &Message) -> Result<Delivery, Error> {
         if self.config.security == Security::Implicit {
+            self.connection.event(Event::Stage(Stage::Tls));
             self.start_tls().await?;
         }
+        self.connection.event(Event::Stage(Stage::Greeting));
         self.connection
             .expect(Stage::Greeting, "the connection", ReplyCode::SERVICE_READY)
             .await?;
@@ -123,6 +147,7 @@ impl Session<'_, '_> {
             self.authenticate(&caps, auth).await?;
         }
         let (accepted, rejected) = self.envelope(&caps, envelope, message).await?;
+        self.connection.event(Event::Stage(Stage::Data));
         self.connection
             .command(Stage::Data, "DATA", ReplyCode::START_DATA)
             .await?;
@@ -141,6 +166,7 @@ impl Session<'_, '_> {
     /// EHLO, or HELO when the server does not know EHLO (RFC 5321 §3.2;
     /// §4.1.4 names the replies such a server gives: 500, 501, 502, 550).
     async fn hello(&mut self) -> Result<Capabilities, Error> {
+        self.connection.event(Event::Stage(Stage::Ehlo));
         let ehlo = format!("EHLO {}", self.config.helo_name);
         self.connection.send(Stage::Ehlo, &ehlo).await?;
         let reply = self.connection.read_reply(Stage::Ehlo).await?;
@@ -170,6 +196,7 @@ impl Session<'_, '_> {
             }
             _ => {}
         }
+        self.connection.event(Event::Stage(Stage::Tls));
         self.connection
             .command(Stage::Tls, "STARTTLS", ReplyCode::SERVICE_READY)
             .await?;
@@ -187,6 +214,7 @@ impl Session<'_, '_> {
     }
 
     async fn authenticate(&mut self, caps: &Capabilities, auth: &AuthConfig) -> Result<(), Error> {
+        self.connection.event(Event::Stage(Stage::Auth));
         let fail = |kind| Error::new(Stage::Auth, kind);
         if !self.connection.is_tls() && !self.config.allow_plaintext_auth {
             return Err(fail(ErrorKind::PlaintextAuth));
@@ -247,6 +275,7 @@ impl Session<'_, '_> {
         envelope: &Envelope,
         message: &Message,
     ) -> Result<(Vec<Mailbox>, Vec<(Mailbox, Reply)>), Error> {
+        self.connection.event(Event::Stage(Stage::Mail));
         if let Some(limit) = caps.size_limit()
             && message.size() > limit
         {
@@ -288,6 +317,7 @@ impl Session<'_, '_> {
             if mail_reply.code == ReplyCode::SERVICE_NOT_AVAILABLE {
                 return Err(rejected(Stage::Mail, &mail, mail_reply));
             }
+            self.connection.event(Event::Stage(Stage::Rcpt));
             let mut replies = Vec::with_capacity(rcpts.len());
             for rcpt in &rcpts {
                 let reply = match self.connection.read_reply(Stage::Rcpt).await {
@@ -310,6 +340,7 @@ impl Session<'_, '_> {
             if mail_reply.code != ReplyCode::OK {
                 return Err(rejected(Stage::Mail, &mail, mail_reply));
             }
+            self.connection.event(Event::Stage(Stage::Rcpt));
             let mut replies = Vec::with_capacity(rcpts.len());
             for rcpt in &rcpts {
                 self.connection.send(Stage::Rcpt, rcpt).await?;
@@ -354,6 +385,7 @@ impl Session<'_, '_> {
     /// Streams the message, dot-stuffed, then `.` and the server's verdict.
     async fn data(&mut self, message: &Message) -> Result<Reply, Error> {
         let stage = Stage::Message;
+        self.connection.event(Event::Stage(stage));
         let total = message.size();
         let show = self.config.show_body;
         let tls = self.connection.is_tls();

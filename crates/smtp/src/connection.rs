@@ -219,6 +219,11 @@ impl<'o> Connection<'o> {
             .map(|cert| describe_certificate(cert.as_ref()));
         self.stream = Stream::Tls(Box::new(tls.into()));
         self.note(format!("TLS started with {described}"));
+        let (version, cipher) = described.split_once(' ').unwrap_or((&described, ""));
+        self.event(Event::TlsStarted {
+            version: version.to_owned(),
+            cipher: cipher.to_owned(),
+        });
         if let Some(certificate) = certificate {
             let trust = if verified {
                 "verified"
@@ -232,6 +237,7 @@ impl<'o> Connection<'o> {
 
     /// Ends the session politely; failures here change nothing for the user.
     pub async fn quit(&mut self) -> Option<Reply> {
+        self.event(Event::Quit);
         self.send(Stage::Message, "QUIT").await.ok()?;
         let reply = self.read_reply(Stage::Message).await.ok();
         let _ = timeout(self.timeout, self.stream.shutdown()).await;

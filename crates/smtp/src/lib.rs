@@ -30,7 +30,10 @@ pub use client::{AuthConfig, ClientConfig, Delivery, Envelope, Security, Server,
 pub use command::{Command, CommandError, Parameter, Verb, parse_command};
 pub use data::{DataLine, DotStuffer, unstuff};
 pub use error::{Error, ErrorKind, Stage};
-pub use message::{Chunks, ComposeError, Draft, ExtraHeader, HeaderError, Message};
+pub use message::{
+    Chunks, ComposeError, Draft, ExtraHeader, HeaderEnvelope, HeaderError, Message,
+    header_envelope, without_bcc,
+};
 pub use mx::{Dns, Exchanger};
 pub use reply::{Reply, ReplyCode, ReplyError, ReplyLine, ReplyParser, parse_replies};
 pub use route::{by_domain, send_to_domain, send_to_exchangers};

@@ -2,6 +2,8 @@
 //! (swaks' `=== `, ` -> `, `<-  ` convention), a test can collect them.
 //! Secrets never reach an event: AUTH lines arrive already masked.
 
+use crate::error::Stage;
+
 /// The mask shown in place of credentials.
 pub const MASK: &str = "********";
 
@@ -17,6 +19,12 @@ pub enum Event {
     Warning(String),
     /// DATA upload progress in bytes of the message (before dot-stuffing).
     Progress { sent: u64, total: u64 },
+    /// The session enters a stage: what follows belongs to it.
+    Stage(Stage),
+    /// The session ends with QUIT, its business done or failed.
+    Quit,
+    /// TLS is up: the protocol version (`TLSv1.3`) and the cipher suite.
+    TlsStarted { version: String, cipher: String },
 }
 
 /// Where a session sends its events.

@@ -1,6 +1,7 @@
 //! `netkit mail`: send a message over SMTP showing the whole dialogue, or
 //! run a small receiving server as a local test inbox.
 
+mod report;
 mod send;
 mod sink;
 mod transcript;

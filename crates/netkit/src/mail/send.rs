@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,9 +11,10 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use smtp::{
     AuthConfig, ClientConfig, Credentials, Dns, Draft, Envelope, ExtraHeader, Mailbox, Mechanism,
-    Message, Password, Security, Server, Stage,
+    Message, Observer, Password, Security, Server, Stage,
 };
 
+use super::report::JsonReport;
 use super::transcript::Transcript;
 use crate::duration;
 
@@ -29,6 +30,8 @@ Examples:
   netkit mail send --from me@example.org --to you@example.org --html-file page.html \\
       --attach logo.png --dump        (the HTML uses <img src=\"cid:logo.png\">)
   netkit mail send --from me@example.org --to someone@example.net   (MX lookup, port 25)
+  netkit mail send --server 127.0.0.1:2525 --raw message.eml -t --json
+      (the message as it is, recipients from To/Cc/Bcc, Bcc removed; one JSON object)
 
 The password for --user comes from NETKIT_SMTP_PASSWORD or a prompt on the terminal
 (/dev/tty, so the body can come from stdin with --body -).
@@ -55,9 +58,14 @@ enum AuthChoice {
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Sender address, as `addr` or 'Name <addr>' (envelope and From:)
-    #[arg(long, value_name = "ADDR")]
-    from: Mailbox,
+    /// Sender address, as `addr` or 'Name <addr>' (envelope and From:;
+    /// with --raw the envelope only)
+    #[arg(
+        long,
+        value_name = "ADDR",
+        required_unless_present = "extract_recipients"
+    )]
+    from: Option<Mailbox>,
     /// Recipient (To:); repeat for more
     #[arg(long, value_name = "ADDR")]
     to: Vec<Mailbox>,
@@ -141,26 +149,51 @@ pub struct SendArgs {
     /// Print the composed message instead of sending it
     #[arg(long)]
     dump: bool,
+
+    /// Send this RFC 5322 message as it is (`-` reads stdin) instead of
+    /// composing one; the envelope comes from --from/--to/--cc/--bcc
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["subject", "body", "body_file", "html_file", "attach", "header"])]
+    raw: Option<PathBuf>,
+    /// With --raw: the recipients from the message's To, Cc and Bcc (and
+    /// the sender from From unless --from), Bcc removed before sending,
+    /// as `sendmail -t`
+    #[arg(short = 't', long = "extract-recipients", requires = "raw", conflicts_with_all = ["to", "cc", "bcc"])]
+    extract_recipients: bool,
+    /// Print one JSON object instead of the transcript: each stage with the
+    /// commands and replies and its duration in ms, the TLS version, the
+    /// recipients' fates, the queue ID
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let message = compose(&args)?;
+    let (message, from, recipients) = match &args.raw {
+        Some(source) => raw(&args, source)?,
+        None => {
+            let from = args.from.clone().context("--from is required")?;
+            let recipients = args
+                .to
+                .iter()
+                .chain(&args.cc)
+                .chain(&args.bcc)
+                .cloned()
+                .collect();
+            (compose(&args, &from)?, from, recipients)
+        }
+    };
     if args.dump {
         dump(&message).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let recipients: Vec<Mailbox> = args
-        .to
-        .iter()
-        .chain(&args.cc)
-        .chain(&args.bcc)
-        .cloned()
-        .collect();
     if recipients.is_empty() {
-        bail!("no recipient: give at least one --to, --cc or --bcc");
+        bail!("no recipient: give at least one --to, --cc or --bcc (or To/Cc/Bcc headers with -t)");
     }
     let config = client_config(&args).await?;
-    let mut transcript = Transcript::new(args.quiet);
+    let mut output = if args.json {
+        Output::Json(JsonReport::default())
+    } else {
+        Output::Text(Transcript::new(args.quiet))
+    };
     let dns = match args.dns {
         Some(addr) => Some(Dns::new(Some(addr))?),
         None => None,
@@ -177,37 +210,59 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let mut failure = None;
     for (domain, recipients) in routes {
         let envelope = Envelope {
-            from: args.from.clone(),
+            from: from.clone(),
             recipients,
         };
+        if let Output::Json(report) = &mut output {
+            report.begin(domain.as_deref());
+        }
+        let observer = output.observer();
         let outcome = match &domain {
-            None => {
-                let server = server_from_flag(&args, dns.as_ref()).await;
-                match server {
-                    Ok(server) => {
-                        smtp::send(&server, &config, &envelope, &message, &mut transcript).await
-                    }
-                    Err(err) => Err(err),
-                }
-            }
-            Some(domain) => {
-                let port = default_port(&args);
-                match system_or(dns.as_ref()) {
-                    Ok(dns) => {
-                        smtp::send_to_domain(
-                            &dns,
-                            domain,
-                            port,
-                            &config,
-                            &envelope,
-                            &message,
-                            &mut transcript,
-                        )
+            None => match server_from_flag(&args, dns.as_ref()).await {
+                Ok(server) => smtp::send(&server, &config, &envelope, &message, observer).await,
+                Err(err) => Err(err),
+            },
+            Some(domain) => match system_or(dns.as_ref()) {
+                Ok(dns) => {
+                    let port = default_port(&args);
+                    smtp::send_to_domain(&dns, domain, port, &config, &envelope, &message, observer)
                         .await
-                    }
-                    Err(err) => Err(err),
                 }
-            }
+                Err(err) => Err(err),
+            },
+        };
+        if let Err(err) = &outcome {
+            failure.get_or_insert(err.stage);
+        }
+        output.outcome(&outcome);
+    }
+    let code = failure.map_or(0, exit_code);
+    if let Output::Json(report) = output {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &report.finish(code))?;
+        writeln!(stdout).context("cannot write to stdout")?;
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// How the session is shown: the transcript, or one JSON object at the end.
+enum Output {
+    Text(Transcript),
+    Json(JsonReport),
+}
+
+impl Output {
+    fn observer(&mut self) -> &mut dyn Observer {
+        match self {
+            Output::Text(transcript) => transcript,
+            Output::Json(report) => report,
+        }
+    }
+
+    fn outcome(&mut self, outcome: &Result<smtp::Delivery, smtp::Error>) {
+        let transcript = match self {
+            Output::Json(report) => return report.end(outcome),
+            Output::Text(transcript) => transcript,
         };
         match outcome {
             Ok(delivery) => {
@@ -225,16 +280,44 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                     transcript.problem(&format!("not delivered to {}: {reply}", recipient.address));
                 }
             }
-            Err(err) => {
-                transcript.problem(&format!("{} failed: {err}", err.stage));
-                failure.get_or_insert(err.stage);
-            }
+            Err(err) => transcript.problem(&format!("{} failed: {err}", err.stage)),
         }
     }
-    Ok(match failure {
-        None => ExitCode::SUCCESS,
-        Some(stage) => ExitCode::from(exit_code(stage)),
-    })
+}
+
+/// `--raw FILE|-`: the message as it is, its envelope from the flags or,
+/// with -t, from its own headers (`sendmail -t`), Bcc then taken out.
+fn raw(args: &SendArgs, source: &Path) -> anyhow::Result<(Message, Mailbox, Vec<Mailbox>)> {
+    let mut bytes = Vec::new();
+    if source == Path::new("-") {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read the message from stdin")?;
+    } else {
+        bytes =
+            std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+    }
+    if !args.extract_recipients {
+        let from = args
+            .from
+            .clone()
+            .context("--raw needs --from, or -t to read From:")?;
+        let recipients = args
+            .to
+            .iter()
+            .chain(&args.cc)
+            .chain(&args.bcc)
+            .cloned()
+            .collect();
+        return Ok((Message::from_bytes(bytes), from, recipients));
+    }
+    let headers = smtp::header_envelope(&bytes).context("cannot read the message's addresses")?;
+    let from = match (&args.from, headers.from.first()) {
+        (Some(from), _) | (None, Some(from)) => from.clone(),
+        (None, None) => bail!("the message has no From: header; give --from"),
+    };
+    let bytes = smtp::without_bcc(&bytes);
+    Ok((Message::from_bytes(bytes), from, headers.recipients))
 }
 
 /// The exit code for a stage (documented in AFTER_HELP; swaks' numbers).
@@ -252,7 +335,7 @@ fn exit_code(stage: Stage) -> u8 {
     }
 }
 
-fn compose(args: &SendArgs) -> anyhow::Result<Message> {
+fn compose(args: &SendArgs, from: &Mailbox) -> anyhow::Result<Message> {
     let text =
         match (&args.body, &args.body_file) {
             (Some(body), _) if body == "-" => {
@@ -276,7 +359,7 @@ fn compose(args: &SendArgs) -> anyhow::Result<Message> {
             None => None,
         };
     let draft = Draft {
-        from: Some(args.from.clone()),
+        from: Some(from.clone()),
         to: args.to.clone(),
         cc: args.cc.clone(),
         subject: args.subject.clone(),

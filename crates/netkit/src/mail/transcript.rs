@@ -100,7 +100,12 @@ impl Observer for Transcript {
             }
             Event::Warning(text) => self.problem(&text),
             Event::Progress { sent, total } => self.progress(sent, total),
-            Event::Sent { .. } | Event::Received { .. } => {}
+            // Shown already as the lines and notes around them.
+            Event::Sent { .. }
+            | Event::Received { .. }
+            | Event::Stage(_)
+            | Event::Quit
+            | Event::TlsStarted { .. } => {}
         }
     }
 }

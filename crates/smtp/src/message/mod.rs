@@ -7,6 +7,7 @@
 
 mod chunks;
 mod header;
+mod raw;
 
 use std::hash::{BuildHasher, RandomState};
 use std::io;
@@ -20,6 +21,7 @@ use mail_builder::mime::{BodyPart, MimePart};
 
 pub use chunks::Chunks;
 pub use header::{ExtraHeader, HeaderError};
+pub use raw::{HeaderEnvelope, header_envelope, without_bcc};
 
 use crate::address::Mailbox;
 
