@@ -93,7 +93,8 @@ impl Delivery {
         if let Some(at) = lower.find("queued as ") {
             return token(&text[at + "queued as ".len()..]);
         }
-        let at = lower.find("id=")?;
+        // `id=` as a word of its own, not the end of `valid=`.
+        let at = format!(" {lower}").find(" id=")?;
         token(&text[at + "id=".len()..])
     }
 }
@@ -456,5 +457,36 @@ impl LineSplitter {
             rest = &rest[at + 1..];
         }
         self.partial.extend_from_slice(rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(text: &str) -> Delivery {
+        Delivery {
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+            reply: Reply::new(ReplyCode::OK, vec![text.to_owned()]),
+        }
+    }
+
+    #[test]
+    fn queue_ids_in_the_common_forms() {
+        for (text, id) in [
+            ("2.0.0 Ok: queued as 4Xk2Jq1Zz3z9", Some("4Xk2Jq1Zz3z9")),
+            (
+                "2.0.0 OK queued as 1796.M5P4Q0.localhost",
+                Some("1796.M5P4Q0.localhost"),
+            ),
+            ("OK id=1uJZ5e-0004Qb-2R", Some("1uJZ5e-0004Qb-2R")),
+            ("2.0.0 Ok: queued as ABC123, thanks", Some("ABC123")),
+            ("2.0.0 OK", None),
+            ("queued as", None),
+            ("2.0.0 OK valid=yes", None),
+        ] {
+            assert_eq!(delivery(text).queue_id().as_deref(), id, "{text}");
+        }
     }
 }
