@@ -123,7 +123,7 @@ fn json_describes_every_stage_of_a_starttls_session() {
         return;
     }
     let dir = Scratch::new("json");
-    let (server, outdir, cert) = aiosmtpd_tls(&dir, &[]);
+    let (server, outdir, cert) = aiosmtpd_tls(&dir, &["--user", "alice"]);
     let out = send(
         &[
             "--server",
@@ -138,12 +138,23 @@ fn json_describes_every_stage_of_a_starttls_session() {
             "json",
             "--body",
             "hello",
+            "--user",
+            "alice",
             "--json",
         ],
-        &[],
+        &[("NETKIT_SMTP_PASSWORD", PASSWORD)],
         b"",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // The password, and the PLAIN blob that carries it, are never shown.
+    let stdout = text(&out.stdout);
+    for secret in [
+        PASSWORD,
+        "Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ",
+        "AGFsaWNlA",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} in {stdout}");
+    }
     let report = json_of(&out);
     assert_eq!(report["ok"], true);
     assert_eq!(report["exit_code"], 0);
@@ -158,7 +169,8 @@ fn json_describes_every_stage_of_a_starttls_session() {
     assert_eq!(
         stages,
         [
-            "connect", "greeting", "ehlo", "tls", "ehlo", "mail", "rcpt", "data", "message", "quit"
+            "connect", "greeting", "ehlo", "tls", "ehlo", "auth", "mail", "rcpt", "data",
+            "message", "quit"
         ],
         "{report:#}"
     );
@@ -175,6 +187,8 @@ fn json_describes_every_stage_of_a_starttls_session() {
             .clone()
     };
     assert_eq!(stage("greeting")["replies"][0]["code"], 220);
+    assert_eq!(stage("auth")["sent"][0], "AUTH PLAIN ********");
+    assert_eq!(stage("auth")["replies"][0]["code"], 235);
     // aiosmtpd_server.py offers no SIZE unless told to.
     assert_eq!(stage("mail")["sent"][0], "MAIL FROM:<a@example.org>");
     assert_eq!(stage("rcpt")["sent"][0], "RCPT TO:<b@example.org>");

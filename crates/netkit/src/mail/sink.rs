@@ -24,7 +24,12 @@ Examples:
 
 STARTTLS uses a self-signed certificate unless --cert and --key are given.
 AUTH PLAIN (offered inside TLS only) accepts one account: --user (default demo)
-with the password in NETKIT_SINK_PASSWORD (default demo).";
+with the password in NETKIT_SINK_PASSWORD (default demo).
+
+One client cannot hold the sink: silent for --idle-timeout gets 421 4.4.2, one
+message transfer lasts at most --data-timeout (then 421 4.7.0), a message has
+at most --max-recipients (452 4.5.3 beyond) and a session at most
+--max-messages (then 421 4.7.0 and the connection is closed).";
 
 #[derive(Debug, Args)]
 pub struct SinkArgs {
