@@ -194,7 +194,9 @@ print(json.dumps({"answer": answer, "lines": sent, "closed": closed()}), flush=T
     let started = lines.next().unwrap().unwrap();
     assert!(started.starts_with("354 "), "{started}");
 
-    // While the flood runs, an ordinary sender gets through.
+    // While the flood runs, an ordinary sender gets through, promptly (the
+    // bound is generous: swaks itself takes a while to start).
+    let polite = std::time::Instant::now();
     let out = Command::new("swaks")
         .args(["--server", &server.addr().to_string(), "--timeout", "20"])
         .args(["--from", "polite@example.org", "--to", "c@example.org"])
@@ -202,6 +204,11 @@ print(json.dumps({"answer": answer, "lines": sent, "closed": closed()}), flush=T
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        polite.elapsed() < Duration::from_secs(5),
+        "swaks took {:?}",
+        polite.elapsed()
+    );
 
     let verdict: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let status =
