@@ -12,7 +12,7 @@ use clap::Args;
 use tracing::warn;
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -42,9 +42,8 @@ pub struct ServeArgs {
     /// Ping a silent client after this long; close it after twice as long
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     keepalive: Duration,
-    /// Connections served at once; more wait in the listen backlog
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<10_000, { chat::MAX_PER_CLIENT as u32 }, { chat::MAX_RATE }>,
     /// Longest message text in bytes (at most 8192)
     #[arg(long, value_name = "BYTES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=8192))]
     max_text: u32,
@@ -99,7 +98,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         login_timeout: args.login_timeout,
         keepalive: args.keepalive,
-        max_connections: args.max_connections as usize,
+        limits: args.limits.limits(),
         max_text: args.max_text as usize,
         rate: RateConfig {
             rate: args.rate,

@@ -10,7 +10,7 @@ use smtp::{Credentials, Password};
 use tracing::info;
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown};
 
 /// The sink account's password comes from here, never from argv.
 const PASSWORD_VAR: &str = "NETKIT_SINK_PASSWORD";
@@ -58,9 +58,8 @@ pub struct SinkArgs {
     /// Disconnect a client silent for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     idle_timeout: Duration,
-    /// Connections served at once
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<1000, { smtp::sink::MAX_PER_CLIENT as u32 }, { smtp::sink::MAX_RATE }>,
     #[command(flatten)]
     grace: GraceArgs,
 }
@@ -95,7 +94,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     config.require_auth = args.require_auth;
     config.max_message_size = args.max_size;
     config.idle_timeout = args.idle_timeout;
-    config.max_connections = args.max_connections as usize;
+    config.limits = args.limits.limits();
     let sink = Sink::bind(args.bind, args.maildir.clone(), config).await?;
     println!("listening on {}", sink.local_addr());
     info!(maildir = %args.maildir.display(), "storing messages");

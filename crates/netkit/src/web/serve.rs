@@ -12,7 +12,7 @@ use clap::Args;
 use web::{AccessEntry, AccessLog, Root, Server, ServerConfig};
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -39,9 +39,8 @@ pub struct ServeArgs {
     /// this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     send_timeout: Duration,
-    /// Connections served at once; further ones get 503
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<1024, { web::MAX_PER_CLIENT as u32 }, 0>,
     /// Threads serving connections, each with its own event loop
     /// [default: one per CPU the process may use]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -94,7 +93,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         follow_symlinks: args.follow_symlinks,
         header_read_timeout: args.header_timeout,
         send_timeout: args.send_timeout,
-        max_connections: args.max_connections as usize,
+        limits: args.limits.limits(),
         tls,
         access_log,
         workers: match args.workers {

@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use listener::Connection;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -35,6 +36,8 @@ pub(super) struct Session {
     peer: SocketAddr,
     config: Arc<SinkConfig>,
     maildir: Arc<Maildir>,
+    /// Idle between commands; its `closing` is shutdown or reclaim.
+    connection: Connection,
     shutdown: CancellationToken,
     state: State,
     errors: u32,
@@ -59,30 +62,35 @@ enum Next {
 impl Session {
     pub fn new(
         tcp: TcpStream,
-        peer: SocketAddr,
+        connection: Connection,
         config: Arc<SinkConfig>,
         maildir: Arc<Maildir>,
-        shutdown: CancellationToken,
     ) -> Self {
         let _ = tcp.set_nodelay(true);
         Self {
             stream: Stream::Plain(tcp),
             buffer: LineBuffer::new(),
             line: Vec::new(),
-            peer,
+            peer: connection.peer(),
             config,
             maildir,
-            shutdown,
+            shutdown: connection.closing(),
+            connection,
             state: State::default(),
             errors: 0,
             auth_failures: 0,
         }
     }
 
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     pub async fn run(mut self) -> io::Result<()> {
         let greeting = format!("220 {} ESMTP netkit sink ready", self.config.hostname);
         self.reply(&greeting).await?;
         loop {
+            self.connection.idle();
             let status = tokio::select! {
                 _ = self.shutdown.cancelled() => {
                     self.reply("421 4.3.2 Service shutting down").await?;
@@ -96,6 +104,7 @@ impl Session {
                     }
                 },
             };
+            self.connection.active();
             let next = match status {
                 LineStatus::Closed => break,
                 LineStatus::TooLong => self.error("500 5.5.2 Line too long").await?,
