@@ -1,9 +1,10 @@
-//! What every server command shares: `--grace`, the connection limits, and
-//! running until SIGINT or SIGTERM, then letting in-flight work finish
+//! What every server command shares: `--grace`, the connection limits, the
+//! TLS identity flags, and running until SIGINT or SIGTERM, then letting in-flight work finish
 //! within the grace period.
 
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -47,6 +48,40 @@ impl<const MAX: u32, const PER_CLIENT: u32, const RATE: u32> LimitArgs<MAX, PER_
             max_connections: self.max_connections as usize,
             max_per_client: self.max_connections_per_client as usize,
             max_rate: NonZeroU32::new(self.max_connection_rate),
+        }
+    }
+}
+
+/// Where a TLS server's certificate comes from.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// Serve TLS with this PEM certificate chain (needs --tls-key)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS with a throwaway certificate for localhost (testing only;
+    /// clients need --insecure)
+    #[arg(long)]
+    pub self_signed: bool,
+}
+
+impl TlsArgs {
+    /// `None` when no TLS flag was given.
+    pub fn identity(&self) -> Option<tls::Identity> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::Identity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ if self.self_signed => Some(tls::Identity::SelfSigned),
+            _ => None,
         }
     }
 }

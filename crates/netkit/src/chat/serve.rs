@@ -12,7 +12,7 @@ use clap::Args;
 use tracing::warn;
 
 use crate::duration;
-use crate::serve::{GraceArgs, LimitArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown, TlsArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -22,20 +22,8 @@ pub struct ServeArgs {
     /// The account database (SQLite), created if missing
     #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
     db: PathBuf,
-    /// PEM certificate chain for TLS (with --tls-key)
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        conflicts_with = "self_signed"
-    )]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for TLS (with --tls-cert)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// TLS with a throwaway certificate for localhost (clients need --insecure)
-    #[arg(long)]
-    self_signed: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Close connections that have not logged in within this time
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     login_timeout: Duration,
@@ -79,19 +67,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "--rate must be a positive number of frames per second"
     );
     let shutdown = Shutdown::install(&args.grace)?;
-    let identity = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::Identity::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ if args.self_signed => Some(tls::Identity::SelfSigned),
-        _ => None,
-    };
+    let identity = args.tls.identity();
     let tls = match &identity {
         Some(identity) => Some(tls::server_config(identity, &[])?),
         None => None,
     };
-    if args.self_signed {
+    if args.tls.self_signed {
         warn!("TLS with a self-signed certificate: for testing only");
     }
     let accounts = Accounts::open(&args.db)?;

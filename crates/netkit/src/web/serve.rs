@@ -12,7 +12,7 @@ use clap::Args;
 use web::{AccessEntry, AccessLog, Root, Server, ServerConfig};
 
 use crate::duration;
-use crate::serve::{GraceArgs, LimitArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown, TlsArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -45,20 +45,8 @@ pub struct ServeArgs {
     /// [default: one per CPU the process may use]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     workers: Option<u32>,
-    /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        conflicts_with = "self_signed"
-    )]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key for --tls-cert
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Serve HTTPS with a throwaway certificate for localhost (testing only)
-    #[arg(long)]
-    self_signed: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Append the access log to FILE instead of stdout
     #[arg(long, value_name = "FILE", conflicts_with = "quiet")]
     log: Option<PathBuf>,
@@ -71,14 +59,7 @@ pub struct ServeArgs {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::install(&args.grace)?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::Identity::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ if args.self_signed => Some(tls::Identity::SelfSigned),
-        _ => None,
-    };
+    let tls = args.tls.identity();
     let (access_log, log_writer) = if args.quiet {
         (None, None)
     } else {
