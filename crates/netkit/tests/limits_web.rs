@@ -9,10 +9,12 @@ use support::{assert_idle_made_room, assert_refused_with_503, scenario, start};
 
 #[test]
 fn idle_keep_alive_connections_make_room_for_a_new_client() {
+    // Idle connections would be closed after the 10 s header timeout
+    // anyway: with 60 s, the oldest is closed only to make room.
     let server = start(
         &["web", "serve", "--quiet"],
         "--bind",
-        &["--max-connections", "4"],
+        &["--max-connections", "4", "--header-timeout", "60s"],
     );
     let seen = scenario("http-idle", server.addr(), 4, &["/"]);
     assert_idle_made_room(&seen);
