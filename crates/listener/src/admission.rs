@@ -333,6 +333,16 @@ impl Connection {
         self.shared.closing.clone()
     }
 
+    /// Whether the listener closed this connection to make room (rather
+    /// than for shutdown), so the server can say why.
+    pub fn is_reclaimed(&self) -> bool {
+        let state = self.shared.admission.inner.lock();
+        state
+            .live
+            .get(&self.shared.id)
+            .is_some_and(|live| live.mode == Mode::Reclaimed)
+    }
+
     /// The connection now waits for the client's next request (an idle
     /// keep-alive connection, an SMTP session between commands): when the
     /// server is full it may be closed to make room, oldest idle first.
@@ -479,7 +489,9 @@ mod tests {
             .await;
         assert!(third.is_some());
         assert!(older.closing().is_cancelled(), "idle the longest");
+        assert!(older.is_reclaimed());
         assert!(!newer.closing().is_cancelled());
+        assert!(!newer.is_reclaimed());
     }
 
     #[tokio::test]

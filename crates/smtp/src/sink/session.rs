@@ -93,7 +93,12 @@ impl Session {
             self.connection.idle();
             let status = tokio::select! {
                 _ = self.shutdown.cancelled() => {
-                    self.reply("421 4.3.2 Service shutting down").await?;
+                    let why = if self.connection.is_reclaimed() {
+                        "421 4.3.2 Too many connections, closing idle ones"
+                    } else {
+                        "421 4.3.2 Service shutting down"
+                    };
+                    self.reply(why).await?;
                     break;
                 }
                 read = timeout(self.config.idle_timeout, self.buffer.read_line(&mut self.stream, MAX_COMMAND_LINE, &mut self.line)) => match read {
