@@ -74,6 +74,9 @@ bench() {
 }
 
 echo "== netkit chat serve (core $SERVER_CPU), load on core $LOAD_CPU"
+# The per-address limits stay at their defaults (64 connections, 120 new
+# ones a minute): `netkit chat bench` connects each client from an address
+# of its own in 127.0.0.0/8 (127.100.0.1, ...), as real users would.
 port=$(free_port)
 taskset -c "$SERVER_CPU" "$NETKIT" chat serve --bind "127.0.0.1:$port" --db "$work/chat.sqlite3" \
   --rate 100000 --burst 100000 --queue 4096 --max-connections 100000 \

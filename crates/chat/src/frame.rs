@@ -226,6 +226,12 @@ pub enum ErrorCode {
     ShuttingDown,
     /// Something failed inside the server; try again later.
     Internal,
+    /// Refused on connecting: the address holds too many connections or
+    /// opened too many in the last minute (then the connection closes).
+    TooManyConnections,
+    /// Refused on connecting: every connection slot is taken (then the
+    /// connection closes).
+    ServerFull,
 }
 
 impl ErrorCode {
@@ -254,6 +260,8 @@ impl ErrorCode {
             ErrorCode::LoggedOut => "logged_out",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::ServerFull => "server_full",
         }
     }
 }
@@ -456,6 +464,8 @@ mod tests {
             ErrorCode::LoggedOut,
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
+            ErrorCode::TooManyConnections,
+            ErrorCode::ServerFull,
         ];
         for code in codes {
             // No wildcard: a new code fails to compile until it is listed.
@@ -482,7 +492,9 @@ mod tests {
                 | ErrorCode::SessionReplaced
                 | ErrorCode::LoggedOut
                 | ErrorCode::ShuttingDown
-                | ErrorCode::Internal => {}
+                | ErrorCode::Internal
+                | ErrorCode::TooManyConnections
+                | ErrorCode::ServerFull => {}
             }
             assert!(
                 doc.contains(&format!("| `{code}` |")),

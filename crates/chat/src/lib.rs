@@ -20,5 +20,5 @@ mod throttle;
 pub use client::{Client, ClientOptions, Event, Mode};
 pub use error::Error;
 pub use frame::{ErrorCode, LeaveReason, MAX_FRAME, PROTOCOL_VERSION, Password, UserEntry};
-pub use server::{Server, ServerConfig};
+pub use server::{MAX_PER_CLIENT, MAX_RATE, Server, ServerConfig};
 pub use store::Accounts;

@@ -12,7 +12,7 @@ use proxy::{AccessRecord, Config, IpNet, Proxy, PurgeError};
 use tokio::sync::mpsc;
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 /// The longest an access log line waits to be written.
@@ -93,9 +93,8 @@ pub struct ServeArgs {
     /// Close a client connection idle for this long between requests
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     idle_timeout: Duration,
-    /// Client connections served at once; more wait in the listen backlog
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<10_000, { proxy::MAX_PER_CLIENT as u32 }, 0>,
     /// Append the access log to FILE instead of stdout
     #[arg(long, value_name = "FILE")]
     access_log: Option<PathBuf>,
@@ -144,7 +143,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.connect_timeout = args.connect_timeout;
     config.origin_timeout = args.origin_timeout;
     config.idle_timeout = args.idle_timeout;
-    config.max_connections = args.max_connections as usize;
+    config.limits = args.limits.limits();
 
     let log: Box<dyn Write + Send> = match &args.access_log {
         Some(path) => Box::new(

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use upper::{TcpClient, TcpConfig, TcpServer, UdpClient, UdpServer};
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:12000";
 const PROMPT: &str = "Input lowercase sentence: ";
@@ -52,9 +52,8 @@ pub struct ServeArgs {
     /// Close a TCP connection that makes no progress for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     idle_timeout: Duration,
-    /// TCP connections served at once; more wait in the listen backlog
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<10_000, 256, 0>,
     #[command(flatten)]
     grace: GraceArgs,
 }
@@ -91,7 +90,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = TcpConfig {
         idle_timeout: args.idle_timeout,
-        max_connections: args.max_connections as usize,
+        limits: args.limits.limits(),
     };
     let tcp = match tcp_addr {
         Some(addr) => Some(TcpServer::bind(addr, config).await?),

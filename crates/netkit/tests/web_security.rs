@@ -292,17 +292,24 @@ fn assert_cut_off(addr: std::net::SocketAddr, at_once: &[u8], trickled: &[u8], f
     );
 }
 
+/// Busy connections (each in the middle of a download) fill the server:
+/// a newcomer waits briefly for a slot, then gets 503. Idle keep-alive
+/// connections would be closed to make room instead (tests/limits_web.rs).
 #[test]
 fn connection_limit_answers_503() {
     let fixture = Fixture::new("limit");
+    // Sparse, so it costs no disk, and far larger than socket buffers.
+    let file = std::fs::File::create(fixture.path("large.iso")).unwrap();
+    file.set_len(256 << 20).unwrap();
     let server = serve(Some(&fixture.root()), &["--max-connections", "2"]);
     let addr = server.addr();
     let mut held: Vec<TcpStream> = (0..2)
         .map(|_| {
             let mut stream = TcpStream::connect(addr).unwrap();
-            // A complete exchange proves the connection holds a slot.
+            // The head of a response proves the connection holds a slot;
+            // then it reads no more, so the response is still in flight.
             stream
-                .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+                .write_all(b"GET /large.iso HTTP/1.1\r\nHost: t\r\n\r\n")
                 .unwrap();
             let mut buf = [0u8; 1024];
             stream

@@ -62,11 +62,17 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Time allowed for an origin to start its response (then 504).
     pub origin_timeout: Duration,
-    /// Client connections served at once.
-    pub max_connections: usize,
+    /// Client connections at once, in all and per client. A connection
+    /// between requests is idle: a full proxy closes the oldest such to
+    /// make room.
+    pub limits: listener::Limits,
     /// How long a client connection may idle between requests.
     pub idle_timeout: Duration,
 }
+
+/// Connections one client may hold by default: browsers open up to 32 to
+/// a proxy, and a NAT may hide several behind one address.
+pub const MAX_PER_CLIENT: usize = 256;
 
 impl Config {
     pub fn new(bind: SocketAddr, cache_dir: PathBuf) -> Config {
@@ -85,7 +91,11 @@ impl Config {
             max_body: 100 << 20,
             connect_timeout: Duration::from_secs(10),
             origin_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
+            limits: listener::Limits {
+                max_connections: 10_000,
+                max_per_client: MAX_PER_CLIENT,
+                max_rate: None,
+            },
             idle_timeout: Duration::from_secs(60),
         }
     }

@@ -1,23 +1,26 @@
-//! The listener: accepts clients (bounded by a semaphore), refuses those
-//! outside `--allow` with 403, and serves each connection with hyper's
-//! HTTP/1.1 server, keep-alive and CONNECT upgrades included.
+//! The server: the shared listener (limits, idle reclaim, shutdown)
+//! accepts clients; this refuses those outside `--allow` with 403, and
+//! serves each connection with hyper's HTTP/1.1 server, keep-alive and
+//! CONNECT upgrades included.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use listener::{Connection, Handler, Listener, Refusal};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
@@ -26,14 +29,13 @@ use crate::stats::{Counted, Stats};
 use crate::zerocopy::ClientStream;
 use crate::{Config, Error};
 
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Idle keep-alive connections kept per origin.
 const POOL_PER_HOST: usize = 64;
 const POOL_IDLE: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub struct Proxy {
-    listener: TcpListener,
+    listener: Listener,
     state: Arc<State>,
     access_log: Option<mpsc::UnboundedReceiver<AccessRecord>>,
 }
@@ -61,9 +63,8 @@ impl Proxy {
                 path: config.cache_dir.clone(),
                 source,
             })?;
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| Error::Bind {
+        let listener =
+            Listener::bind(config.bind, config.limits.clone()).map_err(|source| Error::Bind {
                 addr: config.bind,
                 source,
             })?;
@@ -93,9 +94,7 @@ impl Proxy {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr()
     }
 
     /// One record per request, in the order requests finish. Records are
@@ -113,49 +112,58 @@ impl Proxy {
     /// requests in progress finish and closes idle keep-alive connections.
     pub async fn run(self, shutdown: CancellationToken) {
         let state = self.state;
-        let limit = Arc::new(Semaphore::new(state.config.max_connections));
-        let connections = TaskTracker::new();
         info!(
             entries = state.cache.usage().entries,
             dir = %state.config.cache_dir.display(),
             "cache ready"
         );
-        loop {
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                permit = limit.clone().acquire_owned() => permit.expect("semaphore never closed"),
-            };
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    warn!(%err, "accept failed; backing off");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            };
-            let state = state.clone();
-            let shutdown = shutdown.clone();
-            connections.spawn(async move {
-                serve(state, stream, peer, shutdown).await;
-                drop(permit);
-            });
-        }
-        state.shutdown.cancel();
-        connections.close();
-        connections.wait().await;
+        let clients = Clients {
+            state: state.clone(),
+        };
+        let stop_forwarding = async {
+            shutdown.cancelled().await;
+            state.shutdown.cancel();
+        };
+        tokio::join!(
+            self.listener.run(clients, shutdown.clone()),
+            stop_forwarding
+        );
     }
 }
 
-async fn serve(
+struct Clients {
     state: Arc<State>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    shutdown: CancellationToken,
-) {
+}
+
+impl Handler for Clients {
+    fn serve(
+        &self,
+        stream: TcpStream,
+        connection: Connection,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        serve(self.state.clone(), stream, connection)
+    }
+
+    /// 503 with `Retry-After`, before reading the request.
+    fn refusal(&self, refusal: Refusal) -> Option<Vec<u8>> {
+        let body = match refusal {
+            Refusal::Full => "The proxy is at its connection limit; try again shortly.\n",
+            Refusal::PerClient | Refusal::Rate => {
+                "Too many connections from your address; try again shortly.\n"
+            }
+        };
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        Some(response.into_bytes())
+    }
+}
+
+async fn serve(state: Arc<State>, stream: TcpStream, connection: Connection) {
+    let peer = connection.peer();
+    let shutdown = connection.closing();
     let _ = stream.set_nodelay(true);
     let client = peer.ip().to_canonical();
     let allowed = is_allowed(&state.config.allow, client);
@@ -166,12 +174,21 @@ async fn serve(
         let state = state.clone();
         service_fn(move |request| {
             let state = state.clone();
+            // Not idle until the response is sent: the guard goes with
+            // its body.
+            let busy = connection.busy();
             async move {
                 let response = if allowed {
                     forward::handle(state, client, request).await
                 } else {
                     forward::deny(&state, client, &request)
                 };
+                let response = response.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _ = &busy;
+                        frame
+                    })
+                });
                 Ok::<_, Infallible>(response)
             }
         })

@@ -26,5 +26,5 @@ pub use client::{
     MAX_REDIRECTS, RequestHead, ResponseHead,
 };
 pub use error::Error;
-pub use server::{Root, Server, ServerConfig};
+pub use server::{MAX_PER_CLIENT, Root, Server, ServerConfig};
 pub use url::Url;

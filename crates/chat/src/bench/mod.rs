@@ -7,13 +7,13 @@
 mod rss;
 mod wire;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -226,6 +226,30 @@ pub async fn run(
     Ok(reports)
 }
 
+/// Connects client `index`. To a server on 127.0.0.0/8 each client comes
+/// from an address of its own in that network (127.100.0.1, 127.100.0.2,
+/// ...), as a thousand real users would: a server's per-address limits
+/// then apply to each client, not to the whole benchmark.
+async fn connect(server: SocketAddr, index: usize) -> std::io::Result<TcpStream> {
+    let SocketAddr::V4(v4) = server else {
+        return TcpStream::connect(server).await;
+    };
+    if !v4.ip().is_loopback() {
+        return TcpStream::connect(server).await;
+    }
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((spread_source(index), 0)))?;
+    socket.connect(server).await
+}
+
+/// 127.100.0.1 to 127.100.0.250, then 127.100.1.1, ...: never a network
+/// or broadcast-looking host byte.
+fn spread_source(index: usize) -> Ipv4Addr {
+    let host = (index % 250) as u8 + 1;
+    let block = ((index / 250) % 256) as u8;
+    Ipv4Addr::new(127, 100, block, host)
+}
+
 struct Client {
     index: usize,
     name: String,
@@ -238,7 +262,7 @@ struct Client {
 
 impl Client {
     async fn join(&self) -> Result<(TcpStream, LineBuffer), WireError> {
-        let mut stream = TcpStream::connect(self.config.server).await?;
+        let mut stream = connect(self.config.server, self.index).await?;
         stream.set_nodelay(true)?;
         let mut lines = LineBuffer::new();
         self.config
@@ -364,5 +388,23 @@ async fn send(
                 next = now;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_clients_come_from_a_thousand_loopback_addresses() {
+        let sources: std::collections::HashSet<Ipv4Addr> = (0..1000).map(spread_source).collect();
+        assert_eq!(sources.len(), 1000);
+        assert!(
+            sources
+                .iter()
+                .all(|ip| ip.is_loopback() && ip.octets()[3] != 0)
+        );
+        assert_eq!(spread_source(0), Ipv4Addr::new(127, 100, 0, 1));
+        assert_eq!(spread_source(250), Ipv4Addr::new(127, 100, 1, 1));
     }
 }

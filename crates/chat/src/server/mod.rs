@@ -1,33 +1,37 @@
-//! The chat server: a listener that accepts connections (optionally TLS)
-//! under a connection limit, one session task per connection, the shared
-//! room, and the account service.
+//! The chat server: the shared listener (limits, shutdown) accepting
+//! connections (optionally TLS), one session task per connection, the
+//! shared room, and the account service.
 
 mod auth;
 mod room;
 mod session;
 mod writer;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use listener::{Connection, Handler, Limits, Listener, Refusal};
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::Error;
+use crate::frame::{ErrorCode, ServerFrame, encode};
 use crate::rate::RateConfig;
 use crate::store::Accounts;
 use crate::throttle::LoginThrottle;
 use auth::Auth;
 use room::Room;
 
-/// How long to wait before accepting again after an accept error such as
-/// running out of file descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections one address may hold by default: one per user, for a NAT
+/// of many users.
+pub const MAX_PER_CLIENT: usize = 64;
+/// New connections one address may open per minute by default.
+pub const MAX_RATE: u32 = 120;
 
 /// The server's limits. Defaults are the documented ones; tests and the
 /// benchmark change them.
@@ -37,8 +41,10 @@ pub struct ServerConfig {
     pub login_timeout: Duration,
     /// A silent member is pinged after this long and closed after twice it.
     pub keepalive: Duration,
-    /// Connections served at once; more wait in the listen backlog.
-    pub max_connections: usize,
+    /// Connections at once, in all and per address, and new connections
+    /// per address per minute. Sessions are never idle, so a full server
+    /// refuses (`error` / `server_full`) rather than closing anyone.
+    pub limits: Limits,
     /// The longest message text, in bytes.
     pub max_text: usize,
     /// Frames per client: burst, steady rate, and refusals before a kick.
@@ -64,7 +70,11 @@ impl Default for ServerConfig {
         Self {
             login_timeout: Duration::from_secs(30),
             keepalive: Duration::from_secs(30),
-            max_connections: 10_000,
+            limits: Limits {
+                max_connections: 10_000,
+                max_per_client: MAX_PER_CLIENT,
+                max_rate: NonZeroU32::new(MAX_RATE),
+            },
             max_text: 4096,
             rate: RateConfig::default(),
             queue: 1024,
@@ -86,7 +96,7 @@ pub(crate) struct Shared {
 
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared>,
 }
 
@@ -97,8 +107,7 @@ impl Server {
         accounts: Accounts,
     ) -> Result<Self, Error> {
         config.max_text = config.max_text.clamp(1, MAX_TEXT_LIMIT);
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = Listener::bind(addr, config.limits.clone())
             .map_err(|source| Error::Bind { addr, source })?;
         let throttle = LoginThrottle::new(config.login_failures, config.login_window);
         let shared = Shared {
@@ -113,50 +122,67 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr()
     }
 
     /// Serves until `shutdown` is cancelled; then every session says `bye`
     /// and closes, and `run` returns once all have.
     pub async fn run(self, shutdown: CancellationToken) {
-        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections.max(1)));
-        let sessions = TaskTracker::new();
-        let tls = self.shared.config.tls.clone().map(tls::TlsAcceptor::from);
-        sessions.spawn(self.shared.room.clone().announce_lists(shutdown.clone()));
-        loop {
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                permit = limit.clone().acquire_owned() => permit.expect("semaphore never closed"),
-            };
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    warn!(%err, "accept failed; backing off");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            };
-            debug!(%peer, "connection accepted");
-            let shared = self.shared.clone();
-            let shutdown = shutdown.clone();
-            let tls = tls.clone();
-            sessions.spawn(async move {
-                connection(stream, peer, tls, shared, shutdown).await;
-                drop(permit);
-            });
-        }
-        sessions.close();
-        sessions.wait().await;
+        let sessions = Sessions {
+            tls: self.shared.config.tls.clone().map(tls::TlsAcceptor::from),
+            shared: self.shared.clone(),
+        };
+        tokio::join!(
+            self.shared.room.clone().announce_lists(shutdown.clone()),
+            self.listener.run(sessions, shutdown),
+        );
     }
 }
 
-async fn connection(
+struct Sessions {
+    tls: Option<tls::TlsAcceptor>,
+    shared: Arc<Shared>,
+}
+
+impl Handler for Sessions {
+    fn serve(
+        &self,
+        stream: TcpStream,
+        connection: Connection,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (tls, shared) = (self.tls.clone(), self.shared.clone());
+        async move {
+            let peer = connection.peer();
+            start_session(stream, peer, tls, shared, connection.closing()).await;
+        }
+    }
+
+    /// An `error` frame, then the close; over TLS just the close, since no
+    /// handshake is spent on a refused client.
+    fn refusal(&self, refusal: Refusal) -> Option<Vec<u8>> {
+        if self.tls.is_some() {
+            return None;
+        }
+        let (code, text) = match refusal {
+            Refusal::Full => (ErrorCode::ServerFull, "the server is full; try again later"),
+            Refusal::PerClient => (
+                ErrorCode::TooManyConnections,
+                "too many connections from your address",
+            ),
+            Refusal::Rate => (
+                ErrorCode::TooManyConnections,
+                "too many new connections from your address; try again in a minute",
+            ),
+        };
+        let frame = ServerFrame::Error {
+            code,
+            text: text.to_owned(),
+        };
+        encode(&frame).ok().map(|line| line.to_vec())
+    }
+}
+
+async fn start_session(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<tls::TlsAcceptor>,

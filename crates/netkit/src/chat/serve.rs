@@ -12,7 +12,7 @@ use clap::Args;
 use tracing::warn;
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown, TlsArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -22,29 +22,16 @@ pub struct ServeArgs {
     /// The account database (SQLite), created if missing
     #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
     db: PathBuf,
-    /// PEM certificate chain for TLS (with --tls-key)
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        conflicts_with = "self_signed"
-    )]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for TLS (with --tls-cert)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// TLS with a throwaway certificate for localhost (clients need --insecure)
-    #[arg(long)]
-    self_signed: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Close connections that have not logged in within this time
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     login_timeout: Duration,
     /// Ping a silent client after this long; close it after twice as long
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     keepalive: Duration,
-    /// Connections served at once; more wait in the listen backlog
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<10_000, { chat::MAX_PER_CLIENT as u32 }, { chat::MAX_RATE }>,
     /// Longest message text in bytes (at most 8192)
     #[arg(long, value_name = "BYTES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=8192))]
     max_text: u32,
@@ -80,26 +67,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "--rate must be a positive number of frames per second"
     );
     let shutdown = Shutdown::install(&args.grace)?;
-    let identity = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::Identity::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ if args.self_signed => Some(tls::Identity::SelfSigned),
-        _ => None,
-    };
+    let identity = args.tls.identity();
     let tls = match &identity {
         Some(identity) => Some(tls::server_config(identity, &[])?),
         None => None,
     };
-    if args.self_signed {
+    if args.tls.self_signed {
         warn!("TLS with a self-signed certificate: for testing only");
     }
     let accounts = Accounts::open(&args.db)?;
     let config = ServerConfig {
         login_timeout: args.login_timeout,
         keepalive: args.keepalive,
-        max_connections: args.max_connections as usize,
+        limits: args.limits.limits(),
         max_text: args.max_text as usize,
         rate: RateConfig {
             rate: args.rate,

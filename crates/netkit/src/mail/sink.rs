@@ -10,7 +10,7 @@ use smtp::{Credentials, Password};
 use tracing::info;
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown};
 
 /// The sink account's password comes from here, never from argv.
 const PASSWORD_VAR: &str = "NETKIT_SINK_PASSWORD";
@@ -75,9 +75,8 @@ pub struct SinkArgs {
     /// connection is closed
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_messages: u32,
-    /// Connections served at once
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<1000, { smtp::sink::MAX_PER_CLIENT as u32 }, { smtp::sink::MAX_RATE }>,
     #[command(flatten)]
     grace: GraceArgs,
 }
@@ -115,7 +114,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     config.data_timeout = args.data_timeout;
     config.max_recipients = args.max_recipients as usize;
     config.max_messages = args.max_messages as usize;
-    config.max_connections = args.max_connections as usize;
+    config.limits = args.limits.limits();
     let sink = Sink::bind(args.bind, args.maildir.clone(), config).await?;
     println!("listening on {}", sink.local_addr());
     info!(maildir = %args.maildir.display(), "storing messages");

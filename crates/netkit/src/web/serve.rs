@@ -12,7 +12,7 @@ use clap::Args;
 use web::{AccessEntry, AccessLog, Root, Server, ServerConfig};
 
 use crate::duration;
-use crate::serve::{GraceArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, Shutdown, TlsArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -39,27 +39,14 @@ pub struct ServeArgs {
     /// this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     send_timeout: Duration,
-    /// Connections served at once; further ones get 503
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    #[command(flatten)]
+    limits: LimitArgs<1024, { web::MAX_PER_CLIENT as u32 }, 0>,
     /// Threads serving connections, each with its own event loop
     /// [default: one per CPU the process may use]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     workers: Option<u32>,
-    /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        conflicts_with = "self_signed"
-    )]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key for --tls-cert
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Serve HTTPS with a throwaway certificate for localhost (testing only)
-    #[arg(long)]
-    self_signed: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Append the access log to FILE instead of stdout
     #[arg(long, value_name = "FILE", conflicts_with = "quiet")]
     log: Option<PathBuf>,
@@ -72,14 +59,7 @@ pub struct ServeArgs {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::install(&args.grace)?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::Identity::Files {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ if args.self_signed => Some(tls::Identity::SelfSigned),
-        _ => None,
-    };
+    let tls = args.tls.identity();
     let (access_log, log_writer) = if args.quiet {
         (None, None)
     } else {
@@ -94,7 +74,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         follow_symlinks: args.follow_symlinks,
         header_read_timeout: args.header_timeout,
         send_timeout: args.send_timeout,
-        max_connections: args.max_connections as usize,
+        limits: args.limits.limits(),
         tls,
         access_log,
         workers: match args.workers {

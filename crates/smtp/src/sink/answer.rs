@@ -17,6 +17,8 @@ pub(super) enum Answer {
     AuthContinue,
     AuthSuccessful,
     ShuttingDown,
+    /// The server is full and this session was the one idle longest.
+    IdleReclaimed,
     IdleTooLong,
     TooManyErrors,
     TooManyAuthFailures,
@@ -78,6 +80,11 @@ impl Answer {
             Self::AuthContinue => return Reply::new(C::AUTH_CONTINUE, vec![String::new()]),
             Self::AuthSuccessful => (C::AUTH_SUCCESSFUL, "2.7.0", "Authentication successful"),
             Self::ShuttingDown => (C::SERVICE_NOT_AVAILABLE, "4.3.2", "Service shutting down"),
+            Self::IdleReclaimed => (
+                C::SERVICE_NOT_AVAILABLE,
+                "4.3.2",
+                "Too many connections, closing idle ones",
+            ),
             Self::IdleTooLong => (
                 C::SERVICE_NOT_AVAILABLE,
                 "4.4.2",

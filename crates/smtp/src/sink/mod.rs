@@ -1,31 +1,40 @@
 //! `netkit mail sink`: a small receiving SMTP server for local testing. It
 //! speaks enough of RFC 5321 for real clients (EHLO, STARTTLS, AUTH PLAIN,
 //! PIPELINING, SIZE, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and stores each
-//! message as a file in a Maildir. A listener bounded by a semaphore, one
-//! task per connection, every read bounded in size and time.
+//! message as a file in a Maildir. The shared listener (limits, idle
+//! reclaim, shutdown), one task per connection, every read bounded in size
+//! and time.
 
 mod answer;
 mod maildir;
 mod session;
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use listener::{Connection, Handler, Limits, Listener, Refusal};
 use tls::rustls::ServerConfig;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 pub use maildir::Maildir;
 
 use crate::auth::Credentials;
+use crate::reply::ReplyCode;
 
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections one client may hold by default: Postfix's
+/// `smtpd_client_connection_count_limit`.
+pub const MAX_PER_CLIENT: usize = 50;
+/// New connections one client may open per minute by default (Postfix
+/// leaves its `smtpd_client_connection_rate_limit` off; a sink for testing
+/// wants a bound that no real client reaches).
+pub const MAX_RATE: u32 = 600;
 
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
@@ -49,7 +58,10 @@ pub struct SinkConfig {
     pub data_timeout: Duration,
     /// A client silent for this long is disconnected.
     pub idle_timeout: Duration,
-    pub max_connections: usize,
+    /// Connections at once, in all and per client, and new connections
+    /// per client per minute. A session waiting for a command is idle: a
+    /// full sink closes the oldest such (with 421) to make room.
+    pub limits: Limits,
 }
 
 impl SinkConfig {
@@ -64,7 +76,11 @@ impl SinkConfig {
             max_messages: 1000,
             data_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(60),
-            max_connections: 1000,
+            limits: Limits {
+                max_connections: 1000,
+                max_per_client: MAX_PER_CLIENT,
+                max_rate: NonZeroU32::new(MAX_RATE),
+            },
         }
     }
 }
@@ -79,7 +95,7 @@ pub enum SinkError {
 
 #[derive(Debug)]
 pub struct Sink {
-    listener: TcpListener,
+    listener: Listener,
     config: Arc<SinkConfig>,
     maildir: Arc<Maildir>,
 }
@@ -92,8 +108,7 @@ impl Sink {
     ) -> Result<Self, SinkError> {
         let maildir = Maildir::create(maildir, &config.hostname)
             .map_err(|(path, source)| SinkError::Maildir { path, source })?;
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = Listener::bind(addr, config.limits.clone())
             .map_err(|source| SinkError::Bind { addr, source })?;
         Ok(Self {
             listener,
@@ -103,50 +118,56 @@ impl Sink {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr()
     }
 
     /// Serves until `shutdown` is cancelled; then stops accepting, tells
     /// idle clients 421, lets a message being received finish, and returns
     /// once every connection is closed.
     pub async fn run(self, shutdown: CancellationToken) {
-        let limit = Arc::new(Semaphore::new(self.config.max_connections));
-        let connections = TaskTracker::new();
-        loop {
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                permit = limit.clone().acquire_owned() => permit.expect("semaphore never closed"),
-            };
-            let (stream, peer) = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        warn!(%err, "accept failed; backing off");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                },
-            };
-            debug!(%peer, "smtp connection accepted");
-            let session = session::Session::new(
-                stream,
-                peer,
-                self.config.clone(),
-                self.maildir.clone(),
-                shutdown.clone(),
-            );
-            connections.spawn(async move {
-                match session.run().await {
-                    Ok(()) => debug!(%peer, "smtp connection closed"),
-                    Err(err) => debug!(%peer, %err, "smtp connection failed"),
-                }
-                drop(permit);
-            });
+        let handler = Sessions {
+            config: self.config,
+            maildir: self.maildir,
+        };
+        self.listener.run(handler, shutdown).await;
+    }
+}
+
+#[derive(Debug)]
+struct Sessions {
+    config: Arc<SinkConfig>,
+    maildir: Arc<Maildir>,
+}
+
+impl Handler for Sessions {
+    fn serve(
+        &self,
+        stream: TcpStream,
+        connection: Connection,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let session = session::Session::new(
+            stream,
+            connection,
+            self.config.clone(),
+            self.maildir.clone(),
+        );
+        async move {
+            let peer = session.peer();
+            match session.run().await {
+                Ok(()) => debug!(%peer, "smtp connection closed"),
+                Err(err) => debug!(%peer, %err, "smtp connection failed"),
+            }
         }
-        connections.close();
-        connections.wait().await;
+    }
+
+    /// As Postfix refuses: 421 before the greeting, then the close.
+    fn refusal(&self, refusal: Refusal) -> Option<Vec<u8>> {
+        let text = match refusal {
+            Refusal::Full => "4.3.2 Too many connections, try again later",
+            Refusal::PerClient => "4.7.0 Too many connections from your address",
+            Refusal::Rate => "4.7.0 Too many connections from your address in the last minute",
+        };
+        let code = ReplyCode::SERVICE_NOT_AVAILABLE;
+        Some(format!("{code} {text}\r\n").into_bytes())
     }
 }

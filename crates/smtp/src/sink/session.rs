@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use listener::Connection;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
@@ -37,6 +38,8 @@ pub(super) struct Session {
     peer: SocketAddr,
     config: Arc<SinkConfig>,
     maildir: Arc<Maildir>,
+    /// Idle between commands; its `closing` is shutdown or reclaim.
+    connection: Connection,
     shutdown: CancellationToken,
     state: State,
     errors: u32,
@@ -63,25 +66,29 @@ enum Next {
 impl Session {
     pub fn new(
         tcp: TcpStream,
-        peer: SocketAddr,
+        connection: Connection,
         config: Arc<SinkConfig>,
         maildir: Arc<Maildir>,
-        shutdown: CancellationToken,
     ) -> Self {
         let _ = tcp.set_nodelay(true);
         Self {
             stream: Stream::Plain(tcp),
             buffer: LineBuffer::new(),
             line: Vec::new(),
-            peer,
+            peer: connection.peer(),
             config,
             maildir,
-            shutdown,
+            shutdown: connection.closing(),
+            connection,
             state: State::default(),
             errors: 0,
             auth_failures: 0,
             messages: 0,
         }
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
     }
 
     pub async fn run(mut self) -> io::Result<()> {
@@ -91,9 +98,15 @@ impl Session {
         );
         self.reply(&greeting).await?;
         loop {
+            self.connection.idle();
             let status = tokio::select! {
                 _ = self.shutdown.cancelled() => {
-                    self.answer(Answer::ShuttingDown).await?;
+                    let why = if self.connection.is_reclaimed() {
+                        Answer::IdleReclaimed
+                    } else {
+                        Answer::ShuttingDown
+                    };
+                    self.answer(why).await?;
                     break;
                 }
                 read = timeout(self.config.idle_timeout, self.buffer.read_line(&mut self.stream, MAX_COMMAND_LINE, &mut self.line)) => match read {
@@ -104,6 +117,7 @@ impl Session {
                     }
                 },
             };
+            self.connection.active();
             let next = match status {
                 LineStatus::Closed => break,
                 LineStatus::TooLong => self.error(Answer::LineTooLong).await?,

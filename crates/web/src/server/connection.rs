@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +18,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use listener::{Busy, Connection};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -38,8 +39,6 @@ const MAX_HEAD: usize = 80 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Streams one HTTP/2 client may have open at once.
 const MAX_STREAMS: u32 = 128;
-/// How long a refused connection is given to read its 503.
-const REFUSE_LINGER: Duration = Duration::from_secs(1);
 
 /// What every connection needs, built once per server.
 pub struct Shared {
@@ -100,20 +99,20 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-pub async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-) {
+/// Serves one connection; `connection.closing()` (shutdown, or the
+/// listener reclaiming an idle connection) ends it gracefully.
+pub async fn serve(stream: TcpStream, connection: Connection, shared: Arc<Shared>) {
     // Responses are written whole by hyper; Nagle would only delay them.
     let _ = stream.set_nodelay(true);
     let stream = SendTimeout::new(stream, shared.send_timeout);
     let wait = shared.header_read_timeout;
+    let peer = connection.peer();
+    let shutdown = connection.closing();
     let handler = Handler {
         shared: shared.clone(),
         client: peer.ip(),
         activity: None,
+        connection,
     };
     let outcome = match &shared.tls {
         Some(acceptor) => {
@@ -227,12 +226,11 @@ struct Activity {
     open: AtomicUsize,
 }
 
-/// Over the connection limit: a cleartext client is told why (503) before
-/// the connection is closed; a TLS client is simply closed, since no
-/// handshake is spent on it.
-pub async fn refuse(mut stream: TcpStream, tls: bool) {
+/// What a refused client is told: 503 with `Retry-After` in cleartext;
+/// a TLS client is simply closed, since no handshake is spent on it.
+pub fn refusal(tls: bool) -> Option<Vec<u8>> {
     if tls {
-        return;
+        return None;
     }
     const BODY: &str = "<!DOCTYPE html>\n<title>503 Service Unavailable</title>\n\
         <h1>503 Service Unavailable</h1>\n<p>The server is at its connection limit; try again shortly.</p>\n";
@@ -241,16 +239,7 @@ pub async fn refuse(mut stream: TcpStream, tls: bool) {
          Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{BODY}",
         BODY.len()
     );
-    let _ = tokio::time::timeout(REFUSE_LINGER, async {
-        stream.write_all(response.as_bytes()).await?;
-        stream.shutdown().await?;
-        // Read what the client sent, so closing does not reset the
-        // connection before the client has read the answer.
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
+    Some(response.into_bytes())
 }
 
 /// Answers each request on one connection.
@@ -260,6 +249,8 @@ struct Handler {
     client: IpAddr,
     /// Kept for HTTP/2 connections only.
     activity: Option<Arc<Activity>>,
+    /// Told a request is in progress until its response body is done.
+    connection: Connection,
 }
 
 impl Service<Request<Incoming>> for Handler {
@@ -279,9 +270,11 @@ impl Service<Request<Incoming>> for Handler {
             activity.started.fetch_add(1, Ordering::Relaxed);
             activity.open.fetch_add(1, Ordering::Relaxed);
         }
+        let busy = self.connection.busy();
         ready(Ok(response.map(|body| TrackedBody {
             body: LoggedBody::new(body, pending),
             activity,
+            _busy: busy,
         })))
     }
 }
@@ -291,6 +284,8 @@ impl Service<Request<Incoming>> for Handler {
 struct TrackedBody {
     body: LoggedBody,
     activity: Option<Arc<Activity>>,
+    /// The connection is idle again once every response body is dropped.
+    _busy: Busy,
 }
 
 impl http_body::Body for TrackedBody {

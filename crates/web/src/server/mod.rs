@@ -1,22 +1,22 @@
-//! The server: a listener that accepts connections up to a limit, and one
-//! task per connection speaking HTTP/1.1 or HTTP/2 (over TLS when
-//! configured) through hyper.
+//! The server: the shared listener (limits, idle reclaim, shutdown) on one
+//! or more worker threads, and one task per connection speaking HTTP/1.1
+//! or HTTP/2 (over TLS when configured) through hyper.
 
 mod connection;
 mod head_errors;
 mod prefixed;
 mod send_timeout;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use listener::{Admission, Connection, Handler, Limits, Refusal};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::Error;
@@ -25,12 +25,9 @@ use crate::files::Site;
 
 use connection::Shared;
 
-/// Connections waiting to be accepted, as nginx's default on Linux.
-const BACKLOG: i32 = 511;
-
-/// How long to wait before accepting again after an accept error such as
-/// running out of file descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections one client may hold by default: a browser opens six per
+/// host, and a NAT may hide dozens of browsers behind one address.
+pub const MAX_PER_CLIENT: usize = 256;
 
 /// What to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +54,11 @@ pub struct ServerConfig {
     /// A response write that makes no progress for this long (a client
     /// that stopped reading) ends the connection.
     pub send_timeout: Duration,
-    /// Connections served at once; more are answered with 503 and closed.
-    pub max_connections: usize,
+    /// Connections at once, in all and per client. A keep-alive
+    /// connection between requests is idle: a full server closes the oldest
+    /// such to make room; a refused client gets 503 (cleartext) or is
+    /// closed (TLS).
+    pub limits: Limits,
     /// Serve HTTPS with this identity (HTTP/2 is offered with ALPN).
     pub tls: Option<tls::Identity>,
     /// Where access log entries go; `None` logs nothing.
@@ -81,7 +81,11 @@ impl ServerConfig {
             follow_symlinks: false,
             header_read_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
+            limits: Limits {
+                max_connections: 10_000,
+                max_per_client: MAX_PER_CLIENT,
+                max_rate: None,
+            },
             tls: None,
             access_log: None,
             workers: 0,
@@ -93,7 +97,7 @@ impl ServerConfig {
 pub struct Server {
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
-    max_connections: usize,
+    admission: Admission,
     workers: usize,
 }
 
@@ -119,7 +123,7 @@ impl Server {
             )?)),
             None => None,
         };
-        let listener = listen(config.addr).map_err(|source| Error::Bind {
+        let listener = listener::bind(config.addr).map_err(|source| Error::Bind {
             addr: config.addr,
             source,
         })?;
@@ -134,7 +138,7 @@ impl Server {
         Ok(Self {
             listener,
             shared,
-            max_connections: config.max_connections.max(1),
+            admission: Admission::new(config.limits),
             workers: config.workers,
         })
     }
@@ -160,14 +164,13 @@ impl Server {
     /// all are closed. Dropping the returned future before then (a grace
     /// period that ran out) closes every connection at once.
     pub async fn run(self, shutdown: CancellationToken) {
-        let limit = Arc::new(Semaphore::new(self.max_connections));
         // Worker threads outlive a dropped future unless told to stop: the
         // guard tells them when this future goes away, finished or not.
         let abort = CancellationToken::new();
         let _abort_on_drop = abort.clone().drop_guard();
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         for index in 0..self.workers {
-            match self.start_worker(index, &limit, &shutdown, &abort) {
+            match self.start_worker(index, &shutdown, &abort) {
                 Ok(worker) => workers.push(worker),
                 Err(err) => {
                     warn!(%err, "cannot start a worker thread; serving with fewer");
@@ -177,7 +180,12 @@ impl Server {
         }
         if workers.is_empty() {
             match TcpListener::from_std(self.listener) {
-                Ok(listener) => accept_loop(listener, self.shared, limit, shutdown).await,
+                Ok(listener) => {
+                    let http = Http {
+                        shared: self.shared,
+                    };
+                    listener::accept(listener, &self.admission, http, shutdown).await;
+                }
                 Err(err) => warn!(%err, "cannot use the listening socket"),
             }
             return;
@@ -197,7 +205,6 @@ impl Server {
     fn start_worker(
         &self,
         index: usize,
-        limit: &Arc<Semaphore>,
         shutdown: &CancellationToken,
         abort: &CancellationToken,
     ) -> std::io::Result<JoinHandle<()>> {
@@ -205,7 +212,10 @@ impl Server {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (shared, limit, shutdown) = (self.shared.clone(), limit.clone(), shutdown.clone());
+        let http = Http {
+            shared: self.shared.clone(),
+        };
+        let (admission, shutdown) = (self.admission.clone(), shutdown.clone());
         let abort = abort.clone();
         let thread = std::thread::Builder::new()
             .name(format!("web-worker-{index}"))
@@ -219,7 +229,7 @@ impl Server {
                         }
                     };
                     tokio::select! {
-                        _ = accept_loop(listener, shared, limit, shutdown) => {}
+                        _ = listener::accept(listener, &admission, http, shutdown) => {}
                         _ = abort.cancelled() => debug!("worker stopped with connections open"),
                     }
                 })
@@ -230,52 +240,21 @@ impl Server {
     }
 }
 
-/// Binds with the options a server wants: address reuse (a restart does
-/// not wait for TIME_WAIT) and a deep backlog.
-fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
+/// What the listener needs of the web server.
+struct Http {
+    shared: Arc<Shared>,
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    limit: Arc<Semaphore>,
-    shutdown: CancellationToken,
-) {
-    let connections = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                warn!(%err, "accept failed; backing off");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            debug!(%peer, "connection limit reached");
-            connections.spawn(connection::refuse(stream, shared.is_tls()));
-            continue;
-        };
-        let shared = shared.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            connection::serve(stream, peer, shared, shutdown).await;
-            drop(permit);
-        });
+impl Handler for Http {
+    fn serve(
+        &self,
+        stream: TcpStream,
+        connection: Connection,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        connection::serve(stream, connection, self.shared.clone())
     }
-    // Closed now, so new clients are refused rather than left waiting.
-    drop(listener);
-    connections.close();
-    connections.wait().await;
+
+    fn refusal(&self, _: Refusal) -> Option<Vec<u8>> {
+        connection::refusal(self.shared.is_tls())
+    }
 }
