@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::{TcpStream, UdpSocket, lookup_host};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -25,6 +25,9 @@ use crate::frame::{
 /// Events waiting for the caller before the client stops reading the
 /// server (which then sees a slow consumer).
 const EVENT_QUEUE: usize = 1024;
+
+/// How long to wait before asking again when the server answers `busy`.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Stream for T {}
@@ -119,10 +122,13 @@ impl Client {
             }
         };
         let addrs = resolve(&options.server).await?;
-        let (tcp, server) = connect_any(&addrs, limit).await?;
+        let (mut tcp, server) = connect_any(&addrs, limit).await?;
         let local = tcp.local_addr().map_err(Error::Udp)?;
         let (stream, tls): (Box<dyn Stream>, _) = match &options.tls {
-            None => (Box::new(tcp), None),
+            None => {
+                probe_plain(&mut tcp, server, limit).await?;
+                (Box::new(tcp), None)
+            }
             Some(trust) => {
                 let host = options
                     .server
@@ -175,13 +181,24 @@ impl Client {
             udp_port,
             key: key.public().to_base64(),
         };
-        writer
-            .write_frame(&match mode {
-                Mode::Login => ClientFrame::Login(credentials),
-                Mode::Register => ClientFrame::Register(credentials),
-            })
-            .await?;
-        let (name, roster) = timeout(limit, welcome(&mut reader))
+        let request = match mode {
+            Mode::Login => ClientFrame::Login(credentials),
+            Mode::Register => ClientFrame::Register(credentials),
+        };
+        let logging_in = async {
+            loop {
+                writer.write_frame(&request).await?;
+                match welcome(&mut reader).await {
+                    // Nothing was checked or created: ask again shortly.
+                    Err(Error::Rejected {
+                        code: ErrorCode::Busy,
+                        ..
+                    }) => tokio::time::sleep(BUSY_RETRY).await,
+                    done => return done,
+                }
+            }
+        };
+        let (name, roster) = timeout(limit, logging_in)
             .await
             .map_err(within("waiting for the login to be accepted"))??;
 
@@ -481,6 +498,32 @@ pub async fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
 }
 
 /// Connects to the first address that accepts.
+/// A TLS server waits for the client to speak first while a chat client
+/// waits for the server's `hello`, so a client that forgot TLS would wait
+/// out its timeout. An empty line, which a chat server ignores, makes a TLS
+/// server fail its handshake at once with an alert record: that first byte
+/// (a chat server's is always `{`) tells the two apart in one round trip.
+async fn probe_plain(tcp: &mut TcpStream, addr: SocketAddr, limit: Duration) -> Result<(), Error> {
+    /// TLS record types: alert and handshake.
+    const TLS_RECORDS: [u8; 2] = [0x15, 0x16];
+    tcp.write_all(b"\n")
+        .await
+        .map_err(|source| Error::Connect { addr, source })?;
+    let mut first = [0u8; 1];
+    let peeked = timeout(limit, tcp.peek(&mut first))
+        .await
+        .map_err(|_| Error::Timeout {
+            doing: "waiting for the server's hello",
+            timeout: limit,
+        })?;
+    match peeked {
+        Ok(1) if TLS_RECORDS.contains(&first[0]) => Err(Error::SpeaksTls { addr }),
+        // Anything else, even the end of the stream, is for the frame
+        // reader to make sense of.
+        _ => Ok(()),
+    }
+}
+
 pub async fn connect_any(
     addrs: &[SocketAddr],
     limit: Duration,

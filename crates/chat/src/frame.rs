@@ -206,6 +206,8 @@ pub enum ErrorCode {
     LoginFailed,
     /// Too many failed logins for this account or from this address.
     Throttled,
+    /// Too many password checks waiting; try again shortly.
+    Busy,
     /// Message text over the limit, or empty.
     InvalidText,
     /// Frames sent faster than the rate limit; this one was dropped.
@@ -244,6 +246,7 @@ impl ErrorCode {
             ErrorCode::NameTaken => "name_taken",
             ErrorCode::LoginFailed => "login_failed",
             ErrorCode::Throttled => "throttled",
+            ErrorCode::Busy => "busy",
             ErrorCode::InvalidText => "invalid_text",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Flooding => "flooding",
@@ -446,6 +449,7 @@ mod tests {
             ErrorCode::NameTaken,
             ErrorCode::LoginFailed,
             ErrorCode::Throttled,
+            ErrorCode::Busy,
             ErrorCode::InvalidText,
             ErrorCode::RateLimited,
             ErrorCode::Flooding,
@@ -473,6 +477,7 @@ mod tests {
                 | ErrorCode::NameTaken
                 | ErrorCode::LoginFailed
                 | ErrorCode::Throttled
+                | ErrorCode::Busy
                 | ErrorCode::InvalidText
                 | ErrorCode::RateLimited
                 | ErrorCode::Flooding

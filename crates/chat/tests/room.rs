@@ -12,8 +12,11 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn start() -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+    // Every member registers from 127.0.0.1.
     let config = ServerConfig {
         users_interval: Duration::from_millis(10),
+        register_per_address: 1000,
+        register_overall: 1000,
         ..ServerConfig::default()
     };
     let server = Server::bind(

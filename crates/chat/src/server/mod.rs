@@ -3,6 +3,7 @@
 //! room, and the account service.
 
 mod auth;
+mod hashers;
 mod room;
 mod session;
 mod writer;
@@ -21,7 +22,7 @@ use tracing::{debug, warn};
 use crate::Error;
 use crate::rate::RateConfig;
 use crate::store::Accounts;
-use crate::throttle::LoginThrottle;
+use crate::throttle::{LoginThrottle, RegisterThrottle};
 use auth::Auth;
 use room::Room;
 
@@ -49,6 +50,14 @@ pub struct ServerConfig {
     /// before further attempts are refused.
     pub login_failures: u32,
     pub login_window: Duration,
+    /// New accounts per client address, and from all addresses together,
+    /// within `register_window`.
+    pub register_per_address: u32,
+    pub register_overall: u32,
+    pub register_window: Duration,
+    /// Logins that may wait for a password hashing thread before more are
+    /// refused with `busy`.
+    pub login_queue: usize,
     /// The least time between two broadcasts of the user list.
     pub users_interval: Duration,
     /// TLS on the TCP connection.
@@ -70,6 +79,10 @@ impl Default for ServerConfig {
             queue: 1024,
             login_failures: 5,
             login_window: Duration::from_secs(60),
+            register_per_address: 10,
+            register_overall: 100,
+            register_window: Duration::from_secs(600),
+            login_queue: 1024,
             users_interval: Duration::from_millis(250),
             tls: None,
         }
@@ -101,9 +114,14 @@ impl Server {
             .await
             .map_err(|source| Error::Bind { addr, source })?;
         let throttle = LoginThrottle::new(config.login_failures, config.login_window);
+        let registrations = RegisterThrottle::new(
+            config.register_per_address,
+            config.register_overall,
+            config.register_window,
+        );
         let shared = Shared {
             room: Room::new(config.queue, config.users_interval),
-            auth: Auth::new(accounts, throttle),
+            auth: Auth::new(accounts, throttle, registrations, config.login_queue),
             config,
         };
         Ok(Self {

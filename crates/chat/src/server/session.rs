@@ -212,7 +212,7 @@ async fn authenticate(
             Username::parse(&name).map_err(|err| Retry(ErrorCode::InvalidName, err.to_string()))?;
         check_password(password.expose())
             .map_err(|err| Retry(ErrorCode::InvalidPassword, err.to_string()))?;
-        shared.auth.register(name, password).await
+        shared.auth.register(name, password, ip).await
     } else {
         // A name that could never be registered still costs a full check,
         // so a wrong name looks exactly like a wrong password.
@@ -230,6 +230,17 @@ async fn authenticate(
                 "too many failed logins; try again in {} s",
                 wait.as_secs() + 1
             ),
+        ),
+        AuthError::TooManyRegistrations(wait) => Retry(
+            ErrorCode::Throttled,
+            format!(
+                "too many new accounts; try again in {} s",
+                wait.as_secs() + 1
+            ),
+        ),
+        AuthError::Busy => Retry(
+            ErrorCode::Busy,
+            "the server is busy checking passwords; try again shortly".into(),
         ),
         AuthError::Internal => Retry(
             ErrorCode::Internal,

@@ -72,6 +72,10 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     };
     let (client, mut events) = Client::connect(&options, &args.user, password, mode)
         .await
+        .map_err(|err| match err {
+            chat::Error::SpeaksTls { .. } => anyhow::anyhow!("{err}: try --tls"),
+            err => err.into(),
+        })
         .with_context(|| format!("cannot join {}", args.server))?;
 
     let tls = client
@@ -219,17 +223,41 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
 }
 
 /// Text from the network as it may reach a terminal: control characters
-/// (escape sequences, newlines that could fake a line) are shown escaped.
+/// (escape sequences, newlines that could fake a line), line and paragraph
+/// separators, and invisible formatting characters such as bidirectional
+/// overrides (which can make a line read differently from what it says)
+/// are shown escaped.
 fn clean(text: &str) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\t' {
+        if (c.is_control() && c != '\t') || is_invisible_format(c) {
             shown.extend(c.escape_default());
         } else {
             shown.push(c);
         }
     }
     shown
+}
+
+/// Unicode's format characters (category Cf) and separators (Zl, Zp) that
+/// a terminal draws as nothing or uses to reorder text: the bidirectional
+/// embeddings, overrides, isolates and marks, zero-width characters, the
+/// byte order mark, interlinear annotation marks and tag characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// Where lines are shown.
@@ -347,5 +375,13 @@ mod tests {
         assert_eq!(clean("a\nb"), "a\\nb");
         assert_eq!(clean("\u{1b}[31mred"), "\\u{1b}[31mred");
         assert_eq!(clean("tab\tok ünï"), "tab\tok ünï");
+        // A right-to-left override would show "txt.exe" as "exe.txt".
+        assert_eq!(clean("a\u{202e}txt.exe"), "a\\u{202e}txt.exe");
+        assert_eq!(
+            clean("\u{2066}x\u{2069}\u{200b}\u{2028}\u{feff}\u{85}"),
+            "\\u{2066}x\\u{2069}\\u{200b}\\u{2028}\\u{feff}\\u{85}"
+        );
+        // Right-to-left text itself is not touched.
+        assert_eq!(clean("שלום مرحبا"), "שלום مرحبا");
     }
 }

@@ -67,6 +67,18 @@ pub struct ServeArgs {
     /// The window for --login-failures
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     login_window: Duration,
+    /// New accounts per client address within --register-window
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    register_per_address: u32,
+    /// New accounts from all addresses together within --register-window
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    register_overall: u32,
+    /// The window for --register-per-address and --register-overall
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse)]
+    register_window: Duration,
+    /// Logins that may wait for a password check before more get `busy`
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    login_queue: u32,
     /// Least time between two broadcasts of the user list (plus 1 ms per user)
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = duration::parse)]
     users_interval: Duration,
@@ -109,6 +121,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         queue: args.queue as usize,
         login_failures: args.login_failures,
         login_window: args.login_window,
+        register_per_address: args.register_per_address,
+        register_overall: args.register_overall,
+        register_window: args.register_window,
+        login_queue: args.login_queue as usize,
         users_interval: args.users_interval,
         tls: tls.clone(),
     };
