@@ -18,8 +18,8 @@ use crate::Error;
 use crate::connection::{Connection, FrameReader, FrameWriter};
 use crate::direct::{Inbox, MAX_DATAGRAM, PublicKey, Received, Rejection, SessionKey};
 use crate::frame::{
-    ClientFrame, Credentials, ErrorCode, LeaveReason, PROTOCOL_VERSION, Password, ServerFrame,
-    UserEntry,
+    ClientFrame, Credentials, ErrorCode, LeaveReason, OLDEST_VERSION, PROTOCOL_VERSION, Password,
+    RoomInfo, ServerFrame, UserEntry,
 };
 
 /// Events waiting for the caller before the client stops reading the
@@ -59,6 +59,8 @@ pub enum Event {
         from: String,
         text: String,
         time: u64,
+        /// The named room it was said in; `None` for the default room.
+        room: Option<String>,
     },
     /// A direct message verified against the sender's current key.
     Direct {
@@ -74,10 +76,34 @@ pub enum Event {
     },
     Joined {
         name: String,
+        room: Option<String>,
     },
     Left {
         name: String,
         reason: LeaveReason,
+        room: Option<String>,
+    },
+    /// This session joined a named room; its member list follows.
+    RoomJoined {
+        room: String,
+        topic: String,
+        created: bool,
+        operators: Vec<String>,
+    },
+    RoomParted {
+        room: String,
+    },
+    /// The complete room list, after the server sent it.
+    Rooms(Vec<RoomInfo>),
+    /// A room's complete member list.
+    Members {
+        room: String,
+        names: Vec<String>,
+    },
+    Topic {
+        room: String,
+        topic: String,
+        by: String,
     },
     /// The complete user list, after the server sent it.
     Users(Vec<UserEntry>),
@@ -154,10 +180,12 @@ impl Client {
         let hello = timeout(limit, reader.read_frame::<ServerFrame>())
             .await
             .map_err(within("waiting for the server's hello"))??;
-        let max_text = match hello {
+        // A server of an older version is spoken to in its version: the
+        // client only sends newer frames when asked to.
+        let (version, max_text) = match hello {
             Some(ServerFrame::Hello {
                 version, max_text, ..
-            }) if version == PROTOCOL_VERSION => max_text,
+            }) if (OLDEST_VERSION..=PROTOCOL_VERSION).contains(&version) => (version, max_text),
             Some(ServerFrame::Hello { version, .. }) => {
                 return Err(Error::Version {
                     server: version,
@@ -175,7 +203,7 @@ impl Client {
         let udp_port = udp.local_addr().map_err(Error::Udp)?.port();
         let key = SessionKey::generate();
         let credentials = Credentials {
-            version: PROTOCOL_VERSION,
+            version,
             name: name.to_owned(),
             password,
             udp_port,
@@ -216,6 +244,8 @@ impl Client {
                 udp: udp.clone(),
                 inbox,
                 events,
+                rooms: Vec::new(),
+                members: Vec::new(),
             }
             .run(),
         );
@@ -264,9 +294,38 @@ impl Client {
             .collect()
     }
 
-    pub async fn say(&self, text: &str) -> Result<(), Error> {
+    /// Says `text` in `room`, or in the default room.
+    pub async fn say(&self, room: Option<&str>, text: &str) -> Result<(), Error> {
         self.send(&ClientFrame::Say {
             text: text.to_owned(),
+            room: room.map(str::to_owned),
+        })
+        .await
+    }
+
+    /// Joins (creating) a room: [`Event::RoomJoined`] then
+    /// [`Event::Members`] answer.
+    pub async fn join_room(&self, room: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Join { room: room.into() }).await
+    }
+
+    pub async fn part_room(&self, room: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Part { room: room.into() }).await
+    }
+
+    /// Asks for the room list (answered by [`Event::Rooms`]).
+    pub async fn request_rooms(&self) -> Result<(), Error> {
+        self.send(&ClientFrame::Rooms).await
+    }
+
+    pub async fn request_members(&self, room: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Members { room: room.into() }).await
+    }
+
+    pub async fn set_topic(&self, room: &str, topic: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Topic {
+            room: room.into(),
+            topic: topic.into(),
         })
         .await
     }
@@ -379,6 +438,9 @@ struct Background {
     udp: Arc<UdpSocket>,
     inbox: Inbox,
     events: mpsc::Sender<Event>,
+    /// Pages of a `rooms` or `members` answer still to come.
+    rooms: Vec<RoomInfo>,
+    members: Vec<String>,
 }
 
 impl Background {
@@ -420,20 +482,67 @@ impl Background {
     /// The event for a server frame; `Err` with the closing event at `bye`.
     async fn frame(&mut self, frame: ServerFrame) -> Result<Option<Event>, Event> {
         Ok(Some(match frame {
-            ServerFrame::Message { from, text, time } => Event::Message { from, text, time },
+            ServerFrame::Message {
+                from,
+                text,
+                time,
+                room,
+            } => Event::Message {
+                from,
+                text,
+                time,
+                room,
+            },
             ServerFrame::Users { users, more } => match lock(&self.roster).page(users, more) {
                 Some(complete) => Event::Users(complete),
                 None => return Ok(None),
             },
-            ServerFrame::Joined { user } => {
+            // The roster is the default room's: everyone online.
+            ServerFrame::Joined { user, room } => {
                 let name = user.name.clone();
-                lock(&self.roster).insert(user);
-                Event::Joined { name }
+                if room.is_none() {
+                    lock(&self.roster).insert(user);
+                }
+                Event::Joined { name, room }
             }
-            ServerFrame::Left { name, reason } => {
-                lock(&self.roster).users.remove(&name.to_ascii_lowercase());
-                Event::Left { name, reason }
+            ServerFrame::Left { name, reason, room } => {
+                if room.is_none() {
+                    lock(&self.roster).users.remove(&name.to_ascii_lowercase());
+                }
+                Event::Left { name, reason, room }
             }
+            ServerFrame::RoomJoined {
+                room,
+                topic,
+                created,
+                operators,
+            } => Event::RoomJoined {
+                room,
+                topic,
+                created,
+                operators,
+            },
+            ServerFrame::RoomParted { room } => Event::RoomParted { room },
+            ServerFrame::Rooms { rooms, more } => {
+                self.rooms.extend(rooms);
+                if more {
+                    return Ok(None);
+                }
+                Event::Rooms(std::mem::take(&mut self.rooms))
+            }
+            ServerFrame::Members {
+                room,
+                members,
+                more,
+            } => {
+                self.members.extend(members);
+                if more {
+                    return Ok(None);
+                }
+                let names = std::mem::take(&mut self.members);
+                Event::Members { room, names }
+            }
+            ServerFrame::Topic { room, topic, by } => Event::Topic { room, topic, by },
             ServerFrame::Ping { id } => {
                 let pong = ClientFrame::Pong { id };
                 if let Err(err) = self.writer.lock().await.write_frame(&pong).await {

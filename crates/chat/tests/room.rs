@@ -90,7 +90,10 @@ async fn every_member_hears_every_other_member() {
         }
     }
     for (speaker, (client, _)) in members.iter().enumerate().take(3) {
-        client.say(&format!("hello from {speaker}")).await.unwrap();
+        client
+            .say(None, &format!("hello from {speaker}"))
+            .await
+            .unwrap();
     }
     for (i, (_, events)) in members.iter_mut().enumerate() {
         let mut heard = Vec::new();

@@ -70,9 +70,9 @@ fn user_list_is_broadcast_on_join_and_leave() {
         }
         _ => None,
     };
-    let joined =
-        watcher.until(|frame| matches!(frame, ServerFrame::Joined { user } if user.name == "bob"));
-    let ServerFrame::Joined { user } = joined else {
+    let joined = watcher
+        .until(|frame| matches!(frame, ServerFrame::Joined { user, .. } if user.name == "bob"));
+    let ServerFrame::Joined { user, .. } = joined else {
         unreachable!()
     };
     assert_eq!(user.addr.ip().to_string(), "127.0.0.1");
@@ -95,7 +95,7 @@ fn user_list_is_broadcast_on_join_and_leave() {
 
     assert!(bob.quit().success());
     watcher.until(|frame| {
-        matches!(frame, ServerFrame::Left { name, reason: LeaveReason::Quit } if name == "bob")
+        matches!(frame, ServerFrame::Left { name, reason: LeaveReason::Quit, .. } if name == "bob")
     });
     let list = watcher.until(|frame| users(frame).is_some_and(|names| names.len() == 1));
     assert_eq!(users(&list).unwrap(), ["watcher"]);

@@ -158,6 +158,7 @@ impl Protocol {
         match self {
             Protocol::Netkit { .. } => {
                 let say = ClientFrame::Say {
+                    room: None,
                     text: format!("{MARK}{micros} {PADDING}"),
                 };
                 encode(&say).expect("small frame").to_vec()

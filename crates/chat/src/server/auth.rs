@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::hashers::{Hashers, Job, Priority};
 use crate::frame::Password;
@@ -161,7 +161,8 @@ impl Auth {
             let _ = done.send(work(hasher));
         });
         if self.hashers.submit(priority, job).is_err() {
-            info!(?priority, "password hashing queue full: busy");
+            // Debug only: a flood would otherwise write a line per frame.
+            debug!(?priority, "password hashing queue full: busy");
             return Err(AuthError::Busy);
         }
         result.await.map_err(|_| AuthError::Internal)

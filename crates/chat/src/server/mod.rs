@@ -4,7 +4,9 @@
 
 mod auth;
 mod hashers;
+mod requests;
 mod room;
+mod rooms;
 mod session;
 mod writer;
 
@@ -25,6 +27,7 @@ use crate::store::Accounts;
 use crate::throttle::{LoginThrottle, RegisterThrottle};
 use auth::Auth;
 use room::Room;
+use rooms::Rooms;
 
 /// How long to wait before accepting again after an accept error such as
 /// running out of file descriptors.
@@ -58,6 +61,10 @@ pub struct ServerConfig {
     /// Logins that may wait for a password hashing thread before more are
     /// refused with `busy`.
     pub login_queue: usize,
+    /// Named rooms one session may be in at once, and rooms the server
+    /// keeps (each exists while someone is in it).
+    pub rooms_per_session: usize,
+    pub max_rooms: usize,
     /// The least time between two broadcasts of the user list.
     pub users_interval: Duration,
     /// TLS on the TCP connection.
@@ -83,6 +90,8 @@ impl Default for ServerConfig {
             register_overall: 100,
             register_window: Duration::from_secs(600),
             login_queue: 1024,
+            rooms_per_session: 100,
+            max_rooms: 10_000,
             users_interval: Duration::from_millis(250),
             tls: None,
         }
@@ -94,6 +103,7 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub config: ServerConfig,
     pub room: Arc<Room>,
+    pub rooms: Rooms,
     pub auth: Auth,
 }
 
@@ -121,6 +131,7 @@ impl Server {
         );
         let shared = Shared {
             room: Room::new(config.queue, config.users_interval),
+            rooms: Rooms::new(config.rooms_per_session, config.max_rooms),
             auth: Auth::new(accounts, throttle, registrations, config.login_queue),
             config,
         };

@@ -156,6 +156,7 @@ impl Room {
             id,
             &ServerFrame::Joined {
                 user: entry.clone(),
+                room: None,
             },
         );
         let json = serde_json::to_vec(&entry).expect("a user entry serializes");
@@ -207,6 +208,7 @@ impl Room {
                 from: from.to_owned(),
                 text,
                 time,
+                room: None,
             },
         );
     }
@@ -214,6 +216,18 @@ impl Room {
     /// The current user list as encoded frames.
     pub fn snapshot(&self) -> Vec<Bytes> {
         users_pages(&lock(&self.members))
+    }
+
+    /// Everyone's name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let members = lock(&self.members);
+        let mut names: Vec<String> = members
+            .by_key
+            .values()
+            .map(|member| member.entry.name.clone())
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     pub fn len(&self) -> usize {
@@ -263,6 +277,7 @@ impl Room {
             &ServerFrame::Left {
                 name: name.to_owned(),
                 reason,
+                room: None,
             },
         );
     }
@@ -338,7 +353,9 @@ mod tests {
         let bob = room.join(&name("bob"), addr(), "k2".into(), first_kick.clone());
         let event = watcher.try_recv().unwrap();
         assert_eq!(event.from, bob.id);
-        assert!(matches!(frame(&event.line), ServerFrame::Joined { user } if user.name == "bob"));
+        assert!(
+            matches!(frame(&event.line), ServerFrame::Joined { user, .. } if user.name == "bob")
+        );
 
         // Bob again, in any case: the first session is kicked and left once.
         let bob2 = room.join(&name("BOB"), addr(), "k3".into(), Kick::default());
@@ -351,7 +368,8 @@ mod tests {
             left,
             ServerFrame::Left {
                 name: "bob".into(),
-                reason: LeaveReason::Replaced
+                reason: LeaveReason::Replaced,
+                room: None,
             }
         );
         assert!(matches!(

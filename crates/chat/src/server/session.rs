@@ -14,11 +14,12 @@ use tracing::{debug, info};
 use super::Shared;
 use super::auth::AuthError;
 use super::room::{Kick, SessionId};
+use super::rooms::{RoomName, Seat};
 use crate::connection::{FrameReader, FrameWriter};
 use crate::direct::PublicKey;
 use crate::frame::{
-    ClientFrame, Credentials, ErrorCode, FrameError, LeaveReason, PROTOCOL_VERSION, ServerFrame,
-    encode,
+    ClientFrame, Credentials, ErrorCode, FrameError, LeaveReason, OLDEST_VERSION, PROTOCOL_VERSION,
+    ServerFrame, UserEntry, encode,
 };
 use crate::name::{Username, check_password};
 use crate::rate::{RateLimit, Verdict};
@@ -150,7 +151,13 @@ where
             }
             ClientFrame::Pong { .. } => continue,
             ClientFrame::Logout => return Err(End::Bye(ErrorCode::LoggedOut, "goodbye".into())),
-            ClientFrame::Say { .. } | ClientFrame::Users => {
+            ClientFrame::Say { .. }
+            | ClientFrame::Users
+            | ClientFrame::Join { .. }
+            | ClientFrame::Part { .. }
+            | ClientFrame::Rooms
+            | ClientFrame::Members { .. }
+            | ClientFrame::Topic { .. } => {
                 let text = "log in first: only register, login and ping are accepted";
                 send(writer, &error(ErrorCode::NotLoggedIn, text)).await?;
                 continue;
@@ -178,11 +185,11 @@ async fn authenticate(
     shared: &Shared,
 ) -> Result<LoggedIn, Refusal> {
     use Refusal::{Close, Retry};
-    if credentials.version != PROTOCOL_VERSION {
+    if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&credentials.version) {
         return Err(Close(
             ErrorCode::UnsupportedVersion,
             format!(
-                "this server speaks protocol version {PROTOCOL_VERSION}, not {}",
+                "this server speaks protocol versions {OLDEST_VERSION} to {PROTOCOL_VERSION}, not {}",
                 credentials.version
             ),
         ));
@@ -280,7 +287,9 @@ async fn member<R, W>(
         .room
         .join(&user.name, user.udp, user.key.clone(), kick.clone());
     info!(user = %user.name, %peer, udp = %user.udp, registered = user.registered, "joined");
-    let (replies, queue) = mpsc::channel(REPLY_QUEUE + joined.snapshot.len());
+    // Named rooms' events come through this queue too.
+    let capacity = REPLY_QUEUE + shared.config.queue + joined.snapshot.len();
+    let (replies, queue) = mpsc::channel(capacity);
     let welcome = ServerFrame::Welcome {
         name: user.name.to_string(),
         registered: user.registered,
@@ -300,11 +309,24 @@ async fn member<R, W>(
         name: &user.name,
         id: joined.id,
         shared: &shared,
+        seat: Seat {
+            id: joined.id,
+            entry: UserEntry {
+                name: user.name.to_string(),
+                addr: user.udp,
+                key: user.key.clone(),
+            },
+            outbox: replies.clone(),
+            kick: kick.clone(),
+        },
         replies,
         kick: kick.clone(),
     };
     let lost = member.read(&mut reader, &mut limit, &shutdown).await;
     let reason = kick.farewell().map_or(lost, |farewell| farewell.leave);
+    shared
+        .rooms
+        .leave_all(joined.id, user.name.as_str(), reason);
     if shared.room.leave(joined.id, &user.name, reason) {
         info!(user = %user.name, %peer, reason = reason.describe(), "left");
     }
@@ -312,10 +334,12 @@ async fn member<R, W>(
     let _ = writing.await;
 }
 
-struct Member<'a> {
-    name: &'a Username,
-    id: SessionId,
-    shared: &'a Shared,
+pub(super) struct Member<'a> {
+    pub name: &'a Username,
+    pub id: SessionId,
+    pub shared: &'a Shared,
+    /// This session as named rooms know it.
+    pub seat: Seat,
     replies: mpsc::Sender<Bytes>,
     kick: Kick,
 }
@@ -389,7 +413,12 @@ impl Member<'_> {
                 Ok(None) => return LeaveReason::Lost,
             };
             match frame {
-                ClientFrame::Say { text } => self.say(text),
+                ClientFrame::Say { text, room } => self.say(text, room),
+                ClientFrame::Join { room } => self.join(&room),
+                ClientFrame::Part { room } => self.part(&room),
+                ClientFrame::Rooms => self.rooms(),
+                ClientFrame::Members { room } => self.members(&room),
+                ClientFrame::Topic { room, topic } => self.topic(&room, topic),
                 ClientFrame::Users => {
                     for line in self.shared.room.snapshot() {
                         self.queue(line);
@@ -412,17 +441,30 @@ impl Member<'_> {
         }
     }
 
-    fn say(&self, text: String) {
+    fn say(&self, text: String, room: Option<String>) {
         let max = self.shared.config.max_text;
         if text.is_empty() || text.len() > max {
             let why = format!("message text must be 1 to {max} bytes, not {}", text.len());
             self.reply(&error(ErrorCode::InvalidText, why));
             return;
         }
-        self.shared.room.say(self.id, self.name.as_str(), text);
+        match room.as_deref().map(RoomName::parse) {
+            None => self.shared.room.say(self.id, self.name.as_str(), text),
+            Some(Ok(room)) if room.is_default() => {
+                self.shared.room.say(self.id, self.name.as_str(), text);
+            }
+            Some(Ok(room)) => {
+                let said = self
+                    .shared
+                    .rooms
+                    .say(&room, self.id, self.name.as_str(), text);
+                self.refused(said);
+            }
+            Some(Err(why)) => self.reply(&error(ErrorCode::InvalidRoom, why)),
+        }
     }
 
-    fn reply(&self, frame: &ServerFrame) {
+    pub(super) fn reply(&self, frame: &ServerFrame) {
         match encode(frame) {
             Ok(line) => self.queue(line),
             Err(err) => tracing::error!(%err, "cannot encode a reply"),
@@ -430,7 +472,7 @@ impl Member<'_> {
     }
 
     /// Queues a reply; a client whose queue is full is too slow to keep.
-    fn queue(&self, line: Bytes) {
+    pub(super) fn queue(&self, line: Bytes) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.replies.try_send(line) {
             self.kick.fire(
                 ErrorCode::SlowConsumer,

@@ -17,8 +17,12 @@ use tokio::sync::mpsc;
 use crate::duration;
 
 const HELP: &str = "\
-* commands: text goes to the room; @name: text sends a direct message;
-*           #ls lists who is online; #quit leaves; #help shows this";
+* commands: text goes to the current room; @name: text sends a direct message;
+*           #ls lists who is online; #quit leaves; #help shows this;
+*           #join #room joins (creating) a room and makes it current;
+*           #part [#room] leaves it; #room #name switches the current room;
+*           #rooms lists rooms; #members [#room] lists a room's members;
+*           #topic #room text sets a topic (room operators only)";
 
 /// How long `#quit` waits for the server's goodbye.
 const QUIT_WAIT: Duration = Duration::from_secs(2);
@@ -92,6 +96,8 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let (mut output, mut input) = if interactive { terminal()? } else { plain() };
 
     let mut quitting = false;
+    // The named room plain text goes to; `None` is the default room.
+    let mut current: Option<String> = None;
     let quit_by = tokio::time::sleep(Duration::MAX);
     tokio::pin!(quit_by);
     loop {
@@ -106,6 +112,15 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     output.line(format!("! disconnected: {}{code}", clean(&text)));
                     output.finish(&mut input).await;
                     return Ok(ExitCode::FAILURE);
+                }
+                match &event {
+                    Event::RoomJoined { room, .. } if !room.eq_ignore_ascii_case(DEFAULT_ROOM) => {
+                        current = Some(room.clone());
+                    }
+                    Event::RoomParted { room } if current.as_deref() == Some(room.as_str()) => {
+                        current = None;
+                    }
+                    _ => {}
                 }
                 if let Some(line) = render(event, args.show_unverified) {
                     output.line(line);
@@ -124,7 +139,7 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     quit_by.as_mut().reset(tokio::time::Instant::now() + QUIT_WAIT);
                     continue;
                 }
-                if let Some(reply) = execute(&client, command).await {
+                if let Some(reply) = execute(&client, command, &mut current).await {
                     output.line(reply);
                 }
             }
@@ -132,8 +147,17 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The server's name for the room everyone is in.
+const DEFAULT_ROOM: &str = "#lobby";
+
 enum Command<'a> {
     Say(&'a str),
+    Join(&'a str),
+    Part(Option<&'a str>),
+    Switch(&'a str),
+    Rooms,
+    Members(Option<&'a str>),
+    Topic { room: &'a str, text: &'a str },
     Direct { to: &'a str, text: &'a str },
     List,
     Help,
@@ -150,7 +174,28 @@ impl<'a> Command<'a> {
             "#ls" => Command::List,
             "#quit" => Command::Quit,
             "#help" => Command::Help,
-            _ if trimmed.starts_with('#') => Command::Unknown(trimmed),
+            "#rooms" => Command::Rooms,
+            "#part" => Command::Part(None),
+            "#members" => Command::Members(None),
+            _ if trimmed.starts_with('#') => {
+                let (word, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+                let rest = rest.trim();
+                match (word, rest.split_once(' ')) {
+                    ("#join", None) if !rest.is_empty() => Command::Join(rest),
+                    ("#part", None) => Command::Part(Some(rest)),
+                    ("#room", None) if !rest.is_empty() => Command::Switch(rest),
+                    ("#members", None) => Command::Members(Some(rest)),
+                    ("#topic", Some((room, text))) => Command::Topic {
+                        room,
+                        text: text.trim(),
+                    },
+                    ("#topic", None) if !rest.is_empty() => Command::Topic {
+                        room: rest,
+                        text: "",
+                    },
+                    _ => Command::Unknown(trimmed),
+                }
+            }
             _ => match trimmed
                 .strip_prefix('@')
                 .and_then(|rest| rest.split_once(':'))
@@ -167,7 +212,11 @@ impl<'a> Command<'a> {
 }
 
 /// Runs a command; returns what to print, if anything.
-async fn execute(client: &Client, command: Command<'_>) -> Option<String> {
+async fn execute(
+    client: &Client,
+    command: Command<'_>,
+    current: &mut Option<String>,
+) -> Option<String> {
     let result = match command {
         Command::Nothing | Command::Quit => return None,
         Command::Help => return Some(HELP.into()),
@@ -184,7 +233,26 @@ async fn execute(client: &Client, command: Command<'_>) -> Option<String> {
             let names: Vec<String> = client.users().into_iter().map(|user| user.name).collect();
             return Some(format!("* online ({}): {}", names.len(), names.join(", ")));
         }
-        Command::Say(text) => client.say(text).await,
+        Command::Say(text) => client.say(current.as_deref(), text).await,
+        Command::Join(room) => client.join_room(room).await,
+        Command::Part(room) => match room.or(current.as_deref()) {
+            Some(room) => client.part_room(room).await,
+            None => return Some("! which room? #part #room".into()),
+        },
+        Command::Switch(room) if room.eq_ignore_ascii_case(DEFAULT_ROOM) => {
+            *current = None;
+            return Some(format!("* now talking in {DEFAULT_ROOM}"));
+        }
+        Command::Switch(room) => {
+            *current = Some(room.to_owned());
+            return Some(format!("* now talking in {}", clean(room)));
+        }
+        Command::Rooms => client.request_rooms().await,
+        Command::Members(room) => {
+            let room = room.or(current.as_deref()).unwrap_or(DEFAULT_ROOM);
+            client.request_members(room).await
+        }
+        Command::Topic { room, text } => client.set_topic(room, text).await,
         Command::Direct { text: "", .. } => return Some("! nothing to send".into()),
         Command::Direct { to, text } => client.direct(to, text).await,
     };
@@ -196,7 +264,18 @@ async fn execute(client: &Client, command: Command<'_>) -> Option<String> {
 /// How an event is shown; `None` for events that only update state.
 fn render(event: Event, show_unverified: bool) -> Option<String> {
     Some(match event {
-        Event::Message { from, text, .. } => format!("[room] {}: {}", clean(&from), clean(&text)),
+        Event::Message {
+            from,
+            text,
+            room: None,
+            ..
+        } => format!("[room] {}: {}", clean(&from), clean(&text)),
+        Event::Message {
+            from,
+            text,
+            room: Some(room),
+            ..
+        } => format!("[{}] {}: {}", clean(&room), clean(&from), clean(&text)),
         Event::Direct { from, text } => format!("[direct] {}: {}", clean(&from), clean(&text)),
         Event::Unverified {
             source,
@@ -214,12 +293,66 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
                 why.describe()
             )
         }
-        Event::Joined { name } => format!("* {} joined", clean(&name)),
-        Event::Left { name, reason } => format!("* {} left ({})", clean(&name), reason.describe()),
+        Event::Joined { name, room } => format!("* {} joined{}", clean(&name), in_room(room)),
+        Event::Left { name, reason, room } => format!(
+            "* {} left{} ({})",
+            clean(&name),
+            in_room(room),
+            reason.describe()
+        ),
+        Event::RoomJoined {
+            room,
+            topic,
+            created,
+            operators,
+        } => {
+            let created = if created { " (created)" } else { "" };
+            let operators = if operators.is_empty() {
+                String::new()
+            } else {
+                format!("; operators: {}", clean(&operators.join(", ")))
+            };
+            format!(
+                "* you joined {}{created}; topic: {}{operators}",
+                clean(&room),
+                clean(&topic)
+            )
+        }
+        Event::RoomParted { room } => format!("* you left {}", clean(&room)),
+        Event::Rooms(rooms) => {
+            let mut shown = format!("* rooms ({}):", rooms.len());
+            for room in rooms {
+                shown.push_str(&format!(
+                    "\n*   {} ({}) {}",
+                    clean(&room.name),
+                    room.members,
+                    clean(&room.topic)
+                ));
+            }
+            shown
+        }
+        Event::Members { room, names } => format!(
+            "* in {} ({}): {}",
+            clean(&room),
+            names.len(),
+            clean(&names.join(", "))
+        ),
+        Event::Topic { room, topic, by } => format!(
+            "* {} set the topic of {}: {}",
+            clean(&by),
+            clean(&room),
+            clean(&topic)
+        ),
         Event::Users(_) => return None,
         Event::Error { code, text } => format!("! {} ({code})", clean(&text)),
         Event::Closed { .. } => return None,
     })
+}
+
+/// " #room" for a named room's event; nothing for the default room's.
+fn in_room(room: Option<String>) -> String {
+    room.map(|room| format!(" {}", clean(&room)))
+        .unwrap_or_default()
 }
 
 /// Text from the network as it may reach a terminal: control characters
@@ -368,6 +501,20 @@ mod tests {
             Command::Say("hello: world")
         ));
         assert!(matches!(Command::parse("   "), Command::Nothing));
+        assert!(matches!(
+            Command::parse("#join #rust"),
+            Command::Join("#rust")
+        ));
+        assert!(matches!(Command::parse("#part"), Command::Part(None)));
+        assert!(matches!(
+            Command::parse("#topic #rust all about Rust"),
+            Command::Topic {
+                room: "#rust",
+                text: "all about Rust"
+            }
+        ));
+        assert!(matches!(Command::parse("#join"), Command::Unknown(_)));
+        assert!(matches!(Command::parse("#join #a #b"), Command::Unknown(_)));
     }
 
     #[test]

@@ -79,6 +79,12 @@ pub struct ServeArgs {
     /// Logins that may wait for a password check before more get `busy`
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     login_queue: u32,
+    /// Named rooms one user session may be in at once
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    rooms_per_user: u32,
+    /// Named rooms the server keeps at once (a room exists while occupied)
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_rooms: u32,
     /// Least time between two broadcasts of the user list (plus 1 ms per user)
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = duration::parse)]
     users_interval: Duration,
@@ -125,6 +131,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         register_overall: args.register_overall,
         register_window: args.register_window,
         login_queue: args.login_queue as usize,
+        rooms_per_session: args.rooms_per_user as usize,
+        max_rooms: args.max_rooms as usize,
         users_interval: args.users_interval,
         tls: tls.clone(),
     };
