@@ -61,6 +61,15 @@ pub enum Event {
         time: u64,
         /// The named room it was said in; `None` for the default room.
         room: Option<String>,
+        /// The server's id for it (what `history` pages by).
+        id: Option<u64>,
+        /// Replayed from history rather than said just now.
+        history: bool,
+    },
+    /// The end of a history replay.
+    HistoryEnd {
+        room: String,
+        count: usize,
     },
     /// A direct message verified against the sender's current key.
     Direct {
@@ -322,6 +331,21 @@ impl Client {
         self.send(&ClientFrame::Members { room: room.into() }).await
     }
 
+    /// Asks for up to `limit` messages of `room` before id `before`.
+    pub async fn request_history(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<(), Error> {
+        self.send(&ClientFrame::History {
+            room: room.into(),
+            before,
+            limit,
+        })
+        .await
+    }
+
     pub async fn set_topic(&self, room: &str, topic: &str) -> Result<(), Error> {
         self.send(&ClientFrame::Topic {
             room: room.into(),
@@ -487,12 +511,17 @@ impl Background {
                 text,
                 time,
                 room,
+                id,
+                history,
             } => Event::Message {
                 from,
                 text,
                 time,
                 room,
+                id,
+                history,
             },
+            ServerFrame::HistoryEnd { room, count } => Event::HistoryEnd { room, count },
             ServerFrame::Users { users, more } => match lock(&self.roster).page(users, more) {
                 Some(complete) => Event::Users(complete),
                 None => return Ok(None),

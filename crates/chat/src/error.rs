@@ -61,4 +61,7 @@ pub enum Error {
 
     #[error(transparent)]
     Frame(#[from] FrameError),
+
+    #[error(transparent)]
+    Store(crate::store::StoreError),
 }

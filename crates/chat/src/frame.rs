@@ -91,6 +91,15 @@ pub enum ClientFrame {
         room: String,
         topic: String,
     },
+    /// Asks for a room's messages before id `before` (the latest when
+    /// absent), at most `limit` (50 when absent, at most 200).
+    History {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
@@ -133,6 +142,12 @@ pub enum ServerFrame {
         /// The room it was said in; absent for the default room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
+        /// The server's id for the message, rising; `history` pages by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// Sent from history (on `join` or `history`), not live.
+        #[serde(default, skip_serializing_if = "is_false")]
+        history: bool,
     },
     /// The active user list; a long list is split over several frames, all
     /// but the last with `more: true`.
@@ -179,6 +194,8 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "is_false")]
         more: bool,
     },
+    /// Ends the history messages answering `join` or `history`.
+    HistoryEnd { room: String, count: usize },
     /// A room's topic changed (sent to every member, the setter included).
     Topic {
         room: String,
@@ -358,7 +375,7 @@ pub trait FrameSet: DeserializeOwned {
 impl FrameSet for ClientFrame {
     const TYPES: &'static [&'static str] = &[
         "register", "login", "logout", "say", "users", "join", "part", "rooms", "members", "topic",
-        "ping", "pong",
+        "history", "ping", "pong",
     ];
 }
 
@@ -375,6 +392,7 @@ impl FrameSet for ServerFrame {
         "rooms",
         "members",
         "topic",
+        "history_end",
         "ping",
         "pong",
         "error",

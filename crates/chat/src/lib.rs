@@ -10,6 +10,7 @@ pub mod connection;
 pub mod direct;
 mod error;
 pub mod frame;
+pub mod history;
 pub mod name;
 pub mod password;
 pub mod rate;

@@ -54,10 +54,12 @@ fn rooms_are_joined_talked_in_listed_and_left() {
     alice.send("#join #ops");
     alice.expect("* you joined #ops (created)");
     carol.send("#join #OPS");
+    carol.expect("* you joined #ops");
     alice.expect("* carol joined #ops");
     carol.send("ops talk");
     alice.expect("[#ops] carol: ops talk");
     bob.send("#room #rust");
+    bob.expect("* now talking in #rust");
     bob.send("rust talk");
     alice.expect("[#Rust] bob: rust talk");
 
@@ -206,4 +208,134 @@ fn hostile_room_requests_are_refused() {
     let mut other = Member::register(&server.addr(), "other", "other password");
     other.send("#join #r5");
     other.expect("* in #r5 (2): hostile, other");
+}
+
+fn history_page(
+    raw: &mut Raw,
+    room: &str,
+    before: Option<u64>,
+    limit: usize,
+) -> Vec<(u64, String)> {
+    raw.send(&ClientFrame::History {
+        room: room.into(),
+        before,
+        limit: Some(limit),
+    });
+    read_page(raw)
+}
+
+/// Reads history messages up to `history_end`.
+fn read_page(raw: &mut Raw) -> Vec<(u64, String)> {
+    let mut page = Vec::new();
+    loop {
+        match raw.until(|frame| {
+            matches!(
+                frame,
+                ServerFrame::Message { history: true, .. } | ServerFrame::HistoryEnd { .. }
+            )
+        }) {
+            ServerFrame::Message { id, text, .. } => page.push((id.unwrap(), text)),
+            ServerFrame::HistoryEnd { count, .. } => {
+                assert_eq!(count, page.len());
+                return page;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn history_is_replayed_on_join_paged_and_kept_across_restarts() {
+    let scratch = Scratch::new();
+    let db = scratch.path("chat.sqlite3");
+    let server = ChatServer::start_with_db(&db, &["--history-on-join", "2"]);
+    let mut alice = Member::register(&server.addr(), "alice", "alice password");
+    alice.send("#join #rust");
+    alice.expect("* history of #rust: 0 messages");
+    for text in ["first", "second", "third"] {
+        alice.send(text);
+    }
+    alice.send("#room #lobby");
+    alice.send("in the lobby");
+    // A newcomer gets the latest two, marked as history, in order.
+    let mut bob = Member::register(&server.addr(), "bob", "bob password");
+    bob.send("#join #RUST");
+    let second = bob.expect("] alice: second");
+    assert!(second.starts_with("[#rust history "), "{second}");
+    bob.expect("] alice: third");
+    bob.expect("* history of #rust: 2 messages");
+    assert_eq!(bob.count("alice: first", Duration::ZERO), 0);
+
+    // Paging back by id, as IRCv3 CHATHISTORY BEFORE does.
+    let mut raw = Raw::connect(server.addr);
+    raw.join("pager", "pager password", true);
+    raw.send(&ClientFrame::Join {
+        room: "#rust".into(),
+    });
+    let latest = read_page(&mut raw);
+    let texts: Vec<&str> = latest.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(texts, ["second", "third"], "the join's replay comes first");
+    let all = history_page(&mut raw, "#rust", None, 50);
+    assert_eq!(all.len(), 3);
+    let third = all[2].0;
+    let before = history_page(&mut raw, "#rust", Some(third), 1);
+    assert_eq!(before, [all[1].clone()]);
+    // Bad cursors: nothing before the first, the latest for a cursor past
+    // the end, an error for what is not a cursor at all.
+    assert!(history_page(&mut raw, "#rust", Some(all[0].0), 10).is_empty());
+    assert!(history_page(&mut raw, "#rust", Some(0), 10).is_empty());
+    assert_eq!(
+        history_page(&mut raw, "#rust", Some(u64::MAX), 1),
+        [all[2].clone()]
+    );
+    raw.send_bytes(b"{\"type\":\"history\",\"room\":\"#rust\",\"before\":-1}\n");
+    assert_eq!(next_error(&mut raw), ErrorCode::BadFrame);
+    raw.send_bytes(b"{\"type\":\"history\",\"room\":\"#rust\",\"before\":\"abc\"}\n");
+    assert_eq!(next_error(&mut raw), ErrorCode::BadFrame);
+    raw.send(&ClientFrame::History {
+        room: "#elsewhere".into(),
+        before: None,
+        limit: None,
+    });
+    assert_eq!(next_error(&mut raw), ErrorCode::NotInRoom);
+    let lobby = history_page(&mut raw, "#lobby", None, 50);
+    assert_eq!(
+        lobby.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
+        ["in the lobby"]
+    );
+
+    // A restart keeps history, and ids keep rising.
+    drop((alice, bob, raw));
+    drop(server);
+    let server = ChatServer::start_with_db(&db, &[]);
+    let mut carol = Member::register(&server.addr(), "carol", "carol password");
+    carol.send("#join #rust");
+    carol.expect("] alice: first");
+    carol.expect("* history of #rust: 3 messages");
+    carol.send("after the restart");
+    let mut raw = Raw::connect(server.addr);
+    raw.join("pager", "pager password", false);
+    raw.send(&ClientFrame::Join {
+        room: "#rust".into(),
+    });
+    read_page(&mut raw);
+    let after = history_page(&mut raw, "#rust", None, 50);
+    assert_eq!(after.len(), 4);
+    assert!(after[3].0 > third, "{after:?}");
+}
+
+#[test]
+fn a_corrupt_database_is_a_clear_error() {
+    let scratch = Scratch::new();
+    let db = scratch.path("chat.sqlite3");
+    std::fs::write(&db, vec![b'x'; 8192]).unwrap();
+    let out = support::netkit()
+        .args(["chat", "serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a database"), "{stderr}");
+    assert!(stderr.contains("chat.sqlite3"), "{stderr}");
 }

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::Error;
+use crate::history::{History, HistoryStore, Retention, SqliteHistory};
 use crate::rate::RateConfig;
 use crate::store::Accounts;
 use crate::throttle::{LoginThrottle, RegisterThrottle};
@@ -65,6 +66,10 @@ pub struct ServerConfig {
     /// keeps (each exists while someone is in it).
     pub rooms_per_session: usize,
     pub max_rooms: usize,
+    /// Room history: how much each room keeps, and how many of its latest
+    /// messages a `join` replays.
+    pub history: Retention,
+    pub history_on_join: usize,
     /// The least time between two broadcasts of the user list.
     pub users_interval: Duration,
     /// TLS on the TCP connection.
@@ -92,6 +97,11 @@ impl Default for ServerConfig {
             login_queue: 1024,
             rooms_per_session: 100,
             max_rooms: 10_000,
+            history: Retention {
+                per_room: 1000,
+                max_age: Duration::from_secs(30 * 24 * 3600),
+            },
+            history_on_join: 50,
             users_interval: Duration::from_millis(250),
             tls: None,
         }
@@ -104,6 +114,7 @@ pub(crate) struct Shared {
     pub config: ServerConfig,
     pub room: Arc<Room>,
     pub rooms: Rooms,
+    pub history: Arc<History>,
     pub auth: Auth,
 }
 
@@ -114,11 +125,24 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server whose room history lasts as long as it runs.
     pub async fn bind(
+        addr: SocketAddr,
+        config: ServerConfig,
+        accounts: Accounts,
+    ) -> Result<Self, Error> {
+        let store = SqliteHistory::open_in_memory().map_err(Error::Store)?;
+        Self::bind_stored(addr, config, accounts, store).await
+    }
+
+    /// A server keeping room history in `store`.
+    pub async fn bind_stored(
         addr: SocketAddr,
         mut config: ServerConfig,
         accounts: Accounts,
+        store: impl HistoryStore,
     ) -> Result<Self, Error> {
+        let history = History::start(store, config.history).map_err(Error::Store)?;
         config.max_text = config.max_text.clamp(1, MAX_TEXT_LIMIT);
         let listener = TcpListener::bind(addr)
             .await
@@ -132,6 +156,7 @@ impl Server {
         let shared = Shared {
             room: Room::new(config.queue, config.users_interval),
             rooms: Rooms::new(config.rooms_per_session, config.max_rooms),
+            history: Arc::new(history),
             auth: Auth::new(accounts, throttle, registrations, config.login_queue),
             config,
         };

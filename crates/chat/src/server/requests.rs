@@ -4,11 +4,17 @@
 
 use super::rooms::{DEFAULT_ROOM, Refused, RoomName};
 use super::session::Member;
-use crate::frame::{ErrorCode, RoomInfo, ServerFrame, encode};
+use tokio::sync::mpsc;
+
+use crate::frame::{ErrorCode, LeaveReason, RoomInfo, ServerFrame, encode};
 
 /// Names per `members` frame: 1,000 names of at most 32 bytes stay far
 /// below the frame limit.
 const NAMES_PER_FRAME: usize = 1000;
+
+/// Messages a `history` request gets without `limit`, and at most.
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
 
 /// Rooms per `rooms` frame: with 300-byte topics, 100 rooms stay below it.
 const ROOMS_PER_FRAME: usize = 100;
@@ -24,6 +30,8 @@ impl Member<'_> {
                 operators: Vec::new(),
             });
             self.send_members(DEFAULT_ROOM, self.shared.room.names());
+            let replay = self.shared.config.history_on_join;
+            self.send_history(DEFAULT_ROOM.into(), None, replay);
             return;
         }
         match self.shared.rooms.join(&room, self.seat.clone()) {
@@ -35,6 +43,8 @@ impl Member<'_> {
                     operators: entered.operators,
                 });
                 self.send_members(&entered.room, entered.members);
+                let replay = self.shared.config.history_on_join;
+                self.send_history(entered.room, None, replay);
             }
             Err((code, text)) => self.reply(&error(code, text)),
         }
@@ -101,6 +111,60 @@ impl Member<'_> {
             .rooms
             .topic(&room, self.id, self.name.as_str(), topic);
         self.refused(set);
+    }
+
+    pub(super) fn history(&self, room: &str, before: Option<u64>, limit: Option<usize>) {
+        let Some(room) = self.room(room) else { return };
+        let limit = limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+        if room.is_default() {
+            self.send_history(DEFAULT_ROOM.into(), before, limit);
+            return;
+        }
+        // Only members read a room's history.
+        match self
+            .shared
+            .rooms
+            .members(&room, self.id, self.name.as_str())
+        {
+            Ok((shown, _)) => self.send_history(shown, before, limit),
+            Err((code, text)) => self.reply(&error(code, text)),
+        }
+    }
+
+    /// Sends up to `limit` messages of `room` before id `before`, marked
+    /// as history, then `history_end`. The store answers on its own thread,
+    /// in the order asked; the messages follow whatever is queued meanwhile.
+    fn send_history(&self, room: String, before: Option<u64>, limit: usize) {
+        let replies = self.replies.clone();
+        let kick = self.kick.clone();
+        let asked = room.clone();
+        self.shared
+            .history
+            .page(&asked, before, limit, move |page| {
+                let count = page.len();
+                let frames = page
+                    .into_iter()
+                    .map(|stored| ServerFrame::Message {
+                        from: stored.from,
+                        text: stored.text,
+                        time: stored.time,
+                        room: (stored.room != DEFAULT_ROOM).then_some(stored.room),
+                        id: Some(stored.id),
+                        history: true,
+                    })
+                    .chain(std::iter::once(ServerFrame::HistoryEnd { room, count }));
+                for frame in frames {
+                    let Ok(line) = encode(&frame) else { continue };
+                    if let Err(mpsc::error::TrySendError::Full(_)) = replies.try_send(line) {
+                        kick.fire(
+                            ErrorCode::SlowConsumer,
+                            LeaveReason::SlowConsumer,
+                            "outgoing queue full: not reading fast enough",
+                        );
+                        return;
+                    }
+                }
+            });
     }
 
     /// Answers a refused request with its `error`.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Notify, broadcast};
@@ -198,17 +198,17 @@ impl Room {
     }
 
     /// Sends a room message from session `id` to everyone else.
-    pub fn say(&self, id: SessionId, from: &str, text: String) {
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |now| now.as_millis() as u64);
+    /// `stamp` is the message's id and time, as history recorded it.
+    pub fn say(&self, id: SessionId, from: &str, text: String, stamp: (u64, u64)) {
         self.publish(
             id,
             &ServerFrame::Message {
                 from: from.to_owned(),
                 text,
-                time,
+                time: stamp.1,
                 room: None,
+                id: Some(stamp.0),
+                history: false,
             },
         );
     }

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -249,17 +248,22 @@ impl Rooms {
         id: SessionId,
         from: &str,
         text: String,
+        stamp: impl FnOnce(&str, &str) -> (u64, u64),
     ) -> Result<(), Refused> {
         let rooms = lock(&self.rooms);
         let target = rooms
             .get(&room.key())
             .filter(|r| is_member(r, id, from))
             .ok_or_else(|| not_in(room))?;
+        // Recorded under the lock, so ids rise in the order members see.
+        let (message_id, time) = stamp(&target.name, &text);
         let message = ServerFrame::Message {
             from: from.to_owned(),
             text,
-            time: now_millis(),
+            time,
             room: Some(target.name.clone()),
+            id: Some(message_id),
+            history: false,
         };
         target.publish(&message, Some(id));
         Ok(())
@@ -337,12 +341,6 @@ fn not_in(room: &RoomName) -> Refused {
     (ErrorCode::NotInRoom, format!("you are not in {}", room.0))
 }
 
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |now| now.as_millis() as u64)
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -409,7 +407,9 @@ mod tests {
         assert!(
             matches!(next(&mut alice_in), ServerFrame::Joined { user, .. } if user.name == "bob")
         );
-        rooms.say(&room("#rust"), 2, "bob", "hi".into()).unwrap();
+        rooms
+            .say(&room("#rust"), 2, "bob", "hi".into(), |_, _| (1, 2))
+            .unwrap();
         assert!(matches!(next(&mut alice_in), ServerFrame::Message { text, .. } if text == "hi"));
         assert!(bob_in.try_recv().is_err(), "no echo to the sender");
         let refused = rooms.topic(&room("#rust"), 2, "bob", "mine".into());
@@ -436,7 +436,7 @@ mod tests {
         );
         assert_eq!(
             rooms
-                .say(&room("#rust"), 2, "bob", "x".into())
+                .say(&room("#rust"), 2, "bob", "x".into(), |_, _| (3, 4))
                 .unwrap_err()
                 .0,
             ErrorCode::NotInRoom

@@ -14,7 +14,7 @@ use tracing::{debug, info};
 use super::Shared;
 use super::auth::AuthError;
 use super::room::{Kick, SessionId};
-use super::rooms::{RoomName, Seat};
+use super::rooms::{DEFAULT_ROOM, RoomName, Seat};
 use crate::connection::{FrameReader, FrameWriter};
 use crate::direct::PublicKey;
 use crate::frame::{
@@ -157,7 +157,8 @@ where
             | ClientFrame::Part { .. }
             | ClientFrame::Rooms
             | ClientFrame::Members { .. }
-            | ClientFrame::Topic { .. } => {
+            | ClientFrame::Topic { .. }
+            | ClientFrame::History { .. } => {
                 let text = "log in first: only register, login and ping are accepted";
                 send(writer, &error(ErrorCode::NotLoggedIn, text)).await?;
                 continue;
@@ -340,8 +341,8 @@ pub(super) struct Member<'a> {
     pub shared: &'a Shared,
     /// This session as named rooms know it.
     pub seat: Seat,
-    replies: mpsc::Sender<Bytes>,
-    kick: Kick,
+    pub replies: mpsc::Sender<Bytes>,
+    pub kick: Kick,
 }
 
 impl Member<'_> {
@@ -419,6 +420,11 @@ impl Member<'_> {
                 ClientFrame::Rooms => self.rooms(),
                 ClientFrame::Members { room } => self.members(&room),
                 ClientFrame::Topic { room, topic } => self.topic(&room, topic),
+                ClientFrame::History {
+                    room,
+                    before,
+                    limit,
+                } => self.history(&room, before, limit),
                 ClientFrame::Users => {
                     for line in self.shared.room.snapshot() {
                         self.queue(line);
@@ -448,17 +454,17 @@ impl Member<'_> {
             self.reply(&error(ErrorCode::InvalidText, why));
             return;
         }
+        let from = self.name.as_str();
+        let history = &self.shared.history;
         match room.as_deref().map(RoomName::parse) {
-            None => self.shared.room.say(self.id, self.name.as_str(), text),
-            Some(Ok(room)) if room.is_default() => {
-                self.shared.room.say(self.id, self.name.as_str(), text);
-            }
-            Some(Ok(room)) => {
-                let said = self
-                    .shared
-                    .rooms
-                    .say(&room, self.id, self.name.as_str(), text);
+            Some(Ok(room)) if !room.is_default() => {
+                let stamp = |room: &str, text: &str| history.record(room, from, text);
+                let said = self.shared.rooms.say(&room, self.id, from, text, stamp);
                 self.refused(said);
+            }
+            None | Some(Ok(_)) => {
+                let stamp = history.record(DEFAULT_ROOM, from, &text);
+                self.shared.room.say(self.id, from, text, stamp);
             }
             Some(Err(why)) => self.reply(&error(ErrorCode::InvalidRoom, why)),
         }

@@ -22,7 +22,8 @@ const HELP: &str = "\
 *           #join #room joins (creating) a room and makes it current;
 *           #part [#room] leaves it; #room #name switches the current room;
 *           #rooms lists rooms; #members [#room] lists a room's members;
-*           #topic #room text sets a topic (room operators only)";
+*           #topic #room text sets a topic (room operators only);
+*           #history [#room [ID]] shows the 50 messages before ID (or the latest)";
 
 /// How long `#quit` waits for the server's goodbye.
 const QUIT_WAIT: Duration = Duration::from_secs(2);
@@ -157,8 +158,18 @@ enum Command<'a> {
     Switch(&'a str),
     Rooms,
     Members(Option<&'a str>),
-    Topic { room: &'a str, text: &'a str },
-    Direct { to: &'a str, text: &'a str },
+    Topic {
+        room: &'a str,
+        text: &'a str,
+    },
+    History {
+        room: Option<&'a str>,
+        before: Option<u64>,
+    },
+    Direct {
+        to: &'a str,
+        text: &'a str,
+    },
     List,
     Help,
     Quit,
@@ -177,6 +188,10 @@ impl<'a> Command<'a> {
             "#rooms" => Command::Rooms,
             "#part" => Command::Part(None),
             "#members" => Command::Members(None),
+            "#history" => Command::History {
+                room: None,
+                before: None,
+            },
             _ if trimmed.starts_with('#') => {
                 let (word, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
                 let rest = rest.trim();
@@ -185,6 +200,17 @@ impl<'a> Command<'a> {
                     ("#part", None) => Command::Part(Some(rest)),
                     ("#room", None) if !rest.is_empty() => Command::Switch(rest),
                     ("#members", None) => Command::Members(Some(rest)),
+                    ("#history", None) => Command::History {
+                        room: Some(rest),
+                        before: None,
+                    },
+                    ("#history", Some((room, before))) => match before.trim().parse() {
+                        Ok(before) => Command::History {
+                            room: Some(room),
+                            before: Some(before),
+                        },
+                        Err(_) => Command::Unknown(trimmed),
+                    },
                     ("#topic", Some((room, text))) => Command::Topic {
                         room,
                         text: text.trim(),
@@ -253,6 +279,10 @@ async fn execute(
             client.request_members(room).await
         }
         Command::Topic { room, text } => client.set_topic(room, text).await,
+        Command::History { room, before } => {
+            let room = room.or(current.as_deref()).unwrap_or(DEFAULT_ROOM);
+            client.request_history(room, before, None).await
+        }
         Command::Direct { text: "", .. } => return Some("! nothing to send".into()),
         Command::Direct { to, text } => client.direct(to, text).await,
     };
@@ -267,15 +297,21 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
         Event::Message {
             from,
             text,
-            room: None,
+            room,
+            history,
+            id,
             ..
-        } => format!("[room] {}: {}", clean(&from), clean(&text)),
-        Event::Message {
-            from,
-            text,
-            room: Some(room),
-            ..
-        } => format!("[{}] {}: {}", clean(&room), clean(&from), clean(&text)),
+        } => {
+            let room = room.map_or_else(|| "room".into(), |room| clean(&room));
+            let (from, text) = (clean(&from), clean(&text));
+            match (history, id) {
+                (true, Some(id)) => format!("[{room} history {id}] {from}: {text}"),
+                _ => format!("[{room}] {from}: {text}"),
+            }
+        }
+        Event::HistoryEnd { room, count } => {
+            format!("* history of {}: {count} messages", clean(&room))
+        }
         Event::Direct { from, text } => format!("[direct] {}: {}", clean(&from), clean(&text)),
         Event::Unverified {
             source,
