@@ -9,6 +9,7 @@ pub mod client;
 pub mod connection;
 pub mod direct;
 mod error;
+mod event;
 pub mod frame;
 pub mod history;
 pub mod name;
