@@ -9,7 +9,8 @@
 # servers run pinned to the same core (SERVER_CPU) with the load generator
 # (`netkit chat bench`, speaking IRC to ngircd) on another (LOAD_CPU).
 # ngircd runs in the foreground from bench/chat/ngircd.conf with flood
-# penalties off (MaxPenaltyTime = 0); netkit's rate limit is raised likewise,
+# penalties off (MaxPenaltyTime = 0); netkit's rate limit (and registration
+# throttle, for the 1,000 accounts the clients register) is raised likewise,
 # so both measure fan-out rather than throttling.
 #
 #   bench/chat.sh                      # full run
@@ -80,6 +81,7 @@ echo "== netkit chat serve (core $SERVER_CPU), load on core $LOAD_CPU"
 port=$(free_port)
 taskset -c "$SERVER_CPU" "$NETKIT" chat serve --bind "127.0.0.1:$port" --db "$work/chat.sqlite3" \
   --rate 100000 --burst 100000 --queue 4096 --max-connections 100000 \
+  --register-per-address 100000 --register-overall 100000 \
   >"$work/netkit.out" 2>"$work/netkit.log" &
 netkit_pid=$!
 pids+=("$netkit_pid")

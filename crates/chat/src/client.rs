@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::{TcpStream, UdpSocket, lookup_host};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -17,14 +17,18 @@ use tracing::debug;
 use crate::Error;
 use crate::connection::{Connection, FrameReader, FrameWriter};
 use crate::direct::{Inbox, MAX_DATAGRAM, PublicKey, Received, Rejection, SessionKey};
+pub use crate::event::Event;
 use crate::frame::{
-    ClientFrame, Credentials, ErrorCode, LeaveReason, PROTOCOL_VERSION, Password, ServerFrame,
-    UserEntry,
+    ClientFrame, Credentials, ErrorCode, OLDEST_VERSION, PROTOCOL_VERSION, Password, RoomInfo,
+    ServerFrame, UserEntry,
 };
 
 /// Events waiting for the caller before the client stops reading the
 /// server (which then sees a slow consumer).
 const EVENT_QUEUE: usize = 1024;
+
+/// How long to wait before asking again when the server answers `busy`.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Stream for T {}
@@ -47,47 +51,6 @@ pub enum Mode {
     Login,
     /// Create the account, then be logged in.
     Register,
-}
-
-/// What the client reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Message {
-        from: String,
-        text: String,
-        time: u64,
-    },
-    /// A direct message verified against the sender's current key.
-    Direct {
-        from: String,
-        text: String,
-    },
-    /// A datagram that could not be verified, with what it claimed.
-    Unverified {
-        source: SocketAddr,
-        claimed: Option<String>,
-        text: Option<String>,
-        why: Rejection,
-    },
-    Joined {
-        name: String,
-    },
-    Left {
-        name: String,
-        reason: LeaveReason,
-    },
-    /// The complete user list, after the server sent it.
-    Users(Vec<UserEntry>),
-    /// A request failed; the session goes on.
-    Error {
-        code: ErrorCode,
-        text: String,
-    },
-    /// The session is over; no events follow.
-    Closed {
-        code: Option<ErrorCode>,
-        text: String,
-    },
 }
 
 /// A logged-in session.
@@ -119,10 +82,13 @@ impl Client {
             }
         };
         let addrs = resolve(&options.server).await?;
-        let (tcp, server) = connect_any(&addrs, limit).await?;
+        let (mut tcp, server) = connect_any(&addrs, limit).await?;
         let local = tcp.local_addr().map_err(Error::Udp)?;
         let (stream, tls): (Box<dyn Stream>, _) = match &options.tls {
-            None => (Box::new(tcp), None),
+            None => {
+                probe_plain(&mut tcp, server, limit).await?;
+                (Box::new(tcp), None)
+            }
             Some(trust) => {
                 let host = options
                     .server
@@ -148,10 +114,12 @@ impl Client {
         let hello = timeout(limit, reader.read_frame::<ServerFrame>())
             .await
             .map_err(within("waiting for the server's hello"))??;
-        let max_text = match hello {
+        // A server of an older version is spoken to in its version: the
+        // client only sends newer frames when asked to.
+        let (version, max_text) = match hello {
             Some(ServerFrame::Hello {
                 version, max_text, ..
-            }) if version == PROTOCOL_VERSION => max_text,
+            }) if (OLDEST_VERSION..=PROTOCOL_VERSION).contains(&version) => (version, max_text),
             Some(ServerFrame::Hello { version, .. }) => {
                 return Err(Error::Version {
                     server: version,
@@ -169,19 +137,30 @@ impl Client {
         let udp_port = udp.local_addr().map_err(Error::Udp)?.port();
         let key = SessionKey::generate();
         let credentials = Credentials {
-            version: PROTOCOL_VERSION,
+            version,
             name: name.to_owned(),
             password,
             udp_port,
             key: key.public().to_base64(),
         };
-        writer
-            .write_frame(&match mode {
-                Mode::Login => ClientFrame::Login(credentials),
-                Mode::Register => ClientFrame::Register(credentials),
-            })
-            .await?;
-        let (name, roster) = timeout(limit, welcome(&mut reader))
+        let request = match mode {
+            Mode::Login => ClientFrame::Login(credentials),
+            Mode::Register => ClientFrame::Register(credentials),
+        };
+        let logging_in = async {
+            loop {
+                writer.write_frame(&request).await?;
+                match welcome(&mut reader).await {
+                    // Nothing was checked or created: ask again shortly.
+                    Err(Error::Rejected {
+                        code: ErrorCode::Busy,
+                        ..
+                    }) => tokio::time::sleep(BUSY_RETRY).await,
+                    done => return done,
+                }
+            }
+        };
+        let (name, roster) = timeout(limit, logging_in)
             .await
             .map_err(within("waiting for the login to be accepted"))??;
 
@@ -199,6 +178,8 @@ impl Client {
                 udp: udp.clone(),
                 inbox,
                 events,
+                rooms: Vec::new(),
+                members: Vec::new(),
             }
             .run(),
         );
@@ -247,9 +228,53 @@ impl Client {
             .collect()
     }
 
-    pub async fn say(&self, text: &str) -> Result<(), Error> {
+    /// Says `text` in `room`, or in the default room.
+    pub async fn say(&self, room: Option<&str>, text: &str) -> Result<(), Error> {
         self.send(&ClientFrame::Say {
             text: text.to_owned(),
+            room: room.map(str::to_owned),
+        })
+        .await
+    }
+
+    /// Joins (creating) a room: [`Event::RoomJoined`] then
+    /// [`Event::Members`] answer.
+    pub async fn join_room(&self, room: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Join { room: room.into() }).await
+    }
+
+    pub async fn part_room(&self, room: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Part { room: room.into() }).await
+    }
+
+    /// Asks for the room list (answered by [`Event::Rooms`]).
+    pub async fn request_rooms(&self) -> Result<(), Error> {
+        self.send(&ClientFrame::Rooms).await
+    }
+
+    pub async fn request_members(&self, room: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Members { room: room.into() }).await
+    }
+
+    /// Asks for up to `limit` messages of `room` before id `before`.
+    pub async fn request_history(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<(), Error> {
+        self.send(&ClientFrame::History {
+            room: room.into(),
+            before,
+            limit,
+        })
+        .await
+    }
+
+    pub async fn set_topic(&self, room: &str, topic: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Topic {
+            room: room.into(),
+            topic: topic.into(),
         })
         .await
     }
@@ -362,6 +387,9 @@ struct Background {
     udp: Arc<UdpSocket>,
     inbox: Inbox,
     events: mpsc::Sender<Event>,
+    /// Pages of a `rooms` or `members` answer still to come.
+    rooms: Vec<RoomInfo>,
+    members: Vec<String>,
 }
 
 impl Background {
@@ -403,20 +431,72 @@ impl Background {
     /// The event for a server frame; `Err` with the closing event at `bye`.
     async fn frame(&mut self, frame: ServerFrame) -> Result<Option<Event>, Event> {
         Ok(Some(match frame {
-            ServerFrame::Message { from, text, time } => Event::Message { from, text, time },
+            ServerFrame::Message {
+                from,
+                text,
+                time,
+                room,
+                id,
+                history,
+            } => Event::Message {
+                from,
+                text,
+                time,
+                room,
+                id,
+                history,
+            },
+            ServerFrame::HistoryEnd { room, count } => Event::HistoryEnd { room, count },
             ServerFrame::Users { users, more } => match lock(&self.roster).page(users, more) {
                 Some(complete) => Event::Users(complete),
                 None => return Ok(None),
             },
-            ServerFrame::Joined { user } => {
+            // The roster is the default room's: everyone online.
+            ServerFrame::Joined { user, room } => {
                 let name = user.name.clone();
-                lock(&self.roster).insert(user);
-                Event::Joined { name }
+                if room.is_none() {
+                    lock(&self.roster).insert(user);
+                }
+                Event::Joined { name, room }
             }
-            ServerFrame::Left { name, reason } => {
-                lock(&self.roster).users.remove(&name.to_ascii_lowercase());
-                Event::Left { name, reason }
+            ServerFrame::Left { name, reason, room } => {
+                if room.is_none() {
+                    lock(&self.roster).users.remove(&name.to_ascii_lowercase());
+                }
+                Event::Left { name, reason, room }
             }
+            ServerFrame::RoomJoined {
+                room,
+                topic,
+                created,
+                operators,
+            } => Event::RoomJoined {
+                room,
+                topic,
+                created,
+                operators,
+            },
+            ServerFrame::RoomParted { room } => Event::RoomParted { room },
+            ServerFrame::Rooms { rooms, more } => {
+                self.rooms.extend(rooms);
+                if more {
+                    return Ok(None);
+                }
+                Event::Rooms(std::mem::take(&mut self.rooms))
+            }
+            ServerFrame::Members {
+                room,
+                members,
+                more,
+            } => {
+                self.members.extend(members);
+                if more {
+                    return Ok(None);
+                }
+                let names = std::mem::take(&mut self.members);
+                Event::Members { room, names }
+            }
+            ServerFrame::Topic { room, topic, by } => Event::Topic { room, topic, by },
             ServerFrame::Ping { id } => {
                 let pong = ClientFrame::Pong { id };
                 if let Err(err) = self.writer.lock().await.write_frame(&pong).await {
@@ -481,6 +561,32 @@ pub async fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
 }
 
 /// Connects to the first address that accepts.
+/// A TLS server waits for the client to speak first while a chat client
+/// waits for the server's `hello`, so a client that forgot TLS would wait
+/// out its timeout. An empty line, which a chat server ignores, makes a TLS
+/// server fail its handshake at once with an alert record: that first byte
+/// (a chat server's is always `{`) tells the two apart in one round trip.
+async fn probe_plain(tcp: &mut TcpStream, addr: SocketAddr, limit: Duration) -> Result<(), Error> {
+    /// TLS record types: alert and handshake.
+    const TLS_RECORDS: [u8; 2] = [0x15, 0x16];
+    tcp.write_all(b"\n")
+        .await
+        .map_err(|source| Error::Connect { addr, source })?;
+    let mut first = [0u8; 1];
+    let peeked = timeout(limit, tcp.peek(&mut first))
+        .await
+        .map_err(|_| Error::Timeout {
+            doing: "waiting for the server's hello",
+            timeout: limit,
+        })?;
+    match peeked {
+        Ok(1) if TLS_RECORDS.contains(&first[0]) => Err(Error::SpeaksTls { addr }),
+        // Anything else, even the end of the stream, is for the frame
+        // reader to make sense of.
+        _ => Ok(()),
+    }
+}
+
 pub async fn connect_any(
     addrs: &[SocketAddr],
     limit: Duration,

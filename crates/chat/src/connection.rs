@@ -288,6 +288,7 @@ mod tests {
         let mut reader = FrameReader::new(server);
         let frame = ClientFrame::Say {
             text: "line one\nline two \u{1b}[31m".into(),
+            room: None,
         };
         writer.write_frame(&frame).await.unwrap();
         assert_eq!(

@@ -31,6 +31,10 @@ pub enum Error {
     #[error("TLS handshake with {addr} failed: {source}")]
     Handshake { addr: SocketAddr, source: io::Error },
 
+    /// A client without TLS met a server that answered with a TLS record.
+    #[error("the server speaks TLS")]
+    SpeaksTls { addr: SocketAddr },
+
     #[error("cannot bind a UDP socket for direct messages: {0}")]
     Udp(io::Error),
 
@@ -57,4 +61,7 @@ pub enum Error {
 
     #[error(transparent)]
     Frame(#[from] FrameError),
+
+    #[error(transparent)]
+    Store(crate::store::StoreError),
 }

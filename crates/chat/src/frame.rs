@@ -12,7 +12,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this crate speaks, exchanged at connect.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest client version the server still serves: version 2 only adds
+/// frames and fields, so a version-1 client (the lab's) works unchanged in
+/// the default room.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// The largest frame either side sends or accepts, newline included.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -62,8 +67,39 @@ pub enum ClientFrame {
     Logout,
     Say {
         text: String,
+        /// The room to say it in; the default room when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
     Users,
+    /// Joins a room, creating it if it does not exist.
+    Join {
+        room: String,
+    },
+    /// Leaves a room.
+    Part {
+        room: String,
+    },
+    /// Asks for the list of rooms.
+    Rooms,
+    /// Asks who is in a room.
+    Members {
+        room: String,
+    },
+    /// Sets a room's topic (its operator only).
+    Topic {
+        room: String,
+        topic: String,
+    },
+    /// Asks for a room's messages before id `before` (the latest when
+    /// absent), at most `limit` (50 when absent, at most 200).
+    History {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
@@ -97,15 +133,21 @@ pub enum ServerFrame {
         max_text: usize,
     },
     /// The answer to a successful `register` or `login`.
-    Welcome {
-        name: String,
-        registered: bool,
-    },
+    Welcome { name: String, registered: bool },
     Message {
         from: String,
         text: String,
         /// Server time when the message was accepted, Unix milliseconds.
         time: u64,
+        /// The room it was said in; absent for the default room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The server's id for the message, rising; `history` pages by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// Sent from history (on `join` or `history`), not live.
+        #[serde(default, skip_serializing_if = "is_false")]
+        history: bool,
     },
     /// The active user list; a long list is split over several frames, all
     /// but the last with `more: true`.
@@ -116,10 +158,49 @@ pub enum ServerFrame {
     },
     Joined {
         user: UserEntry,
+        /// The room joined; absent for the default room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
     Left {
         name: String,
         reason: LeaveReason,
+        /// The room left; absent for the default room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// The answer to `join`: the room as it is now.
+    RoomJoined {
+        room: String,
+        topic: String,
+        /// Whether this join created the room.
+        created: bool,
+        /// The room's operators. The member list follows in `members`.
+        operators: Vec<String>,
+    },
+    /// The answer to `part`.
+    RoomParted { room: String },
+    /// The answer to `rooms`; a long list is split like `users`.
+    Rooms {
+        rooms: Vec<RoomInfo>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+    },
+    /// The answer to `members` (and what follows `room_joined`); a long
+    /// list is split like `users`.
+    Members {
+        room: String,
+        members: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+    },
+    /// Ends the history messages answering `join` or `history`.
+    HistoryEnd { room: String, count: usize },
+    /// A room's topic changed (sent to every member, the setter included).
+    Topic {
+        room: String,
+        topic: String,
+        by: String,
     },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,15 +211,17 @@ pub enum ServerFrame {
         id: Option<u64>,
     },
     /// A request failed; the connection goes on.
-    Error {
-        code: ErrorCode,
-        text: String,
-    },
+    Error { code: ErrorCode, text: String },
     /// The server is closing the connection, and why.
-    Bye {
-        code: ErrorCode,
-        text: String,
-    },
+    Bye { code: ErrorCode, text: String },
+}
+
+/// One room as `rooms` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub name: String,
+    pub members: usize,
+    pub topic: String,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -161,6 +244,8 @@ pub enum LeaveReason {
     Kicked,
     /// The server is shutting down.
     Shutdown,
+    /// Left the room with `part` (named rooms only).
+    Parted,
 }
 
 impl LeaveReason {
@@ -172,6 +257,7 @@ impl LeaveReason {
             LeaveReason::SlowConsumer => "too slow to keep up",
             LeaveReason::Kicked => "disconnected by the server",
             LeaveReason::Shutdown => "server shutting down",
+            LeaveReason::Parted => "parted",
         }
     }
 }
@@ -206,8 +292,19 @@ pub enum ErrorCode {
     LoginFailed,
     /// Too many failed logins for this account or from this address.
     Throttled,
+    /// Too many password checks waiting; try again shortly.
+    Busy,
     /// Message text over the limit, or empty.
     InvalidText,
+    /// A room name that breaks the rules, or a room that cannot be left.
+    InvalidRoom,
+    /// `part`, `say`, `members` or `topic` for a room the client is not in.
+    NotInRoom,
+    /// The client is in as many rooms as allowed, or the server has as
+    /// many rooms as it keeps.
+    TooManyRooms,
+    /// Only the room's operators may do that.
+    NotOperator,
     /// Frames sent faster than the rate limit; this one was dropped.
     RateLimited,
     /// Kept flooding after being told to slow down (a `bye`).
@@ -250,7 +347,12 @@ impl ErrorCode {
             ErrorCode::NameTaken => "name_taken",
             ErrorCode::LoginFailed => "login_failed",
             ErrorCode::Throttled => "throttled",
+            ErrorCode::Busy => "busy",
             ErrorCode::InvalidText => "invalid_text",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::NotOperator => "not_operator",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Flooding => "flooding",
             ErrorCode::SlowConsumer => "slow_consumer",
@@ -280,13 +382,29 @@ pub trait FrameSet: DeserializeOwned {
 
 impl FrameSet for ClientFrame {
     const TYPES: &'static [&'static str] = &[
-        "register", "login", "logout", "say", "users", "ping", "pong",
+        "register", "login", "logout", "say", "users", "join", "part", "rooms", "members", "topic",
+        "history", "ping", "pong",
     ];
 }
 
 impl FrameSet for ServerFrame {
     const TYPES: &'static [&'static str] = &[
-        "hello", "welcome", "message", "users", "joined", "left", "ping", "pong", "error", "bye",
+        "hello",
+        "welcome",
+        "message",
+        "users",
+        "joined",
+        "left",
+        "room_joined",
+        "room_parted",
+        "rooms",
+        "members",
+        "topic",
+        "history_end",
+        "ping",
+        "pong",
+        "error",
+        "bye",
     ];
 }
 
@@ -380,7 +498,18 @@ mod tests {
             ClientFrame::Register(credentials()),
             ClientFrame::Login(credentials()),
             ClientFrame::Logout,
-            ClientFrame::Say { text: "hi".into() },
+            ClientFrame::Say {
+                text: "hi".into(),
+                room: None,
+            },
+            ClientFrame::Say {
+                text: "hi".into(),
+                room: Some("#rust".into()),
+            },
+            ClientFrame::Join {
+                room: "#rust".into(),
+            },
+            ClientFrame::Rooms,
             ClientFrame::Users,
             ClientFrame::Ping { id: Some(7) },
             ClientFrame::Pong { id: None },
@@ -399,7 +528,8 @@ mod tests {
         assert_eq!(
             say,
             ClientFrame::Say {
-                text: "hello, room".into()
+                text: "hello, room".into(),
+                room: None,
             }
         );
         let logout: ClientFrame = decode(br#"{"type":"logout"}"#).unwrap();
@@ -410,6 +540,7 @@ mod tests {
         let left = encode(&ServerFrame::Left {
             name: "bob".into(),
             reason: LeaveReason::SlowConsumer,
+            room: None,
         })
         .unwrap();
         assert_eq!(
@@ -454,7 +585,12 @@ mod tests {
             ErrorCode::NameTaken,
             ErrorCode::LoginFailed,
             ErrorCode::Throttled,
+            ErrorCode::Busy,
             ErrorCode::InvalidText,
+            ErrorCode::InvalidRoom,
+            ErrorCode::NotInRoom,
+            ErrorCode::TooManyRooms,
+            ErrorCode::NotOperator,
             ErrorCode::RateLimited,
             ErrorCode::Flooding,
             ErrorCode::SlowConsumer,
@@ -483,7 +619,12 @@ mod tests {
                 | ErrorCode::NameTaken
                 | ErrorCode::LoginFailed
                 | ErrorCode::Throttled
+                | ErrorCode::Busy
                 | ErrorCode::InvalidText
+                | ErrorCode::InvalidRoom
+                | ErrorCode::NotInRoom
+                | ErrorCode::TooManyRooms
+                | ErrorCode::NotOperator
                 | ErrorCode::RateLimited
                 | ErrorCode::Flooding
                 | ErrorCode::SlowConsumer
@@ -568,6 +709,7 @@ mod tests {
     fn oversized_encode_is_refused() {
         let frame = ClientFrame::Say {
             text: "x".repeat(MAX_FRAME),
+            room: None,
         };
         assert!(matches!(encode(&frame), Err(FrameError::TooLong)));
     }
@@ -587,7 +729,7 @@ mod tests {
 
         #[test]
         fn say_text_round_trips(text in "\\PC{0,200}") {
-            let frame = ClientFrame::Say { text };
+            let frame = ClientFrame::Say { text, room: None };
             let line = encode(&frame).unwrap();
             prop_assert_eq!(decode::<ClientFrame>(&line[..line.len() - 1]).unwrap(), frame);
         }

@@ -30,6 +30,8 @@ pub enum StoreError {
     NameTaken(String),
     #[error(transparent)]
     Hash(#[from] HashError),
+    #[error("cannot start the history thread: {0}")]
+    Thread(String),
 }
 
 /// One account as `netkit chat users` lists it.

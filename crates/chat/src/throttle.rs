@@ -5,6 +5,10 @@
 //! An attempt counts as a failure from the moment it is let through until
 //! its password checks out, so many connections guessing at once get no
 //! more tries than one connection guessing in turn.
+//!
+//! Registrations are throttled too, per address and across all addresses:
+//! each costs an Argon2 hash and a row in the database, so a flood of them
+//! is cut off long before it can fill either.
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
@@ -73,6 +77,57 @@ impl LoginThrottle {
     pub fn abandoned(&mut self, attempt: Attempt) {
         self.accounts.forget(&attempt.account, attempt.at);
         self.addresses.forget(&attempt.source, attempt.at);
+    }
+}
+
+/// New accounts per client address and overall within a window.
+#[derive(Debug)]
+pub struct RegisterThrottle {
+    per_address: usize,
+    overall: usize,
+    window: Duration,
+    addresses: Failures<IpAddr>,
+    all: Failures<()>,
+}
+
+/// A registration let through; it counts unless it is given back.
+#[derive(Debug)]
+pub struct Registration {
+    source: IpAddr,
+    at: Instant,
+}
+
+impl RegisterThrottle {
+    pub fn new(per_address: u32, overall: u32, window: Duration) -> Self {
+        Self {
+            per_address: per_address.max(1) as usize,
+            overall: overall.max(1) as usize,
+            window,
+            addresses: Failures::default(),
+            all: Failures::default(),
+        }
+    }
+
+    /// Counts a registration from `ip`, or `Err(wait)` when the address or
+    /// the server as a whole has had its share of the window.
+    pub fn begin(&mut self, ip: IpAddr, now: Instant) -> Result<Registration, Duration> {
+        let source = source(ip);
+        let window = self.window;
+        let by_address = self.addresses.wait(&source, self.per_address, window, now);
+        let overall = self.all.wait(&(), self.overall, window, now);
+        if let Some(wait) = by_address.max(overall) {
+            return Err(wait);
+        }
+        self.addresses.record(source, self.per_address, window, now);
+        self.all.record((), self.overall, window, now);
+        Ok(Registration { source, at: now })
+    }
+
+    /// The registration did not happen (the server was busy or failed): it
+    /// counts for nothing.
+    pub fn abandoned(&mut self, registration: Registration) {
+        self.addresses.forget(&registration.source, registration.at);
+        self.all.forget(&(), registration.at);
     }
 }
 
@@ -227,6 +282,27 @@ mod tests {
                 .begin("dave", "192.0.2.9".parse().unwrap(), now)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn registrations_are_limited_per_address_and_overall() {
+        let mut throttle = RegisterThrottle::new(2, 3, Duration::from_secs(600));
+        let t0 = Instant::now();
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let two: IpAddr = "192.0.2.2".parse().unwrap();
+        let _ = throttle.begin(one, t0).unwrap();
+        let given_back = throttle.begin(one, t0).unwrap();
+        assert_eq!(
+            throttle.begin(one, t0).unwrap_err(),
+            Duration::from_secs(600)
+        );
+        throttle.abandoned(given_back);
+        let _ = throttle.begin(one, t0).unwrap();
+        let _ = throttle.begin(two, t0).unwrap();
+        // Three in the window from anywhere: everyone waits.
+        let three: IpAddr = "192.0.2.3".parse().unwrap();
+        assert!(throttle.begin(three, t0).is_err());
+        assert!(throttle.begin(three, t0 + Duration::from_secs(601)).is_ok());
     }
 
     #[test]

@@ -12,8 +12,11 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn start() -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+    // Every member registers from 127.0.0.1.
     let config = ServerConfig {
         users_interval: Duration::from_millis(10),
+        register_per_address: 1000,
+        register_overall: 1000,
         ..ServerConfig::default()
     };
     let server = Server::bind(
@@ -87,7 +90,10 @@ async fn every_member_hears_every_other_member() {
         }
     }
     for (speaker, (client, _)) in members.iter().enumerate().take(3) {
-        client.say(&format!("hello from {speaker}")).await.unwrap();
+        client
+            .say(None, &format!("hello from {speaker}"))
+            .await
+            .unwrap();
     }
     for (i, (_, events)) in members.iter_mut().enumerate() {
         let mut heard = Vec::new();

@@ -41,6 +41,10 @@ fn room_messages_reach_everyone_but_the_sender() {
     // Control characters cannot reach another user's terminal raw.
     carol.send("\u{1b}[2Jcleared?");
     alice.expect("[room] carol: \\u{1b}[2Jcleared?");
+    // Nor can a bidirectional override, which would show "gpj.exe" as
+    // "exe.jpg", or an isolate, a zero-width space or a line separator.
+    carol.send("photo\u{202e}gpj.exe \u{2067}x\u{2069}\u{200b}\u{2028}end");
+    alice.expect("[room] carol: photo\\u{202e}gpj.exe \\u{2067}x\\u{2069}\\u{200b}\\u{2028}end");
 
     alice.send("#ls");
     alice.expect("* online (3): alice, bob, carol");
@@ -66,9 +70,9 @@ fn user_list_is_broadcast_on_join_and_leave() {
         }
         _ => None,
     };
-    let joined =
-        watcher.until(|frame| matches!(frame, ServerFrame::Joined { user } if user.name == "bob"));
-    let ServerFrame::Joined { user } = joined else {
+    let joined = watcher
+        .until(|frame| matches!(frame, ServerFrame::Joined { user, .. } if user.name == "bob"));
+    let ServerFrame::Joined { user, .. } = joined else {
         unreachable!()
     };
     assert_eq!(user.addr.ip().to_string(), "127.0.0.1");
@@ -91,7 +95,7 @@ fn user_list_is_broadcast_on_join_and_leave() {
 
     assert!(bob.quit().success());
     watcher.until(|frame| {
-        matches!(frame, ServerFrame::Left { name, reason: LeaveReason::Quit } if name == "bob")
+        matches!(frame, ServerFrame::Left { name, reason: LeaveReason::Quit, .. } if name == "bob")
     });
     let list = watcher.until(|frame| users(frame).is_some_and(|names| names.len() == 1));
     assert_eq!(users(&list).unwrap(), ["watcher"]);
@@ -357,9 +361,18 @@ fn tls_with_self_signed_and_with_certificate_files() {
         stderr.contains("certificate"),
         "unverified certificate accepted: {stderr}"
     );
-    let (status, _, _) =
+    // Plain text to a TLS server fails at once (not after --timeout) and
+    // says what to do.
+    let started = std::time::Instant::now();
+    let (status, stderr, _) =
         Member::spawn(&addr, "bob", "bob password", &["--register"]).finish_when_closed();
+    let took = started.elapsed();
     assert_eq!(status.code(), Some(1), "plain text to a TLS server fails");
+    assert!(
+        stderr.contains("the server speaks TLS: try --tls"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(1), "took {took:?}");
 
     // A certificate from files, trusted through --cacert.
     let generated = tls::SelfSigned::generate(&[]).unwrap();

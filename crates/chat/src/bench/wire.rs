@@ -17,6 +17,9 @@ use crate::frame::{
 /// microseconds since the run began.
 const MARK: &str = "b ";
 
+/// How long a client waits before asking again after `busy`.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Text after the time stamp, so messages are a realistic size.
 const PADDING: &str = "the quick brown fox jumps over the lazy dog";
 
@@ -71,9 +74,9 @@ impl Protocol {
                     udp_port: *udp_port,
                     key: SessionKey::generate().public().to_base64(),
                 };
-                let register = ClientFrame::Register(credentials.clone());
+                let mut attempt = ClientFrame::Register(credentials.clone());
                 stream
-                    .write_all(&encode(&register).expect("small frame"))
+                    .write_all(&encode(&attempt).expect("small frame"))
                     .await?;
                 loop {
                     let line = next_line(stream, lines, name).await?;
@@ -83,9 +86,19 @@ impl Protocol {
                             code: ErrorCode::NameTaken,
                             ..
                         }) => {
-                            let login = ClientFrame::Login(credentials.clone());
+                            attempt = ClientFrame::Login(credentials.clone());
                             stream
-                                .write_all(&encode(&login).expect("small frame"))
+                                .write_all(&encode(&attempt).expect("small frame"))
+                                .await?;
+                        }
+                        // The server's password queue is full: try again.
+                        Ok(ServerFrame::Error {
+                            code: ErrorCode::Busy,
+                            ..
+                        }) => {
+                            tokio::time::sleep(BUSY_RETRY).await;
+                            stream
+                                .write_all(&encode(&attempt).expect("small frame"))
                                 .await?;
                         }
                         Ok(ServerFrame::Error { code, text } | ServerFrame::Bye { code, text }) => {
@@ -145,6 +158,7 @@ impl Protocol {
         match self {
             Protocol::Netkit { .. } => {
                 let say = ClientFrame::Say {
+                    room: None,
                     text: format!("{MARK}{micros} {PADDING}"),
                 };
                 encode(&say).expect("small frame").to_vec()

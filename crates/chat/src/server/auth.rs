@@ -1,108 +1,109 @@
 //! Registration and login for the async server. SQLite and Argon2 block,
 //! so neither runs on the runtime's threads: database calls go to the
-//! blocking pool, and hashing to a few dedicated threads (one per core, at
-//! most four), each keeping its 19 MiB of Argon2 memory for the next hash
-//! until it has been idle for a while.
-//! A burst of a thousand logins queues there instead of exhausting memory.
+//! blocking pool, and hashing to the bounded queues of hashers.rs, where
+//! logins go before registrations. A burst of logins or registrations is
+//! refused with `busy` once it fills its queue instead of exhausting memory
+//! or delaying everyone.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use super::hashers::{Hashers, Job, Priority};
 use crate::frame::Password;
 use crate::name::Username;
 use crate::password::Hasher;
 use crate::store::{Accounts, StoreError};
-use crate::throttle::LoginThrottle;
-
-/// The most hashing threads, whatever the core count.
-const MAX_HASHERS: usize = 4;
-
-/// A hashing thread idle this long gives its Argon2 memory back, so a
-/// server between login bursts holds only what its sessions need.
-const RELEASE_AFTER: Duration = Duration::from_secs(5);
+use crate::throttle::{LoginThrottle, RegisterThrottle};
 
 #[derive(Debug)]
 pub(crate) enum AuthError {
     NameTaken,
     LoginFailed,
     Throttled(Duration),
+    /// Too many registrations from this address or overall.
+    TooManyRegistrations(Duration),
+    /// The hashing queue is full.
+    Busy,
     Internal,
 }
-
-type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
 
 #[derive(Debug)]
 pub(crate) struct Auth {
     accounts: Arc<Mutex<Accounts>>,
-    hashers: Mutex<mpsc::Sender<Job>>,
+    hashers: Hashers,
     throttle: Mutex<LoginThrottle>,
+    registrations: Mutex<RegisterThrottle>,
 }
 
 impl Auth {
-    pub fn new(accounts: Accounts, throttle: LoginThrottle) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_HASHERS);
-        for i in 0..threads {
-            let queue = queue.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("chat-hasher-{i}"))
-                .spawn(move || {
-                    let mut hasher = Hasher::new();
-                    loop {
-                        // The lock is released before the job runs.
-                        let job = lock(&queue).recv_timeout(RELEASE_AFTER);
-                        match job {
-                            Ok(job) => job(&mut hasher),
-                            Err(mpsc::RecvTimeoutError::Timeout) => hasher.release(),
-                            // The server, holding the sender, is gone.
-                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                        }
-                    }
-                });
-            if let Err(err) = spawned {
-                warn!(%err, "cannot start a password hashing thread");
-            }
-        }
+    pub fn new(
+        accounts: Accounts,
+        throttle: LoginThrottle,
+        registrations: RegisterThrottle,
+        login_queue: usize,
+    ) -> Self {
+        let hashers = Hashers::start(login_queue);
         // The decoy hash for unknown names is made now: made by the first
         // login for an unknown name, it would make that answer stand out.
-        let _ = jobs.send(Box::new(|hasher: &mut Hasher| {
-            hasher.check(None, "");
-        }));
+        let _ = hashers.submit(
+            Priority::Login,
+            Box::new(|hasher: &mut Hasher| {
+                hasher.check(None, "");
+            }),
+        );
         Self {
             accounts: Arc::new(Mutex::new(accounts)),
-            hashers: Mutex::new(jobs),
+            hashers,
             throttle: Mutex::new(throttle),
+            registrations: Mutex::new(registrations),
         }
     }
 
     /// Creates an account; returns its name as stored.
-    pub async fn register(&self, name: Username, password: Password) -> Result<String, AuthError> {
-        let accounts = self.accounts.clone();
-        let probe = name.clone();
-        let taken = self
-            .database(move || Ok(lock(&accounts).lookup(probe.as_str())?.is_some()))
-            .await?;
-        if taken {
-            return Err(AuthError::NameTaken);
-        }
-        let hash = self
-            .hashing(move |hasher| hasher.hash(password.expose()))
-            .await?
-            .map_err(|err| {
-                warn!(%err, "hashing failed");
-                AuthError::Internal
+    pub async fn register(
+        &self,
+        name: Username,
+        password: Password,
+        ip: IpAddr,
+    ) -> Result<String, AuthError> {
+        let registration = lock(&self.registrations)
+            .begin(ip, Instant::now())
+            .map_err(|wait| {
+                info!(%ip, "registration refused: throttled");
+                AuthError::TooManyRegistrations(wait)
             })?;
+        let created = self.create(name, password).await;
+        if let Err(AuthError::Busy | AuthError::Internal) = created {
+            lock(&self.registrations).abandoned(registration);
+        }
+        created
+    }
+
+    /// The whole registration runs on a hashing thread, so a flood of
+    /// them waits in (or is refused by) the bounded queue, and never ties
+    /// up the database or the blocking pool.
+    async fn create(&self, name: Username, password: Password) -> Result<String, AuthError> {
         let accounts = self.accounts.clone();
         let stored = name.to_string();
-        self.database(move || lock(&accounts).insert(&name, &hash))
-            .await?;
+        self.hashing(Priority::Register, move |hasher| {
+            if lock(&accounts).lookup(name.as_str())?.is_some() {
+                return Err(StoreError::NameTaken(name.to_string()));
+            }
+            let hash = hasher.hash(password.expose())?;
+            lock(&accounts).insert(&name, &hash)
+        })
+        .await?
+        .map_err(|err| match err {
+            StoreError::NameTaken(_) => AuthError::NameTaken,
+            err => {
+                warn!(%err, "registration failed");
+                AuthError::Internal
+            }
+        })?;
         info!(user = %stored, "account registered");
         Ok(stored)
     }
@@ -127,8 +128,10 @@ impl Auth {
             let found = self
                 .database(move || lock(&accounts).lookup(&lookup))
                 .await?;
-            self.hashing(move |hasher| hasher.check(found, password.expose()))
-                .await
+            self.hashing(Priority::Login, move |hasher| {
+                hasher.check(found, password.expose())
+            })
+            .await
         };
         match verified.await {
             Ok(Some(stored)) => {
@@ -148,7 +151,7 @@ impl Auth {
         }
     }
 
-    async fn hashing<T, F>(&self, work: F) -> Result<T, AuthError>
+    async fn hashing<T, F>(&self, priority: Priority, work: F) -> Result<T, AuthError>
     where
         F: FnOnce(&mut Hasher) -> T + Send + 'static,
         T: Send + 'static,
@@ -157,9 +160,10 @@ impl Auth {
         let job: Job = Box::new(move |hasher| {
             let _ = done.send(work(hasher));
         });
-        if lock(&self.hashers).send(job).is_err() {
-            warn!("no password hashing thread is running");
-            return Err(AuthError::Internal);
+        if self.hashers.submit(priority, job).is_err() {
+            // Debug only: a flood would otherwise write a line per frame.
+            debug!(?priority, "password hashing queue full: busy");
+            return Err(AuthError::Busy);
         }
         result.await.map_err(|_| AuthError::Internal)
     }

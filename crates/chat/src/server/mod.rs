@@ -3,7 +3,10 @@
 //! shared room, and the account service.
 
 mod auth;
+mod hashers;
+mod requests;
 mod room;
+mod rooms;
 mod session;
 mod writer;
 
@@ -21,11 +24,13 @@ use tracing::debug;
 
 use crate::Error;
 use crate::frame::{ErrorCode, ServerFrame, encode};
+use crate::history::{History, HistoryStore, Retention, SqliteHistory};
 use crate::rate::RateConfig;
 use crate::store::Accounts;
-use crate::throttle::LoginThrottle;
+use crate::throttle::{LoginThrottle, RegisterThrottle};
 use auth::Auth;
 use room::Room;
+use rooms::Rooms;
 
 /// Connections one address may hold by default: one per user, for a NAT
 /// of many users.
@@ -55,6 +60,22 @@ pub struct ServerConfig {
     /// before further attempts are refused.
     pub login_failures: u32,
     pub login_window: Duration,
+    /// New accounts per client address, and from all addresses together,
+    /// within `register_window`.
+    pub register_per_address: u32,
+    pub register_overall: u32,
+    pub register_window: Duration,
+    /// Logins that may wait for a password hashing thread before more are
+    /// refused with `busy`.
+    pub login_queue: usize,
+    /// Named rooms one session may be in at once, and rooms the server
+    /// keeps (each exists while someone is in it).
+    pub rooms_per_session: usize,
+    pub max_rooms: usize,
+    /// Room history: how much each room keeps, and how many of its latest
+    /// messages a `join` replays.
+    pub history: Retention,
+    pub history_on_join: usize,
     /// The least time between two broadcasts of the user list.
     pub users_interval: Duration,
     /// TLS on the TCP connection.
@@ -80,6 +101,17 @@ impl Default for ServerConfig {
             queue: 1024,
             login_failures: 5,
             login_window: Duration::from_secs(60),
+            register_per_address: 10,
+            register_overall: 100,
+            register_window: Duration::from_secs(600),
+            login_queue: 1024,
+            rooms_per_session: 100,
+            max_rooms: 10_000,
+            history: Retention {
+                per_room: 1000,
+                max_age: Duration::from_secs(30 * 24 * 3600),
+            },
+            history_on_join: 50,
             users_interval: Duration::from_millis(250),
             tls: None,
         }
@@ -91,6 +123,8 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub config: ServerConfig,
     pub room: Arc<Room>,
+    pub rooms: Rooms,
+    pub history: Arc<History>,
     pub auth: Auth,
 }
 
@@ -101,18 +135,38 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server whose room history lasts as long as it runs.
     pub async fn bind(
+        addr: SocketAddr,
+        config: ServerConfig,
+        accounts: Accounts,
+    ) -> Result<Self, Error> {
+        let store = SqliteHistory::open_in_memory().map_err(Error::Store)?;
+        Self::bind_stored(addr, config, accounts, store).await
+    }
+
+    /// A server keeping room history in `store`.
+    pub async fn bind_stored(
         addr: SocketAddr,
         mut config: ServerConfig,
         accounts: Accounts,
+        store: impl HistoryStore,
     ) -> Result<Self, Error> {
+        let history = History::start(store, config.history).map_err(Error::Store)?;
         config.max_text = config.max_text.clamp(1, MAX_TEXT_LIMIT);
         let listener = Listener::bind(addr, config.limits.clone())
             .map_err(|source| Error::Bind { addr, source })?;
         let throttle = LoginThrottle::new(config.login_failures, config.login_window);
+        let registrations = RegisterThrottle::new(
+            config.register_per_address,
+            config.register_overall,
+            config.register_window,
+        );
         let shared = Shared {
             room: Room::new(config.queue, config.users_interval),
-            auth: Auth::new(accounts, throttle),
+            rooms: Rooms::new(config.rooms_per_session, config.max_rooms),
+            history: Arc::new(history),
+            auth: Auth::new(accounts, throttle, registrations, config.login_queue),
             config,
         };
         Ok(Self {

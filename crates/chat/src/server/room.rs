@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Notify, broadcast};
@@ -156,6 +156,7 @@ impl Room {
             id,
             &ServerFrame::Joined {
                 user: entry.clone(),
+                room: None,
             },
         );
         let json = serde_json::to_vec(&entry).expect("a user entry serializes");
@@ -197,16 +198,17 @@ impl Room {
     }
 
     /// Sends a room message from session `id` to everyone else.
-    pub fn say(&self, id: SessionId, from: &str, text: String) {
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |now| now.as_millis() as u64);
+    /// `stamp` is the message's id and time, as history recorded it.
+    pub fn say(&self, id: SessionId, from: &str, text: String, stamp: (u64, u64)) {
         self.publish(
             id,
             &ServerFrame::Message {
                 from: from.to_owned(),
                 text,
-                time,
+                time: stamp.1,
+                room: None,
+                id: Some(stamp.0),
+                history: false,
             },
         );
     }
@@ -214,6 +216,18 @@ impl Room {
     /// The current user list as encoded frames.
     pub fn snapshot(&self) -> Vec<Bytes> {
         users_pages(&lock(&self.members))
+    }
+
+    /// Everyone's name, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let members = lock(&self.members);
+        let mut names: Vec<String> = members
+            .by_key
+            .values()
+            .map(|member| member.entry.name.clone())
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     pub fn len(&self) -> usize {
@@ -263,6 +277,7 @@ impl Room {
             &ServerFrame::Left {
                 name: name.to_owned(),
                 reason,
+                room: None,
             },
         );
     }
@@ -338,7 +353,9 @@ mod tests {
         let bob = room.join(&name("bob"), addr(), "k2".into(), first_kick.clone());
         let event = watcher.try_recv().unwrap();
         assert_eq!(event.from, bob.id);
-        assert!(matches!(frame(&event.line), ServerFrame::Joined { user } if user.name == "bob"));
+        assert!(
+            matches!(frame(&event.line), ServerFrame::Joined { user, .. } if user.name == "bob")
+        );
 
         // Bob again, in any case: the first session is kicked and left once.
         let bob2 = room.join(&name("BOB"), addr(), "k3".into(), Kick::default());
@@ -351,7 +368,8 @@ mod tests {
             left,
             ServerFrame::Left {
                 name: "bob".into(),
-                reason: LeaveReason::Replaced
+                reason: LeaveReason::Replaced,
+                room: None,
             }
         );
         assert!(matches!(

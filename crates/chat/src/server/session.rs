@@ -14,11 +14,12 @@ use tracing::{debug, info};
 use super::Shared;
 use super::auth::AuthError;
 use super::room::{Kick, SessionId};
+use super::rooms::{DEFAULT_ROOM, RoomName, Seat};
 use crate::connection::{FrameReader, FrameWriter};
 use crate::direct::PublicKey;
 use crate::frame::{
-    ClientFrame, Credentials, ErrorCode, FrameError, LeaveReason, PROTOCOL_VERSION, ServerFrame,
-    encode,
+    ClientFrame, Credentials, ErrorCode, FrameError, LeaveReason, OLDEST_VERSION, PROTOCOL_VERSION,
+    ServerFrame, UserEntry, encode,
 };
 use crate::name::{Username, check_password};
 use crate::rate::{RateLimit, Verdict};
@@ -150,7 +151,14 @@ where
             }
             ClientFrame::Pong { .. } => continue,
             ClientFrame::Logout => return Err(End::Bye(ErrorCode::LoggedOut, "goodbye".into())),
-            ClientFrame::Say { .. } | ClientFrame::Users => {
+            ClientFrame::Say { .. }
+            | ClientFrame::Users
+            | ClientFrame::Join { .. }
+            | ClientFrame::Part { .. }
+            | ClientFrame::Rooms
+            | ClientFrame::Members { .. }
+            | ClientFrame::Topic { .. }
+            | ClientFrame::History { .. } => {
                 let text = "log in first: only register, login and ping are accepted";
                 send(writer, &error(ErrorCode::NotLoggedIn, text)).await?;
                 continue;
@@ -178,11 +186,11 @@ async fn authenticate(
     shared: &Shared,
 ) -> Result<LoggedIn, Refusal> {
     use Refusal::{Close, Retry};
-    if credentials.version != PROTOCOL_VERSION {
+    if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&credentials.version) {
         return Err(Close(
             ErrorCode::UnsupportedVersion,
             format!(
-                "this server speaks protocol version {PROTOCOL_VERSION}, not {}",
+                "this server speaks protocol versions {OLDEST_VERSION} to {PROTOCOL_VERSION}, not {}",
                 credentials.version
             ),
         ));
@@ -212,7 +220,7 @@ async fn authenticate(
             Username::parse(&name).map_err(|err| Retry(ErrorCode::InvalidName, err.to_string()))?;
         check_password(password.expose())
             .map_err(|err| Retry(ErrorCode::InvalidPassword, err.to_string()))?;
-        shared.auth.register(name, password).await
+        shared.auth.register(name, password, ip).await
     } else {
         // A name that could never be registered still costs a full check,
         // so a wrong name looks exactly like a wrong password.
@@ -230,6 +238,17 @@ async fn authenticate(
                 "too many failed logins; try again in {} s",
                 wait.as_secs() + 1
             ),
+        ),
+        AuthError::TooManyRegistrations(wait) => Retry(
+            ErrorCode::Throttled,
+            format!(
+                "too many new accounts; try again in {} s",
+                wait.as_secs() + 1
+            ),
+        ),
+        AuthError::Busy => Retry(
+            ErrorCode::Busy,
+            "the server is busy checking passwords; try again shortly".into(),
         ),
         AuthError::Internal => Retry(
             ErrorCode::Internal,
@@ -269,7 +288,9 @@ async fn member<R, W>(
         .room
         .join(&user.name, user.udp, user.key.clone(), kick.clone());
     info!(user = %user.name, %peer, udp = %user.udp, registered = user.registered, "joined");
-    let (replies, queue) = mpsc::channel(REPLY_QUEUE + joined.snapshot.len());
+    // Named rooms' events come through this queue too.
+    let capacity = REPLY_QUEUE + shared.config.queue + joined.snapshot.len();
+    let (replies, queue) = mpsc::channel(capacity);
     let welcome = ServerFrame::Welcome {
         name: user.name.to_string(),
         registered: user.registered,
@@ -289,11 +310,24 @@ async fn member<R, W>(
         name: &user.name,
         id: joined.id,
         shared: &shared,
+        seat: Seat {
+            id: joined.id,
+            entry: UserEntry {
+                name: user.name.to_string(),
+                addr: user.udp,
+                key: user.key.clone(),
+            },
+            outbox: replies.clone(),
+            kick: kick.clone(),
+        },
         replies,
         kick: kick.clone(),
     };
     let lost = member.read(&mut reader, &mut limit, &shutdown).await;
     let reason = kick.farewell().map_or(lost, |farewell| farewell.leave);
+    shared
+        .rooms
+        .leave_all(joined.id, user.name.as_str(), reason);
     if shared.room.leave(joined.id, &user.name, reason) {
         info!(user = %user.name, %peer, reason = reason.describe(), "left");
     }
@@ -301,12 +335,14 @@ async fn member<R, W>(
     let _ = writing.await;
 }
 
-struct Member<'a> {
-    name: &'a Username,
-    id: SessionId,
-    shared: &'a Shared,
-    replies: mpsc::Sender<Bytes>,
-    kick: Kick,
+pub(super) struct Member<'a> {
+    pub name: &'a Username,
+    pub id: SessionId,
+    pub shared: &'a Shared,
+    /// This session as named rooms know it.
+    pub seat: Seat,
+    pub replies: mpsc::Sender<Bytes>,
+    pub kick: Kick,
 }
 
 impl Member<'_> {
@@ -378,7 +414,17 @@ impl Member<'_> {
                 Ok(None) => return LeaveReason::Lost,
             };
             match frame {
-                ClientFrame::Say { text } => self.say(text),
+                ClientFrame::Say { text, room } => self.say(text, room),
+                ClientFrame::Join { room } => self.join(&room),
+                ClientFrame::Part { room } => self.part(&room),
+                ClientFrame::Rooms => self.rooms(),
+                ClientFrame::Members { room } => self.members(&room),
+                ClientFrame::Topic { room, topic } => self.topic(&room, topic),
+                ClientFrame::History {
+                    room,
+                    before,
+                    limit,
+                } => self.history(&room, before, limit),
                 ClientFrame::Users => {
                     for line in self.shared.room.snapshot() {
                         self.queue(line);
@@ -401,17 +447,30 @@ impl Member<'_> {
         }
     }
 
-    fn say(&self, text: String) {
+    fn say(&self, text: String, room: Option<String>) {
         let max = self.shared.config.max_text;
         if text.is_empty() || text.len() > max {
             let why = format!("message text must be 1 to {max} bytes, not {}", text.len());
             self.reply(&error(ErrorCode::InvalidText, why));
             return;
         }
-        self.shared.room.say(self.id, self.name.as_str(), text);
+        let from = self.name.as_str();
+        let history = &self.shared.history;
+        match room.as_deref().map(RoomName::parse) {
+            Some(Ok(room)) if !room.is_default() => {
+                let stamp = |room: &str, text: &str| history.record(room, from, text);
+                let said = self.shared.rooms.say(&room, self.id, from, text, stamp);
+                self.refused(said);
+            }
+            None | Some(Ok(_)) => {
+                let stamp = history.record(DEFAULT_ROOM, from, &text);
+                self.shared.room.say(self.id, from, text, stamp);
+            }
+            Some(Err(why)) => self.reply(&error(ErrorCode::InvalidRoom, why)),
+        }
     }
 
-    fn reply(&self, frame: &ServerFrame) {
+    pub(super) fn reply(&self, frame: &ServerFrame) {
         match encode(frame) {
             Ok(line) => self.queue(line),
             Err(err) => tracing::error!(%err, "cannot encode a reply"),
@@ -419,7 +478,7 @@ impl Member<'_> {
     }
 
     /// Queues a reply; a client whose queue is full is too slow to keep.
-    fn queue(&self, line: Bytes) {
+    pub(super) fn queue(&self, line: Bytes) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.replies.try_send(line) {
             self.kick.fire(
                 ErrorCode::SlowConsumer,

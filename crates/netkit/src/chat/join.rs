@@ -17,8 +17,13 @@ use tokio::sync::mpsc;
 use crate::duration;
 
 const HELP: &str = "\
-* commands: text goes to the room; @name: text sends a direct message;
-*           #ls lists who is online; #quit leaves; #help shows this";
+* commands: text goes to the current room; @name: text sends a direct message;
+*           #ls lists who is online; #quit leaves; #help shows this;
+*           #join #room joins (creating) a room and makes it current;
+*           #part [#room] leaves it; #room #name switches the current room;
+*           #rooms lists rooms; #members [#room] lists a room's members;
+*           #topic #room text sets a topic (room operators only);
+*           #history [#room [ID]] shows the 50 messages before ID (or the latest)";
 
 /// How long `#quit` waits for the server's goodbye.
 const QUIT_WAIT: Duration = Duration::from_secs(2);
@@ -72,6 +77,10 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     };
     let (client, mut events) = Client::connect(&options, &args.user, password, mode)
         .await
+        .map_err(|err| match err {
+            chat::Error::SpeaksTls { .. } => anyhow::anyhow!("{err}: try --tls"),
+            err => err.into(),
+        })
         .with_context(|| format!("cannot join {}", args.server))?;
 
     let tls = client
@@ -88,6 +97,8 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let (mut output, mut input) = if interactive { terminal()? } else { plain() };
 
     let mut quitting = false;
+    // The named room plain text goes to; `None` is the default room.
+    let mut current: Option<String> = None;
     let quit_by = tokio::time::sleep(Duration::MAX);
     tokio::pin!(quit_by);
     loop {
@@ -102,6 +113,15 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     output.line(format!("! disconnected: {}{code}", clean(&text)));
                     output.finish(&mut input).await;
                     return Ok(ExitCode::FAILURE);
+                }
+                match &event {
+                    Event::RoomJoined { room, .. } if !room.eq_ignore_ascii_case(DEFAULT_ROOM) => {
+                        current = Some(room.clone());
+                    }
+                    Event::RoomParted { room } if current.as_deref() == Some(room.as_str()) => {
+                        current = None;
+                    }
+                    _ => {}
                 }
                 if let Some(line) = render(event, args.show_unverified) {
                     output.line(line);
@@ -120,7 +140,7 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     quit_by.as_mut().reset(tokio::time::Instant::now() + QUIT_WAIT);
                     continue;
                 }
-                if let Some(reply) = execute(&client, command).await {
+                if let Some(reply) = execute(&client, command, &mut current).await {
                     output.line(reply);
                 }
             }
@@ -128,9 +148,28 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The server's name for the room everyone is in.
+const DEFAULT_ROOM: &str = "#lobby";
+
 enum Command<'a> {
     Say(&'a str),
-    Direct { to: &'a str, text: &'a str },
+    Join(&'a str),
+    Part(Option<&'a str>),
+    Switch(&'a str),
+    Rooms,
+    Members(Option<&'a str>),
+    Topic {
+        room: &'a str,
+        text: &'a str,
+    },
+    History {
+        room: Option<&'a str>,
+        before: Option<u64>,
+    },
+    Direct {
+        to: &'a str,
+        text: &'a str,
+    },
     List,
     Help,
     Quit,
@@ -146,7 +185,43 @@ impl<'a> Command<'a> {
             "#ls" => Command::List,
             "#quit" => Command::Quit,
             "#help" => Command::Help,
-            _ if trimmed.starts_with('#') => Command::Unknown(trimmed),
+            "#rooms" => Command::Rooms,
+            "#part" => Command::Part(None),
+            "#members" => Command::Members(None),
+            "#history" => Command::History {
+                room: None,
+                before: None,
+            },
+            _ if trimmed.starts_with('#') => {
+                let (word, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+                let rest = rest.trim();
+                match (word, rest.split_once(' ')) {
+                    ("#join", None) if !rest.is_empty() => Command::Join(rest),
+                    ("#part", None) => Command::Part(Some(rest)),
+                    ("#room", None) if !rest.is_empty() => Command::Switch(rest),
+                    ("#members", None) => Command::Members(Some(rest)),
+                    ("#history", None) => Command::History {
+                        room: Some(rest),
+                        before: None,
+                    },
+                    ("#history", Some((room, before))) => match before.trim().parse() {
+                        Ok(before) => Command::History {
+                            room: Some(room),
+                            before: Some(before),
+                        },
+                        Err(_) => Command::Unknown(trimmed),
+                    },
+                    ("#topic", Some((room, text))) => Command::Topic {
+                        room,
+                        text: text.trim(),
+                    },
+                    ("#topic", None) if !rest.is_empty() => Command::Topic {
+                        room: rest,
+                        text: "",
+                    },
+                    _ => Command::Unknown(trimmed),
+                }
+            }
             _ => match trimmed
                 .strip_prefix('@')
                 .and_then(|rest| rest.split_once(':'))
@@ -163,7 +238,11 @@ impl<'a> Command<'a> {
 }
 
 /// Runs a command; returns what to print, if anything.
-async fn execute(client: &Client, command: Command<'_>) -> Option<String> {
+async fn execute(
+    client: &Client,
+    command: Command<'_>,
+    current: &mut Option<String>,
+) -> Option<String> {
     let result = match command {
         Command::Nothing | Command::Quit => return None,
         Command::Help => return Some(HELP.into()),
@@ -180,7 +259,30 @@ async fn execute(client: &Client, command: Command<'_>) -> Option<String> {
             let names: Vec<String> = client.users().into_iter().map(|user| user.name).collect();
             return Some(format!("* online ({}): {}", names.len(), names.join(", ")));
         }
-        Command::Say(text) => client.say(text).await,
+        Command::Say(text) => client.say(current.as_deref(), text).await,
+        Command::Join(room) => client.join_room(room).await,
+        Command::Part(room) => match room.or(current.as_deref()) {
+            Some(room) => client.part_room(room).await,
+            None => return Some("! which room? #part #room".into()),
+        },
+        Command::Switch(room) if room.eq_ignore_ascii_case(DEFAULT_ROOM) => {
+            *current = None;
+            return Some(format!("* now talking in {DEFAULT_ROOM}"));
+        }
+        Command::Switch(room) => {
+            *current = Some(room.to_owned());
+            return Some(format!("* now talking in {}", clean(room)));
+        }
+        Command::Rooms => client.request_rooms().await,
+        Command::Members(room) => {
+            let room = room.or(current.as_deref()).unwrap_or(DEFAULT_ROOM);
+            client.request_members(room).await
+        }
+        Command::Topic { room, text } => client.set_topic(room, text).await,
+        Command::History { room, before } => {
+            let room = room.or(current.as_deref()).unwrap_or(DEFAULT_ROOM);
+            client.request_history(room, before, None).await
+        }
         Command::Direct { text: "", .. } => return Some("! nothing to send".into()),
         Command::Direct { to, text } => client.direct(to, text).await,
     };
@@ -192,7 +294,24 @@ async fn execute(client: &Client, command: Command<'_>) -> Option<String> {
 /// How an event is shown; `None` for events that only update state.
 fn render(event: Event, show_unverified: bool) -> Option<String> {
     Some(match event {
-        Event::Message { from, text, .. } => format!("[room] {}: {}", clean(&from), clean(&text)),
+        Event::Message {
+            from,
+            text,
+            room,
+            history,
+            id,
+            ..
+        } => {
+            let room = room.map_or_else(|| "room".into(), |room| clean(&room));
+            let (from, text) = (clean(&from), clean(&text));
+            match (history, id) {
+                (true, Some(id)) => format!("[{room} history {id}] {from}: {text}"),
+                _ => format!("[{room}] {from}: {text}"),
+            }
+        }
+        Event::HistoryEnd { room, count } => {
+            format!("* history of {}: {count} messages", clean(&room))
+        }
         Event::Direct { from, text } => format!("[direct] {}: {}", clean(&from), clean(&text)),
         Event::Unverified {
             source,
@@ -210,26 +329,104 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
                 why.describe()
             )
         }
-        Event::Joined { name } => format!("* {} joined", clean(&name)),
-        Event::Left { name, reason } => format!("* {} left ({})", clean(&name), reason.describe()),
+        Event::Joined { name, room } => format!("* {} joined{}", clean(&name), in_room(room)),
+        Event::Left { name, reason, room } => format!(
+            "* {} left{} ({})",
+            clean(&name),
+            in_room(room),
+            reason.describe()
+        ),
+        Event::RoomJoined {
+            room,
+            topic,
+            created,
+            operators,
+        } => {
+            let created = if created { " (created)" } else { "" };
+            let operators = if operators.is_empty() {
+                String::new()
+            } else {
+                format!("; operators: {}", clean(&operators.join(", ")))
+            };
+            format!(
+                "* you joined {}{created}; topic: {}{operators}",
+                clean(&room),
+                clean(&topic)
+            )
+        }
+        Event::RoomParted { room } => format!("* you left {}", clean(&room)),
+        Event::Rooms(rooms) => {
+            let mut shown = format!("* rooms ({}):", rooms.len());
+            for room in rooms {
+                shown.push_str(&format!(
+                    "\n*   {} ({}) {}",
+                    clean(&room.name),
+                    room.members,
+                    clean(&room.topic)
+                ));
+            }
+            shown
+        }
+        Event::Members { room, names } => format!(
+            "* in {} ({}): {}",
+            clean(&room),
+            names.len(),
+            clean(&names.join(", "))
+        ),
+        Event::Topic { room, topic, by } => format!(
+            "* {} set the topic of {}: {}",
+            clean(&by),
+            clean(&room),
+            clean(&topic)
+        ),
         Event::Users(_) => return None,
         Event::Error { code, text } => format!("! {} ({code})", clean(&text)),
         Event::Closed { .. } => return None,
     })
 }
 
+/// " #room" for a named room's event; nothing for the default room's.
+fn in_room(room: Option<String>) -> String {
+    room.map(|room| format!(" {}", clean(&room)))
+        .unwrap_or_default()
+}
+
 /// Text from the network as it may reach a terminal: control characters
-/// (escape sequences, newlines that could fake a line) are shown escaped.
+/// (escape sequences, newlines that could fake a line), line and paragraph
+/// separators, and invisible formatting characters such as bidirectional
+/// overrides (which can make a line read differently from what it says)
+/// are shown escaped.
 fn clean(text: &str) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\t' {
+        if (c.is_control() && c != '\t') || is_invisible_format(c) {
             shown.extend(c.escape_default());
         } else {
             shown.push(c);
         }
     }
     shown
+}
+
+/// Unicode's format characters (category Cf) and separators (Zl, Zp) that
+/// a terminal draws as nothing or uses to reorder text: the bidirectional
+/// embeddings, overrides, isolates and marks, zero-width characters, the
+/// byte order mark, interlinear annotation marks and tag characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// Where lines are shown.
@@ -340,6 +537,20 @@ mod tests {
             Command::Say("hello: world")
         ));
         assert!(matches!(Command::parse("   "), Command::Nothing));
+        assert!(matches!(
+            Command::parse("#join #rust"),
+            Command::Join("#rust")
+        ));
+        assert!(matches!(Command::parse("#part"), Command::Part(None)));
+        assert!(matches!(
+            Command::parse("#topic #rust all about Rust"),
+            Command::Topic {
+                room: "#rust",
+                text: "all about Rust"
+            }
+        ));
+        assert!(matches!(Command::parse("#join"), Command::Unknown(_)));
+        assert!(matches!(Command::parse("#join #a #b"), Command::Unknown(_)));
     }
 
     #[test]
@@ -347,5 +558,13 @@ mod tests {
         assert_eq!(clean("a\nb"), "a\\nb");
         assert_eq!(clean("\u{1b}[31mred"), "\\u{1b}[31mred");
         assert_eq!(clean("tab\tok ünï"), "tab\tok ünï");
+        // A right-to-left override would show "txt.exe" as "exe.txt".
+        assert_eq!(clean("a\u{202e}txt.exe"), "a\\u{202e}txt.exe");
+        assert_eq!(
+            clean("\u{2066}x\u{2069}\u{200b}\u{2028}\u{feff}\u{85}"),
+            "\\u{2066}x\\u{2069}\\u{200b}\\u{2028}\\u{feff}\\u{85}"
+        );
+        // Right-to-left text itself is not touched.
+        assert_eq!(clean("שלום مرحبا"), "שלום مرحبا");
     }
 }

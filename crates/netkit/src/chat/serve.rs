@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use chat::history::{Retention, SqliteHistory};
 use chat::rate::RateConfig;
 use chat::{Accounts, Server, ServerConfig};
 use clap::Args;
@@ -54,6 +55,33 @@ pub struct ServeArgs {
     /// The window for --login-failures
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     login_window: Duration,
+    /// New accounts per client address within --register-window
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    register_per_address: u32,
+    /// New accounts from all addresses together within --register-window
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    register_overall: u32,
+    /// The window for --register-per-address and --register-overall
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse)]
+    register_window: Duration,
+    /// Logins that may wait for a password check before more get `busy`
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    login_queue: u32,
+    /// Named rooms one user session may be in at once
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    rooms_per_user: u32,
+    /// Named rooms the server keeps at once (a room exists while occupied)
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_rooms: u32,
+    /// Room messages kept per room (in the database)
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    history: u32,
+    /// How long room messages are kept
+    #[arg(long, value_name = "DURATION", default_value = "720h", value_parser = duration::parse)]
+    history_age: Duration,
+    /// Latest messages replayed to whoever joins a room (0: none)
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=200))]
+    history_on_join: u32,
     /// Least time between two broadcasts of the user list (plus 1 ms per user)
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = duration::parse)]
     users_interval: Duration,
@@ -89,10 +117,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         queue: args.queue as usize,
         login_failures: args.login_failures,
         login_window: args.login_window,
+        register_per_address: args.register_per_address,
+        register_overall: args.register_overall,
+        register_window: args.register_window,
+        login_queue: args.login_queue as usize,
+        rooms_per_session: args.rooms_per_user as usize,
+        max_rooms: args.max_rooms as usize,
+        history: Retention {
+            per_room: args.history as usize,
+            max_age: args.history_age,
+        },
+        history_on_join: args.history_on_join as usize,
         users_interval: args.users_interval,
         tls: tls.clone(),
     };
-    let server = Server::bind(args.bind, config, accounts)
+    let history = SqliteHistory::open(&args.db)?;
+    let server = Server::bind_stored(args.bind, config, accounts, history)
         .await
         .with_context(|| format!("cannot start the chat server on {}", args.bind))?;
     let suffix = if tls.is_some() { " (tls)" } else { "" };

@@ -41,7 +41,7 @@ pub async fn check() -> anyhow::Result<String> {
     .await
     .context("alice never saw bob join")?;
 
-    alice.say("hello, room").await?;
+    alice.say(None, "hello, room").await?;
     expect(&mut bob_events, |event| {
         matches!(event, Event::Message { from, text, .. } if from == "alice" && text == "hello, room")
     })

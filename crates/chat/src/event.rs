@@ -1,0 +1,84 @@
+//! What the chat client reports to its caller: room messages and events,
+//! answers to its requests, verified (or rejected) direct messages, and the
+//! end of the session.
+
+use std::net::SocketAddr;
+
+use crate::direct::Rejection;
+use crate::frame::{ErrorCode, LeaveReason, RoomInfo, UserEntry};
+
+/// What the client reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Message {
+        from: String,
+        text: String,
+        time: u64,
+        /// The named room it was said in; `None` for the default room.
+        room: Option<String>,
+        /// The server's id for it (what `history` pages by).
+        id: Option<u64>,
+        /// Replayed from history rather than said just now.
+        history: bool,
+    },
+    /// The end of a history replay.
+    HistoryEnd {
+        room: String,
+        count: usize,
+    },
+    /// A direct message verified against the sender's current key.
+    Direct {
+        from: String,
+        text: String,
+    },
+    /// A datagram that could not be verified, with what it claimed.
+    Unverified {
+        source: SocketAddr,
+        claimed: Option<String>,
+        text: Option<String>,
+        why: Rejection,
+    },
+    Joined {
+        name: String,
+        room: Option<String>,
+    },
+    Left {
+        name: String,
+        reason: LeaveReason,
+        room: Option<String>,
+    },
+    /// This session joined a named room; its member list follows.
+    RoomJoined {
+        room: String,
+        topic: String,
+        created: bool,
+        operators: Vec<String>,
+    },
+    RoomParted {
+        room: String,
+    },
+    /// The complete room list, after the server sent it.
+    Rooms(Vec<RoomInfo>),
+    /// A room's complete member list.
+    Members {
+        room: String,
+        names: Vec<String>,
+    },
+    Topic {
+        room: String,
+        topic: String,
+        by: String,
+    },
+    /// The complete user list, after the server sent it.
+    Users(Vec<UserEntry>),
+    /// A request failed; the session goes on.
+    Error {
+        code: ErrorCode,
+        text: String,
+    },
+    /// The session is over; no events follow.
+    Closed {
+        code: Option<ErrorCode>,
+        text: String,
+    },
+}

@@ -1,0 +1,331 @@
+//! Room history: every room message gets a server-assigned id and time and
+//! is stored, bounded per room by count and age. Storage sits behind
+//! [`HistoryStore`] (SQLite here, in the accounts database; another engine
+//! can be added behind the same trait). One thread owns the store and
+//! serves appends and queries in the order they were made, so a query
+//! sees every message accepted before it, and a busy room costs one
+//! transaction per batch of messages, not one per message.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+use tracing::warn;
+
+use crate::store::StoreError;
+
+/// One stored room message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub id: u64,
+    /// The room as shown (`#Rust`); looked up regardless of case.
+    pub room: String,
+    pub from: String,
+    pub text: String,
+    /// Unix milliseconds.
+    pub time: u64,
+}
+
+/// How much history each room keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub per_room: usize,
+    pub max_age: Duration,
+}
+
+/// Where history is kept.
+pub trait HistoryStore: Send + 'static {
+    /// Stores messages (ids already assigned) and applies `retention` to
+    /// their rooms.
+    fn append(&mut self, batch: &[Stored], retention: Retention) -> Result<(), StoreError>;
+    /// Up to `limit` messages of `room` older than `before` (all when
+    /// `None`), oldest first.
+    fn page(
+        &mut self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError>;
+    /// The highest id ever assigned, so ids keep rising across restarts.
+    fn last_id(&mut self) -> Result<u64, StoreError>;
+}
+
+/// History in SQLite, in its own connection to the accounts database.
+#[derive(Debug)]
+pub struct SqliteHistory {
+    conn: Connection,
+}
+
+impl SqliteHistory {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open)?;
+        Self::init(conn).map_err(open)
+    }
+
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Ok(Self::init(Connection::open_in_memory()?)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, rusqlite::Error> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Ids are never reused: AUTOINCREMENT's sequence outlives deletes.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS history (
+                 id      INTEGER PRIMARY KEY AUTOINCREMENT,
+                 room    TEXT    NOT NULL,
+                 room_key TEXT   NOT NULL,
+                 sender  TEXT    NOT NULL,
+                 text    TEXT    NOT NULL,
+                 time    INTEGER NOT NULL
+             ) STRICT;
+             CREATE INDEX IF NOT EXISTS history_by_room ON history (room_key, id);",
+        )?;
+        Ok(Self { conn })
+    }
+}
+
+impl HistoryStore for SqliteHistory {
+    fn append(&mut self, batch: &[Stored], retention: Retention) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut rooms: Vec<String> = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO history (id, room, room_key, sender, text, time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for message in batch {
+                let key = message.room.to_ascii_lowercase();
+                insert.execute(params![
+                    message.id,
+                    message.room,
+                    key,
+                    message.from,
+                    message.text,
+                    message.time
+                ])?;
+                if !rooms.contains(&key) {
+                    rooms.push(key);
+                }
+            }
+            let oldest = now_millis().saturating_sub(retention.max_age.as_millis() as u64);
+            let mut prune = tx.prepare_cached(
+                "DELETE FROM history WHERE room_key = ?1 AND (time < ?2 OR id <= (
+                     SELECT id FROM history WHERE room_key = ?1
+                     ORDER BY id DESC LIMIT 1 OFFSET ?3))",
+            )?;
+            for room in &rooms {
+                prune.execute(params![room, oldest, retention.per_room])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn page(
+        &mut self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT id, room, sender, text, time FROM history
+             WHERE room_key = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        )?;
+        let before = before.map_or(i64::MAX, |id| i64::try_from(id).unwrap_or(i64::MAX));
+        let rows = query.query_map(params![room.to_ascii_lowercase(), before, limit], |row| {
+            Ok(Stored {
+                id: row.get(0)?,
+                room: row.get(1)?,
+                from: row.get(2)?,
+                text: row.get(3)?,
+                time: row.get(4)?,
+            })
+        })?;
+        let mut page: Vec<Stored> = rows.collect::<Result<_, _>>()?;
+        page.reverse();
+        Ok(page)
+    }
+
+    fn last_id(&mut self) -> Result<u64, StoreError> {
+        let stored: Option<u64> = self.conn.query_row(
+            "SELECT MAX(seq) FROM (
+                 SELECT seq FROM sqlite_sequence WHERE name = 'history'
+                 UNION ALL SELECT MAX(id) FROM history)",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(stored.unwrap_or(0))
+    }
+}
+
+/// What to do with a page, run on the history thread so that pages are
+/// delivered in the order they were asked for.
+type Deliver = Box<dyn FnOnce(Vec<Stored>) + Send>;
+
+enum Command {
+    Append(Stored),
+    Page {
+        room: String,
+        before: Option<u64>,
+        limit: usize,
+        deliver: Deliver,
+    },
+}
+
+/// The server's side: assigns ids and hands work to the store's thread.
+#[derive(Debug)]
+pub struct History {
+    commands: mpsc::Sender<Command>,
+    next_id: AtomicU64,
+}
+
+impl History {
+    /// Starts the thread that owns `store`.
+    pub fn start(mut store: impl HistoryStore, retention: Retention) -> Result<Self, StoreError> {
+        let last = store.last_id()?;
+        let (commands, queue) = mpsc::channel::<Command>();
+        std::thread::Builder::new()
+            .name("chat-history".into())
+            .spawn(move || serve(store, retention, &queue))
+            .map_err(|err| StoreError::Thread(err.to_string()))?;
+        Ok(Self {
+            commands,
+            next_id: AtomicU64::new(last + 1),
+        })
+    }
+
+    /// Records a message said now in `room`; returns its id and time.
+    pub fn record(&self, room: &str, from: &str, text: &str) -> (u64, u64) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let time = now_millis();
+        let stored = Stored {
+            id,
+            room: room.to_owned(),
+            from: from.to_owned(),
+            text: text.to_owned(),
+            time,
+        };
+        if self.commands.send(Command::Append(stored)).is_err() {
+            warn!("the history thread is gone; a message was not stored");
+        }
+        (id, time)
+    }
+
+    /// Hands up to `limit` messages of `room` before id `before`, oldest
+    /// first, to `deliver`, after every earlier request has had its own.
+    pub fn page(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+        deliver: impl FnOnce(Vec<Stored>) + Send + 'static,
+    ) {
+        let command = Command::Page {
+            room: room.to_owned(),
+            before,
+            limit,
+            deliver: Box::new(deliver),
+        };
+        if let Err(mpsc::SendError(Command::Page { deliver, .. })) = self.commands.send(command) {
+            deliver(Vec::new());
+        }
+    }
+}
+
+fn serve(mut store: impl HistoryStore, retention: Retention, queue: &mpsc::Receiver<Command>) {
+    let mut batch = Vec::new();
+    while let Ok(first) = queue.recv() {
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Append(stored) => {
+                    batch.push(stored);
+                    // Whatever else is waiting joins this transaction.
+                    next = queue.try_recv().ok();
+                    if next.is_none() || batch.len() >= 1024 {
+                        flush(&mut store, &mut batch, retention);
+                    }
+                }
+                Command::Page {
+                    room,
+                    before,
+                    limit,
+                    deliver,
+                } => {
+                    flush(&mut store, &mut batch, retention);
+                    let page = store.page(&room, before, limit).unwrap_or_else(|err| {
+                        warn!(%err, "cannot read history");
+                        Vec::new()
+                    });
+                    deliver(page);
+                }
+            }
+        }
+        flush(&mut store, &mut batch, retention);
+    }
+}
+
+fn flush(store: &mut impl HistoryStore, batch: &mut Vec<Stored>, retention: Retention) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(err) = store.append(batch, retention) {
+        warn!(%err, lost = batch.len(), "cannot store history");
+    }
+    batch.clear();
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |now| now.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: u64, room: &str, time: u64) -> Stored {
+        Stored {
+            id,
+            room: room.into(),
+            from: "alice".into(),
+            text: format!("message {id}"),
+            time,
+        }
+    }
+
+    #[test]
+    fn pages_back_and_keeps_its_bounds() {
+        let mut store = SqliteHistory::open_in_memory().unwrap();
+        let keep = Retention {
+            per_room: 5,
+            max_age: Duration::from_secs(3600),
+        };
+        let now = now_millis();
+        let batch: Vec<Stored> = (1..=8).map(|id| message(id, "#Rust", now)).collect();
+        store.append(&batch, keep).unwrap();
+        store.append(&[message(9, "#other", now)], keep).unwrap();
+        // Only the last five of #rust are kept, whatever the case asked.
+        let all = store.page("#RUST", None, 100).unwrap();
+        let ids: Vec<u64> = all.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [4, 5, 6, 7, 8]);
+        let older = store.page("#rust", Some(7), 2).unwrap();
+        assert_eq!(older.iter().map(|m| m.id).collect::<Vec<_>>(), [5, 6]);
+        assert!(store.page("#rust", Some(1), 10).unwrap().is_empty());
+        assert!(store.page("#rust", Some(u64::MAX), 1).unwrap()[0].id == 8);
+        // Too old is pruned too.
+        store
+            .append(&[message(10, "#old", now - 7_200_000)], keep)
+            .unwrap();
+        assert!(store.page("#old", None, 10).unwrap().is_empty());
+        assert_eq!(store.last_id().unwrap(), 10);
+    }
+}
