@@ -17,9 +17,8 @@ use tracing::{debug, warn};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::body::Chunk;
-use crate::cache::{Entry, Leader, Meta, Outcome, VariantId};
-use crate::forward::State;
-use crate::lookup::unix_seconds;
+use crate::cache::{Entry, Leader, Meta, Outcome, VariantId, unix_seconds};
+use crate::state::State;
 
 /// Chunks in flight between the client's response and the writer.
 const CHANNEL: usize = 32;

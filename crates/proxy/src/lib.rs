@@ -6,22 +6,28 @@
 //!
 //! The server is hyper; the proxying and caching around it are ours:
 //! `target` checks what is asked for, `forward` routes each request,
-//! `lookup` answers GET and HEAD from the cache or the origin, `fill`
-//! stores what passes, `cache` indexes it, `tunnel` relays CONNECT, and
-//! `zerocopy` sends large bodies from the memory tier with `sendfile`.
+//! `hit` answers fresh plain requests straight from the cache, `lookup`
+//! answers GET and HEAD from the cache or the origin, `fill` stores what
+//! passes, `cache` indexes it, `tunnel` relays CONNECT, and `zerocopy` sends
+//! large bodies from the memory tier with `sendfile`. Underneath them all,
+//! `state` is what handlers share and `exchange` how an answer is labelled,
+//! counted and logged.
 
 mod access;
 mod body;
 pub mod cache;
 mod conditional;
+mod exchange;
 mod fill;
 mod forward;
 mod headers;
+mod hit;
 mod lookup;
 mod origin;
 mod pages;
 mod purge;
 mod server;
+mod state;
 mod stats;
 mod stored;
 pub mod target;

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{
-    AGE, CACHE_CONTROL, CONTENT_LENGTH, DATE, ETAG, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_RANGE, LAST_MODIFIED, PRAGMA, SET_COOKIE, VARY,
+    CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED,
+    SET_COOKIE, VARY,
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
@@ -20,12 +20,13 @@ use tracing::warn;
 use crate::access::Hierarchy;
 use crate::body::{self, Body, Tee};
 use crate::cache::{
-    BodyError, Candidate, Entry, HitTemplate, Joined, Leader, Meta, Outcome, VariantId, follow,
+    BodyError, Candidate, Entry, Joined, Leader, Meta, Outcome, VariantId, follow, unix_seconds,
 };
-use crate::conditional::client_has_current;
+use crate::exchange::{Answer, Exchange, failure_page, from_origin, peer_of};
 use crate::fill::{self, Plan};
-use crate::forward::{Answer, Exchange, State, failure_page, from_origin};
 use crate::headers::remove_hop_by_hop;
+use crate::hit::{HitHead, finish_hit_head, is_plain, remember_template};
+use crate::state::State;
 use crate::stored::{hit_head, updated_fields};
 use crate::target::Target;
 use crate::{origin, pages};
@@ -267,7 +268,7 @@ impl Lookup {
                 return self.relay(exchange, response, leader, Answer::Miss);
             }
         };
-        let peer = crate::forward::peer_of(&response);
+        let peer = peer_of(&response);
         let mut update = response.headers().clone();
         remove_hop_by_hop(&mut update);
         let headers = updated_fields(&old.headers, &update);
@@ -386,73 +387,6 @@ impl Lookup {
     }
 }
 
-/// What a hit sends besides the body.
-enum HitHead {
-    WithBody(http::response::Parts),
-    /// A HEAD, or a 304 for a client that already has this response.
-    Bodiless(Response<Body>),
-}
-
-/// Dates the head and answers the client's own conditional request.
-fn finish_hit_head(
-    mut head: http::response::Parts,
-    request: &HeaderMap,
-    head_only: bool,
-) -> HitHead {
-    head.headers.insert(DATE, http_date(SystemTime::now()));
-    if head.status == StatusCode::OK && client_has_current(request, &head.headers) {
-        head.status = StatusCode::NOT_MODIFIED;
-        head.headers.remove(CONTENT_LENGTH);
-        return HitHead::Bodiless(Response::from_parts(head, body::empty()));
-    }
-    if head_only {
-        return HitHead::Bodiless(Response::from_parts(head, body::empty()));
-    }
-    HitHead::WithBody(head)
-}
-
-/// The hit path without the caching policy: a plain GET or HEAD (no
-/// `Cache-Control`, no `Pragma`) for an entry whose [`HitTemplate`] is still
-/// fresh and whose body is in memory. Anything else returns `None` and
-/// takes the full path.
-pub fn fast_hit(
-    state: &State,
-    url: &str,
-    request: &HeaderMap,
-    head_only: bool,
-) -> Option<Response<Body>> {
-    let now = SystemTime::now();
-    for candidate in state.cache.candidates(url) {
-        let Some(template) = candidate.entry.template.get() else {
-            continue;
-        };
-        if now >= template.fresh_until || (candidate.body.is_none() && !head_only) {
-            continue;
-        }
-        let (mut head, ()) = Response::new(()).into_parts();
-        head.status = template.status;
-        head.headers = template.headers.clone();
-        let age = now
-            .duration_since(template.born)
-            .unwrap_or_default()
-            .as_secs();
-        head.headers.insert(AGE, HeaderValue::from(age));
-        return Some(match finish_hit_head(head, request, head_only) {
-            HitHead::Bodiless(response) => response,
-            HitHead::WithBody(head) => {
-                let bytes = candidate.body.expect("checked above");
-                Response::from_parts(head, body::full(bytes))
-            }
-        });
-    }
-    None
-}
-
-/// Whether a request leaves freshness entirely to the cache.
-pub fn is_plain(request: &HeaderMap) -> bool {
-    !request.contains_key(CACHE_CONTROL) && !request.contains_key(PRAGMA)
-}
-
 /// Whether the request carries `Cache-Control: only-if-cached`.
 fn only_if_cached(request: &HeaderMap) -> bool {
     request
@@ -475,46 +409,6 @@ fn with_validators(request: &HeaderMap, revalidation: &HeaderMap) -> HeaderMap {
         }
     }
     headers
-}
-
-/// Remembers what a fresh hit for a plain request sends, for [`fast_hit`].
-fn remember_template(entry: &Entry, head: &http::response::Parts, now: SystemTime) {
-    if head.headers.contains_key(VARY) {
-        return;
-    }
-    entry.template.get_or_init(|| {
-        let policy = &entry.meta.policy;
-        let mut headers = head.headers.clone();
-        headers.remove(AGE);
-        headers.remove(DATE);
-        HitTemplate {
-            status: head.status,
-            headers,
-            fresh_until: now + policy.time_to_live(now),
-            born: now.checked_sub(policy.age(now)).unwrap_or(now),
-        }
-    });
-}
-
-/// `Date` for now, formatted once per second per thread: a hit path
-/// formatting dates would spend more time on them than on the response.
-fn http_date(now: SystemTime) -> HeaderValue {
-    thread_local! {
-        static LAST: std::cell::RefCell<(u64, HeaderValue)> =
-            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
-    }
-    let second = unix_seconds(now);
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != second {
-            let text = httpdate::fmt_http_date(now);
-            *last = (
-                second,
-                HeaderValue::from_str(&text).expect("an HTTP date is a header value"),
-            );
-        }
-        last.1.clone()
-    })
 }
 
 /// The request header values a response's `Vary` selects, in the order it
@@ -544,14 +438,10 @@ fn selected_headers(response: &HeaderMap, request: &HeaderMap) -> Option<Vec<(St
     Some(selected)
 }
 
-pub fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ use http_body_util::LengthLimitError;
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::forward::State;
+use crate::state::State;
 use crate::target::Origin;
 
 #[derive(Debug)]

@@ -21,7 +21,8 @@ use tracing::{debug, info, warn};
 
 use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
-use crate::forward::{self, State};
+use crate::forward;
+use crate::state::State;
 use crate::stats::{Counted, Stats};
 use crate::zerocopy::ClientStream;
 use crate::{Config, Error};

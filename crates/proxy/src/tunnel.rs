@@ -11,9 +11,10 @@ use tracing::debug;
 
 use crate::access::Hierarchy;
 use crate::body::{self, Body};
-use crate::forward::{Answer, Exchange, State};
+use crate::exchange::{Answer, Exchange};
 use crate::origin::Failure;
 use crate::pages;
+use crate::state::State;
 use crate::target::{Origin, parse_connect};
 
 const HTTPS_PORT: u16 = 443;

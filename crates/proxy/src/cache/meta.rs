@@ -7,6 +7,7 @@
 //! tampered file is never taken for an entry.
 
 use std::fmt;
+use std::time::SystemTime;
 
 use http_cache_semantics::CachePolicy;
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,13 @@ impl Meta {
         }
         serde_json::from_slice(json).map_err(|err| MetaError::Json(err.to_string()))
     }
+}
+
+/// Seconds since the epoch, as `stored_at` counts them.
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub use disk::{BodyError, Disk};
 pub use flight::{Flights, Joined, Leader, Outcome, follow};
 #[cfg(test)]
 pub use meta::tests::sample;
-pub use meta::{Meta, MetaError, VariantId};
+pub use meta::{Meta, MetaError, VariantId, unix_seconds};
 
 /// Size limits, in bytes.
 #[derive(Debug, Clone, Copy)]
