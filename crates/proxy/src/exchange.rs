@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpInfo;
@@ -136,6 +136,9 @@ impl Exchange {
         answer: Answer,
         hierarchy: Hierarchy,
     ) -> Response<Body> {
+        // The proxy speaks HTTP/1.1 to its clients whatever the origin
+        // speaks (hyper still answers an HTTP/1.0 client in HTTP/1.0).
+        *response.version_mut() = Version::HTTP_11;
         let headers = response.headers_mut();
         add_via(headers);
         headers.insert(X_CACHE, HeaderValue::from_static(answer.x_cache()));

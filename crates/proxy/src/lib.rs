@@ -17,6 +17,7 @@ mod access;
 mod body;
 pub mod cache;
 mod conditional;
+mod connector;
 mod exchange;
 mod fill;
 mod forward;

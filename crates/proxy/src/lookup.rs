@@ -245,6 +245,7 @@ impl Lookup {
         leader: Option<Leader>,
     ) -> Response<Body> {
         let headers = with_validators(&self.parts.headers, &revalidation.headers);
+        let asked_ours = asks_about(&headers, &candidate.entry.meta.headers);
         let request = self.origin_request(headers, body::empty());
         let response = match origin::send(&self.state, request).await {
             Ok(response) => response,
@@ -260,12 +261,17 @@ impl Lookup {
         }
         let now = SystemTime::now();
         let old = &candidate.entry.meta;
-        let status = match old.policy.after_response(&self.key, &response, now) {
+        let answered = validating_view(&response, &old.headers, asked_ours);
+        let status = match old.policy.after_response(&self.key, &answered, now) {
             AfterResponse::NotModified(_, head) => head.status,
-            // A 304 for some other representation than ours: the client's
-            // own validators matched, so it is the client's to keep.
+            // The 304 names another representation than the one we asked
+            // about: it validates nothing we hold, and a 304 is not an answer
+            // for a client that asked for the response itself.
             AfterResponse::Modified(..) => {
-                return self.relay(exchange, response, leader, Answer::Miss);
+                drop(response);
+                return self
+                    .fetch(exchange, body::empty(), leader, Answer::Refreshed)
+                    .await;
             }
         };
         let peer = peer_of(&response);
@@ -409,6 +415,52 @@ fn with_validators(request: &HeaderMap, revalidation: &HeaderMap) -> HeaderMap {
         }
     }
     headers
+}
+
+/// Whether a conditional request carries the stored response's own
+/// validators: its ETag among `If-None-Match`, or its `Last-Modified` as
+/// `If-Modified-Since` (the policy keeps a client's own validators instead).
+fn asks_about(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    fn text(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    }
+    let etag_asked = match (text(request, IF_NONE_MATCH), text(stored, ETAG)) {
+        (Some(asked), Some(etag)) => asked.split(',').any(|tag| tag.trim() == etag),
+        _ => false,
+    };
+    etag_asked
+        || matches!(
+            (text(request, IF_MODIFIED_SINCE), text(stored, LAST_MODIFIED)),
+            (Some(asked), Some(modified)) if asked == modified
+        )
+}
+
+/// The 304 as it selects a stored response (RFC 9111 §4.3.4). When it
+/// answers a request carrying the stored response's own validators
+/// (`asked_ours`), a 304 that names no validator (Python's http.server sends
+/// none) selects that response: it is given the stored ones. Otherwise it
+/// is left as it is, and selects only what its own validators match.
+fn validating_view(
+    response: &Response<Incoming>,
+    stored: &HeaderMap,
+    asked_ours: bool,
+) -> Response<()> {
+    let mut view = Response::new(());
+    *view.status_mut() = response.status();
+    *view.headers_mut() = response.headers().clone();
+    let names_none =
+        !response.headers().contains_key(ETAG) && !response.headers().contains_key(LAST_MODIFIED);
+    if asked_ours && names_none {
+        for name in [ETAG, LAST_MODIFIED] {
+            if let Some(value) = stored.get(&name) {
+                view.headers_mut().insert(name, value.clone());
+            }
+        }
+    }
+    view
 }
 
 /// The request header values a response's `Vary` selects, in the order it

@@ -11,7 +11,6 @@ use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
@@ -21,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
+use crate::connector::Connector;
 use crate::forward;
 use crate::state::State;
 use crate::stats::{Counted, Stats};
@@ -68,9 +68,7 @@ impl Proxy {
                 addr: config.bind,
                 source,
             })?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
+        let connector = Connector::new(config.connect_timeout);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(POOL_PER_HOST)
             .pool_idle_timeout(POOL_IDLE)

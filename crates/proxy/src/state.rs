@@ -2,7 +2,6 @@
 //! pooled origin client, the counters and the access log.
 
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -10,6 +9,7 @@ use crate::Config;
 use crate::access::AccessRecord;
 use crate::body::Body;
 use crate::cache::Cache;
+use crate::connector::Connector;
 use crate::stats::Stats;
 
 /// What every request handler shares.
@@ -17,7 +17,7 @@ use crate::stats::Stats;
 pub struct State {
     pub config: Config,
     pub cache: Cache,
-    pub client: Client<HttpConnector, Body>,
+    pub client: Client<Connector, Body>,
     pub stats: Stats,
     pub access_log: mpsc::UnboundedSender<AccessRecord>,
     /// Cancelled when the server stops: ends CONNECT tunnels.
