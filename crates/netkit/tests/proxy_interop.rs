@@ -153,3 +153,27 @@ fn no_delayed_ack_stall_on_reused_origin_connections() {
         "40 requests through the proxy took {took:?}: delayed-ACK stalls"
     );
 }
+
+/// Requests hyper cannot parse are answered by hyper itself; those answers
+/// carry `Via` and `X-Cache` like every other.
+#[test]
+fn hypers_own_400_and_431_carry_via_and_x_cache() {
+    if !tools() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(cache.path(), &[]);
+    let many: String = (0..200).map(|n| format!("X-{n}: 1\r\n")).collect();
+    let huge = format!("GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    for (request, status) in [
+        (&b"HELLO THERE\r\n\r\n"[..], "400"),
+        (huge.as_bytes(), "431"),
+    ] {
+        let reply = support::raw(proxy.addr(), request);
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status} ")), "{reply}");
+        let head = reply.to_ascii_lowercase();
+        assert!(head.contains("\r\nvia: 1.1 netkit\r\n"), "{reply}");
+        assert!(head.contains("\r\nx-cache: bypass\r\n"), "{reply}");
+        assert!(reply.ends_with("\r\n\r\n"), "{reply}");
+    }
+}

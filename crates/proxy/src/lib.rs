@@ -28,6 +28,7 @@ mod origin;
 mod pages;
 mod purge;
 mod server;
+mod stamp;
 mod state;
 mod stats;
 mod stored;

@@ -22,6 +22,7 @@ use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
 use crate::connector::Connector;
 use crate::forward;
+use crate::stamp::{STAMP, Stamped};
 use crate::state::State;
 use crate::stats::{Counted, Stats};
 use crate::zerocopy::ClientStream;
@@ -179,7 +180,10 @@ async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.idle_timeout)
         .keep_alive(allowed)
-        .serve_connection(TokioIo::new(ClientStream::new(stream)), service)
+        .serve_connection(
+            TokioIo::new(Stamped::new(ClientStream::new(stream))),
+            service,
+        )
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
@@ -217,11 +221,12 @@ fn unparsable(err: &hyper::Error, client: IpAddr) -> Option<AccessRecord> {
         )
     };
     // What hyper sends: the status line, `connection`, `content-length`
-    // and `date` (29 characters).
+    // and `date` (29 characters), and what `Stamped` adds.
     let reason = status.canonical_reason().unwrap_or("");
     let head = format!("HTTP/1.1 {} {reason}\r\n", status.as_u16()).len()
         + "connection: close\r\ncontent-length: 0\r\ndate: \r\n\r\n".len()
-        + 29;
+        + 29
+        + STAMP.len();
     Some(AccessRecord {
         time: SystemTime::now(),
         elapsed: Duration::ZERO,
