@@ -177,3 +177,63 @@ fn hypers_own_400_and_431_carry_via_and_x_cache() {
         assert!(reply.ends_with("\r\n\r\n"), "{reply}");
     }
 }
+
+/// A `Range` for a cached object is served from the cache, from memory or
+/// from disk, with `If-Range` honoured; a range for an uncached object goes
+/// to the origin, and the full response it sends fills the cache.
+#[test]
+fn ranges_of_cached_objects_come_from_the_cache() {
+    if !tools() {
+        return;
+    }
+    let origin = support::Origin::start();
+    let cache = tempfile::tempdir().unwrap();
+    // Bodies over 1 KiB are served from their file on disk.
+    let proxy = Proxy::start(cache.path(), &["--memory-object-size", "1KiB"]);
+    let pattern = b"0123456789abcdefghijklmnopqrstuvwxyz\n";
+    for size in [500usize, 100_000] {
+        let path = format!("/ranged?cc=max-age=300&etag=v1&size={size}");
+        let url = origin.url(&path);
+        let body: Vec<u8> = pattern.iter().copied().cycle().take(size).collect();
+        let full = support::via(&proxy, &url, &[]);
+        assert_eq!((full.status, full.x_cache()), (200, "MISS"));
+        support::wait_for_entries(cache.path(), if size == 500 { 1 } else { 2 });
+
+        let part = support::via(&proxy, &url, &["-r", "10-19"]);
+        assert_eq!((part.status, part.x_cache()), (206, "HIT"), "{part:?}");
+        assert_eq!(
+            part.header("content-range"),
+            Some(format!("bytes 10-19/{size}").as_str())
+        );
+        assert_eq!(part.body, body[10..20]);
+        let tail = support::via(&proxy, &url, &["-r", "-5"]);
+        assert_eq!((tail.status, tail.x_cache()), (206, "HIT"));
+        assert_eq!(tail.body, body[size - 5..]);
+
+        let named = support::via(&proxy, &url, &["-r", "0-3", "-H", "If-Range: \"v1\""]);
+        assert_eq!((named.status, named.x_cache()), (206, "HIT"), "{named:?}");
+        assert_eq!(named.body, body[..4]);
+        let other = support::via(&proxy, &url, &["-r", "0-3", "-H", "If-Range: \"v0\""]);
+        assert_eq!((other.status, other.x_cache()), (200, "HIT"), "{other:?}");
+        assert_eq!(other.body, body);
+
+        let beyond = support::via(&proxy, &url, &["-r", "200000-"]);
+        assert_eq!(beyond.status, 416, "{beyond:?}");
+        assert_eq!(
+            beyond.header("content-range"),
+            Some(format!("bytes */{size}").as_str())
+        );
+        assert_eq!(origin.count(&path), 1, "every range came from the cache");
+    }
+
+    // Not cached yet: the range goes to the origin, which sends it all.
+    let path = "/later?cc=max-age=300&size=300";
+    let first = support::via(&proxy, &origin.url(path), &["-r", "0-9"]);
+    assert_eq!(first.x_cache(), "MISS", "{first:?}");
+    assert_eq!(origin.count(path), 1);
+    support::wait_for_entries(cache.path(), 3);
+    let again = support::via(&proxy, &origin.url(path), &["-r", "0-9"]);
+    assert_eq!((again.status, again.x_cache()), (206, "HIT"), "{again:?}");
+    assert_eq!(again.body, b"0123456789");
+    assert_eq!(origin.count(path), 1);
+}

@@ -89,9 +89,8 @@ pub async fn handle(
         return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
     }
 
-    let cacheable = (request.method() == Method::GET || request.method() == Method::HEAD)
-        && !request.headers().contains_key(RANGE);
-    if cacheable && hit::is_plain(request.headers()) {
+    let cacheable = request.method() == Method::GET || request.method() == Method::HEAD;
+    if cacheable && !request.headers().contains_key(RANGE) && hit::is_plain(request.headers()) {
         let head_only = request.method() == Method::HEAD;
         if let Some(response) = hit::fast_hit(&state, exchange.url(), request.headers(), head_only)
         {

@@ -27,6 +27,7 @@ mod lookup;
 mod origin;
 mod pages;
 mod purge;
+mod range;
 mod server;
 mod stamp;
 mod state;

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED,
-    SET_COOKIE, VARY,
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderValue, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, SET_COOKIE, VARY,
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
@@ -26,6 +26,7 @@ use crate::exchange::{Answer, Exchange, failure_page, from_origin, peer_of};
 use crate::fill::{self, Plan};
 use crate::headers::remove_hop_by_hop;
 use crate::hit::{HitHead, finish_hit_head, is_plain, remember_template};
+use crate::range::{self, Selected};
 use crate::state::State;
 use crate::stored::{hit_head, updated_fields};
 use crate::target::Target;
@@ -96,6 +97,10 @@ impl Lookup {
         self.parts.method == Method::HEAD
     }
 
+    fn is_ranged(&self) -> bool {
+        self.parts.method == Method::GET && self.parts.headers.contains_key(RANGE)
+    }
+
     /// Whether this request selects the stored variant `meta` (RFC 9111
     /// §4.1): its values of the fields the response's `Vary` names, every
     /// line of each, are those the variant was stored under. (The policy
@@ -146,6 +151,12 @@ impl Lookup {
                 );
                 return exchange.finish(&self.state, page, Answer::Miss, Hierarchy::None);
             }
+            if self.is_ranged() {
+                // A part of a response the cache cannot serve comes from
+                // the origin as it is; a full response there still fills
+                // the cache.
+                break (None, None);
+            }
             if self.is_head() || followed || leading.is_some() {
                 break (stale, leading);
             }
@@ -171,19 +182,51 @@ impl Lookup {
 
     /// The stored response with the head `head` (from [`hit_head`]), or
     /// `None` when its body turned out damaged (the entry is then dropped).
+    /// A `Range` the stored response can serve gets its part.
     async fn serve(
         &self,
         candidate: &Candidate,
         head: http::response::Parts,
     ) -> Option<Response<Body>> {
         let meta = &candidate.entry.meta;
-        let head = match finish_hit_head(head, &self.parts.headers, self.is_head()) {
+        let mut head = match finish_hit_head(head, &self.parts.headers, self.is_head()) {
             HitHead::WithBody(head) => head,
             HitHead::Bodiless(response) => return Some(response),
         };
+        let selected = match head.status {
+            StatusCode::OK => range::select(&self.parts.headers, &head.headers, meta.body_len),
+            _ => Selected::Whole,
+        };
+        let part = match selected {
+            Selected::Whole => None,
+            Selected::Part { first, last } => {
+                head.status = StatusCode::PARTIAL_CONTENT;
+                let range = format!("bytes {first}-{last}/{}", meta.body_len);
+                head.headers.insert(
+                    CONTENT_RANGE,
+                    HeaderValue::from_str(&range).expect("digits are a header value"),
+                );
+                head.headers
+                    .insert(CONTENT_LENGTH, HeaderValue::from(last - first + 1));
+                Some((first, last))
+            }
+            Selected::Unsatisfiable => {
+                head.status = StatusCode::RANGE_NOT_SATISFIABLE;
+                let range = format!("bytes */{}", meta.body_len);
+                head.headers.insert(
+                    CONTENT_RANGE,
+                    HeaderValue::from_str(&range).expect("digits are a header value"),
+                );
+                head.headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
+                return Some(Response::from_parts(head, body::empty()));
+            }
+        };
         let body = match &candidate.body {
-            Some(bytes) => body::full(bytes.clone()),
-            None => match self.read_body(meta).await {
+            Some(bytes) => body::full(match part {
+                Some((first, last)) => bytes.slice(first as usize..=last as usize),
+                None => bytes.clone(),
+            }),
+            None => match self.read_body(meta, part).await {
                 Ok(body) => body,
                 Err(err) => {
                     warn!(url = %meta.url, %err, "damaged cache entry: removed, fetching again");
@@ -195,7 +238,8 @@ impl Lookup {
         Some(Response::from_parts(head, body))
     }
 
-    async fn read_body(&self, meta: &Meta) -> Result<Body, BodyError> {
+    /// The stored body from disk, or its bytes `part` (first, last).
+    async fn read_body(&self, meta: &Meta, part: Option<(u64, u64)>) -> Result<Body, BodyError> {
         let disk = self.state.cache.disk().clone();
         let small = meta.body_len <= self.state.cache.limits().memory_object;
         let owned = meta.clone();
@@ -204,12 +248,18 @@ impl Lookup {
                 .await
                 .expect("reading a body does not panic")?;
             self.state.cache.remember(meta.id, bytes.clone());
-            Ok(body::full(bytes))
+            Ok(body::full(match part {
+                Some((first, last)) => bytes.slice(first as usize..=last as usize),
+                None => bytes,
+            }))
         } else {
             let file = tokio::task::spawn_blocking(move || disk.open_checked_body(&owned))
                 .await
                 .expect("reading a body does not panic")?;
-            Ok(body::file(file))
+            match part {
+                Some((first, last)) => Ok(body::file_part(file, first, last - first + 1)?),
+                None => Ok(body::file(file)),
+            }
         }
     }
 
