@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// Time allowed for an origin to start answering (then 504)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     origin_timeout: Duration,
+    /// Serve a stored response up to this long past its freshness when its
+    /// revalidation fails (refused, timed out, 5xx), as if it had said
+    /// `stale-if-error`; 0 leaves it to the response and the request
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration::parse)]
+    stale_if_error: Duration,
     /// Close a client connection idle for this long between requests
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     idle_timeout: Duration,
@@ -143,6 +148,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_body = args.max_body;
     config.connect_timeout = args.connect_timeout;
     config.origin_timeout = args.origin_timeout;
+    config.stale_if_error = args.stale_if_error;
     config.idle_timeout = args.idle_timeout;
     config.max_connections = args.max_connections as usize;
 

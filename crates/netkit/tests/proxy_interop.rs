@@ -237,3 +237,94 @@ fn ranges_of_cached_objects_come_from_the_cache() {
     assert_eq!(again.body, b"0123456789");
     assert_eq!(origin.count(path), 1);
 }
+
+/// RFC 5861 stale-if-error: a stale entry stands in (`X-Cache: STALE`)
+/// when its revalidation fails, if the response, the request or
+/// `--stale-if-error` allows it; without any of them the failure shows.
+#[test]
+fn stale_if_error_stands_in_when_revalidation_fails() {
+    if !tools() {
+        return;
+    }
+    let origin = support::Origin::start();
+    let doomed = support::Origin::start();
+    let cache = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(cache.path(), &["--origin-timeout", "1s"]);
+    let lenient_cache = tempfile::tempdir().unwrap();
+    let lenient = Proxy::start(lenient_cache.path(), &["--stale-if-error", "60s"]);
+
+    let allowed = origin.url("/allowed?cc=max-age=1,stale-if-error=60&body=kept");
+    let asked = origin.url("/asked?cc=max-age=1&body=kept");
+    let gone = doomed.url("/gone?cc=max-age=1&body=kept");
+    for url in [&allowed, &asked, &gone] {
+        assert_eq!(support::via(&proxy, url, &[]).x_cache(), "MISS");
+    }
+    assert_eq!(support::via(&lenient, &gone, &[]).x_cache(), "MISS");
+    origin.set("/allowed", "status=500");
+    origin.set("/asked", "delay=3");
+    drop(doomed);
+    until_stale();
+
+    // The response allows it; the origin answers 500.
+    let reply = support::via(&proxy, &allowed, &[]);
+    assert_eq!((reply.status, reply.x_cache()), (200, "STALE"), "{reply:?}");
+    assert_eq!(reply.text(), "kept");
+    // The origin times out: 504, unless the request allows a stale answer.
+    let reply = support::via(&proxy, &asked, &[]);
+    assert_eq!(reply.status, 504, "{reply:?}");
+    let reply = support::via(&proxy, &asked, &["-H", "Cache-Control: stale-if-error=60"]);
+    assert_eq!((reply.status, reply.x_cache()), (200, "STALE"), "{reply:?}");
+    // The origin is gone: 502, unless the proxy's default allows it.
+    let reply = support::via(&proxy, &gone, &[]);
+    assert_eq!(reply.status, 502, "{reply:?}");
+    let reply = support::via(&lenient, &gone, &[]);
+    assert_eq!((reply.status, reply.x_cache()), (200, "STALE"), "{reply:?}");
+    assert_eq!(reply.text(), "kept");
+}
+
+/// RFC 5861 stale-while-revalidate: a stale entry within the window goes
+/// out at once and is refreshed in the background, once however many
+/// clients ask meanwhile.
+#[test]
+fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
+    if !tools() {
+        return;
+    }
+    let origin = support::Origin::start();
+    let cache = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(cache.path(), &[]);
+    let path = "/swr?cc=max-age=1,stale-while-revalidate=60&etag=v1&body=old";
+    let url = origin.url(path);
+    assert_eq!(support::via(&proxy, &url, &[]).x_cache(), "MISS");
+    // What the refresh will bring: fresh for five minutes.
+    origin.set("/swr", "cc=max-age=300");
+    until_stale();
+    let proxy_url = proxy.url();
+    let replies: Vec<_> = std::thread::scope(|scope| {
+        let tasks: Vec<_> = (0..5)
+            .map(|_| scope.spawn(|| support::curl(&["-x", &proxy_url, &url])))
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.text(), "old");
+        assert!(matches!(reply.x_cache(), "STALE" | "HIT"), "{reply:?}");
+    }
+    assert!(
+        replies.iter().any(|r| r.x_cache() == "STALE"),
+        "{replies:?}"
+    );
+    // The refresh lands: the entry is fresh again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = support::via(&proxy, &url, &[]);
+        if reply.x_cache() == "HIT" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never refreshed: {reply:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(origin.count(path), 2, "one fetch, one revalidation");
+    assert_eq!(proxy.stats()["revalidations"], 1);
+}

@@ -32,6 +32,11 @@ pub enum Answer {
     Refreshed,
     /// Revalidation answered with a 5xx, passed on.
     RefreshFailed,
+    /// Revalidation failed; the stale copy stood in (stale-if-error).
+    StaleIfError,
+    /// The stale copy went out while it is refreshed
+    /// (stale-while-revalidate).
+    StaleWhileRevalidate,
     Miss,
     Bypass,
     Denied,
@@ -47,6 +52,8 @@ impl Answer {
             Answer::Revalidated => CacheCode::RefreshUnmodified,
             Answer::Refreshed => CacheCode::RefreshModified,
             Answer::RefreshFailed => CacheCode::RefreshFailed,
+            Answer::StaleIfError => CacheCode::RefreshFailedOld,
+            Answer::StaleWhileRevalidate => CacheCode::StaleHit,
             Answer::Miss | Answer::Bypass => CacheCode::Miss,
             Answer::Denied => CacheCode::Denied,
             Answer::Invalid => CacheCode::None,
@@ -58,6 +65,7 @@ impl Answer {
         match self {
             Answer::Hit | Answer::CollapsedHit => "HIT",
             Answer::Revalidated => "REVALIDATED",
+            Answer::StaleIfError | Answer::StaleWhileRevalidate => "STALE",
             Answer::Refreshed | Answer::RefreshFailed | Answer::Miss => "MISS",
             Answer::Bypass | Answer::Denied | Answer::Invalid | Answer::Tunnel => "BYPASS",
         }
@@ -65,7 +73,10 @@ impl Answer {
 
     fn counted(self, body_len: u64) -> Counted {
         match self {
-            Answer::Hit | Answer::CollapsedHit => Counted::Hit { bytes: body_len },
+            Answer::Hit
+            | Answer::CollapsedHit
+            | Answer::StaleIfError
+            | Answer::StaleWhileRevalidate => Counted::Hit { bytes: body_len },
             Answer::Revalidated => Counted::Revalidation { bytes: body_len },
             Answer::Refreshed | Answer::RefreshFailed | Answer::Miss => Counted::Miss,
             Answer::Bypass | Answer::Invalid => Counted::Bypass,

@@ -29,6 +29,7 @@ pub struct Plan {
     pub id: VariantId,
     pub url: String,
     pub policy: CachePolicy,
+    pub status: http::StatusCode,
     /// The response's header fields, hop-by-hop ones removed.
     pub headers: HeaderMap,
     /// The `Content-Length` the origin announced, if any.
@@ -103,6 +104,7 @@ fn write(state: &State, plan: Plan, mut rx: mpsc::Receiver<Chunk>) -> io::Result
             id: plan.id,
             url: plan.url,
             policy: plan.policy,
+            status: plan.status,
             headers: plan.headers,
             body_len: len,
             body_hash: hasher.digest(),

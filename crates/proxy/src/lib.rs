@@ -29,6 +29,7 @@ mod pages;
 mod purge;
 mod range;
 mod server;
+mod stale;
 mod stamp;
 mod state;
 mod stats;
@@ -71,6 +72,10 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Time allowed for an origin to start its response (then 504).
     pub origin_timeout: Duration,
+    /// How long past its freshness a stored response may stand in when its
+    /// revalidation fails, for responses that set no `stale-if-error`
+    /// themselves (RFC 5861). Zero: only as the response or request allows.
+    pub stale_if_error: Duration,
     /// Client connections served at once.
     pub max_connections: usize,
     /// How long a client connection may idle between requests.
@@ -94,6 +99,7 @@ impl Config {
             max_body: 100 << 20,
             connect_timeout: Duration::from_secs(10),
             origin_timeout: Duration::from_secs(60),
+            stale_if_error: Duration::ZERO,
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(60),
         }

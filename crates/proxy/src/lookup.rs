@@ -27,6 +27,7 @@ use crate::fill::{self, Plan};
 use crate::headers::remove_hop_by_hop;
 use crate::hit::{HitHead, finish_hit_head, is_plain, remember_template};
 use crate::range::{self, Selected};
+use crate::stale;
 use crate::state::State;
 use crate::stored::{hit_head, updated_fields};
 use crate::target::Target;
@@ -157,6 +158,15 @@ impl Lookup {
                 // the cache.
                 break (None, None);
             }
+            if let Some((candidate, _)) = &stale
+                && !self.is_head()
+                && stale::while_revalidate(&candidate.entry.meta, now)
+            {
+                let (candidate, revalidation) = stale.take().expect("checked above");
+                return self
+                    .serve_while_revalidating(exchange, candidate, revalidation, leading)
+                    .await;
+            }
             if self.is_head() || followed || leading.is_some() {
                 break (stale, leading);
             }
@@ -263,6 +273,79 @@ impl Lookup {
         }
     }
 
+    /// The stale `candidate` now, and one refresh of it in the background
+    /// (by whoever leads the URL's flight: `leading`, or this request if no
+    /// other is fetching it).
+    async fn serve_while_revalidating(
+        &self,
+        exchange: Exchange,
+        candidate: Candidate,
+        revalidation: Parts,
+        leading: Option<Leader>,
+    ) -> Response<Body> {
+        let leader = leading.or_else(|| match self.state.cache.flights.join(&self.url) {
+            Joined::Leader(leader) => Some(leader),
+            Joined::Follower(_) => None,
+        });
+        if let Some(leader) = leader {
+            let refresh = self.again();
+            let refreshing = exchange.clone();
+            let stored = candidate.clone();
+            tokio::spawn(async move {
+                let response = refresh
+                    .revalidate(refreshing, stored, revalidation, Some(leader))
+                    .await;
+                // A new body reaches the cache only as it is read.
+                let _ = response.into_body().collect().await;
+            });
+        }
+        self.serve_stale(exchange, &candidate, Answer::StaleWhileRevalidate)
+            .await
+    }
+
+    /// The stored response, stale: for stale-if-error and
+    /// stale-while-revalidate.
+    async fn serve_stale(
+        &self,
+        exchange: Exchange,
+        candidate: &Candidate,
+        answer: Answer,
+    ) -> Response<Body> {
+        let meta = &candidate.entry.meta;
+        let head = hit_head(meta, meta.status, SystemTime::now());
+        match self.serve(candidate, head).await {
+            Some(response) => exchange.finish(&self.state, response, answer, Hierarchy::None),
+            None => {
+                self.fetch(exchange, body::empty(), None, Answer::Miss)
+                    .await
+            }
+        }
+    }
+
+    /// Whether the stale `candidate` may stand in for a failed revalidation.
+    fn may_stand_in(&self, candidate: &Candidate) -> bool {
+        stale::if_error(
+            &candidate.entry.meta,
+            &self.parts.headers,
+            self.state.config.stale_if_error,
+            SystemTime::now(),
+        )
+    }
+
+    /// This lookup again, for a task of its own.
+    fn again(&self) -> Lookup {
+        let mut request = Request::new(());
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = self.parts.uri.clone();
+        *request.version_mut() = self.parts.version;
+        *request.headers_mut() = self.parts.headers.clone();
+        Lookup::new(
+            self.state.clone(),
+            self.target.clone(),
+            request.into_parts().0,
+        )
+    }
+
     fn origin_request(&self, headers: HeaderMap, body: Body) -> Request<Body> {
         let mut request = Request::new(body);
         *request.method_mut() = self.parts.method.clone();
@@ -299,8 +382,19 @@ impl Lookup {
         let request = self.origin_request(headers, body::empty());
         let response = match origin::send(&self.state, request).await {
             Ok(response) => response,
+            Err(_) if self.may_stand_in(&candidate) => {
+                return self
+                    .serve_stale(exchange, &candidate, Answer::StaleIfError)
+                    .await;
+            }
             Err(failure) => return failure_page(&self.state, exchange, &self.target, failure),
         };
+        if response.status().is_server_error() && self.may_stand_in(&candidate) {
+            drop(response);
+            return self
+                .serve_stale(exchange, &candidate, Answer::StaleIfError)
+                .await;
+        }
         if response.status().is_server_error() {
             // The origin failed to revalidate: its error goes to the client,
             // and the stored copy stays for when it is back.
@@ -437,6 +531,7 @@ impl Lookup {
             id: VariantId::new(&self.url, &vary),
             url: self.url.clone(),
             policy,
+            status: response.status(),
             headers: headers.clone(),
             expected_len,
         })
