@@ -106,7 +106,7 @@ CONF
 echo "== starting the origin (nginx) and the three caches"
 taskset -c "$CLIENT_CORE" nginx -c "$work/origin.conf" -p "$work/nginx-origin" -g 'daemon off;' 2>/dev/null &
 pids+=($!)
-taskset -c "$PROXY_CORE" "$netkit" proxy serve --bind "127.0.0.1:$netkit_port" \
+taskset -c "$PROXY_CORE" "$netkit" proxy serve --bind "127.0.0.1:$netkit_port" --allow-localhost-origins \
   --cache-dir "$work/netkit-cache" --access-log "$work/netkit-access.log" 2>"$work/netkit.err" >/dev/null &
 pids+=($!)
 taskset -c "$PROXY_CORE" varnishd -F -n "$work/varnish" -a "127.0.0.1:$varnish_port" \

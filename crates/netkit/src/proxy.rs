@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use proxy::{AccessRecord, Config, IpNet, Proxy, PurgeError};
+use proxy::{AccessRecord, Config, ForwardedFor, IpNet, Proxy, PurgeError};
 use tokio::sync::mpsc;
 
 use crate::duration;
@@ -66,6 +66,18 @@ pub struct ServeArgs {
     /// A port CONNECT may reach besides 443 (repeatable)
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     connect_port: Vec<u16>,
+    /// Ports plain HTTP requests may reach, as a list of ports and ranges
+    /// (Squid's Safe_ports); others get 403
+    #[arg(long, value_name = "LIST", default_value = "80,443,1025-65535", value_parser = parse_safe_ports)]
+    safe_ports: SafePorts,
+    /// Let clients reach origins on this host (loopback and its interface
+    /// addresses), refused by default as Squid's to_localhost
+    #[arg(long)]
+    allow_localhost_origins: bool,
+    /// What to do with X-Forwarded-For: append the client's address, pass
+    /// it on as the client sent it, or delete it
+    #[arg(long, value_name = "MODE", default_value = "append")]
+    forwarded_for: ForwardedForArg,
     /// Cache directory [default: $XDG_CACHE_HOME or ~/.cache, then netkit-proxy-cache]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -108,6 +120,21 @@ pub struct ServeArgs {
     grace: GraceArgs,
 }
 
+/// A `--safe-ports` list: one value holding several ranges.
+#[derive(Debug, Clone)]
+struct SafePorts(Vec<std::ops::RangeInclusive<u16>>);
+
+fn parse_safe_ports(text: &str) -> Result<SafePorts, String> {
+    proxy::parse_ports(text).map(SafePorts)
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ForwardedForArg {
+    Append,
+    Transparent,
+    Delete,
+}
+
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
     /// The URL to remove, as the proxy fetched it (http://HOST/PATH)
@@ -141,6 +168,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.allow = args.allow;
     }
     config.connect_ports = args.connect_port;
+    config.safe_ports = args.safe_ports.0;
+    config.allow_localhost_origins = args.allow_localhost_origins;
+    config.forwarded_for = match args.forwarded_for {
+        ForwardedForArg::Append => ForwardedFor::Append,
+        ForwardedForArg::Transparent => ForwardedFor::Transparent,
+        ForwardedForArg::Delete => ForwardedFor::Delete,
+    };
     config.cache_size = args.cache_size;
     config.max_object_size = args.max_object_size;
     config.memory_size = args.memory_size;

@@ -4,9 +4,13 @@
 //! on a reused connection Linux delays that ACK (40 ms at least), and every
 //! response through the pool would stall for it. Each read that brings data
 //! is therefore followed by `TCP_QUICKACK`, which sends the pending ACK now.
+//!
+//! Unless `--allow-localhost-origins`, it also refuses to connect to the
+//! proxy's own host: a literal address here, a name in its resolver.
 
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -18,17 +22,20 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use crate::guard::{self, OwnAddress, Resolver};
+
 #[derive(Debug, Clone)]
 pub struct Connector {
-    inner: HttpConnector,
+    inner: HttpConnector<Resolver>,
+    allow_own: bool,
 }
 
 impl Connector {
-    pub fn new(connect_timeout: Duration) -> Connector {
-        let mut inner = HttpConnector::new();
+    pub fn new(connect_timeout: Duration, allow_own: bool) -> Connector {
+        let mut inner = HttpConnector::new_with_resolver(Resolver::new(allow_own));
         inner.set_connect_timeout(Some(connect_timeout));
         inner.set_nodelay(true);
-        Connector { inner }
+        Connector { inner, allow_own }
     }
 }
 
@@ -46,6 +53,16 @@ impl Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Connecting {
+        let literal = uri
+            .host()
+            .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|host| host.parse::<IpAddr>().ok());
+        if let Some(ip) = literal
+            && !self.allow_own
+            && guard::is_own(ip)
+        {
+            return Box::pin(async { Err(OwnAddress.into()) });
+        }
         let connecting = self.inner.call(uri);
         Box::pin(async move {
             let stream = connecting.await?.into_inner();

@@ -246,7 +246,7 @@ pub fn failure_page(
         other => pages::error(other.status(), &other.describe(&target.origin, state)),
     };
     let answer = match failure {
-        Failure::BodyTooLarge => Answer::Denied,
+        Failure::BodyTooLarge | Failure::OwnHost => Answer::Denied,
         _ => Answer::Miss,
     };
     let peer = Hierarchy::Direct(target.origin.host.connect_name());

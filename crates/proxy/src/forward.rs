@@ -20,7 +20,9 @@ use crate::headers::{add_via, our_hops, remove_hop_by_hop};
 use crate::lookup::Lookup;
 use crate::state::State;
 use crate::target::Target;
-use crate::{hit, origin, pages, purge, tunnel};
+use crate::{ForwardedFor, hit, origin, pages, purge, tunnel};
+
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
 /// netkit proxies a request may pass through; more means a loop.
 const MAX_HOPS: usize = 5;
@@ -55,6 +57,19 @@ pub async fn handle(
     if target.is_proxy_itself() {
         let page = own_page(&state, &target, request.method(), request.headers());
         return exchange.finish(&state, page, Answer::Bypass, Hierarchy::None);
+    }
+    let port = target.origin.port;
+    if !state
+        .config
+        .safe_ports
+        .iter()
+        .any(|safe| safe.contains(&port))
+    {
+        let page = pages::error(
+            StatusCode::FORBIDDEN,
+            &format!("This proxy does not fetch plain HTTP from port {port} (see --safe-ports)."),
+        );
+        return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
     }
     if our_hops(request.headers()) >= MAX_HOPS {
         // A request that keeps coming back (the proxy asked to fetch from
@@ -99,7 +114,7 @@ pub async fn handle(
     }
 
     let (mut parts, incoming) = request.into_parts();
-    prepare_request(&mut parts, &target);
+    prepare_request(&mut parts, &target, client, state.config.forwarded_for);
     let body = limit_body(incoming, state.config.max_body);
     if cacheable {
         let lookup = Lookup::new(state.clone(), target, parts);
@@ -161,8 +176,9 @@ fn limit_body(incoming: Incoming, max: u64) -> Body {
 }
 
 /// What the origin must see: the target in the request line, its own
-/// `Host`, no hop-by-hop fields, and our `Via`.
-fn prepare_request(parts: &mut Parts, target: &Target) {
+/// `Host`, no hop-by-hop fields, our `Via`, and `X-Forwarded-For` as
+/// configured.
+fn prepare_request(parts: &mut Parts, target: &Target, client: IpAddr, mode: ForwardedFor) {
     parts.uri = target.uri();
     remove_hop_by_hop(&mut parts.headers);
     parts.headers.insert(
@@ -171,6 +187,31 @@ fn prepare_request(parts: &mut Parts, target: &Target) {
             .expect("a validated host is a header value"),
     );
     add_via(&mut parts.headers);
+    forwarded_for(&mut parts.headers, client, mode);
+}
+
+/// Appends `client` to `X-Forwarded-For` as Squid does (one field: the
+/// chain so far, then the client), or leaves or removes the field.
+fn forwarded_for(headers: &mut HeaderMap, client: IpAddr, mode: ForwardedFor) {
+    match mode {
+        ForwardedFor::Transparent => {}
+        ForwardedFor::Delete => {
+            headers.remove(X_FORWARDED_FOR);
+        }
+        ForwardedFor::Append => {
+            let mut chain: Vec<String> = headers
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect();
+            chain.push(client.to_canonical().to_string());
+            let value = HeaderValue::from_str(&chain.join(", "))
+                .expect("visible text and addresses are a header value");
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+    }
 }
 
 /// `http://netkit.proxy/...`: the stats as JSON, or HTML for browsers.

@@ -21,6 +21,7 @@ mod connector;
 mod exchange;
 mod fill;
 mod forward;
+mod guard;
 mod headers;
 mod hit;
 mod lookup;
@@ -39,10 +40,12 @@ mod tunnel;
 mod zerocopy;
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use access::{AccessRecord, CacheCode, Hierarchy};
+pub use guard::parse_ports;
 pub use ipnet::IpNet;
 pub use purge::{PurgeError, purge, purge_dir};
 pub use server::Proxy;
@@ -56,6 +59,14 @@ pub struct Config {
     pub allow: Vec<IpNet>,
     /// Ports CONNECT may reach besides 443.
     pub connect_ports: Vec<u16>,
+    /// Ports plain HTTP requests may reach (Squid's `Safe_ports`).
+    pub safe_ports: Vec<RangeInclusive<u16>>,
+    /// Whether origins on the proxy's own host (loopback, its interface
+    /// addresses) may be fetched from; refused by default, as Squid's
+    /// `to_localhost`.
+    pub allow_localhost_origins: bool,
+    /// What happens to `X-Forwarded-For`.
+    pub forwarded_for: ForwardedFor,
     pub cache_dir: PathBuf,
     /// Bytes on disk, bodies and metadata, before least-recently-used
     /// entries are evicted.
@@ -91,6 +102,9 @@ impl Config {
                 "::1/128".parse().expect("valid network"),
             ],
             connect_ports: Vec::new(),
+            safe_ports: guard::default_safe_ports(),
+            allow_localhost_origins: false,
+            forwarded_for: ForwardedFor::Append,
             cache_dir,
             cache_size: 1 << 30,
             max_object_size: 64 << 20,
@@ -104,6 +118,17 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// What the proxy does with `X-Forwarded-For` (Squid's `forwarded_for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedFor {
+    /// Appends the client's address.
+    Append,
+    /// Passes the field on as the client sent it.
+    Transparent,
+    /// Removes it.
+    Delete,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -69,7 +69,7 @@ impl Proxy {
                 addr: config.bind,
                 source,
             })?;
-        let connector = Connector::new(config.connect_timeout);
+        let connector = Connector::new(config.connect_timeout, config.allow_localhost_origins);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(POOL_PER_HOST)
             .pool_idle_timeout(POOL_IDLE)
