@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderValue, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, SET_COOKIE, VARY,
-};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, ETAG, LAST_MODIFIED, RANGE, SET_COOKIE, VARY};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -29,7 +26,7 @@ use crate::hit::{HitHead, finish_hit_head, is_plain, remember_template};
 use crate::range::{self, Selected};
 use crate::stale;
 use crate::state::State;
-use crate::stored::{hit_head, updated_fields};
+use crate::stored::{asks_about, hit_head, updated_fields, validating_view, with_validators};
 use crate::target::Target;
 use crate::{origin, pages};
 
@@ -207,29 +204,11 @@ impl Lookup {
             StatusCode::OK => range::select(&self.parts.headers, &head.headers, meta.body_len),
             _ => Selected::Whole,
         };
+        range::mark(&mut head, selected, meta.body_len);
         let part = match selected {
             Selected::Whole => None,
-            Selected::Part { first, last } => {
-                head.status = StatusCode::PARTIAL_CONTENT;
-                let range = format!("bytes {first}-{last}/{}", meta.body_len);
-                head.headers.insert(
-                    CONTENT_RANGE,
-                    HeaderValue::from_str(&range).expect("digits are a header value"),
-                );
-                head.headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(last - first + 1));
-                Some((first, last))
-            }
-            Selected::Unsatisfiable => {
-                head.status = StatusCode::RANGE_NOT_SATISFIABLE;
-                let range = format!("bytes */{}", meta.body_len);
-                head.headers.insert(
-                    CONTENT_RANGE,
-                    HeaderValue::from_str(&range).expect("digits are a header value"),
-                );
-                head.headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
-                return Some(Response::from_parts(head, body::empty()));
-            }
+            Selected::Part { first, last } => Some((first, last)),
+            Selected::Unsatisfiable => return Some(Response::from_parts(head, body::empty())),
         };
         let body = match &candidate.body {
             Some(bytes) => body::full(match part {
@@ -546,66 +525,6 @@ fn only_if_cached(request: &HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|directive| directive.trim().eq_ignore_ascii_case("only-if-cached"))
-}
-
-/// The request for the origin with the validators the policy put in its
-/// revalidation request (whose copy of the other fields keeps only the last
-/// value of a repeated one).
-fn with_validators(request: &HeaderMap, revalidation: &HeaderMap) -> HeaderMap {
-    let mut headers = request.clone();
-    for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE] {
-        headers.remove(&name);
-        if let Some(value) = revalidation.get(&name) {
-            headers.insert(name, value.clone());
-        }
-    }
-    headers
-}
-
-/// Whether a conditional request carries the stored response's own
-/// validators: its ETag among `If-None-Match`, or its `Last-Modified` as
-/// `If-Modified-Since` (the policy keeps a client's own validators instead).
-fn asks_about(request: &HeaderMap, stored: &HeaderMap) -> bool {
-    fn text(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    }
-    let etag_asked = match (text(request, IF_NONE_MATCH), text(stored, ETAG)) {
-        (Some(asked), Some(etag)) => asked.split(',').any(|tag| tag.trim() == etag),
-        _ => false,
-    };
-    etag_asked
-        || matches!(
-            (text(request, IF_MODIFIED_SINCE), text(stored, LAST_MODIFIED)),
-            (Some(asked), Some(modified)) if asked == modified
-        )
-}
-
-/// The 304 as it selects a stored response (RFC 9111 §4.3.4). When it
-/// answers a request carrying the stored response's own validators
-/// (`asked_ours`), a 304 that names no validator (Python's http.server sends
-/// none) selects that response: it is given the stored ones. Otherwise it
-/// is left as it is, and selects only what its own validators match.
-fn validating_view(
-    response: &Response<Incoming>,
-    stored: &HeaderMap,
-    asked_ours: bool,
-) -> Response<()> {
-    let mut view = Response::new(());
-    *view.status_mut() = response.status();
-    *view.headers_mut() = response.headers().clone();
-    let names_none =
-        !response.headers().contains_key(ETAG) && !response.headers().contains_key(LAST_MODIFIED);
-    if asked_ours && names_none {
-        for name in [ETAG, LAST_MODIFIED] {
-            if let Some(value) = stored.get(&name) {
-                view.headers_mut().insert(name, value.clone());
-            }
-        }
-    }
-    view
 }
 
 /// The request header values a response's `Vary` selects, in the order it

@@ -4,8 +4,11 @@
 //! several, or a syntax this does not read, get the whole response, as the
 //! RFC allows.
 
-use http::HeaderMap;
-use http::header::{ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderValue, IF_RANGE, LAST_MODIFIED, RANGE,
+};
+use http::response::Parts;
+use http::{HeaderMap, StatusCode};
 
 /// What to send of a stored body of `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,31 @@ fn names_stored(condition: &str, stored: &HeaderMap) -> bool {
     } else {
         field(LAST_MODIFIED).is_some_and(|modified| modified.trim() == condition)
     }
+}
+
+/// Makes `head` (of a 200 with a body of `len` bytes) the head of what
+/// `selected` sends: 206 with the part's `Content-Range` and length, or 416.
+pub fn mark(head: &mut Parts, selected: Selected, len: u64) {
+    let (status, range, length) = match selected {
+        Selected::Whole => return,
+        Selected::Part { first, last } => (
+            StatusCode::PARTIAL_CONTENT,
+            format!("bytes {first}-{last}/{len}"),
+            last - first + 1,
+        ),
+        Selected::Unsatisfiable => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("bytes */{len}"),
+            0,
+        ),
+    };
+    head.status = status;
+    head.headers.insert(
+        CONTENT_RANGE,
+        HeaderValue::from_str(&range).expect("digits are a header value"),
+    );
+    head.headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(length));
 }
 
 fn parse(range: &str, len: u64) -> Selected {

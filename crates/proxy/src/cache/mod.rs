@@ -17,7 +17,7 @@ use bytes::Bytes;
 use lru::LruCache;
 use tracing::debug;
 
-pub use disk::{BodyError, Disk};
+pub use disk::{BodyError, Disk, check_body};
 pub use flight::{Flights, Joined, Leader, Outcome, follow};
 #[cfg(test)]
 pub use meta::tests::sample;
