@@ -328,3 +328,31 @@ fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
     assert_eq!(origin.count(path), 2, "one fetch, one revalidation");
     assert_eq!(proxy.stats()["revalidations"], 1);
 }
+
+/// What passes through a CONNECT tunnel is never stamped, even a plain
+/// HTTP 4xx from the origin at its end.
+#[test]
+fn tunnelled_bytes_are_left_alone() {
+    if !tools() {
+        return;
+    }
+    let origin = support::Origin::start();
+    let port = origin.addr().port().to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(cache.path(), &["--connect-port", &port]);
+    let target = origin.addr();
+    let reply = support::raw(
+        proxy.addr(),
+        format!(
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n\
+             GET /missing?status=404 HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let tunnelled = reply.split_once("\r\n\r\n").expect("the CONNECT answer").1;
+    assert!(tunnelled.starts_with("HTTP/1.1 404"), "{reply}");
+    assert!(
+        !tunnelled.to_ascii_lowercase().contains("x-cache"),
+        "{reply}"
+    );
+}

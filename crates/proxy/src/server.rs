@@ -22,7 +22,7 @@ use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
 use crate::connector::Connector;
 use crate::forward;
-use crate::stamp::{STAMP, Stamped};
+use crate::stamp::{STAMP, Stamped, Tunnelled};
 use crate::state::State;
 use crate::stats::{Counted, Stats};
 use crate::zerocopy::ClientStream;
@@ -162,16 +162,23 @@ async fn serve(
     if !allowed {
         info!(%peer, "client not in --allow: answering 403");
     }
+    let tunnelled = Tunnelled::default();
     let service = {
         let state = state.clone();
+        let tunnelled = tunnelled.clone();
         service_fn(move |request| {
             let state = state.clone();
+            let tunnelled = tunnelled.clone();
             async move {
+                let connect = request.method() == http::Method::CONNECT;
                 let response = if allowed {
                     forward::handle(state, client, request).await
                 } else {
                     forward::deny(&state, client, &request)
                 };
+                if connect && response.status().is_success() {
+                    tunnelled.set();
+                }
                 Ok::<_, Infallible>(response)
             }
         })
@@ -181,7 +188,7 @@ async fn serve(
         .header_read_timeout(state.config.idle_timeout)
         .keep_alive(allowed)
         .serve_connection(
-            TokioIo::new(Stamped::new(ClientStream::new(stream))),
+            TokioIo::new(Stamped::new(ClientStream::new(stream), tunnelled)),
             service,
         )
         .with_upgrades();

@@ -1,10 +1,14 @@
 //! hyper answers a request it cannot parse (400, 414, 431) itself, with no
 //! hook to add fields; every other answer of the proxy carries `Via` and
 //! `X-Cache`. [`Stamped`] wraps the client connection and adds the two
-//! fields to an error head written without them, which only hyper writes.
+//! fields to an error head written without them, which only hyper writes,
+//! until the connection becomes a CONNECT tunnel: its bytes are the
+//! client's and the origin's, never changed.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -13,18 +17,34 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// the case hyper writes names in.
 pub const STAMP: &str = "via: 1.1 netkit\r\nx-cache: BYPASS\r\n";
 
+/// Set once a connection carries a CONNECT tunnel.
+#[derive(Debug, Clone, Default)]
+pub struct Tunnelled(Arc<AtomicBool>);
+
+impl Tunnelled {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug)]
 pub struct Stamped<S> {
     inner: S,
+    tunnelled: Tunnelled,
     /// A stamped head being written: its bytes, how many are sent, and the
     /// length of the head as hyper gave it (what the write reports).
     pending: Option<(Vec<u8>, usize, usize)>,
 }
 
 impl<S> Stamped<S> {
-    pub fn new(inner: S) -> Self {
+    pub fn new(inner: S, tunnelled: Tunnelled) -> Self {
         Stamped {
             inner,
+            tunnelled,
             pending: None,
         }
     }
@@ -94,6 +114,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Stamped<S> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.pending.is_none() && this.tunnelled.get() {
+            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        }
         if this.pending.is_none() {
             // A head goes in one buffer: the first that is not empty.
             let first = bufs.iter().find(|buf| !buf.is_empty());
