@@ -7,11 +7,14 @@
 //! The server is hyper; the proxying and caching around it are ours:
 //! `target` checks what is asked for, `forward` routes each request,
 //! `hit` answers fresh plain requests straight from the cache, `lookup`
-//! answers GET and HEAD from the cache or the origin, `fill` stores what
-//! passes, `cache` indexes it, `tunnel` relays CONNECT, and `zerocopy` sends
-//! large bodies from the memory tier with `sendfile`. Underneath them all,
-//! `state` is what handlers share and `exchange` how an answer is labelled,
-//! counted and logged.
+//! answers GET and HEAD from the cache or the origin (with `range` for
+//! parts, `stale` for RFC 5861, `stored` for what a 304 changes), `fill`
+//! stores what passes, `cache` indexes it, `tunnel` relays CONNECT, and
+//! `zerocopy` sends large bodies from the memory tier with `sendfile`.
+//! Underneath them all, `state` is what handlers share, `exchange` how an
+//! answer is labelled, counted and logged, and `connector` and `guard` how
+//! origins are reached (and which are refused); `stamp` gives hyper's own
+//! error answers the proxy's fields.
 
 mod access;
 mod body;

@@ -263,8 +263,10 @@ impl Lookup {
         leading: Option<Leader>,
     ) -> Response<Body> {
         let leader = leading.or_else(|| match self.state.cache.flights.join(&self.url) {
-            Joined::Leader(leader) => Some(leader),
-            Joined::Follower(_) => None,
+            // A refresh that landed between the look and joining leaves
+            // nothing to do.
+            Joined::Leader(leader) if !self.fresh_again() => Some(leader),
+            Joined::Leader(_) | Joined::Follower(_) => None,
         });
         if let Some(leader) = leader {
             let refresh = self.again();
@@ -280,6 +282,19 @@ impl Lookup {
         }
         self.serve_stale(exchange, &candidate, Answer::StaleWhileRevalidate)
             .await
+    }
+
+    /// Whether the cache now holds a fresh response for this request.
+    fn fresh_again(&self) -> bool {
+        let now = SystemTime::now();
+        self.state
+            .cache
+            .candidates(&self.url)
+            .iter()
+            .any(|candidate| {
+                self.selects(&candidate.entry.meta)
+                    && candidate.entry.meta.policy.time_to_live(now) > Duration::ZERO
+            })
     }
 
     /// The stored response, stale: for stale-if-error and
