@@ -108,9 +108,10 @@ taskset -c "$CLIENT_CORE" nginx -c "$work/origin.conf" -p "$work/nginx-origin" -
 pids+=($!)
 # wrk's connections all come from 127.0.0.1, one client to the proxy: its
 # per-client limit (256 by default) is raised to the global one (10,000) so
-# a large CONNECTIONS measures serving, not refusing.
+# a large CONNECTIONS measures serving, not refusing. The origin is nginx on
+# this host, which the proxy refuses unless told otherwise.
 taskset -c "$PROXY_CORE" "$netkit" proxy serve --bind "127.0.0.1:$netkit_port" \
-  --max-connections-per-client 10000 \
+  --max-connections-per-client 10000 --allow-localhost-origins \
   --cache-dir "$work/netkit-cache" --access-log "$work/netkit-access.log" 2>"$work/netkit.err" >/dev/null &
 pids+=($!)
 taskset -c "$PROXY_CORE" varnishd -F -n "$work/varnish" -a "127.0.0.1:$varnish_port" \

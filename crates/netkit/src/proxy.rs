@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use proxy::{AccessRecord, Config, IpNet, Proxy, PurgeError};
+use proxy::{AccessRecord, Config, ForwardedFor, IpNet, Proxy, PurgeError};
 use tokio::sync::mpsc;
 
 use crate::duration;
@@ -66,6 +66,18 @@ pub struct ServeArgs {
     /// A port CONNECT may reach besides 443 (repeatable)
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     connect_port: Vec<u16>,
+    /// Ports plain HTTP requests may reach, as a list of ports and ranges
+    /// (Squid's Safe_ports); others get 403
+    #[arg(long, value_name = "LIST", default_value = "80,443,1025-65535", value_parser = parse_safe_ports)]
+    safe_ports: SafePorts,
+    /// Let clients reach origins on this host (loopback and its interface
+    /// addresses), refused by default as Squid's to_localhost
+    #[arg(long)]
+    allow_localhost_origins: bool,
+    /// What to do with X-Forwarded-For: append the client's address, pass
+    /// it on as the client sent it, or delete it
+    #[arg(long, value_name = "MODE", default_value = "append")]
+    forwarded_for: ForwardedForArg,
     /// Cache directory [default: $XDG_CACHE_HOME or ~/.cache, then netkit-proxy-cache]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -90,6 +102,11 @@ pub struct ServeArgs {
     /// Time allowed for an origin to start answering (then 504)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     origin_timeout: Duration,
+    /// Serve a stored response up to this long past its freshness when its
+    /// revalidation fails (refused, timed out, 5xx), as if it had said
+    /// `stale-if-error`; 0 leaves it to the response and the request
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration::parse)]
+    stale_if_error: Duration,
     /// Close a client connection idle for this long between requests
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     idle_timeout: Duration,
@@ -100,6 +117,21 @@ pub struct ServeArgs {
     access_log: Option<PathBuf>,
     #[command(flatten)]
     grace: GraceArgs,
+}
+
+/// A `--safe-ports` list: one value holding several ranges.
+#[derive(Debug, Clone)]
+struct SafePorts(Vec<std::ops::RangeInclusive<u16>>);
+
+fn parse_safe_ports(text: &str) -> Result<SafePorts, String> {
+    proxy::parse_ports(text).map(SafePorts)
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ForwardedForArg {
+    Append,
+    Transparent,
+    Delete,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +167,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.allow = args.allow;
     }
     config.connect_ports = args.connect_port;
+    config.safe_ports = args.safe_ports.0;
+    config.allow_localhost_origins = args.allow_localhost_origins;
+    config.forwarded_for = match args.forwarded_for {
+        ForwardedForArg::Append => ForwardedFor::Append,
+        ForwardedForArg::Transparent => ForwardedFor::Transparent,
+        ForwardedForArg::Delete => ForwardedFor::Delete,
+    };
     config.cache_size = args.cache_size;
     config.max_object_size = args.max_object_size;
     config.memory_size = args.memory_size;
@@ -142,6 +181,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_body = args.max_body;
     config.connect_timeout = args.connect_timeout;
     config.origin_timeout = args.origin_timeout;
+    config.stale_if_error = args.stale_if_error;
     config.idle_timeout = args.idle_timeout;
     config.limits = args.limits.limits();
 

@@ -77,7 +77,8 @@ fn by_default_only_loopback_clients_are_served() {
     let start = |extra: &[&str]| {
         let mut command = ns.command(env!("CARGO_BIN_EXE_netkit"));
         command
-            .args(["proxy", "serve", "--bind", "[::]:0", "--cache-dir"])
+            .args(["proxy", "serve", "--allow-localhost-origins"])
+            .args(["--bind", "[::]:0", "--cache-dir"])
             .arg(dir.path())
             .args(extra);
         Server::start(command, 1)

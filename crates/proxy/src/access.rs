@@ -21,6 +21,12 @@ pub enum CacheCode {
     /// A stale copy was revalidated and the origin answered with an error,
     /// which was passed on.
     RefreshFailed,
+    /// A stale copy was served because its revalidation failed
+    /// (stale-if-error).
+    RefreshFailedOld,
+    /// A stale copy was served while it is refreshed in the background
+    /// (stale-while-revalidate).
+    StaleHit,
     /// A CONNECT tunnel.
     Tunnel,
     /// Refused: the client is not allowed, the port is not allowed, or the
@@ -39,6 +45,8 @@ impl CacheCode {
             CacheCode::RefreshModified => "TCP_REFRESH_MODIFIED",
             CacheCode::RefreshUnmodified => "TCP_REFRESH_UNMODIFIED",
             CacheCode::RefreshFailed => "TCP_REFRESH_FAIL_ERR",
+            CacheCode::RefreshFailedOld => "TCP_REFRESH_FAIL_OLD",
+            CacheCode::StaleHit => "TCP_STALE_HIT",
             CacheCode::Tunnel => "TCP_TUNNEL",
             CacheCode::Denied => "TCP_DENIED",
             CacheCode::None => "NONE_NONE",

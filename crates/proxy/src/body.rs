@@ -33,12 +33,21 @@ pub fn empty() -> Body {
 /// A body file already checked against its checksum.
 pub fn file(file: std::fs::File) -> Body {
     let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
-    let frames = futures_frames(stream);
-    StreamBody::new(frames).boxed_unsync()
+    StreamBody::new(frames(stream)).boxed_unsync()
 }
 
-fn futures_frames(
-    stream: ReaderStream<tokio::fs::File>,
+/// `len` bytes of a checked body file from `first` on.
+pub fn file_part(mut file: std::fs::File, first: u64, len: u64) -> std::io::Result<Body> {
+    use std::io::Seek;
+    use tokio::io::AsyncReadExt;
+    file.seek(std::io::SeekFrom::Start(first))?;
+    let part = tokio::fs::File::from_std(file).take(len);
+    let stream = ReaderStream::with_capacity(part, 64 * 1024);
+    Ok(StreamBody::new(frames(stream)).boxed_unsync())
+}
+
+fn frames<R: tokio::io::AsyncRead>(
+    stream: ReaderStream<R>,
 ) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, BoxError>> {
     use tokio_stream::StreamExt;
     stream.map(|chunk| chunk.map(Frame::data).map_err(BoxError::from))

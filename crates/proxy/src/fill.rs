@@ -17,9 +17,8 @@ use tracing::{debug, warn};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::body::Chunk;
-use crate::cache::{Entry, Leader, Meta, Outcome, VariantId};
-use crate::forward::State;
-use crate::lookup::unix_seconds;
+use crate::cache::{Entry, Leader, Meta, Outcome, VariantId, unix_seconds};
+use crate::state::State;
 
 /// Chunks in flight between the client's response and the writer.
 const CHANNEL: usize = 32;
@@ -30,6 +29,7 @@ pub struct Plan {
     pub id: VariantId,
     pub url: String,
     pub policy: CachePolicy,
+    pub status: http::StatusCode,
     /// The response's header fields, hop-by-hop ones removed.
     pub headers: HeaderMap,
     /// The `Content-Length` the origin announced, if any.
@@ -104,6 +104,7 @@ fn write(state: &State, plan: Plan, mut rx: mpsc::Receiver<Chunk>) -> io::Result
             id: plan.id,
             url: plan.url,
             policy: plan.policy,
+            status: plan.status,
             headers: plan.headers,
             body_len: len,
             body_hash: hasher.digest(),

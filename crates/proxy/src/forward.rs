@@ -1,214 +1,31 @@
-//! One request, from the client's head to the response: the proxy's own
-//! pages, CONNECT, requests the cache may answer (GET and HEAD) and those it
-//! only forwards. Every answer is logged once, when its body is done.
+//! Routing one request: to the proxy's own pages, to a CONNECT tunnel, to
+//! the cache (GET and HEAD, by `hit` or `lookup`), or straight to the origin
+//! for everything the cache only forwards. The answer is labelled and logged
+//! by `exchange`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
-use http::header::{
-    ACCEPT, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, HOST, HeaderValue, LOCATION, RANGE,
-};
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_LOCATION, HOST, HeaderValue, LOCATION, RANGE};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{HttpConnector, HttpInfo};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use crate::access::{AccessRecord, CacheCode, Hierarchy};
-use crate::body::{self, Body};
+use crate::access::Hierarchy;
+use crate::body::Body;
 use crate::cache::Cache;
-use crate::headers::{X_CACHE, add_via, our_hops, remove_hop_by_hop};
-use crate::lookup::{self, Lookup};
-use crate::origin::{self, Failure};
-use crate::stats::{Counted, Stats};
+use crate::exchange::{Answer, Exchange, failure_page, from_origin, too_large};
+use crate::headers::{add_via, our_hops, remove_hop_by_hop};
+use crate::lookup::Lookup;
+use crate::state::State;
 use crate::target::Target;
-use crate::{Config, pages, purge, tunnel};
+use crate::{ForwardedFor, hit, origin, pages, purge, tunnel};
+
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
 /// netkit proxies a request may pass through; more means a loop.
 const MAX_HOPS: usize = 5;
-
-/// What every request handler shares.
-#[derive(Debug)]
-pub struct State {
-    pub config: Config,
-    pub cache: Cache,
-    pub client: Client<HttpConnector, Body>,
-    pub stats: Stats,
-    pub access_log: mpsc::UnboundedSender<AccessRecord>,
-    /// Cancelled when the server stops: ends CONNECT tunnels.
-    pub shutdown: CancellationToken,
-}
-
-impl State {
-    pub fn snapshot(&self) -> crate::Snapshot {
-        self.stats
-            .snapshot(self.cache.usage(), self.config.cache_size)
-    }
-}
-
-/// How a request was answered: decides the `X-Cache` header, the access log
-/// code and what the stats count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Hit,
-    CollapsedHit,
-    Revalidated,
-    Refreshed,
-    /// Revalidation answered with a 5xx, passed on.
-    RefreshFailed,
-    Miss,
-    Bypass,
-    Denied,
-    Invalid,
-    Tunnel,
-}
-
-impl Answer {
-    fn code(self) -> CacheCode {
-        match self {
-            Answer::Hit => CacheCode::Hit,
-            Answer::CollapsedHit => CacheCode::CollapsedHit,
-            Answer::Revalidated => CacheCode::RefreshUnmodified,
-            Answer::Refreshed => CacheCode::RefreshModified,
-            Answer::RefreshFailed => CacheCode::RefreshFailed,
-            Answer::Miss | Answer::Bypass => CacheCode::Miss,
-            Answer::Denied => CacheCode::Denied,
-            Answer::Invalid => CacheCode::None,
-            Answer::Tunnel => CacheCode::Tunnel,
-        }
-    }
-
-    fn x_cache(self) -> &'static str {
-        match self {
-            Answer::Hit | Answer::CollapsedHit => "HIT",
-            Answer::Revalidated => "REVALIDATED",
-            Answer::Refreshed | Answer::RefreshFailed | Answer::Miss => "MISS",
-            Answer::Bypass | Answer::Denied | Answer::Invalid | Answer::Tunnel => "BYPASS",
-        }
-    }
-
-    fn counted(self, body_len: u64) -> Counted {
-        match self {
-            Answer::Hit | Answer::CollapsedHit => Counted::Hit { bytes: body_len },
-            Answer::Revalidated => Counted::Revalidation { bytes: body_len },
-            Answer::Refreshed | Answer::RefreshFailed | Answer::Miss => Counted::Miss,
-            Answer::Bypass | Answer::Invalid => Counted::Bypass,
-            Answer::Denied => Counted::Denied,
-            Answer::Tunnel => Counted::Tunnel,
-        }
-    }
-}
-
-/// The request as the access log records it.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    started: Instant,
-    client: IpAddr,
-    method: Method,
-    url: String,
-}
-
-impl Exchange {
-    pub fn new<B>(client: IpAddr, request: &Request<B>) -> Exchange {
-        Exchange {
-            started: Instant::now(),
-            client,
-            method: request.method().clone(),
-            url: request.uri().to_string(),
-        }
-    }
-
-    /// The log line for a request whose response is not sent through
-    /// `finish` (a tunnel, logged when it closes).
-    pub fn record(
-        &self,
-        answer: Answer,
-        status: u16,
-        bytes: u64,
-        hierarchy: Hierarchy,
-    ) -> AccessRecord {
-        AccessRecord {
-            time: SystemTime::now(),
-            elapsed: self.started.elapsed(),
-            client: self.client,
-            code: answer.code(),
-            status,
-            bytes,
-            method: self.method.to_string(),
-            url: self.url.clone(),
-            hierarchy,
-            content_type: None,
-        }
-    }
-
-    /// Labels the response, counts it, and logs it once its body is done.
-    pub fn finish(
-        self,
-        state: &State,
-        mut response: Response<Body>,
-        answer: Answer,
-        hierarchy: Hierarchy,
-    ) -> Response<Body> {
-        let headers = response.headers_mut();
-        add_via(headers);
-        headers.insert(X_CACHE, HeaderValue::from_static(answer.x_cache()));
-        // What the body will carry: a HEAD's `Content-Length` sends nothing.
-        let body_len = match self.method {
-            Method::HEAD => 0,
-            _ => response
-                .headers()
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-        };
-        state.stats.count(answer.counted(body_len));
-        let head_bytes = head_size(&response);
-        let record = AccessRecord {
-            time: SystemTime::now(),
-            elapsed: self.started.elapsed(),
-            client: self.client,
-            code: answer.code(),
-            status: response.status().as_u16(),
-            bytes: head_bytes,
-            method: self.method.to_string(),
-            url: self.url,
-            hierarchy,
-            content_type: response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        };
-        let log = state.access_log.clone();
-        let started = self.started;
-        response.map(move |body| {
-            body::Counted::new(body, move |sent| {
-                let _ = log.send(AccessRecord {
-                    time: SystemTime::now(),
-                    elapsed: started.elapsed(),
-                    bytes: record.bytes + sent,
-                    ..record
-                });
-            })
-            .boxed_unsync()
-        })
-    }
-}
-
-/// Bytes of the status line and headers as hyper writes them.
-fn head_size(response: &Response<Body>) -> u64 {
-    let headers: usize = response
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    (17 + headers + 2) as u64
-}
 
 /// The answer to a client outside `--allow`.
 pub fn deny<B>(state: &State, client: IpAddr, request: &Request<B>) -> Response<Body> {
@@ -236,10 +53,23 @@ pub async fn handle(
             return exchange.finish(&state, page, Answer::Invalid, Hierarchy::None);
         }
     };
-    exchange.url = target.url();
+    exchange.log_as(target.url());
     if target.is_proxy_itself() {
         let page = own_page(&state, &target, request.method(), request.headers());
         return exchange.finish(&state, page, Answer::Bypass, Hierarchy::None);
+    }
+    let port = target.origin.port;
+    if !state
+        .config
+        .safe_ports
+        .iter()
+        .any(|safe| safe.contains(&port))
+    {
+        let page = pages::error(
+            StatusCode::FORBIDDEN,
+            &format!("This proxy does not fetch plain HTTP from port {port} (see --safe-ports)."),
+        );
+        return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
     }
     if our_hops(request.headers()) >= MAX_HOPS {
         // A request that keeps coming back (the proxy asked to fetch from
@@ -274,19 +104,17 @@ pub async fn handle(
         return exchange.finish(&state, page, Answer::Denied, Hierarchy::None);
     }
 
-    let cacheable = (request.method() == Method::GET || request.method() == Method::HEAD)
-        && !request.headers().contains_key(RANGE);
-    if cacheable && lookup::is_plain(request.headers()) {
+    let cacheable = request.method() == Method::GET || request.method() == Method::HEAD;
+    if cacheable && !request.headers().contains_key(RANGE) && hit::is_plain(request.headers()) {
         let head_only = request.method() == Method::HEAD;
-        if let Some(response) =
-            lookup::fast_hit(&state, &exchange.url, request.headers(), head_only)
+        if let Some(response) = hit::fast_hit(&state, exchange.url(), request.headers(), head_only)
         {
             return exchange.finish(&state, response, Answer::Hit, Hierarchy::None);
         }
     }
 
     let (mut parts, incoming) = request.into_parts();
-    prepare_request(&mut parts, &target);
+    prepare_request(&mut parts, &target, client, state.config.forwarded_for);
     let body = limit_body(incoming, state.config.max_body);
     if cacheable {
         let lookup = Lookup::new(state.clone(), target, parts);
@@ -347,19 +175,10 @@ fn limit_body(incoming: Incoming, max: u64) -> Body {
     http_body_util::Limited::new(incoming, max as usize).boxed_unsync()
 }
 
-pub fn too_large(state: &State) -> Response<Body> {
-    pages::error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!(
-            "The request body is larger than this proxy accepts ({} bytes, see --max-body).",
-            state.config.max_body
-        ),
-    )
-}
-
 /// What the origin must see: the target in the request line, its own
-/// `Host`, no hop-by-hop fields, and our `Via`.
-fn prepare_request(parts: &mut Parts, target: &Target) {
+/// `Host`, no hop-by-hop fields, our `Via`, and `X-Forwarded-For` as
+/// configured.
+fn prepare_request(parts: &mut Parts, target: &Target, client: IpAddr, mode: ForwardedFor) {
     parts.uri = target.uri();
     remove_hop_by_hop(&mut parts.headers);
     parts.headers.insert(
@@ -368,41 +187,31 @@ fn prepare_request(parts: &mut Parts, target: &Target) {
             .expect("a validated host is a header value"),
     );
     add_via(&mut parts.headers);
+    forwarded_for(&mut parts.headers, client, mode);
 }
 
-/// An origin response ready to go to the client, and where it came from.
-pub fn from_origin(state: &State, response: Response<Incoming>) -> (Response<Body>, Hierarchy) {
-    let peer = peer_of(&response);
-    let (mut parts, incoming) = response.into_parts();
-    remove_hop_by_hop(&mut parts.headers);
-    let body = body::Deadline::new(incoming, state.config.origin_timeout).boxed_unsync();
-    (Response::from_parts(parts, body), peer)
-}
-
-pub fn peer_of<B>(response: &Response<B>) -> Hierarchy {
-    match response.extensions().get::<HttpInfo>() {
-        Some(info) => Hierarchy::Direct(info.remote_addr().ip().to_string()),
-        None => Hierarchy::Direct("-".into()),
+/// Appends `client` to `X-Forwarded-For` as Squid does (one field: the
+/// chain so far, then the client), or leaves or removes the field.
+fn forwarded_for(headers: &mut HeaderMap, client: IpAddr, mode: ForwardedFor) {
+    match mode {
+        ForwardedFor::Transparent => {}
+        ForwardedFor::Delete => {
+            headers.remove(X_FORWARDED_FOR);
+        }
+        ForwardedFor::Append => {
+            let mut chain: Vec<String> = headers
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect();
+            chain.push(client.to_canonical().to_string());
+            let value = HeaderValue::from_str(&chain.join(", "))
+                .expect("visible text and addresses are a header value");
+            headers.insert(X_FORWARDED_FOR, value);
+        }
     }
-}
-
-/// The 502, 504 or 413 page for a request the origin did not answer.
-pub fn failure_page(
-    state: &State,
-    exchange: Exchange,
-    target: &Target,
-    failure: Failure,
-) -> Response<Body> {
-    let page = match &failure {
-        Failure::BodyTooLarge => too_large(state),
-        other => pages::error(other.status(), &other.describe(&target.origin, state)),
-    };
-    let answer = match failure {
-        Failure::BodyTooLarge => Answer::Denied,
-        _ => Answer::Miss,
-    };
-    let peer = Hierarchy::Direct(target.origin.host.connect_name());
-    exchange.finish(state, page, answer, peer)
 }
 
 /// `http://netkit.proxy/...`: the stats as JSON, or HTML for browsers.

@@ -6,22 +6,36 @@
 //!
 //! The server is hyper; the proxying and caching around it are ours:
 //! `target` checks what is asked for, `forward` routes each request,
-//! `lookup` answers GET and HEAD from the cache or the origin, `fill`
+//! `hit` answers fresh plain requests straight from the cache, `lookup`
+//! answers GET and HEAD from the cache or the origin (with `range` for
+//! parts, `stale` for RFC 5861, `stored` for what a 304 changes), `fill`
 //! stores what passes, `cache` indexes it, `tunnel` relays CONNECT, and
 //! `zerocopy` sends large bodies from the memory tier with `sendfile`.
+//! Underneath them all, `state` is what handlers share, `exchange` how an
+//! answer is labelled, counted and logged, and `connector` and `guard` how
+//! origins are reached (and which are refused); `stamp` gives hyper's own
+//! error answers the proxy's fields.
 
 mod access;
 mod body;
 pub mod cache;
 mod conditional;
+mod connector;
+mod exchange;
 mod fill;
 mod forward;
+mod guard;
 mod headers;
+mod hit;
 mod lookup;
 mod origin;
 mod pages;
 mod purge;
+mod range;
 mod server;
+mod stale;
+mod stamp;
+mod state;
 mod stats;
 mod stored;
 pub mod target;
@@ -29,10 +43,12 @@ mod tunnel;
 mod zerocopy;
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use access::{AccessRecord, CacheCode, Hierarchy};
+pub use guard::parse_ports;
 pub use ipnet::IpNet;
 pub use purge::{PurgeError, purge, purge_dir};
 pub use server::Proxy;
@@ -46,6 +62,14 @@ pub struct Config {
     pub allow: Vec<IpNet>,
     /// Ports CONNECT may reach besides 443.
     pub connect_ports: Vec<u16>,
+    /// Ports plain HTTP requests may reach (Squid's `Safe_ports`).
+    pub safe_ports: Vec<RangeInclusive<u16>>,
+    /// Whether origins on the proxy's own host (loopback, its interface
+    /// addresses) may be fetched from; refused by default, as Squid's
+    /// `to_localhost`.
+    pub allow_localhost_origins: bool,
+    /// What happens to `X-Forwarded-For`.
+    pub forwarded_for: ForwardedFor,
     pub cache_dir: PathBuf,
     /// Bytes on disk, bodies and metadata, before least-recently-used
     /// entries are evicted.
@@ -62,6 +86,10 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Time allowed for an origin to start its response (then 504).
     pub origin_timeout: Duration,
+    /// How long past its freshness a stored response may stand in when its
+    /// revalidation fails, for responses that set no `stale-if-error`
+    /// themselves (RFC 5861). Zero: only as the response or request allows.
+    pub stale_if_error: Duration,
     /// Client connections at once, in all and per client. A connection
     /// between requests is idle: a full proxy closes the oldest such to
     /// make room.
@@ -83,6 +111,9 @@ impl Config {
                 "::1/128".parse().expect("valid network"),
             ],
             connect_ports: Vec::new(),
+            safe_ports: guard::default_safe_ports(),
+            allow_localhost_origins: false,
+            forwarded_for: ForwardedFor::Append,
             cache_dir,
             cache_size: 1 << 30,
             max_object_size: 64 << 20,
@@ -91,6 +122,7 @@ impl Config {
             max_body: 100 << 20,
             connect_timeout: Duration::from_secs(10),
             origin_timeout: Duration::from_secs(60),
+            stale_if_error: Duration::ZERO,
             limits: listener::Limits {
                 max_connections: 10_000,
                 max_per_client: MAX_PER_CLIENT,
@@ -99,6 +131,17 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// What the proxy does with `X-Forwarded-For` (Squid's `forwarded_for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedFor {
+    /// Appends the client's address.
+    Append,
+    /// Passes the field on as the client sent it.
+    Transparent,
+    /// Removes it.
+    Delete,
 }
 
 #[derive(Debug, thiserror::Error)]

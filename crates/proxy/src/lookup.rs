@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{
-    AGE, CACHE_CONTROL, CONTENT_LENGTH, DATE, ETAG, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_RANGE, LAST_MODIFIED, PRAGMA, SET_COOKIE, VARY,
-};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, ETAG, LAST_MODIFIED, RANGE, SET_COOKIE, VARY};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -20,13 +17,16 @@ use tracing::warn;
 use crate::access::Hierarchy;
 use crate::body::{self, Body, Tee};
 use crate::cache::{
-    BodyError, Candidate, Entry, HitTemplate, Joined, Leader, Meta, Outcome, VariantId, follow,
+    BodyError, Candidate, Entry, Joined, Leader, Meta, Outcome, VariantId, follow, unix_seconds,
 };
-use crate::conditional::client_has_current;
+use crate::exchange::{Answer, Exchange, failure_page, from_origin, peer_of};
 use crate::fill::{self, Plan};
-use crate::forward::{Answer, Exchange, State, failure_page, from_origin};
 use crate::headers::remove_hop_by_hop;
-use crate::stored::{hit_head, updated_fields};
+use crate::hit::{HitHead, finish_hit_head, is_plain, remember_template};
+use crate::range::{self, Selected};
+use crate::stale;
+use crate::state::State;
+use crate::stored::{asks_about, hit_head, updated_fields, validating_view, with_validators};
 use crate::target::Target;
 use crate::{origin, pages};
 
@@ -95,6 +95,10 @@ impl Lookup {
         self.parts.method == Method::HEAD
     }
 
+    fn is_ranged(&self) -> bool {
+        self.parts.method == Method::GET && self.parts.headers.contains_key(RANGE)
+    }
+
     /// Whether this request selects the stored variant `meta` (RFC 9111
     /// §4.1): its values of the fields the response's `Vary` names, every
     /// line of each, are those the variant was stored under. (The policy
@@ -145,6 +149,21 @@ impl Lookup {
                 );
                 return exchange.finish(&self.state, page, Answer::Miss, Hierarchy::None);
             }
+            if self.is_ranged() {
+                // A part of a response the cache cannot serve comes from
+                // the origin as it is; a full response there still fills
+                // the cache.
+                break (None, None);
+            }
+            if let Some((candidate, _)) = &stale
+                && !self.is_head()
+                && stale::while_revalidate(&candidate.entry.meta, now)
+            {
+                let (candidate, revalidation) = stale.take().expect("checked above");
+                return self
+                    .serve_while_revalidating(exchange, candidate, revalidation, leading)
+                    .await;
+            }
             if self.is_head() || followed || leading.is_some() {
                 break (stale, leading);
             }
@@ -170,19 +189,33 @@ impl Lookup {
 
     /// The stored response with the head `head` (from [`hit_head`]), or
     /// `None` when its body turned out damaged (the entry is then dropped).
+    /// A `Range` the stored response can serve gets its part.
     async fn serve(
         &self,
         candidate: &Candidate,
         head: http::response::Parts,
     ) -> Option<Response<Body>> {
         let meta = &candidate.entry.meta;
-        let head = match finish_hit_head(head, &self.parts.headers, self.is_head()) {
+        let mut head = match finish_hit_head(head, &self.parts.headers, self.is_head()) {
             HitHead::WithBody(head) => head,
             HitHead::Bodiless(response) => return Some(response),
         };
+        let selected = match head.status {
+            StatusCode::OK => range::select(&self.parts.headers, &head.headers, meta.body_len),
+            _ => Selected::Whole,
+        };
+        range::mark(&mut head, selected, meta.body_len);
+        let part = match selected {
+            Selected::Whole => None,
+            Selected::Part { first, last } => Some((first, last)),
+            Selected::Unsatisfiable => return Some(Response::from_parts(head, body::empty())),
+        };
         let body = match &candidate.body {
-            Some(bytes) => body::full(bytes.clone()),
-            None => match self.read_body(meta).await {
+            Some(bytes) => body::full(match part {
+                Some((first, last)) => bytes.slice(first as usize..=last as usize),
+                None => bytes.clone(),
+            }),
+            None => match self.read_body(meta, part).await {
                 Ok(body) => body,
                 Err(err) => {
                     warn!(url = %meta.url, %err, "damaged cache entry: removed, fetching again");
@@ -194,7 +227,8 @@ impl Lookup {
         Some(Response::from_parts(head, body))
     }
 
-    async fn read_body(&self, meta: &Meta) -> Result<Body, BodyError> {
+    /// The stored body from disk, or its bytes `part` (first, last).
+    async fn read_body(&self, meta: &Meta, part: Option<(u64, u64)>) -> Result<Body, BodyError> {
         let disk = self.state.cache.disk().clone();
         let small = meta.body_len <= self.state.cache.limits().memory_object;
         let owned = meta.clone();
@@ -203,13 +237,107 @@ impl Lookup {
                 .await
                 .expect("reading a body does not panic")?;
             self.state.cache.remember(meta.id, bytes.clone());
-            Ok(body::full(bytes))
+            Ok(body::full(match part {
+                Some((first, last)) => bytes.slice(first as usize..=last as usize),
+                None => bytes,
+            }))
         } else {
             let file = tokio::task::spawn_blocking(move || disk.open_checked_body(&owned))
                 .await
                 .expect("reading a body does not panic")?;
-            Ok(body::file(file))
+            match part {
+                Some((first, last)) => Ok(body::file_part(file, first, last - first + 1)?),
+                None => Ok(body::file(file)),
+            }
         }
+    }
+
+    /// The stale `candidate` now, and one refresh of it in the background
+    /// (by whoever leads the URL's flight: `leading`, or this request if no
+    /// other is fetching it).
+    async fn serve_while_revalidating(
+        &self,
+        exchange: Exchange,
+        candidate: Candidate,
+        revalidation: Parts,
+        leading: Option<Leader>,
+    ) -> Response<Body> {
+        let leader = leading.or_else(|| match self.state.cache.flights.join(&self.url) {
+            // A refresh that landed between the look and joining leaves
+            // nothing to do.
+            Joined::Leader(leader) if !self.fresh_again() => Some(leader),
+            Joined::Leader(_) | Joined::Follower(_) => None,
+        });
+        if let Some(leader) = leader {
+            let refresh = self.again();
+            let refreshing = exchange.clone();
+            let stored = candidate.clone();
+            tokio::spawn(async move {
+                let response = refresh
+                    .revalidate(refreshing, stored, revalidation, Some(leader))
+                    .await;
+                // A new body reaches the cache only as it is read.
+                let _ = response.into_body().collect().await;
+            });
+        }
+        self.serve_stale(exchange, &candidate, Answer::StaleWhileRevalidate)
+            .await
+    }
+
+    /// Whether the cache now holds a fresh response for this request.
+    fn fresh_again(&self) -> bool {
+        let now = SystemTime::now();
+        self.state
+            .cache
+            .candidates(&self.url)
+            .iter()
+            .any(|candidate| {
+                self.selects(&candidate.entry.meta)
+                    && candidate.entry.meta.policy.time_to_live(now) > Duration::ZERO
+            })
+    }
+
+    /// The stored response, stale: for stale-if-error and
+    /// stale-while-revalidate.
+    async fn serve_stale(
+        &self,
+        exchange: Exchange,
+        candidate: &Candidate,
+        answer: Answer,
+    ) -> Response<Body> {
+        let meta = &candidate.entry.meta;
+        let head = hit_head(meta, meta.status, SystemTime::now());
+        match self.serve(candidate, head).await {
+            Some(response) => exchange.finish(&self.state, response, answer, Hierarchy::None),
+            None => {
+                self.fetch(exchange, body::empty(), None, Answer::Miss)
+                    .await
+            }
+        }
+    }
+
+    /// Whether the stale `candidate` may stand in for a failed revalidation.
+    fn may_stand_in(&self, candidate: &Candidate) -> bool {
+        stale::if_error(
+            &candidate.entry.meta,
+            &self.parts.headers,
+            self.state.config.stale_if_error,
+            SystemTime::now(),
+        )
+    }
+
+    /// This lookup again, for a task of its own.
+    fn again(&self) -> Lookup {
+        let mut request = Request::new(());
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = self.parts.uri.clone();
+        *request.version_mut() = self.parts.version;
+        *request.headers_mut() = self.parts.headers.clone();
+        Lookup::new(
+            self.state.clone(),
+            self.target.clone(),
+            request.into_parts().0,
+        )
     }
 
     fn origin_request(&self, headers: HeaderMap, body: Body) -> Request<Body> {
@@ -244,11 +372,23 @@ impl Lookup {
         leader: Option<Leader>,
     ) -> Response<Body> {
         let headers = with_validators(&self.parts.headers, &revalidation.headers);
+        let asked_ours = asks_about(&headers, &candidate.entry.meta.headers);
         let request = self.origin_request(headers, body::empty());
         let response = match origin::send(&self.state, request).await {
             Ok(response) => response,
+            Err(_) if self.may_stand_in(&candidate) => {
+                return self
+                    .serve_stale(exchange, &candidate, Answer::StaleIfError)
+                    .await;
+            }
             Err(failure) => return failure_page(&self.state, exchange, &self.target, failure),
         };
+        if response.status().is_server_error() && self.may_stand_in(&candidate) {
+            drop(response);
+            return self
+                .serve_stale(exchange, &candidate, Answer::StaleIfError)
+                .await;
+        }
         if response.status().is_server_error() {
             // The origin failed to revalidate: its error goes to the client,
             // and the stored copy stays for when it is back.
@@ -259,15 +399,20 @@ impl Lookup {
         }
         let now = SystemTime::now();
         let old = &candidate.entry.meta;
-        let status = match old.policy.after_response(&self.key, &response, now) {
+        let answered = validating_view(&response, &old.headers, asked_ours);
+        let status = match old.policy.after_response(&self.key, &answered, now) {
             AfterResponse::NotModified(_, head) => head.status,
-            // A 304 for some other representation than ours: the client's
-            // own validators matched, so it is the client's to keep.
+            // The 304 names another representation than the one we asked
+            // about: it validates nothing we hold, and a 304 is not an answer
+            // for a client that asked for the response itself.
             AfterResponse::Modified(..) => {
-                return self.relay(exchange, response, leader, Answer::Miss);
+                drop(response);
+                return self
+                    .fetch(exchange, body::empty(), leader, Answer::Refreshed)
+                    .await;
             }
         };
-        let peer = crate::forward::peer_of(&response);
+        let peer = peer_of(&response);
         let mut update = response.headers().clone();
         remove_hop_by_hop(&mut update);
         let headers = updated_fields(&old.headers, &update);
@@ -380,77 +525,11 @@ impl Lookup {
             id: VariantId::new(&self.url, &vary),
             url: self.url.clone(),
             policy,
+            status: response.status(),
             headers: headers.clone(),
             expected_len,
         })
     }
-}
-
-/// What a hit sends besides the body.
-enum HitHead {
-    WithBody(http::response::Parts),
-    /// A HEAD, or a 304 for a client that already has this response.
-    Bodiless(Response<Body>),
-}
-
-/// Dates the head and answers the client's own conditional request.
-fn finish_hit_head(
-    mut head: http::response::Parts,
-    request: &HeaderMap,
-    head_only: bool,
-) -> HitHead {
-    head.headers.insert(DATE, http_date(SystemTime::now()));
-    if head.status == StatusCode::OK && client_has_current(request, &head.headers) {
-        head.status = StatusCode::NOT_MODIFIED;
-        head.headers.remove(CONTENT_LENGTH);
-        return HitHead::Bodiless(Response::from_parts(head, body::empty()));
-    }
-    if head_only {
-        return HitHead::Bodiless(Response::from_parts(head, body::empty()));
-    }
-    HitHead::WithBody(head)
-}
-
-/// The hit path without the caching policy: a plain GET or HEAD (no
-/// `Cache-Control`, no `Pragma`) for an entry whose [`HitTemplate`] is still
-/// fresh and whose body is in memory. Anything else returns `None` and
-/// takes the full path.
-pub fn fast_hit(
-    state: &State,
-    url: &str,
-    request: &HeaderMap,
-    head_only: bool,
-) -> Option<Response<Body>> {
-    let now = SystemTime::now();
-    for candidate in state.cache.candidates(url) {
-        let Some(template) = candidate.entry.template.get() else {
-            continue;
-        };
-        if now >= template.fresh_until || (candidate.body.is_none() && !head_only) {
-            continue;
-        }
-        let (mut head, ()) = Response::new(()).into_parts();
-        head.status = template.status;
-        head.headers = template.headers.clone();
-        let age = now
-            .duration_since(template.born)
-            .unwrap_or_default()
-            .as_secs();
-        head.headers.insert(AGE, HeaderValue::from(age));
-        return Some(match finish_hit_head(head, request, head_only) {
-            HitHead::Bodiless(response) => response,
-            HitHead::WithBody(head) => {
-                let bytes = candidate.body.expect("checked above");
-                Response::from_parts(head, body::full(bytes))
-            }
-        });
-    }
-    None
-}
-
-/// Whether a request leaves freshness entirely to the cache.
-pub fn is_plain(request: &HeaderMap) -> bool {
-    !request.contains_key(CACHE_CONTROL) && !request.contains_key(PRAGMA)
 }
 
 /// Whether the request carries `Cache-Control: only-if-cached`.
@@ -461,60 +540,6 @@ fn only_if_cached(request: &HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|directive| directive.trim().eq_ignore_ascii_case("only-if-cached"))
-}
-
-/// The request for the origin with the validators the policy put in its
-/// revalidation request (whose copy of the other fields keeps only the last
-/// value of a repeated one).
-fn with_validators(request: &HeaderMap, revalidation: &HeaderMap) -> HeaderMap {
-    let mut headers = request.clone();
-    for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE] {
-        headers.remove(&name);
-        if let Some(value) = revalidation.get(&name) {
-            headers.insert(name, value.clone());
-        }
-    }
-    headers
-}
-
-/// Remembers what a fresh hit for a plain request sends, for [`fast_hit`].
-fn remember_template(entry: &Entry, head: &http::response::Parts, now: SystemTime) {
-    if head.headers.contains_key(VARY) {
-        return;
-    }
-    entry.template.get_or_init(|| {
-        let policy = &entry.meta.policy;
-        let mut headers = head.headers.clone();
-        headers.remove(AGE);
-        headers.remove(DATE);
-        HitTemplate {
-            status: head.status,
-            headers,
-            fresh_until: now + policy.time_to_live(now),
-            born: now.checked_sub(policy.age(now)).unwrap_or(now),
-        }
-    });
-}
-
-/// `Date` for now, formatted once per second per thread: a hit path
-/// formatting dates would spend more time on them than on the response.
-fn http_date(now: SystemTime) -> HeaderValue {
-    thread_local! {
-        static LAST: std::cell::RefCell<(u64, HeaderValue)> =
-            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
-    }
-    let second = unix_seconds(now);
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != second {
-            let text = httpdate::fmt_http_date(now);
-            *last = (
-                second,
-                HeaderValue::from_str(&text).expect("an HTTP date is a header value"),
-            );
-        }
-        last.1.clone()
-    })
 }
 
 /// The request header values a response's `Vary` selects, in the order it
@@ -544,14 +569,10 @@ fn selected_headers(response: &HeaderMap, request: &HeaderMap) -> Option<Vec<(St
     Some(selected)
 }
 
-pub fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,8 @@ use http_body_util::LengthLimitError;
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::forward::State;
+use crate::guard::OwnAddress;
+use crate::state::State;
 use crate::target::Origin;
 
 #[derive(Debug)]
@@ -22,6 +23,8 @@ pub enum Failure {
     ConnectTimeout,
     /// Connected, but no response within `--origin-timeout`.
     Timeout,
+    /// The origin is the proxy's own host (see --allow-localhost-origins).
+    OwnHost,
     /// The client's body went over `--max-body` while being forwarded.
     BodyTooLarge,
     /// Anything else: a reset, a malformed response.
@@ -34,6 +37,7 @@ impl Failure {
             Failure::Dns(_) | Failure::Refused | Failure::Other(_) => StatusCode::BAD_GATEWAY,
             Failure::ConnectTimeout | Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Failure::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::OwnHost => StatusCode::FORBIDDEN,
         }
     }
 
@@ -55,6 +59,9 @@ impl Failure {
                 state.config.origin_timeout
             ),
             Failure::BodyTooLarge => "The request body is too large.".to_owned(),
+            Failure::OwnHost => format!(
+                "{origin} is this proxy's own host, which it does not fetch from (see --allow-localhost-origins)."
+            ),
             Failure::Other(detail) => format!("The request to {origin} failed: {detail}."),
         }
     }
@@ -67,11 +74,17 @@ impl Failure {
             if cause.downcast_ref::<LengthLimitError>().is_some() {
                 return Failure::BodyTooLarge;
             }
+            if cause.downcast_ref::<OwnAddress>().is_some() {
+                return Failure::OwnHost;
+            }
             let text = cause.to_string();
             if text == "dns error" {
                 dns = true;
             }
             if let Some(io) = cause.downcast_ref::<io::Error>() {
+                if io.get_ref().is_some_and(|inner| inner.is::<OwnAddress>()) {
+                    return Failure::OwnHost;
+                }
                 match io.kind() {
                     io::ErrorKind::ConnectionRefused => return Failure::Refused,
                     io::ErrorKind::TimedOut => return Failure::ConnectTimeout,

@@ -14,7 +14,6 @@ use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use listener::{Connection, Handler, Listener, Refusal};
 use tokio::net::TcpStream;
@@ -24,7 +23,10 @@ use tracing::{debug, info};
 
 use crate::access::{AccessRecord, CacheCode, Hierarchy};
 use crate::cache::{Cache, Limits};
-use crate::forward::{self, State};
+use crate::connector::Connector;
+use crate::forward;
+use crate::stamp::{STAMP, Stamped, Tunnelled};
+use crate::state::State;
 use crate::stats::{Counted, Stats};
 use crate::zerocopy::ClientStream;
 use crate::{Config, Error};
@@ -68,9 +70,7 @@ impl Proxy {
                 addr: config.bind,
                 source,
             })?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
+        let connector = Connector::new(config.connect_timeout, config.allow_localhost_origins);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(POOL_PER_HOST)
             .pool_idle_timeout(POOL_IDLE)
@@ -170,19 +170,26 @@ async fn serve(state: Arc<State>, stream: TcpStream, connection: Connection) {
     if !allowed {
         info!(%peer, "client not in --allow: answering 403");
     }
+    let tunnelled = Tunnelled::default();
     let service = {
         let state = state.clone();
+        let tunnelled = tunnelled.clone();
         service_fn(move |request| {
             let state = state.clone();
             // Not idle until the response is sent: the guard goes with
             // its body.
             let busy = connection.busy();
+            let tunnelled = tunnelled.clone();
             async move {
+                let connect = request.method() == http::Method::CONNECT;
                 let response = if allowed {
                     forward::handle(state, client, request).await
                 } else {
                     forward::deny(&state, client, &request)
                 };
+                if connect && response.status().is_success() {
+                    tunnelled.set();
+                }
                 let response = response.map(|body| {
                     body.map_frame(move |frame| {
                         let _ = &busy;
@@ -197,7 +204,10 @@ async fn serve(state: Arc<State>, stream: TcpStream, connection: Connection) {
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.idle_timeout)
         .keep_alive(allowed)
-        .serve_connection(TokioIo::new(ClientStream::new(stream)), service)
+        .serve_connection(
+            TokioIo::new(Stamped::new(ClientStream::new(stream), tunnelled)),
+            service,
+        )
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
@@ -235,11 +245,12 @@ fn unparsable(err: &hyper::Error, client: IpAddr) -> Option<AccessRecord> {
         )
     };
     // What hyper sends: the status line, `connection`, `content-length`
-    // and `date` (29 characters).
+    // and `date` (29 characters), and what `Stamped` adds.
     let reason = status.canonical_reason().unwrap_or("");
     let head = format!("HTTP/1.1 {} {reason}\r\n", status.as_u16()).len()
         + "connection: close\r\ncontent-length: 0\r\ndate: \r\n\r\n".len()
-        + 29;
+        + 29
+        + STAMP.len();
     Some(AccessRecord {
         time: SystemTime::now(),
         elapsed: Duration::ZERO,

@@ -1,12 +1,16 @@
-//! The header fields of a stored response: as a hit sends them, and as a
-//! 304 updates them (RFC 9111 §3.2, §4.3.4). The caching policy decides
+//! The header fields of a stored response: as a hit sends them, as a
+//! revalidation asks about them, and as a 304 selects and updates them
+//! (RFC 9111 §3.2, §4.3.4). The caching policy decides
 //! freshness, but its own copy of the response keeps only the last value of
 //! a repeated field (two `Link` or `Vary` lines) and a 304 cannot add fields
 //! to it, so the entry keeps every field itself and these functions use them.
 
 use std::time::SystemTime;
 
-use http::header::{AGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, HeaderValue};
+use http::header::{
+    AGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderValue, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED,
+};
 use http::response::Parts;
 use http::{HeaderMap, HeaderName, Response, StatusCode};
 
@@ -43,6 +47,66 @@ pub fn updated_fields(stored: &HeaderMap, update: &HeaderMap) -> HeaderMap {
         }
     }
     merged
+}
+
+/// The request for the origin with the validators the policy put in its
+/// revalidation request (whose copy of the other fields keeps only the last
+/// value of a repeated one).
+pub fn with_validators(request: &HeaderMap, revalidation: &HeaderMap) -> HeaderMap {
+    let mut headers = request.clone();
+    for name in [IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_RANGE] {
+        headers.remove(&name);
+        if let Some(value) = revalidation.get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    headers
+}
+
+/// Whether a conditional request carries the stored response's own
+/// validators: its ETag among `If-None-Match`, or its `Last-Modified` as
+/// `If-Modified-Since` (the policy keeps a client's own validators instead).
+pub fn asks_about(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    fn text(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    }
+    let etag_asked = match (text(request, IF_NONE_MATCH), text(stored, ETAG)) {
+        (Some(asked), Some(etag)) => asked.split(',').any(|tag| tag.trim() == etag),
+        _ => false,
+    };
+    etag_asked
+        || matches!(
+            (text(request, IF_MODIFIED_SINCE), text(stored, LAST_MODIFIED)),
+            (Some(asked), Some(modified)) if asked == modified
+        )
+}
+
+/// The 304 as it selects a stored response (RFC 9111 §4.3.4). When it
+/// answers a request carrying the stored response's own validators
+/// (`asked_ours`), a 304 that names no validator (Python's http.server sends
+/// none) selects that response: it is given the stored ones. Otherwise it
+/// is left as it is, and selects only what its own validators match.
+pub fn validating_view<B>(
+    response: &Response<B>,
+    stored: &HeaderMap,
+    asked_ours: bool,
+) -> Response<()> {
+    let mut view = Response::new(());
+    *view.status_mut() = response.status();
+    *view.headers_mut() = response.headers().clone();
+    let names_none =
+        !response.headers().contains_key(ETAG) && !response.headers().contains_key(LAST_MODIFIED);
+    if asked_ours && names_none {
+        for name in [ETAG, LAST_MODIFIED] {
+            if let Some(value) = stored.get(&name) {
+                view.headers_mut().insert(name, value.clone());
+            }
+        }
+    }
+    view
 }
 
 #[cfg(test)]

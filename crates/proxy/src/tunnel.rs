@@ -1,6 +1,7 @@
 //! CONNECT: a byte tunnel to port 443 (or a port allowed with
 //! --connect-port) for HTTPS through the proxy. Nothing is decrypted.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
@@ -11,10 +12,11 @@ use tracing::debug;
 
 use crate::access::Hierarchy;
 use crate::body::{self, Body};
-use crate::forward::{Answer, Exchange, State};
+use crate::exchange::{Answer, Exchange};
 use crate::origin::Failure;
-use crate::pages;
+use crate::state::State;
 use crate::target::{Origin, parse_connect};
+use crate::{guard, pages};
 
 const HTTPS_PORT: u16 = 443;
 
@@ -45,7 +47,11 @@ pub async fn open(
         Err(failure) => {
             let page = pages::error(failure.status(), &failure.describe(&origin, &state));
             let peer = Hierarchy::Direct(origin.host.connect_name());
-            return exchange.finish(&state, page, Answer::Miss, peer);
+            let answer = match failure {
+                Failure::OwnHost => Answer::Denied,
+                _ => Answer::Miss,
+            };
+            return exchange.finish(&state, page, answer, peer);
         }
     };
     let peer = upstream
@@ -64,19 +70,29 @@ pub async fn open(
     response
 }
 
+/// Connects to `origin`, refusing the proxy's own host unless allowed:
+/// the addresses checked are the ones connected to.
 async fn connect(state: &State, origin: &Origin) -> Result<TcpStream, Failure> {
     let target = (origin.host.connect_name(), origin.port);
-    match tokio::time::timeout(state.config.connect_timeout, TcpStream::connect(target)).await {
+    let attempt = async {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target)
+            .await
+            .map_err(|err| Failure::Dns(err.to_string()))?
+            .collect();
+        if !state.config.allow_localhost_origins && guard::check(&addrs).is_err() {
+            return Err(Failure::OwnHost);
+        }
+        TcpStream::connect(&addrs[..])
+            .await
+            .map_err(|err| match err.kind() {
+                std::io::ErrorKind::ConnectionRefused => Failure::Refused,
+                std::io::ErrorKind::TimedOut => Failure::ConnectTimeout,
+                _ => Failure::Other(err.to_string()),
+            })
+    };
+    match tokio::time::timeout(state.config.connect_timeout, attempt).await {
         Err(_) => Err(Failure::ConnectTimeout),
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(err)) => Err(match err.kind() {
-            std::io::ErrorKind::ConnectionRefused => Failure::Refused,
-            std::io::ErrorKind::TimedOut => Failure::ConnectTimeout,
-            _ if err.to_string().contains("lookup") || err.to_string().contains("resolve") => {
-                Failure::Dns(err.to_string())
-            }
-            _ => Failure::Other(err.to_string()),
-        }),
+        Ok(connected) => connected,
     }
 }
 

@@ -70,9 +70,10 @@ async fn start(
     tokio::sync::mpsc::UnboundedReceiver<proxy::AccessRecord>,
     CancellationToken,
 ) {
-    let mut proxy = Proxy::bind(Config::new("127.0.0.1:0".parse().unwrap(), dir.to_owned()))
-        .await
-        .unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.to_owned());
+    // The origin these tests start is on loopback.
+    config.allow_localhost_origins = true;
+    let mut proxy = Proxy::bind(config).await.unwrap();
     let addr = proxy.local_addr();
     let log = proxy.take_access_log().unwrap();
     let token = CancellationToken::new();

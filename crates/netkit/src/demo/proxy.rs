@@ -47,7 +47,9 @@ pub async fn check() -> anyhow::Result<String> {
     let origin = web.local_addr();
     tokio::spawn(web.run(token.clone()));
 
-    let config = proxy::Config::new("127.0.0.1:0".parse()?, scratch.0.join("cache"));
+    let mut config = proxy::Config::new("127.0.0.1:0".parse()?, scratch.0.join("cache"));
+    // The demo's web server is on loopback, which a proxy refuses by default.
+    config.allow_localhost_origins = true;
     let server = proxy::Proxy::bind(config).await?;
     let proxy_addr = server.local_addr();
     tokio::spawn(server.run(token.clone()));

@@ -139,7 +139,16 @@ impl Proxy {
 
     /// The proxy run by `runner`, e.g. inside a network namespace; curl
     /// through it ([`via`], [`Proxy::stats`]) is run the same way.
+    /// Origins on loopback are allowed (`--allow-localhost-origins`): the
+    /// tests' origins are all there.
     pub fn start_in(runner: Runner, cache_dir: &Path, extra: &[&str]) -> Proxy {
+        let mut allowed = vec!["--allow-localhost-origins"];
+        allowed.extend_from_slice(extra);
+        Proxy::start_guarded(runner, cache_dir, &allowed)
+    }
+
+    /// The proxy with its default refusals of the host's own addresses.
+    pub fn start_guarded(runner: Runner, cache_dir: &Path, extra: &[&str]) -> Proxy {
         let mut command = runner(env!("CARGO_BIN_EXE_netkit"));
         command.args(["proxy", "serve", "--bind", "127.0.0.1:0", "--cache-dir"]);
         command.arg(cache_dir).args(extra);

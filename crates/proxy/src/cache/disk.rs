@@ -159,10 +159,7 @@ impl Disk {
         check_len(&file, meta)?;
         let mut body = Vec::with_capacity(meta.body_len as usize);
         file.read_to_end(&mut body)?;
-        if body.len() as u64 != meta.body_len || xxhash_rust::xxh3::xxh3_64(&body) != meta.body_hash
-        {
-            return Err(BodyError::Checksum);
-        }
+        check_body(meta, &body)?;
         Ok(crate::zerocopy::body(body))
     }
 
@@ -202,6 +199,22 @@ fn lock_exclusively(file: &File) -> io::Result<()> {
         )),
         Err(err) => Err(err.into()),
     }
+}
+
+/// Whether `body`, the bytes of a body file, is the body `meta` describes:
+/// its length and checksum. (The reader of body files, as a function of
+/// bytes.)
+pub fn check_body(meta: &Meta, body: &[u8]) -> Result<(), BodyError> {
+    if body.len() as u64 != meta.body_len {
+        return Err(BodyError::Length {
+            expected: meta.body_len,
+            actual: body.len() as u64,
+        });
+    }
+    if xxhash_rust::xxh3::xxh3_64(body) != meta.body_hash {
+        return Err(BodyError::Checksum);
+    }
+    Ok(())
 }
 
 fn check_len(file: &File, meta: &Meta) -> Result<(), BodyError> {
@@ -304,6 +317,23 @@ mod tests {
         assert!(matches!(
             disk.read_body(&meta),
             Err(BodyError::Length { .. })
+        ));
+    }
+
+    #[test]
+    fn body_bytes_are_checked_against_the_metadata() {
+        let meta = sample("http://example.com/a", b"hello");
+        assert!(check_body(&meta, b"hello").is_ok());
+        assert!(matches!(
+            check_body(&meta, b"hellO"),
+            Err(BodyError::Checksum)
+        ));
+        assert!(matches!(
+            check_body(&meta, b"hell"),
+            Err(BodyError::Length {
+                expected: 5,
+                actual: 4
+            })
         ));
     }
 

@@ -7,13 +7,14 @@
 //! tampered file is never taken for an entry.
 
 use std::fmt;
+use std::time::SystemTime;
 
 use http_cache_semantics::CachePolicy;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 /// The last byte is the format's version.
-const MAGIC: &[u8; 8] = b"NKPCMET2";
+const MAGIC: &[u8; 8] = b"NKPCMET3";
 const HEADER: usize = MAGIC.len() + 4 + 8;
 /// Metadata is headers and a few numbers; anything bigger is not ours.
 const MAX_JSON: usize = 1 << 20;
@@ -64,6 +65,10 @@ pub struct Meta {
     pub id: VariantId,
     pub url: String,
     pub policy: CachePolicy,
+    /// The stored response's status, for serving it stale (the policy
+    /// tells it only for a fresh response).
+    #[serde(with = "http_serde::status_code")]
+    pub status: http::StatusCode,
     /// The stored header fields, every value of each: the policy's view of
     /// the response keeps only the last value of a repeated field.
     #[serde(with = "http_serde::header_map")]
@@ -121,6 +126,13 @@ impl Meta {
     }
 }
 
+/// Seconds since the epoch, as `stored_at` counts them.
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -142,6 +154,7 @@ pub(crate) mod tests {
             id: VariantId::new(url, &[]),
             url: url.to_owned(),
             policy: CachePolicy::new(&request, &response),
+            status: http::StatusCode::OK,
             headers: response.headers().clone(),
             body_len: body.len() as u64,
             body_hash: xxh3_64(body),

@@ -17,11 +17,11 @@ use bytes::Bytes;
 use lru::LruCache;
 use tracing::debug;
 
-pub use disk::{BodyError, Disk};
+pub use disk::{BodyError, Disk, check_body};
 pub use flight::{Flights, Joined, Leader, Outcome, follow};
 #[cfg(test)]
 pub use meta::tests::sample;
-pub use meta::{Meta, MetaError, VariantId};
+pub use meta::{Meta, MetaError, VariantId, unix_seconds};
 
 /// Size limits, in bytes.
 #[derive(Debug, Clone, Copy)]
