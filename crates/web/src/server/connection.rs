@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::head_errors::HeadErrors;
+use super::plain_on_tls;
 use super::prefixed::{self, Protocol};
 use super::send_timeout::SendTimeout;
 use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
@@ -66,6 +67,10 @@ impl Shared {
             .header_read_timeout(header_read_timeout)
             .max_headers(MAX_HEADERS)
             .max_header_size(MAX_HEAD)
+            // A client that pipelines requests and then shuts down its
+            // sending side (`printf ... | nc`) still gets every answer, as
+            // from nginx: EOF ends the connection only once it is idle.
+            .half_close(true)
             .keep_alive(true);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
@@ -108,6 +113,16 @@ pub async fn serve(
 ) {
     // Responses are written whole by hyper; Nagle would only delay them.
     let _ = stream.set_nodelay(true);
+    if shared.tls.is_some() {
+        let plain = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            plain = plain_on_tls::sent_plain_http(&stream, shared.header_read_timeout) => plain,
+        };
+        if plain {
+            debug!(%peer, "plain HTTP on the TLS port");
+            return plain_on_tls::answer(stream).await;
+        }
+    }
     let stream = SendTimeout::new(stream, shared.send_timeout);
     let wait = shared.header_read_timeout;
     let handler = Handler {

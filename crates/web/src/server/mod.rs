@@ -4,6 +4,7 @@
 
 mod connection;
 mod head_errors;
+mod plain_on_tls;
 mod prefixed;
 mod send_timeout;
 
