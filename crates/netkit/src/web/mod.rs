@@ -38,10 +38,7 @@ impl WebCommand {
 
 pub async fn run(command: WebCommand) -> anyhow::Result<ExitCode> {
     match command {
-        WebCommand::Serve(args) => {
-            serve::serve(args).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        WebCommand::Serve(args) => serve::serve(args).await,
         WebCommand::Get(args) => get::get(args).await,
     }
 }

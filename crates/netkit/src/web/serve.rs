@@ -4,12 +4,17 @@ use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use web::{AccessEntry, AccessLog, Root, Server, ServerConfig};
+use http::{HeaderName, HeaderValue};
+use web::htpasswd::Htpasswd;
+use web::{
+    AccessEntry, AccessLog, BasicAuth, CorsOrigins, Root, Server, ServerConfig, SiteSettings,
+};
 
 use crate::duration;
 use crate::serve::{GraceArgs, Shutdown};
@@ -66,12 +71,90 @@ pub struct ServeArgs {
     /// No access log
     #[arg(long, short)]
     quiet: bool,
+    /// Add this header to every response (repeatable), e.g.
+    /// 'X-Frame-Options: DENY'
+    #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = header_flag)]
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Cache-Control of successful responses, e.g. 'public, max-age=3600'
+    #[arg(long, value_name = "POLICY", value_parser = header_value_flag)]
+    cache_control: Option<HeaderValue>,
+    /// Let pages from any origin read the site (CORS: Access-Control-Allow-Origin: *)
+    #[arg(long, conflicts_with = "cors_origin")]
+    cors: bool,
+    /// Let pages from these origins read the site (CORS), e.g.
+    /// https://app.example (repeatable)
+    #[arg(long, value_name = "ORIGIN", num_args = 1.., value_parser = header_value_flag)]
+    cors_origin: Vec<HeaderValue>,
+    /// Require HTTP Basic auth with the users of this htpasswd file
+    /// (bcrypt lines from `htpasswd -B`, or Argon2)
+    #[arg(long, value_name = "FILE")]
+    auth_file: Option<PathBuf>,
+    /// The realm browsers show in their login prompt
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "netkit",
+        requires = "auth_file"
+    )]
+    realm: String,
+    /// Allow --auth-file over plain HTTP on an address other than
+    /// loopback (passwords then cross the network readable)
+    #[arg(long, requires = "auth_file")]
+    allow_insecure_auth: bool,
     #[command(flatten)]
     grace: GraceArgs,
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let shutdown = Shutdown::install(&args.grace)?;
+fn header_flag(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    web::parse_header(text)
+}
+
+fn header_value_flag(text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(text).map_err(|_| "has characters a header cannot hold".to_owned())
+}
+
+/// Misuse found after the flags parsed: exit 2, as clap does.
+fn usage(message: &str) -> ExitCode {
+    eprintln!("netkit: {message}");
+    ExitCode::from(2)
+}
+
+/// The settings beyond files, from the flags; `Err` is a usage error.
+fn site_settings(args: &ServeArgs, tls: bool) -> Result<SiteSettings, String> {
+    let cors = if args.cors {
+        Some(CorsOrigins::Any)
+    } else if !args.cors_origin.is_empty() {
+        Some(CorsOrigins::List(args.cors_origin.clone()))
+    } else {
+        None
+    };
+    let auth = match &args.auth_file {
+        Some(path) => {
+            if !tls && !args.bind.ip().is_loopback() && !args.allow_insecure_auth {
+                return Err(format!(
+                    "--auth-file on {} without TLS would send passwords readable by anyone on the path; \
+                     serve HTTPS (--tls-cert/--tls-key), bind a loopback address, or pass --allow-insecure-auth",
+                    args.bind
+                ));
+            }
+            let users = Htpasswd::load(path)
+                .map_err(|err| format!("--auth-file {}: {err}", path.display()))?;
+            if users.is_empty() {
+                return Err(format!("--auth-file {}: no users", path.display()));
+            }
+            Some(BasicAuth::new(users, &args.realm))
+        }
+        None => None,
+    };
+    Ok(SiteSettings {
+        headers: args.headers.clone(),
+        cache_control: args.cache_control.clone(),
+        cors,
+        auth,
+    })
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls::Identity::Files {
             cert: cert.clone(),
@@ -80,6 +163,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ if args.self_signed => Some(tls::Identity::SelfSigned),
         _ => None,
     };
+    let settings = match site_settings(&args, tls.is_some()) {
+        Ok(settings) => settings,
+        Err(message) => return Ok(usage(&message)),
+    };
+    let shutdown = Shutdown::install(&args.grace)?;
     let (access_log, log_writer) = if args.quiet {
         (None, None)
     } else {
@@ -101,6 +189,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(workers) => workers as usize,
             None => std::thread::available_parallelism().map_or(1, usize::from),
         },
+        settings,
     };
     let server = Server::bind(config).await?;
     println!("listening on {}", server.url());
@@ -118,7 +207,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(writer) = log_writer {
         writer.finish();
     }
-    result
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 /// The thread writing the access log, which ends once the server is gone.

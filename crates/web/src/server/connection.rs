@@ -2,7 +2,7 @@
 //! until the client leaves, a timeout strikes, or the server shuts down.
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -28,8 +29,9 @@ use super::plain_on_tls;
 use super::prefixed::{self, Protocol};
 use super::send_timeout::SendTimeout;
 use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
+use crate::body::Body;
 use crate::files::Site;
-use crate::respond;
+use crate::settings::{Admission, SiteSettings};
 
 /// Request heads (request line and headers) larger than this are refused
 /// by hyper itself with 431 (414 when the request line alone is too long,
@@ -45,6 +47,7 @@ const REFUSE_LINGER: Duration = Duration::from_secs(1);
 /// What every connection needs, built once per server.
 pub struct Shared {
     site: Site,
+    settings: SiteSettings,
     tls: Option<tls::TlsAcceptor>,
     log: Option<AccessLog>,
     header_read_timeout: Duration,
@@ -56,6 +59,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         site: Site,
+        settings: SiteSettings,
         tls: Option<tls::TlsAcceptor>,
         log: Option<AccessLog>,
         header_read_timeout: Duration,
@@ -81,6 +85,7 @@ impl Shared {
             .keep_alive_timeout(header_read_timeout);
         Self {
             site,
+            settings,
             tls,
             log,
             header_read_timeout,
@@ -280,12 +285,42 @@ struct Handler {
 impl Service<Request<Incoming>> for Handler {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
+    /// Ready at once, unless credentials must be checked first.
+    type Future = Either<
+        Ready<Result<Self::Response, Infallible>>,
+        Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>,
+    >;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let response = respond::respond(&self.shared.site, &request);
+        let settings = &self.shared.settings;
+        let response = match settings.admit(&request, self.client) {
+            Admission::Serve => settings.answer(&self.shared.site, &request),
+            Admission::Answer(response) => response,
+            Admission::Check(check) => {
+                let handler = self.clone();
+                return Either::Right(Box::pin(async move {
+                    let settings = &handler.shared.settings;
+                    let response = match check.run().await {
+                        Ok(()) => settings.answer(&handler.shared.site, &request),
+                        Err(refusal) => settings.refused(&request, refusal),
+                    };
+                    Ok(handler.track(&request, response))
+                }));
+            }
+        };
+        Either::Left(ready(Ok(self.track(&request, response))))
+    }
+}
+
+impl Handler {
+    /// Logs the response and, on HTTP/2, counts it as in flight.
+    fn track(
+        &self,
+        request: &Request<Incoming>,
+        response: Response<Body>,
+    ) -> Response<TrackedBody> {
         let pending = self.shared.log.as_ref().map(|log| {
-            let mut entry = AccessEntry::start(self.client, &request);
+            let mut entry = AccessEntry::start(self.client, request);
             entry.status = response.status().as_u16();
             (entry, log.clone())
         });
@@ -294,10 +329,10 @@ impl Service<Request<Incoming>> for Handler {
             activity.started.fetch_add(1, Ordering::Relaxed);
             activity.open.fetch_add(1, Ordering::Relaxed);
         }
-        ready(Ok(response.map(|body| TrackedBody {
+        response.map(|body| TrackedBody {
             body: LoggedBody::new(body, pending),
             activity,
-        })))
+        })
     }
 }
 

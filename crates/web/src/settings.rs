@@ -1,0 +1,175 @@
+//! A site's settings beyond its files: extra response headers, a
+//! Cache-Control policy, CORS and Basic auth. With none set (the
+//! default) a request goes straight to `respond` and costs nothing more.
+
+use std::net::IpAddr;
+
+use http::header::CACHE_CONTROL;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+
+use crate::basic_auth::{BasicAuth, Gate};
+use crate::body::Body;
+use crate::cors::{self, CorsOrigins};
+use crate::files::Site;
+use crate::respond;
+
+#[derive(Debug, Clone, Default)]
+pub struct SiteSettings {
+    /// Added to every response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `Cache-Control` of successful and not-modified responses.
+    pub cache_control: Option<HeaderValue>,
+    pub cors: Option<CorsOrigins>,
+    pub auth: Option<BasicAuth>,
+}
+
+/// A `Name: value` header as given on the command line, checked.
+pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: expected `Name: value`"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("{:?} is not a valid header name", name.trim()))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("the value of {name} has characters a header cannot hold"))?;
+    Ok((name, value))
+}
+
+/// What happens to a request before its response is made.
+#[derive(Debug)]
+pub enum Admission {
+    /// Serve it with `answer`.
+    Serve,
+    /// Send this instead (a CORS preflight, a challenge, a throttle).
+    Answer(Response<Body>),
+    /// Serve it once the credentials are checked.
+    Check(CredentialCheck),
+}
+
+impl SiteSettings {
+    /// Whether any setting needs work per request.
+    fn is_plain(&self) -> bool {
+        self.headers.is_empty()
+            && self.cache_control.is_none()
+            && self.cors.is_none()
+            && self.auth.is_none()
+    }
+
+    pub fn admit<B>(&self, request: &Request<B>, client: IpAddr) -> Admission {
+        if let Some(origins) = &self.cors {
+            // Browsers never send credentials with a preflight.
+            if cors::is_preflight(request) {
+                let mut response = cors::preflight(origins, request);
+                self.add_headers(&mut response);
+                return Admission::Answer(response);
+            }
+        }
+        let Some(auth) = &self.auth else {
+            return Admission::Serve;
+        };
+        match auth.gate(request, client) {
+            Gate::Verify { user, password } => Admission::Check(CredentialCheck {
+                auth: auth.clone(),
+                client,
+                user,
+                password,
+            }),
+            Gate::Refuse(mut response) => {
+                self.decorate(request, &mut response);
+                Admission::Answer(response)
+            }
+        }
+    }
+
+    /// The response to an admitted request.
+    pub fn answer<B>(&self, site: &Site, request: &Request<B>) -> Response<Body> {
+        let mut response = respond::respond(site, request);
+        if !self.is_plain() {
+            self.decorate(request, &mut response);
+        }
+        response
+    }
+
+    /// A refusal made outside `admit`, with the site's headers added.
+    pub fn refused<B>(&self, request: &Request<B>, mut response: Response<Body>) -> Response<Body> {
+        self.decorate(request, &mut response);
+        response
+    }
+
+    fn decorate<B>(&self, request: &Request<B>, response: &mut Response<Body>) {
+        if let Some(origins) = &self.cors {
+            cors::decorate(origins, request.headers(), response.headers_mut());
+        }
+        if let Some(policy) = &self.cache_control {
+            let status = response.status();
+            if status.is_success() || status == StatusCode::NOT_MODIFIED {
+                response.headers_mut().insert(CACHE_CONTROL, policy.clone());
+            }
+        }
+        self.add_headers(response);
+    }
+
+    fn add_headers(&self, response: &mut Response<Body>) {
+        for (name, value) in &self.headers {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// Credentials waiting to be checked.
+#[derive(Debug)]
+pub struct CredentialCheck {
+    auth: BasicAuth,
+    client: IpAddr,
+    user: String,
+    password: Vec<u8>,
+}
+
+impl CredentialCheck {
+    /// Checks on a blocking thread (hashes are slow by design): `Ok` to
+    /// serve the request, or the fresh challenge a wrong password gets
+    /// (to pass through `SiteSettings::refused`).
+    pub async fn run(self) -> Result<(), Response<Body>> {
+        let Self {
+            auth,
+            client,
+            user,
+            password,
+        } = self;
+        let checker = auth.clone();
+        let verified =
+            tokio::task::spawn_blocking(move || checker.verify(client, &user, &password))
+                .await
+                .unwrap_or(false);
+        if verified {
+            return Ok(());
+        }
+        tracing::info!(%client, "failed Basic auth login");
+        Err(auth.challenge())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_flags_are_checked() {
+        let (name, value) = parse_header("X-Frame-Options: DENY").unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("x-frame-options", "DENY")
+        );
+        assert!(
+            parse_header("no colon")
+                .unwrap_err()
+                .contains("Name: value")
+        );
+        assert!(
+            parse_header("Bad Name: x")
+                .unwrap_err()
+                .contains("not a valid header name")
+        );
+        assert!(parse_header("X-A: line\nbreak").is_err());
+    }
+}
