@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use http::header::CACHE_CONTROL;
+use http::header::{ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, ETAG, HOST, LAST_MODIFIED};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 
 use crate::basic_auth::{BasicAuth, Gate};
@@ -21,6 +21,14 @@ pub struct SiteSettings {
     pub cache_control: Option<HeaderValue>,
     pub cors: Option<CorsOrigins>,
     pub auth: Option<BasicAuth>,
+    /// A single-page app: unknown paths without a file extension get
+    /// `/index.html` with 200.
+    pub spa: bool,
+    /// Unknown paths get this file (a URL path under the root) with 200.
+    pub fallback: Option<String>,
+    /// Error statuses answered with a file of the site (URL path), with
+    /// the status kept.
+    pub error_pages: Vec<(StatusCode, String)>,
 }
 
 /// A `Name: value` header as given on the command line, checked.
@@ -53,6 +61,9 @@ impl SiteSettings {
             && self.cache_control.is_none()
             && self.cors.is_none()
             && self.auth.is_none()
+            && !self.spa
+            && self.fallback.is_none()
+            && self.error_pages.is_empty()
     }
 
     pub fn admit<B>(&self, request: &Request<B>, client: IpAddr) -> Admission {
@@ -84,10 +95,36 @@ impl SiteSettings {
     /// The response to an admitted request.
     pub fn answer<B>(&self, site: &Site, request: &Request<B>) -> Response<Body> {
         let mut response = respond::respond(site, request);
-        if !self.is_plain() {
-            self.decorate(request, &mut response);
+        if self.is_plain() {
+            return response;
         }
+        let fallback = (response.status() == StatusCode::NOT_FOUND)
+            .then(|| self.fallback_for(request.uri().path()))
+            .flatten();
+        if let Some(target) = fallback {
+            let rewritten = respond::respond(site, &rewrite(request, target, true));
+            if rewritten.status().is_success() || rewritten.status() == StatusCode::NOT_MODIFIED {
+                response = rewritten;
+            }
+        }
+        let status = response.status();
+        if let Some((_, page)) = self.error_pages.iter().find(|(code, _)| *code == status) {
+            let page = respond::respond(site, &rewrite(request, page, false));
+            if page.status() == StatusCode::OK {
+                response = as_error_page(page, status);
+            }
+        }
+        self.decorate(request, &mut response);
         response
+    }
+
+    /// The file served instead of a missing `path`, if any.
+    fn fallback_for(&self, path: &str) -> Option<&str> {
+        if let Some(fallback) = &self.fallback {
+            return Some(fallback);
+        }
+        let last = path.rsplit('/').next().unwrap_or("");
+        (self.spa && !last.contains('.')).then_some("/index.html")
     }
 
     /// A refusal made outside `admit`, with the site's headers added.
@@ -114,6 +151,37 @@ impl SiteSettings {
             response.headers_mut().insert(name.clone(), value.clone());
         }
     }
+}
+
+/// The request for `target` instead, with the same method. `keep_all`
+/// keeps every header (conditional and range requests apply to what is
+/// served in the path's place); otherwise only those choosing the
+/// representation are kept, since an error page is never conditional.
+fn rewrite<B>(request: &Request<B>, target: &str, keep_all: bool) -> Request<()> {
+    let mut rewritten = Request::new(());
+    *rewritten.method_mut() = request.method().clone();
+    *rewritten.version_mut() = request.version();
+    *rewritten.uri_mut() = target.parse().unwrap_or_default();
+    if keep_all {
+        *rewritten.headers_mut() = request.headers().clone();
+    } else {
+        for name in [HOST, ACCEPT_ENCODING] {
+            if let Some(value) = request.headers().get(&name) {
+                rewritten.headers_mut().insert(name, value.clone());
+            }
+        }
+    }
+    rewritten
+}
+
+/// A page of the site sent with an error status: its validators go, as
+/// the page stands for the error, not for a file.
+fn as_error_page(mut page: Response<Body>, status: StatusCode) -> Response<Body> {
+    *page.status_mut() = status;
+    for name in [ETAG, LAST_MODIFIED, ACCEPT_RANGES] {
+        page.headers_mut().remove(name);
+    }
+    page
 }
 
 /// Credentials waiting to be checked.

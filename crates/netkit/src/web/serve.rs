@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue, StatusCode};
 use web::htpasswd::Htpasswd;
 use web::{
     AccessEntry, AccessLog, BasicAuth, CorsOrigins, Root, Server, ServerConfig, SiteSettings,
@@ -71,6 +71,9 @@ pub struct ServeArgs {
     /// No access log
     #[arg(long, short)]
     quiet: bool,
+    /// Access log lines: Combined Log Format, or one JSON object a line
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Combined)]
+    log_format: LogFormat,
     /// Add this header to every response (repeatable), e.g.
     /// 'X-Frame-Options: DENY'
     #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = header_flag)]
@@ -101,8 +104,55 @@ pub struct ServeArgs {
     /// loopback (passwords then cross the network readable)
     #[arg(long, requires = "auth_file")]
     allow_insecure_auth: bool,
+    /// A single-page app: unknown paths without a file extension get
+    /// DIR/index.html with 200
+    #[arg(long, requires = "dir")]
+    spa: bool,
+    /// Unknown paths get this file of DIR (e.g. 200.html) with 200
+    #[arg(long, value_name = "FILE", requires = "dir", conflicts_with = "spa")]
+    fallback: Option<String>,
+    /// Answer an error status with a file of DIR, keeping the status
+    /// (repeatable), e.g. 404=404.html
+    #[arg(long, value_name = "STATUS=FILE", value_parser = error_page_flag, requires = "dir")]
+    error_page: Vec<(StatusCode, String)>,
     #[command(flatten)]
     grace: GraceArgs,
+}
+
+fn error_page_flag(text: &str) -> Result<(StatusCode, String), String> {
+    let (code, file) = text
+        .split_once('=')
+        .ok_or_else(|| "expected STATUS=FILE, e.g. 404=404.html".to_owned())?;
+    let status = code
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .filter(|status| status.is_client_error() || status.is_server_error())
+        .ok_or_else(|| format!("{code:?} is not an error status (400-599)"))?;
+    Ok((status, file.trim().to_owned()))
+}
+
+/// A file named by --fallback or --error-page: a URL path under DIR,
+/// which must exist now so a typo shows at start-up.
+fn site_file(dir: &std::path::Path, flag: &str, file: &str) -> Result<String, String> {
+    let relative = file.trim_start_matches('/');
+    if !dir.join(relative).is_file() {
+        return Err(format!("{flag} {file}: no such file in {}", dir.display()));
+    }
+    let path = format!("/{relative}");
+    if path.parse::<http::Uri>().is_err() {
+        return Err(format!(
+            "{flag} {file}: name a file whose name needs no escaping in a URL"
+        ));
+    }
+    Ok(path)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Combined,
+    Json,
 }
 
 fn header_flag(text: &str) -> Result<(HeaderName, HeaderValue), String> {
@@ -146,7 +196,20 @@ fn site_settings(args: &ServeArgs, tls: bool) -> Result<SiteSettings, String> {
         }
         None => None,
     };
+    let dir = args.dir.as_deref().unwrap_or(std::path::Path::new("."));
+    let fallback = match &args.fallback {
+        Some(file) => Some(site_file(dir, "--fallback", file)?),
+        None => None,
+    };
+    let error_pages = args
+        .error_page
+        .iter()
+        .map(|(status, file)| Ok((*status, site_file(dir, "--error-page", file)?)))
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(SiteSettings {
+        spa: args.spa,
+        fallback,
+        error_pages,
         headers: args.headers.clone(),
         cache_control: args.cache_control.clone(),
         cors,
@@ -171,7 +234,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (access_log, log_writer) = if args.quiet {
         (None, None)
     } else {
-        let (log, writer) = access_log(args.log.as_deref())?;
+        let (log, writer) = access_log(args.log.as_deref(), args.log_format)?;
         (Some(log), Some(writer))
     };
     let config = ServerConfig {
@@ -226,7 +289,14 @@ impl LogWriter {
 /// Entries are written by a thread of their own, so a slow terminal or
 /// disk never holds up a response; lines are flushed whenever the queue
 /// runs dry.
-fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<(AccessLog, LogWriter)> {
+fn access_log(
+    file: Option<&std::path::Path>,
+    format: LogFormat,
+) -> anyhow::Result<(AccessLog, LogWriter)> {
+    let line = move |entry: &AccessEntry| match format {
+        LogFormat::Combined => entry.to_string(),
+        LogFormat::Json => entry.to_json(),
+    };
     let mut out: Box<dyn Write + Send> = match file {
         Some(path) => Box::new(
             OpenOptions::new()
@@ -244,9 +314,9 @@ fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<(AccessLog, LogW
         .spawn(move || {
             let mut out = BufWriter::new(&mut out);
             while let Ok(entry) = rx.recv() {
-                let _ = writeln!(out, "{entry}");
+                let _ = writeln!(out, "{}", line(&entry));
                 while let Ok(entry) = rx.try_recv() {
-                    let _ = writeln!(out, "{entry}");
+                    let _ = writeln!(out, "{}", line(&entry));
                 }
                 let _ = out.flush();
             }

@@ -19,7 +19,7 @@ use crate::body::Content;
 use crate::conditional::Validators;
 use crate::negotiate::Coding;
 
-pub use listing::Listing;
+pub use listing::{Listing, Sort};
 pub use open::{OpenError, RootDir};
 pub use path::RequestPath;
 
