@@ -4,13 +4,16 @@
 
 use std::net::IpAddr;
 
-use http::header::{ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, ETAG, HOST, LAST_MODIFIED};
+use http::header::{
+    ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, ETAG, HOST, LAST_MODIFIED, LOCATION,
+};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 
 use crate::basic_auth::{BasicAuth, Gate};
 use crate::body::Body;
 use crate::cors::{self, CorsOrigins};
 use crate::files::Site;
+use crate::pages;
 use crate::respond;
 
 #[derive(Debug, Clone, Default)]
@@ -29,6 +32,9 @@ pub struct SiteSettings {
     /// Error statuses answered with a file of the site (URL path), with
     /// the status kept.
     pub error_pages: Vec<(StatusCode, String)>,
+    /// Answer every request with a permanent redirect to HTTPS on this
+    /// port (for the cleartext listeners of a site that has TLS ones).
+    pub redirect_to_https: Option<u16>,
 }
 
 /// A `Name: value` header as given on the command line, checked.
@@ -64,9 +70,15 @@ impl SiteSettings {
             && !self.spa
             && self.fallback.is_none()
             && self.error_pages.is_empty()
+            && self.redirect_to_https.is_none()
     }
 
     pub fn admit<B>(&self, request: &Request<B>, client: IpAddr) -> Admission {
+        if let Some(port) = self.redirect_to_https {
+            let mut response = to_https(request, port);
+            self.add_headers(&mut response);
+            return Admission::Answer(response);
+        }
         if let Some(origins) = &self.cors {
             // Browsers never send credentials with a preflight.
             if cors::is_preflight(request) {
@@ -153,6 +165,55 @@ impl SiteSettings {
     }
 }
 
+/// `308` to the same host and target on `https://` at `port` (308 keeps
+/// the method, unlike 301).
+fn to_https<B>(request: &Request<B>, port: u16) -> Response<Body> {
+    let authority = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            request
+                .headers()
+                .get(HOST)?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        });
+    let Some(host) = authority.as_deref().and_then(host_of) else {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "This address only redirects to HTTPS, which needs a Host header.",
+        );
+    };
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location = format!("https://{host}{port}{target}");
+    let mut response = pages::error(
+        StatusCode::PERMANENT_REDIRECT,
+        &format!("This site is served over HTTPS: {location}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+}
+
+/// The host of an authority, without its port (`[::1]` keeps brackets).
+fn host_of(authority: &str) -> Option<&str> {
+    let authority = authority.rsplit('@').next()?;
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 /// The request for `target` instead, with the same method. `keep_all`
 /// keeps every header (conditional and range requests apply to what is
 /// served in the path's place); otherwise only those choosing the
@@ -220,6 +281,14 @@ impl CredentialCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_without_ports() {
+        assert_eq!(host_of("example.com:8080"), Some("example.com"));
+        assert_eq!(host_of("[::1]:80"), Some("[::1]"));
+        assert_eq!(host_of("example.com"), Some("example.com"));
+        assert_eq!(host_of(""), None);
+    }
 
     #[test]
     fn header_flags_are_checked() {

@@ -24,9 +24,23 @@ pub struct ServeArgs {
     /// Directory to serve; without it, a small built-in site
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Address to listen on (use 0.0.0.0:PORT for every interface)
+    /// Address to listen on, repeatable (0.0.0.0:PORT for every IPv4
+    /// interface, [::]:PORT for IPv6); TLS when a certificate is given
+    /// and there is no --tls-bind
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    bind: SocketAddr,
+    bind: Vec<SocketAddr>,
+    /// Also listen with TLS on ADDR (repeatable); --bind addresses then
+    /// stay cleartext
+    #[arg(long, value_name = "ADDR")]
+    tls_bind: Vec<SocketAddr>,
+    /// Cleartext listeners answer every request with a 308 to the first
+    /// --tls-bind address's port
+    #[arg(long, requires = "tls_bind")]
+    redirect_http_to_https: bool,
+    /// Send Strict-Transport-Security (max-age in seconds) on HTTPS
+    /// responses
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "31536000")]
+    hsts: Option<u64>,
     /// List directories that have no index.html
     #[arg(long)]
     list: bool,
@@ -180,11 +194,17 @@ fn site_settings(args: &ServeArgs, tls: bool) -> Result<SiteSettings, String> {
     };
     let auth = match &args.auth_file {
         Some(path) => {
-            if !tls && !args.bind.ip().is_loopback() && !args.allow_insecure_auth {
+            let plain = args
+                .bind
+                .iter()
+                .filter(|_| !tls || !args.tls_bind.is_empty())
+                .find(|addr| !addr.ip().is_loopback());
+            if let Some(addr) =
+                plain.filter(|_| !args.allow_insecure_auth && !args.redirect_http_to_https)
+            {
                 return Err(format!(
-                    "--auth-file on {} without TLS would send passwords readable by anyone on the path; \
-                     serve HTTPS (--tls-cert/--tls-key), bind a loopback address, or pass --allow-insecure-auth",
-                    args.bind
+                    "--auth-file on {addr} without TLS would send passwords readable by anyone on the path; \
+                     serve HTTPS (--tls-cert/--tls-key), bind a loopback address, or pass --allow-insecure-auth"
                 ));
             }
             let users = Htpasswd::load(path)
@@ -214,7 +234,41 @@ fn site_settings(args: &ServeArgs, tls: bool) -> Result<SiteSettings, String> {
         cache_control: args.cache_control.clone(),
         cors,
         auth,
+        redirect_to_https: None,
     })
+}
+
+/// One listener: its address, whether it speaks TLS, and its settings
+/// (the site's, plus HSTS on TLS or the redirect on cleartext).
+fn listeners(
+    args: &ServeArgs,
+    tls: bool,
+    site: &SiteSettings,
+) -> Result<Vec<(SocketAddr, bool, SiteSettings)>, String> {
+    if !tls && (!args.tls_bind.is_empty() || args.hsts.is_some()) {
+        return Err("--tls-bind and --hsts need --tls-cert/--tls-key or --self-signed".into());
+    }
+    let bind_is_tls = tls && args.tls_bind.is_empty();
+    let mut secure = site.clone();
+    if let Some(max_age) = args.hsts {
+        secure.headers.push((
+            http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_str(&format!("max-age={max_age}")).expect("digits are a value"),
+        ));
+    }
+    let mut plain = site.clone();
+    if args.redirect_http_to_https {
+        plain.redirect_to_https = args.tls_bind.first().map(SocketAddr::port);
+    }
+    let mut all = Vec::new();
+    for &addr in &args.bind {
+        let settings = if bind_is_tls { &secure } else { &plain };
+        all.push((addr, bind_is_tls, settings.clone()));
+    }
+    for &addr in &args.tls_bind {
+        all.push((addr, true, secure.clone()));
+    }
+    Ok(all)
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -237,25 +291,42 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (log, writer) = access_log(args.log.as_deref(), args.log_format)?;
         (Some(log), Some(writer))
     };
-    let config = ServerConfig {
-        addr: args.bind,
-        root: args.dir.clone().map_or(Root::BuiltIn, Root::Directory),
-        list: args.list,
-        hidden: args.hidden,
-        follow_symlinks: args.follow_symlinks,
-        header_read_timeout: args.header_timeout,
-        send_timeout: args.send_timeout,
-        max_connections: args.max_connections as usize,
-        tls,
-        access_log,
-        workers: match args.workers {
-            Some(workers) => workers as usize,
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        },
-        settings,
+    let listeners = match listeners(&args, tls.is_some(), &settings) {
+        Ok(listeners) => listeners,
+        Err(message) => return Ok(usage(&message)),
     };
-    let server = Server::bind(config).await?;
-    println!("listening on {}", server.url());
+    let mut servers = Vec::new();
+    // TLS listeners first, so redirects name the port actually bound.
+    let (secure, plain): (Vec<_>, Vec<_>) = listeners.into_iter().partition(|(_, tls, _)| *tls);
+    let mut https_port = None;
+    for (addr, secure, mut settings) in secure.into_iter().chain(plain) {
+        if settings.redirect_to_https.is_some() {
+            settings.redirect_to_https = https_port;
+        }
+        let config = ServerConfig {
+            addr,
+            root: args.dir.clone().map_or(Root::BuiltIn, Root::Directory),
+            list: args.list,
+            hidden: args.hidden,
+            follow_symlinks: args.follow_symlinks,
+            header_read_timeout: args.header_timeout,
+            send_timeout: args.send_timeout,
+            max_connections: args.max_connections as usize,
+            tls: if secure { tls.clone() } else { None },
+            access_log: access_log.clone(),
+            workers: match args.workers {
+                Some(workers) => workers as usize,
+                None => std::thread::available_parallelism().map_or(1, usize::from),
+            },
+            settings,
+        };
+        let server = Server::bind(config).await?;
+        println!("listening on {}", server.url());
+        if secure && https_port.is_none() {
+            https_port = Some(server.local_addr().port());
+        }
+        servers.push(server);
+    }
     match &args.dir {
         Some(dir) => tracing::info!(dir = %dir.display(), "serving"),
         None => tracing::info!("serving the built-in site"),
@@ -263,7 +334,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let token = shutdown.token();
     let result = shutdown
         .run(async move {
-            server.run(token).await;
+            let mut running = tokio::task::JoinSet::new();
+            for server in servers {
+                running.spawn(server.run(token.clone()));
+            }
+            while running.join_next().await.is_some() {}
             Ok(())
         })
         .await;
