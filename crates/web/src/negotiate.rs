@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(accepted("br;q=0, gzip"), vec![Gzip]);
         assert_eq!(accepted("*"), vec![Brotli, Zstd, Gzip]);
         assert_eq!(accepted("*;q=0.1, gzip;q=0.2"), vec![Gzip, Brotli, Zstd]);
-        assert_eq!(accepted("gzip, deflate, br, zstd"), vec![Brotli, Zstd, Gzip]);
+        assert_eq!(
+            accepted("gzip, deflate, br, zstd"),
+            vec![Brotli, Zstd, Gzip]
+        );
         assert_eq!(accepted("zstd, br;q=0.9"), vec![Zstd, Brotli]);
         assert_eq!(accepted("*;q=0"), vec![]);
         assert_eq!(accepted("identity"), vec![]);
