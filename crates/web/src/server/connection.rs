@@ -118,10 +118,12 @@ pub async fn serve(
 ) {
     // Responses are written whole by hyper; Nagle would only delay them.
     let _ = stream.set_nodelay(true);
+    // The first byte and the TLS handshake share one deadline.
+    let handshake_deadline = tokio::time::Instant::now() + shared.header_read_timeout;
     if shared.tls.is_some() {
         let plain = tokio::select! {
             _ = shutdown.cancelled() => return,
-            plain = plain_on_tls::sent_plain_http(&stream, shared.header_read_timeout) => plain,
+            plain = plain_on_tls::sent_plain_http(&stream, handshake_deadline) => plain,
         };
         if plain {
             debug!(%peer, "plain HTTP on the TLS port");
@@ -139,7 +141,7 @@ pub async fn serve(
         Some(acceptor) => {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                accepted = tokio::time::timeout(wait, acceptor.accept(stream)) => accepted,
+                accepted = tokio::time::timeout_at(handshake_deadline, acceptor.accept(stream)) => accepted,
             };
             let stream = match accepted {
                 Ok(Ok(stream)) => stream,

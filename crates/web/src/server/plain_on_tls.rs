@@ -9,19 +9,21 @@ use std::time::Duration;
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::pages;
 
 /// How long the client is given to read the answer before the close.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Whether the first byte the client sent, waiting for it up to `wait`,
-/// begins an HTTP method rather than a TLS record. `false` when nothing
-/// came: the handshake's own timeout and errors deal with that.
-pub async fn sent_plain_http(stream: &TcpStream, wait: Duration) -> bool {
+/// Whether the first byte the client sent, waiting for it until
+/// `deadline`, begins an HTTP method rather than a TLS record. `false`
+/// when nothing came: the handshake's own timeout and errors deal with
+/// that.
+pub async fn sent_plain_http(stream: &TcpStream, deadline: Instant) -> bool {
     let mut first = [0u8; 1];
     matches!(
-        tokio::time::timeout(wait, stream.peek(&mut first)).await,
+        tokio::time::timeout_at(deadline, stream.peek(&mut first)).await,
         Ok(Ok(1)) if first[0].is_ascii_uppercase()
     )
 }
