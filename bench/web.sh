@@ -7,7 +7,9 @@
 # file over keep-alive connections, and throughput for a 100 MiB file,
 # for both servers, and the ratio netkit/nginx. Beside each figure, the
 # server's CPU time per request (from /proc, all its threads), which
-# other load on the machine disturbs much less than throughput.
+# other load on the machine disturbs much less than throughput. A second
+# netkit with three --header flags and --cors (requests sent with an
+# Origin) shows what the site settings cost on the 1 KiB test.
 #
 #   bench/web.sh                 # 10 s per measurement
 #   DURATION=30 bench/web.sh
@@ -78,8 +80,15 @@ taskset -c "$SERVER_CPU" "$netkit" web serve "$root" --bind "127.0.0.1:$netkit_p
   --max-connections-per-client 1024 >/dev/null &
 netkit_pid=$!
 pids+=($netkit_pid)
+settings_port=$(free_port)
+taskset -c "$SERVER_CPU" "$netkit" web serve "$root" --bind "127.0.0.1:$settings_port" --quiet \
+  --header 'X-Frame-Options: DENY' --header 'X-Content-Type-Options: nosniff' \
+  --header 'Referrer-Policy: no-referrer' --cors >/dev/null &
+settings_pid=$!
+pids+=($settings_pid)
 wait_port "$nginx_port"
 wait_port "$netkit_port"
+wait_port "$settings_port"
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
 # CPU time of a process and all its threads, in clock ticks.
@@ -87,10 +96,10 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wrk's summary in plain numbers: requests/s, bytes/s, and the server's
 # CPU microseconds per request.
-measure() { # port path connections server-pid
+measure() { # port path connections server-pid [request-header]
   local out before after
   before=$(cpu_ticks "$4")
-  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$3" -d"${DURATION}s" --latency "http://127.0.0.1:$1$2")
+  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$3" -d"${DURATION}s" --latency ${5:+-H "$5"} "http://127.0.0.1:$1$2")
   after=$(cpu_ticks "$4")
   if grep -q "Non-2xx" <<<"$out"; then
     echo "wrk saw errors on port $1$2:" >&2
@@ -129,6 +138,10 @@ printf '  nginx   %10.0f requests/s  %8s us CPU/request\n' "$nginx_rps" "$nginx_
 printf '  netkit  %10.0f requests/s  %8s us CPU/request\n' "$netkit_rps" "$netkit_cpu"
 small_ratio=$(ratio "$netkit_rps" "$nginx_rps")
 echo "  ratio netkit/nginx: $small_ratio (target >= 1.0)"
+read -r settings_rps _ settings_cpu < <(measure "$settings_port" /1k.bin "$SMALL_CONNECTIONS" "$settings_pid" "Origin: http://bench.test")
+printf '  netkit with 3 headers and CORS  %10.0f requests/s  %8s us CPU/request\n' "$settings_rps" "$settings_cpu"
+settings_ratio=$(ratio "$settings_rps" "$netkit_rps")
+echo "  ratio with settings/without: $settings_ratio (target >= 0.95)"
 
 echo "== 100 MiB file, $LARGE_CONNECTIONS connections, ${DURATION}s each"
 read -r _ nginx_bytes nginx_cpu < <(measure "$nginx_port" /100m.bin "$LARGE_CONNECTIONS" "$nginx_worker")
@@ -138,4 +151,4 @@ echo "  netkit  $(mib "$netkit_bytes") MiB/s  $(ms "$netkit_cpu") ms CPU per 100
 large_ratio=$(ratio "$netkit_bytes" "$nginx_bytes")
 echo "  ratio netkit/nginx: $large_ratio (target >= 0.8)"
 
-echo "web: small-file ratio $small_ratio, large-file ratio $large_ratio"
+echo "web: small-file ratio $small_ratio, large-file ratio $large_ratio, settings cost ratio $settings_ratio"

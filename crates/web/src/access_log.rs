@@ -64,6 +64,29 @@ impl AccessEntry {
     }
 }
 
+impl AccessEntry {
+    /// One JSON object, for `--log-format json`: `time` (RFC 3339, UTC),
+    /// `client`, `request` (the request line), `status`, `bytes`,
+    /// `referer`, `user_agent` (null when absent). serde_json escapes
+    /// every control character, so a client cannot forge lines.
+    pub fn to_json(&self) -> String {
+        let civil = Civil::from(self.time);
+        serde_json::json!({
+            "time": format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second
+            ),
+            "client": self.client.to_string(),
+            "request": self.request_line,
+            "status": self.status,
+            "bytes": self.bytes,
+            "referer": self.referer,
+            "user_agent": self.user_agent,
+        })
+        .to_string()
+    }
+}
+
 fn version_text(version: Version) -> &'static str {
     match version {
         Version::HTTP_09 => "HTTP/0.9",

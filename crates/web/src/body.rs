@@ -142,9 +142,14 @@ impl Body {
     }
 
     pub fn compressed(content: Content, len: u64, coding: Coding) -> Self {
+        let (encoder, failed) = match Encoder::new(coding) {
+            Ok(encoder) => (Some(encoder), None),
+            Err(err) => (None, Some(err)),
+        };
         Body::Compressed(Box::new(Compressing {
             reader: RangeReader::new(VecDeque::from([Part::Range(content, 0..len)])),
-            encoder: Some(Encoder::new(coding)),
+            encoder,
+            failed,
         }))
     }
 }
@@ -171,7 +176,9 @@ impl http_body::Body for Body {
             Body::Empty => true,
             Body::Full(bytes) => bytes.is_none(),
             Body::Ranges(reader) => reader.parts.is_empty(),
-            Body::Compressed(compressing) => compressing.encoder.is_none(),
+            Body::Compressed(compressing) => {
+                compressing.encoder.is_none() && compressing.failed.is_none()
+            }
         }
     }
 
@@ -256,10 +263,15 @@ impl RangeReader {
 pub struct Compressing {
     reader: RangeReader,
     encoder: Option<Encoder>,
+    /// An encoder that could not be made, reported as the first chunk.
+    failed: Option<io::Error>,
 }
 
 impl Compressing {
     fn next_chunk(&mut self) -> Option<io::Result<Bytes>> {
+        if let Some(err) = self.failed.take() {
+            return Some(Err(err));
+        }
         loop {
             let encoder = self.encoder.as_mut()?;
             let result = match self.reader.next_chunk() {
@@ -284,6 +296,7 @@ impl Compressing {
 enum Encoder {
     Gzip(flate2::write::GzEncoder<Vec<u8>>),
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
+    Zstd(Box<zstd::stream::write::Encoder<'static, Vec<u8>>>),
 }
 
 impl std::fmt::Debug for Encoder {
@@ -291,6 +304,7 @@ impl std::fmt::Debug for Encoder {
         f.write_str(match self {
             Encoder::Gzip(_) => "Encoder::Gzip",
             Encoder::Brotli(_) => "Encoder::Brotli",
+            Encoder::Zstd(_) => "Encoder::Zstd",
         })
     }
 }
@@ -302,10 +316,12 @@ const BROTLI_QUALITY: u32 = 4;
 /// A 512 KiB window, as nginx's brotli module uses: larger windows cost
 /// memory per response in flight for little gain on web content.
 const BROTLI_WINDOW: u32 = 19;
+/// zstd's own default level, fast enough to compress as we send.
+const ZSTD_LEVEL: i32 = 3;
 
 impl Encoder {
-    fn new(coding: Coding) -> Self {
-        match coding {
+    fn new(coding: Coding) -> io::Result<Self> {
+        Ok(match coding {
             Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
                 Vec::new(),
                 flate2::Compression::new(GZIP_LEVEL),
@@ -316,7 +332,11 @@ impl Encoder {
                 BROTLI_QUALITY,
                 BROTLI_WINDOW,
             ))),
-        }
+            Coding::Zstd => Encoder::Zstd(Box::new(zstd::stream::write::Encoder::new(
+                Vec::new(),
+                ZSTD_LEVEL,
+            )?)),
+        })
     }
 
     /// Compresses `input` and returns whatever output is ready.
@@ -330,6 +350,10 @@ impl Encoder {
                 encoder.write_all(input)?;
                 encoder.get_mut()
             }
+            Encoder::Zstd(encoder) => {
+                encoder.write_all(input)?;
+                encoder.get_mut()
+            }
         };
         Ok(Bytes::from(std::mem::take(output)))
     }
@@ -338,6 +362,7 @@ impl Encoder {
         let output = match self {
             Encoder::Gzip(encoder) => encoder.finish()?,
             Encoder::Brotli(encoder) => encoder.into_inner(),
+            Encoder::Zstd(encoder) => encoder.finish()?,
         };
         Ok(Bytes::from(output))
     }
@@ -403,6 +428,9 @@ mod tests {
             .unwrap();
         assert_eq!(plain, data);
 
+        let zst = collect(Body::compressed(Content::Static(data), len, Coding::Zstd)).await;
+        assert!(zst.len() < data.len() / 4, "{} bytes", zst.len());
+        assert_eq!(zstd::stream::decode_all(&zst[..]).unwrap(), data);
         let empty = collect(Body::compressed(Content::Static(b""), 0, Coding::Gzip)).await;
         let mut plain = Vec::new();
         flate2::read::GzDecoder::new(&empty[..])

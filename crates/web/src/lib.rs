@@ -8,23 +8,30 @@
 //! (`files::path`, `files::open`) after static-web-server.
 
 mod access_log;
+mod basic_auth;
 mod body;
 mod client;
 mod conditional;
+mod cors;
 mod error;
 mod files;
+pub mod htpasswd;
 mod negotiate;
 mod pages;
 mod range;
 mod respond;
 mod server;
+mod settings;
 mod time;
 
 pub use access_log::{AccessEntry, AccessLog};
+pub use basic_auth::BasicAuth;
 pub use client::{
     Client, ClientConfig, ClientError, ClientRequest, ClientResponse, Event, HttpVersion,
     MAX_REDIRECTS, RequestHead, ResponseHead,
 };
+pub use cors::CorsOrigins;
 pub use error::Error;
 pub use server::{MAX_PER_CLIENT, Root, Server, ServerConfig};
+pub use settings::{SiteSettings, parse_header};
 pub use url::Url;

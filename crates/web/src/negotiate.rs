@@ -5,6 +5,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coding {
     Brotli,
+    Zstd,
     Gzip,
 }
 
@@ -13,6 +14,7 @@ impl Coding {
     pub fn token(self) -> &'static str {
         match self {
             Coding::Brotli => "br",
+            Coding::Zstd => "zstd",
             Coding::Gzip => "gzip",
         }
     }
@@ -21,6 +23,7 @@ impl Coding {
     pub fn extension(self) -> &'static str {
         match self {
             Coding::Brotli => "br",
+            Coding::Zstd => "zst",
             Coding::Gzip => "gz",
         }
     }
@@ -31,6 +34,7 @@ impl Coding {
 /// `*` stands for any coding not named.
 pub fn accepted(header: &str) -> Vec<Coding> {
     let mut brotli = None;
+    let mut zstd = None;
     let mut gzip = None;
     let mut any = None;
     for item in header.split(',') {
@@ -46,6 +50,8 @@ pub fn accepted(header: &str) -> Vec<Coding> {
         }
         if name.eq_ignore_ascii_case("br") {
             brotli = Some(q);
+        } else if name.eq_ignore_ascii_case("zstd") {
+            zstd = Some(q);
         } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
             gzip = Some(q);
         } else if name == "*" {
@@ -54,12 +60,13 @@ pub fn accepted(header: &str) -> Vec<Coding> {
     }
     let mut choices: Vec<(u16, Coding)> = [
         (brotli.or(any), Coding::Brotli),
+        (zstd.or(any), Coding::Zstd),
         (gzip.or(any), Coding::Gzip),
     ]
     .into_iter()
     .filter_map(|(q, coding)| q.filter(|&q| q > 0).map(|q| (q, coding)))
     .collect();
-    // Stable: on equal quality brotli (listed first) stays first.
+    // Stable: on equal quality brotli, then zstd, then gzip.
     choices.sort_by_key(|&(q, _)| std::cmp::Reverse(q));
     choices.into_iter().map(|(_, coding)| coding).collect()
 }
@@ -109,8 +116,13 @@ mod tests {
         assert_eq!(accepted("gzip"), vec![Gzip]);
         assert_eq!(accepted("br;q=0.5, gzip;q=0.8"), vec![Gzip, Brotli]);
         assert_eq!(accepted("br;q=0, gzip"), vec![Gzip]);
-        assert_eq!(accepted("*"), vec![Brotli, Gzip]);
-        assert_eq!(accepted("*;q=0.1, gzip;q=0.2"), vec![Gzip, Brotli]);
+        assert_eq!(accepted("*"), vec![Brotli, Zstd, Gzip]);
+        assert_eq!(accepted("*;q=0.1, gzip;q=0.2"), vec![Gzip, Brotli, Zstd]);
+        assert_eq!(
+            accepted("gzip, deflate, br, zstd"),
+            vec![Brotli, Zstd, Gzip]
+        );
+        assert_eq!(accepted("zstd, br;q=0.9"), vec![Zstd, Brotli]);
         assert_eq!(accepted("*;q=0"), vec![]);
         assert_eq!(accepted("identity"), vec![]);
         assert_eq!(accepted(""), vec![]);

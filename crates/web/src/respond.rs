@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::header::{
-    ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
+    ACCEPT, ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
     CONTENT_TYPE, ETAG, HOST, LAST_MODIFIED, LOCATION, RANGE, VARY,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::body::{Body, Part};
 use crate::conditional::{self, Precondition, Validators};
-use crate::files::{Entity, OpenError, RequestPath, Resolved, Site};
+use crate::files::{Entity, OpenError, RequestPath, Resolved, Site, Sort};
 use crate::negotiate::{self, Coding};
 use crate::pages;
 use crate::range::{self, RangeRequest};
@@ -50,7 +50,14 @@ pub fn respond<B>(site: &Site, request: &Request<B>) -> Response<Body> {
         Err(response) => response,
         Ok(path) => match site.resolve(&path) {
             Ok(Resolved::File { entity, path: file }) => serve_file(site, request, entity, &file),
-            Ok(Resolved::Listing(listing)) => listing_response(listing.to_html()),
+            Ok(Resolved::Listing(listing)) => {
+                let sort = Sort::from_query(request.uri().query());
+                if wants_json(request) {
+                    listing_response("application/json", listing.to_json(sort))
+                } else {
+                    listing_response("text/html; charset=utf-8", listing.to_html(sort))
+                }
+            }
             Ok(Resolved::Redirect(mut location)) => {
                 if let Some(query) = request.uri().query() {
                     location.push('?');
@@ -132,11 +139,39 @@ fn redirect(location: &str) -> Response<Body> {
     response
 }
 
-fn listing_response(html: String) -> Response<Body> {
+/// Whether the client prefers JSON to HTML (`Accept: application/json`,
+/// as scripts send): JSON is named and HTML is not, or ranks higher.
+fn wants_json<B>(request: &Request<B>) -> bool {
+    let Some(accept) = conditional::list_header(request.headers(), ACCEPT) else {
+        return false;
+    };
+    let quality = |wanted: &str| {
+        accept
+            .split(',')
+            .filter_map(|item| {
+                let mut parts = item.split(';');
+                let media = parts.next()?.trim();
+                if !media.eq_ignore_ascii_case(wanted) {
+                    return None;
+                }
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some(q)
+            })
+            .fold(0.0f32, f32::max)
+    };
+    let json = quality("application/json");
+    json > 0.0 && json > quality("text/html")
+}
+
+fn listing_response(content_type: &'static str, text: String) -> Response<Body> {
     Response::builder()
-        .header(CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(CONTENT_LENGTH, html.len())
-        .body(Body::full(html))
+        .header(CONTENT_TYPE, content_type)
+        .header(CONTENT_LENGTH, text.len())
+        .header(VARY, HeaderValue::from_static("Accept"))
+        .body(Body::full(text))
         .expect("valid parts")
 }
 

@@ -16,7 +16,7 @@ Examples:
   netkit web serve ./public --list              a directory, with listings
   netkit web serve . --bind 0.0.0.0:8443 --self-signed    HTTPS for testing
   netkit web serve ./public --log access.log --max-connections 500")]
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Fetch a URL over HTTP/1.1 or HTTP/2, like a small curl
     #[command(after_help = "\
 Examples:
@@ -38,10 +38,7 @@ impl WebCommand {
 
 pub async fn run(command: WebCommand) -> anyhow::Result<ExitCode> {
     match command {
-        WebCommand::Serve(args) => {
-            serve::serve(args).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        WebCommand::Serve(args) => serve::serve(*args).await,
         WebCommand::Get(args) => get::get(args).await,
     }
 }

@@ -4,12 +4,17 @@ use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use web::{AccessEntry, AccessLog, Root, Server, ServerConfig};
+use http::{HeaderName, HeaderValue, StatusCode};
+use web::htpasswd::Htpasswd;
+use web::{
+    AccessEntry, AccessLog, BasicAuth, CorsOrigins, Root, Server, ServerConfig, SiteSettings,
+};
 
 use crate::duration;
 use crate::serve::{GraceArgs, LimitArgs, Shutdown, TlsArgs};
@@ -19,9 +24,23 @@ pub struct ServeArgs {
     /// Directory to serve; without it, a small built-in site
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Address to listen on (use 0.0.0.0:PORT for every interface)
+    /// Address to listen on, repeatable (0.0.0.0:PORT for every IPv4
+    /// interface, [::]:PORT for IPv6); TLS when a certificate is given
+    /// and there is no --tls-bind
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    bind: SocketAddr,
+    bind: Vec<SocketAddr>,
+    /// Also listen with TLS on ADDR (repeatable); --bind addresses then
+    /// stay cleartext
+    #[arg(long, value_name = "ADDR")]
+    tls_bind: Vec<SocketAddr>,
+    /// Cleartext listeners answer every request with a 308 to the first
+    /// --tls-bind address's port
+    #[arg(long, requires = "tls_bind")]
+    redirect_http_to_https: bool,
+    /// Send Strict-Transport-Security (max-age in seconds) on HTTPS
+    /// responses
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "31536000")]
+    hsts: Option<u64>,
     /// List directories that have no index.html
     #[arg(long)]
     list: bool,
@@ -53,37 +72,241 @@ pub struct ServeArgs {
     /// No access log
     #[arg(long, short)]
     quiet: bool,
+    /// Access log lines: Combined Log Format, or one JSON object a line
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Combined)]
+    log_format: LogFormat,
+    /// Add this header to every response (repeatable), e.g.
+    /// 'X-Frame-Options: DENY'
+    #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = header_flag)]
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Cache-Control of successful responses, e.g. 'public, max-age=3600'
+    #[arg(long, value_name = "POLICY", value_parser = header_value_flag)]
+    cache_control: Option<HeaderValue>,
+    /// Let pages from any origin read the site (CORS: Access-Control-Allow-Origin: *)
+    #[arg(long, conflicts_with = "cors_origin")]
+    cors: bool,
+    /// Let pages from these origins read the site (CORS), e.g.
+    /// https://app.example (repeatable)
+    #[arg(long, value_name = "ORIGIN", num_args = 1.., value_parser = header_value_flag)]
+    cors_origin: Vec<HeaderValue>,
+    /// Require HTTP Basic auth with the users of this htpasswd file
+    /// (bcrypt lines from `htpasswd -B`, or Argon2)
+    #[arg(long, value_name = "FILE")]
+    auth_file: Option<PathBuf>,
+    /// The realm browsers show in their login prompt
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "netkit",
+        requires = "auth_file"
+    )]
+    realm: String,
+    /// Allow --auth-file over plain HTTP on an address other than
+    /// loopback (passwords then cross the network readable)
+    #[arg(long, requires = "auth_file")]
+    allow_insecure_auth: bool,
+    /// A single-page app: unknown paths without a file extension get
+    /// DIR/index.html with 200
+    #[arg(long, requires = "dir")]
+    spa: bool,
+    /// Unknown paths get this file of DIR (e.g. 200.html) with 200
+    #[arg(long, value_name = "FILE", requires = "dir", conflicts_with = "spa")]
+    fallback: Option<String>,
+    /// Answer an error status with a file of DIR, keeping the status
+    /// (repeatable), e.g. 404=404.html
+    #[arg(long, value_name = "STATUS=FILE", value_parser = error_page_flag, requires = "dir")]
+    error_page: Vec<(StatusCode, String)>,
     #[command(flatten)]
     grace: GraceArgs,
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let shutdown = Shutdown::install(&args.grace)?;
+fn error_page_flag(text: &str) -> Result<(StatusCode, String), String> {
+    let (code, file) = text
+        .split_once('=')
+        .ok_or_else(|| "expected STATUS=FILE, e.g. 404=404.html".to_owned())?;
+    let status = code
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .filter(|status| status.is_client_error() || status.is_server_error())
+        .ok_or_else(|| format!("{code:?} is not an error status (400-599)"))?;
+    Ok((status, file.trim().to_owned()))
+}
+
+/// A file named by --fallback or --error-page: a URL path under DIR,
+/// which must exist now so a typo shows at start-up.
+fn site_file(dir: &std::path::Path, flag: &str, file: &str) -> Result<String, String> {
+    let relative = file.trim_start_matches('/');
+    if !dir.join(relative).is_file() {
+        return Err(format!("{flag} {file}: no such file in {}", dir.display()));
+    }
+    let path = format!("/{relative}");
+    if path.parse::<http::Uri>().is_err() {
+        return Err(format!(
+            "{flag} {file}: name a file whose name needs no escaping in a URL"
+        ));
+    }
+    Ok(path)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Combined,
+    Json,
+}
+
+fn header_flag(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    web::parse_header(text)
+}
+
+fn header_value_flag(text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(text).map_err(|_| "has characters a header cannot hold".to_owned())
+}
+
+/// Misuse found after the flags parsed: exit 2, as clap does.
+fn usage(message: &str) -> ExitCode {
+    eprintln!("netkit: {message}");
+    ExitCode::from(2)
+}
+
+/// The settings beyond files, from the flags; `Err` is a usage error.
+fn site_settings(args: &ServeArgs, tls: bool) -> Result<SiteSettings, String> {
+    let cors = if args.cors {
+        Some(CorsOrigins::Any)
+    } else if !args.cors_origin.is_empty() {
+        Some(CorsOrigins::List(args.cors_origin.clone()))
+    } else {
+        None
+    };
+    let auth = match &args.auth_file {
+        Some(path) => {
+            let plain = args
+                .bind
+                .iter()
+                .filter(|_| !tls || !args.tls_bind.is_empty())
+                .find(|addr| !addr.ip().is_loopback());
+            if let Some(addr) =
+                plain.filter(|_| !args.allow_insecure_auth && !args.redirect_http_to_https)
+            {
+                return Err(format!(
+                    "--auth-file on {addr} without TLS would send passwords readable by anyone on the path; \
+                     serve HTTPS (--tls-cert/--tls-key), bind a loopback address, or pass --allow-insecure-auth"
+                ));
+            }
+            let users = Htpasswd::load(path)
+                .map_err(|err| format!("--auth-file {}: {err}", path.display()))?;
+            if users.is_empty() {
+                return Err(format!("--auth-file {}: no users", path.display()));
+            }
+            Some(BasicAuth::new(users, &args.realm))
+        }
+        None => None,
+    };
+    let dir = args.dir.as_deref().unwrap_or(std::path::Path::new("."));
+    let fallback = match &args.fallback {
+        Some(file) => Some(site_file(dir, "--fallback", file)?),
+        None => None,
+    };
+    let error_pages = args
+        .error_page
+        .iter()
+        .map(|(status, file)| Ok((*status, site_file(dir, "--error-page", file)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(SiteSettings {
+        spa: args.spa,
+        fallback,
+        error_pages,
+        headers: args.headers.clone(),
+        cache_control: args.cache_control.clone(),
+        cors,
+        auth,
+        redirect_to_https: None,
+    })
+}
+
+/// One listener: its address, whether it speaks TLS, and its settings
+/// (the site's, plus HSTS on TLS or the redirect on cleartext).
+fn listeners(
+    args: &ServeArgs,
+    tls: bool,
+    site: &SiteSettings,
+) -> Result<Vec<(SocketAddr, bool, SiteSettings)>, String> {
+    if !tls && (!args.tls_bind.is_empty() || args.hsts.is_some()) {
+        return Err("--tls-bind and --hsts need --tls-cert/--tls-key or --self-signed".into());
+    }
+    let bind_is_tls = tls && args.tls_bind.is_empty();
+    let mut secure = site.clone();
+    if let Some(max_age) = args.hsts {
+        secure.headers.push((
+            http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_str(&format!("max-age={max_age}")).expect("digits are a value"),
+        ));
+    }
+    let mut plain = site.clone();
+    if args.redirect_http_to_https {
+        plain.redirect_to_https = args.tls_bind.first().map(SocketAddr::port);
+    }
+    let mut all = Vec::new();
+    for &addr in &args.bind {
+        let settings = if bind_is_tls { &secure } else { &plain };
+        all.push((addr, bind_is_tls, settings.clone()));
+    }
+    for &addr in &args.tls_bind {
+        all.push((addr, true, secure.clone()));
+    }
+    Ok(all)
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tls = args.tls.identity();
+    let settings = match site_settings(&args, tls.is_some()) {
+        Ok(settings) => settings,
+        Err(message) => return Ok(usage(&message)),
+    };
+    let shutdown = Shutdown::install(&args.grace)?;
     let (access_log, log_writer) = if args.quiet {
         (None, None)
     } else {
-        let (log, writer) = access_log(args.log.as_deref())?;
+        let (log, writer) = access_log(args.log.as_deref(), args.log_format)?;
         (Some(log), Some(writer))
     };
-    let config = ServerConfig {
-        addr: args.bind,
-        root: args.dir.clone().map_or(Root::BuiltIn, Root::Directory),
-        list: args.list,
-        hidden: args.hidden,
-        follow_symlinks: args.follow_symlinks,
-        header_read_timeout: args.header_timeout,
-        send_timeout: args.send_timeout,
-        limits: args.limits.limits(),
-        tls,
-        access_log,
-        workers: match args.workers {
-            Some(workers) => workers as usize,
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        },
+    let listeners = match listeners(&args, tls.is_some(), &settings) {
+        Ok(listeners) => listeners,
+        Err(message) => return Ok(usage(&message)),
     };
-    let server = Server::bind(config).await?;
-    println!("listening on {}", server.url());
+    let mut servers = Vec::new();
+    // TLS listeners first, so redirects name the port actually bound.
+    let (secure, plain): (Vec<_>, Vec<_>) = listeners.into_iter().partition(|(_, tls, _)| *tls);
+    let mut https_port = None;
+    for (addr, secure, mut settings) in secure.into_iter().chain(plain) {
+        if settings.redirect_to_https.is_some() {
+            settings.redirect_to_https = https_port;
+        }
+        let config = ServerConfig {
+            addr,
+            root: args.dir.clone().map_or(Root::BuiltIn, Root::Directory),
+            list: args.list,
+            hidden: args.hidden,
+            follow_symlinks: args.follow_symlinks,
+            header_read_timeout: args.header_timeout,
+            send_timeout: args.send_timeout,
+            limits: args.limits.limits(),
+            tls: if secure { tls.clone() } else { None },
+            access_log: access_log.clone(),
+            workers: match args.workers {
+                Some(workers) => workers as usize,
+                None => std::thread::available_parallelism().map_or(1, usize::from),
+            },
+            settings,
+        };
+        let server = Server::bind(config).await?;
+        println!("listening on {}", server.url());
+        if secure && https_port.is_none() {
+            https_port = Some(server.local_addr().port());
+        }
+        servers.push(server);
+    }
     match &args.dir {
         Some(dir) => tracing::info!(dir = %dir.display(), "serving"),
         None => tracing::info!("serving the built-in site"),
@@ -91,14 +314,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let token = shutdown.token();
     let result = shutdown
         .run(async move {
-            server.run(token).await;
+            let mut running = tokio::task::JoinSet::new();
+            for server in servers {
+                running.spawn(server.run(token.clone()));
+            }
+            while running.join_next().await.is_some() {}
             Ok(())
         })
         .await;
     if let Some(writer) = log_writer {
         writer.finish();
     }
-    result
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 /// The thread writing the access log, which ends once the server is gone.
@@ -117,7 +344,14 @@ impl LogWriter {
 /// Entries are written by a thread of their own, so a slow terminal or
 /// disk never holds up a response; lines are flushed whenever the queue
 /// runs dry.
-fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<(AccessLog, LogWriter)> {
+fn access_log(
+    file: Option<&std::path::Path>,
+    format: LogFormat,
+) -> anyhow::Result<(AccessLog, LogWriter)> {
+    let line = move |entry: &AccessEntry| match format {
+        LogFormat::Combined => entry.to_string(),
+        LogFormat::Json => entry.to_json(),
+    };
     let mut out: Box<dyn Write + Send> = match file {
         Some(path) => Box::new(
             OpenOptions::new()
@@ -135,9 +369,9 @@ fn access_log(file: Option<&std::path::Path>) -> anyhow::Result<(AccessLog, LogW
         .spawn(move || {
             let mut out = BufWriter::new(&mut out);
             while let Ok(entry) = rx.recv() {
-                let _ = writeln!(out, "{entry}");
+                let _ = writeln!(out, "{}", line(&entry));
                 while let Ok(entry) = rx.try_recv() {
-                    let _ = writeln!(out, "{entry}");
+                    let _ = writeln!(out, "{}", line(&entry));
                 }
                 let _ = out.flush();
             }

@@ -17,6 +17,62 @@ use crate::time::Civil;
 /// cannot make one request arbitrarily expensive.
 const MAX_ENTRIES: usize = 10_000;
 
+/// The column a listing is sorted by (`?sort=name|size|date`, as
+/// miniserve), directories always first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Name,
+    Size,
+    Date,
+}
+
+/// `?sort=…&order=asc|desc`; anything else is the default, by name
+/// ascending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub by: SortBy,
+    pub descending: bool,
+}
+
+impl Sort {
+    pub fn from_query(query: Option<&str>) -> Self {
+        let mut sort = Sort {
+            by: SortBy::Name,
+            descending: false,
+        };
+        for pair in query.unwrap_or("").split('&') {
+            match pair {
+                "sort=name" => sort.by = SortBy::Name,
+                "sort=size" => sort.by = SortBy::Size,
+                "sort=date" => sort.by = SortBy::Date,
+                "order=desc" => sort.descending = true,
+                "order=asc" => sort.descending = false,
+                _ => {}
+            }
+        }
+        sort
+    }
+
+    fn key(by: SortBy) -> &'static str {
+        match by {
+            SortBy::Name => "name",
+            SortBy::Size => "size",
+            SortBy::Date => "date",
+        }
+    }
+
+    /// The link of a column heading: this column, ascending, unless it is
+    /// already sorted ascending by it.
+    fn link(&self, by: SortBy) -> String {
+        let order = if self.by == by && !self.descending {
+            "desc"
+        } else {
+            "asc"
+        };
+        format!("?sort={}&amp;order={order}", Sort::key(by))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Listing {
     url_path: String,
@@ -83,7 +139,47 @@ impl Listing {
         })
     }
 
-    pub fn to_html(&self) -> String {
+    fn sorted(&self, sort: Sort) -> Vec<&Entry> {
+        let mut entries: Vec<&Entry> = self.entries.iter().collect();
+        entries.sort_by(|a, b| {
+            let order = match sort.by {
+                SortBy::Name => a.name.as_bytes().cmp(b.name.as_bytes()),
+                SortBy::Size => a.size.cmp(&b.size),
+                SortBy::Date => a.modified.cmp(&b.modified),
+            };
+            let order = if sort.descending {
+                order.reverse()
+            } else {
+                order
+            };
+            b.is_dir.cmp(&a.is_dir).then(order)
+        });
+        entries
+    }
+
+    /// `[{"name": …, "type": "file"|"directory", "size": bytes,
+    /// "modified": "2026-01-02T03:04:05Z"}, …]`, in the order asked for.
+    pub fn to_json(&self, sort: Sort) -> String {
+        let entries: Vec<serde_json::Value> = self
+            .sorted(sort)
+            .into_iter()
+            .map(|entry| {
+                let civil = Civil::from(entry.modified);
+                serde_json::json!({
+                    "name": entry.name.to_string_lossy(),
+                    "type": if entry.is_dir { "directory" } else { "file" },
+                    "size": entry.size,
+                    "modified": format!(
+                        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                        civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second
+                    ),
+                })
+            })
+            .collect();
+        serde_json::Value::Array(entries).to_string()
+    }
+
+    pub fn to_html(&self, sort: Sort) -> String {
         let decoded = percent_encoding::percent_decode_str(&self.url_path).decode_utf8_lossy();
         let title = escape_html(&decoded);
         let mut html = String::with_capacity(1024 + self.entries.len() * 160);
@@ -93,14 +189,18 @@ impl Listing {
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>Index of {title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
              <h1>Index of {title}</h1>\n<table>\n\
-             <thead><tr><th>Name</th><th class=\"size\">Size</th><th>Modified (UTC)</th></tr></thead>\n<tbody>\n"
+             <thead><tr><th><a href=\"{}\">Name</a></th><th class=\"size\"><a href=\"{}\">Size</a></th>\
+             <th><a href=\"{}\">Modified (UTC)</a></th></tr></thead>\n<tbody>\n",
+            sort.link(SortBy::Name),
+            sort.link(SortBy::Size),
+            sort.link(SortBy::Date),
         );
         if !self.at_root {
             html.push_str(
                 "<tr><td><a href=\"../\">../</a></td><td class=\"size\">-</td><td></td></tr>\n",
             );
         }
-        for entry in &self.entries {
+        for entry in self.sorted(sort) {
             let slash = if entry.is_dir { "/" } else { "" };
             let href = encode_segment(entry.name.as_bytes());
             let name = escape_html(&entry.name.to_string_lossy());
@@ -175,7 +275,7 @@ mod tests {
         let path = RequestPath::parse("/").unwrap();
         let html = Listing::read(&root, Path::new("."), &dir, &path, false)
             .unwrap()
-            .to_html();
+            .to_html(Sort::from_query(None));
         std::fs::remove_dir_all(&base).unwrap();
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("b &lt;img src=x onerror=alert(1)&gt;.txt"));
@@ -187,5 +287,42 @@ mod tests {
         let a = html.find("a&amp;b").unwrap();
         let b = html.find("b &lt;").unwrap();
         assert!(zdir < a && a < b, "directories first, then by name");
+    }
+
+    #[test]
+    fn sorts_by_size_and_date_and_speaks_json() {
+        let base = std::env::temp_dir().join(format!("web-listing-sort-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("sub")).unwrap();
+        std::fs::write(base.join("a.txt"), "xxxxxx").unwrap();
+        std::fs::write(base.join("b.txt"), "x").unwrap();
+        let root = RootDir::open(&base, false).unwrap();
+        let dir = root.open_read(Path::new(".")).unwrap();
+        let path = RequestPath::parse("/").unwrap();
+        let listing = Listing::read(&root, Path::new("."), &dir, &path, false).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+        let names = |sort: &str| -> Vec<String> {
+            let json: serde_json::Value =
+                serde_json::from_str(&listing.to_json(Sort::from_query(Some(sort)))).unwrap();
+            json.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names("sort=size"), ["sub", "b.txt", "a.txt"]);
+        assert_eq!(names("sort=name&order=desc"), ["sub", "b.txt", "a.txt"]);
+        assert_eq!(names(""), ["sub", "a.txt", "b.txt"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&listing.to_json(Sort::from_query(None))).unwrap();
+        assert_eq!(json[1]["size"], 6);
+        assert_eq!(json[1]["type"], "file");
+        assert_eq!(json[0]["type"], "directory");
+        assert!(json[1]["modified"].as_str().unwrap().ends_with('Z'));
+        let html = listing.to_html(Sort::from_query(Some("sort=size")));
+        assert!(
+            html.contains("href=\"?sort=size&amp;order=desc\""),
+            "{html}"
+        );
     }
 }

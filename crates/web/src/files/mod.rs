@@ -19,7 +19,7 @@ use crate::body::Content;
 use crate::conditional::Validators;
 use crate::negotiate::Coding;
 
-pub use listing::Listing;
+pub use listing::{Listing, Sort};
 pub use open::{OpenError, RootDir};
 pub use path::RequestPath;
 
@@ -152,7 +152,7 @@ impl Site {
         }
     }
 
-    /// The precompressed sibling of `path` (`name.br`, `name.gz`), if there
+    /// The precompressed sibling of `path` (`name.br`, `name.zst`, `name.gz`), if there
     /// is one, served with the original's media type.
     pub fn precompressed(&self, path: &Path, original: &Entity, coding: Coding) -> Option<Entity> {
         let Source::Directory(root) = &self.source else {
@@ -184,6 +184,7 @@ fn file_entity(
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let suffix = coding.map_or("", |coding| match coding {
         Coding::Brotli => "-br",
+        Coding::Zstd => "-zst",
         Coding::Gzip => "-gz",
     });
     Some(Entity {

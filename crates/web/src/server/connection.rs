@@ -2,7 +2,7 @@
 //! until the client leaves, a timeout strikes, or the server shuts down.
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,15 +21,18 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use listener::{Busy, Connection};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::head_errors::HeadErrors;
+use super::plain_on_tls;
 use super::prefixed::{self, Protocol};
 use super::send_timeout::SendTimeout;
 use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
+use crate::body::Body;
 use crate::files::Site;
-use crate::respond;
+use crate::settings::{Admission, SiteSettings};
 
 /// Request heads (request line and headers) larger than this are refused
 /// by hyper itself with 431 (414 when the request line alone is too long,
@@ -43,6 +46,7 @@ const MAX_STREAMS: u32 = 128;
 /// What every connection needs, built once per server.
 pub struct Shared {
     site: Site,
+    settings: SiteSettings,
     tls: Option<tls::TlsAcceptor>,
     log: Option<AccessLog>,
     header_read_timeout: Duration,
@@ -54,6 +58,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         site: Site,
+        settings: SiteSettings,
         tls: Option<tls::TlsAcceptor>,
         log: Option<AccessLog>,
         header_read_timeout: Duration,
@@ -65,6 +70,10 @@ impl Shared {
             .header_read_timeout(header_read_timeout)
             .max_headers(MAX_HEADERS)
             .max_header_size(MAX_HEAD)
+            // A client that pipelines requests and then shuts down its
+            // sending side (`printf ... | nc`) still gets every answer, as
+            // from nginx: EOF ends the connection only once it is idle.
+            .half_close(true)
             .keep_alive(true);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
@@ -75,6 +84,7 @@ impl Shared {
             .keep_alive_timeout(header_read_timeout);
         Self {
             site,
+            settings,
             tls,
             log,
             header_read_timeout,
@@ -104,10 +114,22 @@ impl std::fmt::Debug for Shared {
 pub async fn serve(stream: TcpStream, connection: Connection, shared: Arc<Shared>) {
     // Responses are written whole by hyper; Nagle would only delay them.
     let _ = stream.set_nodelay(true);
-    let stream = SendTimeout::new(stream, shared.send_timeout);
-    let wait = shared.header_read_timeout;
     let peer = connection.peer();
     let shutdown = connection.closing();
+    // The first byte and the TLS handshake share one deadline.
+    let handshake_deadline = tokio::time::Instant::now() + shared.header_read_timeout;
+    if shared.tls.is_some() {
+        let plain = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            plain = plain_on_tls::sent_plain_http(&stream, handshake_deadline) => plain,
+        };
+        if plain {
+            debug!(%peer, "plain HTTP on the TLS port");
+            return plain_on_tls::answer(stream).await;
+        }
+    }
+    let stream = SendTimeout::new(stream, shared.send_timeout);
+    let wait = shared.header_read_timeout;
     let handler = Handler {
         shared: shared.clone(),
         client: peer.ip(),
@@ -118,7 +140,7 @@ pub async fn serve(stream: TcpStream, connection: Connection, shared: Arc<Shared
         Some(acceptor) => {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                accepted = tokio::time::timeout(wait, acceptor.accept(stream)) => accepted,
+                accepted = tokio::time::timeout_at(handshake_deadline, acceptor.accept(stream)) => accepted,
             };
             let stream = match accepted {
                 Ok(Ok(stream)) => stream,
@@ -256,12 +278,42 @@ struct Handler {
 impl Service<Request<Incoming>> for Handler {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
+    /// Ready at once, unless credentials must be checked first.
+    type Future = Either<
+        Ready<Result<Self::Response, Infallible>>,
+        Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>,
+    >;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let response = respond::respond(&self.shared.site, &request);
+        let settings = &self.shared.settings;
+        let response = match settings.admit(&request, self.client) {
+            Admission::Serve => settings.answer(&self.shared.site, &request),
+            Admission::Answer(response) => response,
+            Admission::Check(check) => {
+                let handler = self.clone();
+                return Either::Right(Box::pin(async move {
+                    let settings = &handler.shared.settings;
+                    let response = match check.run().await {
+                        Ok(()) => settings.answer(&handler.shared.site, &request),
+                        Err(refusal) => settings.refused(&request, refusal),
+                    };
+                    Ok(handler.track(&request, response))
+                }));
+            }
+        };
+        Either::Left(ready(Ok(self.track(&request, response))))
+    }
+}
+
+impl Handler {
+    /// Logs the response and, on HTTP/2, counts it as in flight.
+    fn track(
+        &self,
+        request: &Request<Incoming>,
+        response: Response<Body>,
+    ) -> Response<TrackedBody> {
         let pending = self.shared.log.as_ref().map(|log| {
-            let mut entry = AccessEntry::start(self.client, &request);
+            let mut entry = AccessEntry::start(self.client, request);
             entry.status = response.status().as_u16();
             (entry, log.clone())
         });
@@ -271,11 +323,11 @@ impl Service<Request<Incoming>> for Handler {
             activity.open.fetch_add(1, Ordering::Relaxed);
         }
         let busy = self.connection.busy();
-        ready(Ok(response.map(|body| TrackedBody {
+        response.map(|body| TrackedBody {
             body: LoggedBody::new(body, pending),
             activity,
             _busy: busy,
-        })))
+        })
     }
 }
 

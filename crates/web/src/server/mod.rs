@@ -4,6 +4,7 @@
 
 mod connection;
 mod head_errors;
+mod plain_on_tls;
 mod prefixed;
 mod send_timeout;
 
@@ -22,6 +23,7 @@ use tracing::{debug, warn};
 use crate::Error;
 use crate::access_log::AccessLog;
 use crate::files::Site;
+use crate::settings::SiteSettings;
 
 use connection::Shared;
 
@@ -68,6 +70,8 @@ pub struct ServerConfig {
     /// stealing, no cross-thread wake-ups). 0 serves on the runtime that
     /// calls `run`, which suits a server embedded in other code.
     pub workers: usize,
+    /// Headers, caching policy, CORS and Basic auth.
+    pub settings: SiteSettings,
 }
 
 impl ServerConfig {
@@ -89,6 +93,7 @@ impl ServerConfig {
             tls: None,
             access_log: None,
             workers: 0,
+            settings: SiteSettings::default(),
         }
     }
 }
@@ -130,6 +135,7 @@ impl Server {
         debug!(site = %site.describe(), "site ready");
         let shared = Arc::new(Shared::new(
             site,
+            config.settings,
             tls,
             config.access_log,
             config.header_read_timeout,
