@@ -250,13 +250,7 @@ pub fn hex_dump(bytes: &[u8]) -> String {
         }
         let ascii: String = chunk
             .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
+            .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
             .collect();
         let _ = writeln!(out, "{hex:<40} {ascii}");
     }
@@ -270,11 +264,11 @@ mod tests {
     #[test]
     fn hex_rows_match_tcpdump() {
         let dump = hex_dump(b"E\x00\x00\x34hello world, more");
-        let second = format!("\t0x0010:  {:<40}  more\n", "206d 6f72 65 ");
+        let second = format!("\t0x0010:  {:<40} .more\n", "206d 6f72 65 ");
         assert_eq!(
             dump,
             format!(
-                "\t0x0000:  4500 0034 6865 6c6c 6f20 776f 726c 642c  E..4hello world,\n{second}"
+                "\t0x0000:  4500 0034 6865 6c6c 6f20 776f 726c 642c  E..4hello.world,\n{second}"
             )
         );
     }

@@ -1,0 +1,196 @@
+//! `netkit capture` live on loopback while netkit's own servers and clients
+//! talk, checked packet by packet against tshark reading the same file.
+
+#[path = "capture/support.rs"]
+mod support;
+
+#[path = "chat/support.rs"]
+mod chat_support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::{Capture, Program, Scratch, assert_same_as_tshark, netkit, on_port, read_json};
+use testkit::Server;
+
+fn upper_server() -> Server {
+    let mut command = netkit();
+    command.args([
+        "upper",
+        "serve",
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+    ]);
+    Server::start(command, 2)
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tcp_flags(packet: &Value) -> u64 {
+    packet["transport"]["flags"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn upper_udping_and_web_traffic_decodes_as_tshark_sees_it() {
+    if !support::ready() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let upper = upper_server();
+    let (upper_tcp, upper_udp) = (upper.addrs()[0], upper.addrs()[1]);
+    let udping = Server::start(
+        {
+            let mut command = netkit();
+            command.args(["udping", "serve", "--bind", "127.0.0.1:0"]);
+            command
+        },
+        1,
+    );
+    std::fs::write(scratch.path("index.html"), "<h1>captured</h1>\n").unwrap();
+    let web = Server::start(
+        {
+            let mut command = netkit();
+            command
+                .args(["web", "serve"])
+                .arg(scratch.0.path())
+                .args(["--bind", "127.0.0.1:0"]);
+            command
+        },
+        1,
+    );
+    let file = scratch.path("traffic.pcapng");
+    let filter = format!(
+        "port {} or port {} or port {} or port {}",
+        upper_tcp.port(),
+        upper_udp.port(),
+        udping.addr().port(),
+        web.addr().port()
+    );
+    let capture = Capture::start(Program::Netkit, &file, &filter);
+
+    let reply = run_ok(netkit().args(["upper", "send", &upper_tcp.to_string(), "over tcp"]));
+    assert!(reply.contains("OVER TCP"), "{reply}");
+    let reply =
+        run_ok(netkit().args(["upper", "send", "--udp", &upper_udp.to_string(), "over udp"]));
+    assert!(reply.contains("OVER UDP"), "{reply}");
+    run_ok(netkit().args([
+        "udping",
+        "ping",
+        "-c",
+        "3",
+        "-i",
+        "50ms",
+        &udping.addr().to_string(),
+    ]));
+    let body = run_ok(netkit().args(["web", "get", &format!("http://{}/index.html", web.addr())]));
+    assert!(body.contains("captured"), "{body}");
+
+    let stats = capture.finish();
+    assert!(
+        stats
+            .iter()
+            .any(|l| l.ends_with("packets dropped by kernel")),
+        "{stats:?}"
+    );
+
+    let packets = assert_same_as_tshark(&file);
+    // What each exchange must have put on the wire.
+    let tcp = on_port(&packets, upper_tcp.port());
+    assert_eq!(tcp_flags(tcp[0]), 0x002, "the first TCP packet is the SYN");
+    assert_eq!(tcp_flags(tcp[1]), 0x012, "then the SYN-ACK");
+    assert!(
+        tcp.iter().any(|p| tcp_flags(p) & 0x001 != 0),
+        "a FIN closes it"
+    );
+    let udp = on_port(&packets, upper_udp.port());
+    assert_eq!(udp.len(), 2, "one datagram each way");
+    assert_eq!(udp[0]["transport"]["length"], 8 + "over udp".len());
+    let pings = on_port(&packets, udping.addr().port());
+    assert_eq!(pings.len(), 6, "three probes and three replies");
+    let web_packets = on_port(&packets, web.addr().port());
+    assert!(web_packets.len() >= 6, "{web_packets:?}");
+}
+
+#[test]
+fn chat_session_answers_the_labs_questions() {
+    if !support::ready() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let chat_scratch = chat_support::Scratch::new();
+    let server = chat_support::ChatServer::start(&chat_scratch, &[]);
+    let port = server.addr.port();
+    let file = scratch.path("chat.pcapng");
+    let capture = Capture::start(Program::Netkit, &file, &format!("tcp port {port}"));
+    let mut alice = chat_support::Member::register(&server.addr(), "alice", "alice secret pw");
+    alice.send("#ls");
+    alice.expect("* online (1): alice");
+    assert!(alice.quit().success());
+    capture.finish();
+
+    let packets = read_json(&file, &["tcp", "port", &port.to_string()]);
+    let syn = packets
+        .iter()
+        .find(|p| tcp_flags(p) == 0x002)
+        .expect("a SYN");
+    let synack = packets
+        .iter()
+        .find(|p| tcp_flags(p) == 0x012)
+        .expect("a SYN-ACK");
+    let tshark = support::tshark(&file, Some("tcp.flags.syn == 1"));
+    assert_eq!(tshark.len(), 2, "{tshark:?}");
+    assert_eq!(
+        syn["transport"]["seq"].to_string(),
+        tshark[0].seq,
+        "the SYN's ISN"
+    );
+    assert_eq!(
+        synack["transport"]["seq"].to_string(),
+        tshark[1].seq,
+        "SYN-ACK seq"
+    );
+    assert_eq!(
+        synack["transport"]["ack"].to_string(),
+        tshark[1].ack,
+        "SYN-ACK ack"
+    );
+    assert_eq!(
+        synack["transport"]["ack"].as_u64().unwrap(),
+        (syn["transport"]["seq"].as_u64().unwrap() + 1) % (1 << 32),
+        "the SYN-ACK acknowledges ISN + 1"
+    );
+}
+
+#[test]
+fn bad_filters_are_usage_errors_naming_the_word() {
+    let out = netkit()
+        .args(["capture", "-r", "/nonexistent", "tcp", "port", "http"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"http\""), "{stderr}");
+    let out = netkit()
+        .args(["capture", "-r", "/nonexistent", "tcp", "and", "(udp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn interfaces_are_listed() {
+    let out = netkit().args(["capture", "-D"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.ends_with(".lo")), "{text}");
+}
