@@ -194,3 +194,69 @@ fn interfaces_are_listed() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().any(|l| l.ends_with(".lo")), "{text}");
 }
+
+#[test]
+fn count_snaplen_and_any_interface() {
+    if !support::ready() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let file = scratch.path("any.pcapng");
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let mut command = netkit();
+    command
+        .args(["capture", "-i", "any", "-c", "3", "-s", "40", "-w"])
+        .arg(&file)
+        .args(["udp", "dst", "port", &port.to_string()]);
+    let (mut child, stderr) = support::spawn_listening(command, "any");
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // -c 3 ends the capture by itself once three datagrams are in.
+    let status = loop {
+        sender.send_to(&[b'x'; 100], ("127.0.0.1", port)).unwrap();
+        if let Some(status) =
+            testkit::wait_timeout(&mut child, std::time::Duration::from_millis(200))
+        {
+            break status;
+        }
+    };
+    assert!(status.success(), "{status}");
+    let stats: Vec<String> = stderr.iter().collect();
+    assert!(
+        stats.contains(&"3 packets captured".to_owned()),
+        "{stats:?}"
+    );
+    let packets = read_json(&file, &[]);
+    assert_eq!(packets.len(), 3);
+    for packet in &packets {
+        // Raw IP on `any`: 20 + 8 + 100 bytes on the wire, 40 kept.
+        assert_eq!(packet["link"]["type"], "raw");
+        assert_eq!(packet["length"], 128);
+        assert_eq!(packet["captured"], 40);
+        assert_eq!(packet["transport"]["dst_port"], port);
+    }
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-T", "fields", "-e", "frame.cap_len", "-e", "frame.len"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "40\t128\n".repeat(3));
+}
+
+#[test]
+fn without_cap_net_raw_it_says_what_to_run() {
+    if !support::ready() || !testkit::require("setpriv") {
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--inh-caps=-net_raw", "--bounding-set=-net_raw"])
+        .arg(env!("CARGO_BIN_EXE_netkit"))
+        .args(["capture", "-i", "lo", "-c", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
+    assert!(stderr.contains("setcap cap_net_raw+ep"), "{stderr}");
+}

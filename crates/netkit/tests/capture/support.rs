@@ -39,6 +39,37 @@ impl Scratch {
     }
 }
 
+/// Starts a capture command and waits for its `listening on IFACE` line.
+pub fn spawn_listening(mut command: Command, interface: &str) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("capture starts");
+    let (send, stderr) = mpsc::channel();
+    let pipe = child.stderr.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let wanted = format!("listening on {interface}");
+    loop {
+        match stderr.recv_timeout(WAIT.saturating_sub(started.elapsed())) {
+            Ok(line) if line.contains(&wanted) => return (child, stderr),
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{command:?} did not start listening");
+            }
+        }
+    }
+}
+
 /// A live capture, `-U -w FILE` with a filter, started and ready.
 pub struct Capture {
     child: Child,
@@ -68,29 +99,7 @@ impl Capture {
             }
         };
         command.arg(file).arg(&filter);
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("capture starts");
-        let (send, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let started = Instant::now();
-        loop {
-            let line = stderr
-                .recv_timeout(WAIT.saturating_sub(started.elapsed()))
-                .unwrap_or_else(|_| panic!("{program:?} did not start listening"));
-            if line.contains("listening on lo") {
-                break;
-            }
-        }
+        let (child, stderr) = spawn_listening(command, "lo");
         Capture {
             child,
             stderr,
