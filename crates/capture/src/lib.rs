@@ -8,6 +8,7 @@
 //! [`filter::parse`] / [`filter::compile`]: all take untrusted input and never
 //! panic on it.
 
+pub mod app;
 pub mod decode;
 mod error;
 pub mod file;

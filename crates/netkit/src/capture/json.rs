@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use capture::app::{self, App};
 use capture::decode::{self, Packet};
 use capture::{Frame, LinkType};
 use serde::Serialize;
@@ -17,6 +18,8 @@ struct Line<'a> {
     captured: usize,
     #[serde(flatten)]
     packet: &'a Packet,
+    /// What netkit recognises in the payload, secrets masked.
+    app: Option<App>,
 }
 
 pub struct Printer<W: Write> {
@@ -40,6 +43,7 @@ impl<W: Write> Printer<W> {
             length: frame.original_len,
             captured: frame.data.len(),
             packet: &packet,
+            app: app::decode(&packet, &frame.data),
         };
         serde_json::to_writer(&mut self.out, &line)?;
         writeln!(self.out)

@@ -3,11 +3,14 @@
 //! kernel has queued are still read, and the counters are printed as
 //! tcpdump prints them.
 
+mod explain;
+mod follow;
 mod json;
 mod text;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,6 +32,8 @@ Examples:
   netkit capture -i lo port 5000                     live, one line per packet
   netkit capture -i lo -w chat.pcapng tcp port 5000  write pcapng for Wireshark
   netkit capture -r chat.pcapng -v                   read a pcap or pcapng file
+  netkit capture -r chat.pcapng --explain            every header as a table of fields
+  netkit capture -r chat.pcapng --follow tcp 127.0.0.1:5000   one conversation's bytes
   netkit capture -D                                  list interfaces
 
 Live capture needs CAP_NET_RAW (root, or setcap cap_net_raw+ep on netkit).
@@ -65,8 +70,17 @@ pub struct CaptureArgs {
     #[arg(short = 'S', long = "absolute-tcp-sequence-numbers")]
     absolute: bool,
     /// One JSON object per packet
-    #[arg(long, conflicts_with_all = ["verbose", "hex"])]
+    #[arg(long, conflicts_with_all = ["verbose", "hex", "explain"])]
     json: bool,
+    /// Explain each packet: every header as a table of its fields, the TCP
+    /// connection (handshake, relative numbers, teardown, retransmissions,
+    /// duplicate ACKs) and the application data netkit recognises
+    #[arg(long, conflicts_with_all = ["verbose", "hex"])]
+    explain: bool,
+    /// Print the payload of the TCP connections to or from ADDR:PORT in
+    /// order, as Wireshark's Follow TCP Stream (`--follow tcp 127.0.0.1:5000`)
+    #[arg(long, num_args = 2, value_names = ["tcp", "ADDR:PORT"], conflicts_with_all = ["json", "explain", "verbose", "hex"])]
+    follow: Vec<String>,
     /// A filter in tcpdump's language: host, net, port, portrange, tcp, udp,
     /// icmp, icmp6, ip, ip6, arp, src/dst, and/or/not, parentheses
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
@@ -93,6 +107,20 @@ pub async fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         Ok(expr) => expr,
         Err(err) => return Ok(usage(&err)),
     };
+    let follow = match args.follow.as_slice() {
+        [] => None,
+        [proto, endpoint] if proto == "tcp" => match endpoint.parse::<SocketAddr>() {
+            Ok(endpoint) => Some(endpoint),
+            Err(_) => {
+                eprintln!("netkit: --follow tcp takes ADDR:PORT, not {endpoint:?}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        _ => {
+            eprintln!("netkit: --follow takes `tcp ADDR:PORT`");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let snaplen = if args.snaplen == 0 {
         FULL_SNAPLEN
     } else {
@@ -109,8 +137,8 @@ pub async fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let worker = {
         let (args, stop) = (Arc::clone(&args), Arc::clone(&stop));
         tokio::task::spawn_blocking(move || match &args.read {
-            Some(path) => read_file(&args, path, expr.as_ref()),
-            None => capture_live(&args, expr.as_ref(), snaplen, &stop),
+            Some(path) => read_file(&args, follow, path, expr.as_ref()),
+            None => capture_live(&args, follow, expr.as_ref(), snaplen, &stop),
         })
     };
     tokio::pin!(worker);
@@ -157,6 +185,8 @@ async fn stop_signal() {
 enum Output {
     Print(text::Printer<io::StdoutLock<'static>>),
     Json(json::Printer<io::StdoutLock<'static>>),
+    Explain(explain::Explainer<io::StdoutLock<'static>>),
+    Follow(follow::Follower<io::StdoutLock<'static>>),
     File {
         path: PathBuf,
         writer: Option<Writer<BufWriter<File>>>,
@@ -167,12 +197,23 @@ enum Output {
 }
 
 impl Output {
-    fn new(args: &CaptureArgs, interface: &str, snaplen: u32) -> Output {
+    fn new(
+        args: &CaptureArgs,
+        follow: Option<SocketAddr>,
+        interface: &str,
+        snaplen: u32,
+    ) -> Output {
         let style = Style {
             verbose: args.verbose,
             hex: args.hex,
             absolute: args.absolute,
         };
+        if let (None, Some(endpoint)) = (&args.write, follow) {
+            return Output::Follow(follow::Follower::new(io::stdout().lock(), endpoint));
+        }
+        if args.write.is_none() && args.explain {
+            return Output::Explain(explain::Explainer::new(io::stdout().lock()));
+        }
         match (&args.write, args.json) {
             (Some(path), _) => Output::File {
                 path: path.clone(),
@@ -190,6 +231,8 @@ impl Output {
         match self {
             Output::Print(printer) => printer.frame(link, frame)?,
             Output::Json(printer) => printer.frame(number, link, frame)?,
+            Output::Explain(explainer) => explainer.frame(link, frame)?,
+            Output::Follow(follower) => follower.frame(link, frame)?,
             Output::File {
                 path,
                 writer,
@@ -223,6 +266,8 @@ impl Output {
         match self {
             Output::Print(mut printer) => printer.flush()?,
             Output::Json(mut printer) => printer.flush()?,
+            Output::Explain(mut explainer) => explainer.flush()?,
+            Output::Follow(mut follower) => follower.flush()?,
             Output::File {
                 path,
                 writer,
@@ -266,11 +311,16 @@ impl Programs {
     }
 }
 
-fn read_file(args: &CaptureArgs, path: &PathBuf, expr: Option<&Expr>) -> anyhow::Result<()> {
+fn read_file(
+    args: &CaptureArgs,
+    follow: Option<SocketAddr>,
+    path: &PathBuf,
+    expr: Option<&Expr>,
+) -> anyhow::Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let reader = Reader::open(io::BufReader::new(file))
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut output = Output::new(args, "file", FULL_SNAPLEN);
+    let mut output = Output::new(args, follow, "file", FULL_SNAPLEN);
     let mut programs = Programs::default();
     let mut number = 0;
     let mut last_link = LinkType::Ethernet;
@@ -291,6 +341,7 @@ fn read_file(args: &CaptureArgs, path: &PathBuf, expr: Option<&Expr>) -> anyhow:
 
 fn capture_live(
     args: &CaptureArgs,
+    follow: Option<SocketAddr>,
     expr: Option<&Expr>,
     snaplen: u32,
     stop: &AtomicBool,
@@ -306,7 +357,7 @@ fn capture_live(
         args.interface,
         link.name()
     );
-    let mut output = Output::new(args, &args.interface, snaplen);
+    let mut output = Output::new(args, follow, &args.interface, snaplen);
     let mut captured = 0;
     let done = |captured: u64| args.count.is_some_and(|count| captured >= count);
     while !done(captured) {

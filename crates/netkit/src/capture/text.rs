@@ -213,14 +213,14 @@ fn tcp_summary(
         let _ = write!(out, ", urg {}", tcp.urgent);
     }
     if !tcp.options.is_empty() {
-        let options: Vec<String> = tcp.options.iter().map(option).collect();
+        let options: Vec<String> = tcp.options.iter().map(option_text).collect();
         let _ = write!(out, ", options [{}]", options.join(","));
     }
     let _ = write!(out, ", length {length}");
     out
 }
 
-fn option(option: &TcpOption) -> String {
+pub fn option_text(option: &TcpOption) -> String {
     match option {
         TcpOption::Eol => "eol".to_owned(),
         TcpOption::Nop => "nop".to_owned(),
