@@ -260,3 +260,47 @@ fn without_cap_net_raw_it_says_what_to_run() {
     assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
     assert!(stderr.contains("setcap cap_net_raw+ep"), "{stderr}");
 }
+
+#[test]
+fn demo_reports_the_handshakes_it_captured() {
+    if !support::ready() || !testkit::require("setpriv") {
+        return;
+    }
+    let out = netkit().arg("demo").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("capture "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(" ok    captured the chat login"), "{line}");
+    assert!(line.contains("SYN-ACK seq"), "{line}");
+    // The ack of the SYN-ACK is the SYN's sequence number + 1.
+    let number_after = |word: &str| -> u64 {
+        let rest = &line[line.find(word).unwrap() + word.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        number_after(" ack "),
+        (number_after("SYN seq ") + 1) % (1 << 32)
+    );
+
+    let out = Command::new("setpriv")
+        .args(["--inh-caps=-net_raw", "--bounding-set=-net_raw"])
+        .arg(env!("CARGO_BIN_EXE_netkit"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("capture "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(" ok    skipped: ") && line.contains("setcap cap_net_raw+ep"),
+        "{line}"
+    );
+}
