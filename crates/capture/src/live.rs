@@ -111,8 +111,84 @@ pub struct Capture {
     link: LinkType,
     loopback: Option<u32>,
     snaplen: u32,
-    buffer: Vec<u8>,
+    batch: Batch,
     stats: Stats,
+}
+
+/// Receive buffers for `recvmmsg`: one system call brings up to a batch of
+/// frames. The vectors are allocated once and never grow, so the pointers
+/// the headers hold into them stay valid wherever the `Batch` moves.
+struct Batch {
+    data: Vec<u8>,
+    names: Vec<libc::sockaddr_ll>,
+    controls: Vec<[u64; CONTROL_WORDS]>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+    slot: usize,
+    /// Frames received by the last call, and the next one to hand out.
+    filled: usize,
+    at: usize,
+}
+
+/// Room for a timestamp and the auxiliary data control messages.
+const CONTROL_WORDS: usize = 16;
+/// At most this much memory for a batch of receive buffers.
+const BATCH_BYTES: usize = 4 << 20;
+const MAX_BATCH: usize = 64;
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("slots", &self.headers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the raw pointers in `iovecs` and `headers` point only into this
+// batch's own heap buffers.
+unsafe impl Send for Batch {}
+
+impl Batch {
+    fn new(slot: usize) -> Batch {
+        let count = (BATCH_BYTES / slot.max(1)).clamp(1, MAX_BATCH);
+        let mut batch = Batch {
+            data: vec![0; slot * count],
+            // SAFETY: all-zero sockaddr_ll and mmsghdr values are valid.
+            names: vec![unsafe { zeroed() }; count],
+            controls: vec![[0; CONTROL_WORDS]; count],
+            iovecs: Vec::with_capacity(count),
+            headers: Vec::with_capacity(count),
+            slot,
+            filled: 0,
+            at: 0,
+        };
+        for index in 0..count {
+            batch.iovecs.push(libc::iovec {
+                iov_base: batch.data[index * slot..].as_mut_ptr().cast(),
+                iov_len: slot,
+            });
+        }
+        for index in 0..count {
+            // SAFETY: as above; the pointers are set just below.
+            let mut header: libc::mmsghdr = unsafe { zeroed() };
+            header.msg_hdr.msg_name = (&mut batch.names[index] as *mut libc::sockaddr_ll).cast();
+            header.msg_hdr.msg_iov = &mut batch.iovecs[index];
+            header.msg_hdr.msg_iovlen = 1;
+            header.msg_hdr.msg_control = batch.controls[index].as_mut_ptr().cast();
+            batch.headers.push(header);
+        }
+        batch
+    }
+
+    /// Resets the lengths the kernel overwrote on the last call.
+    fn rearm(&mut self) {
+        for header in &mut self.headers {
+            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+            header.msg_hdr.msg_controllen = size_of::<[u64; CONTROL_WORDS]>();
+            header.msg_hdr.msg_flags = 0;
+            header.msg_len = 0;
+        }
+    }
 }
 
 impl Capture {
@@ -210,7 +286,7 @@ impl Capture {
             link,
             loopback,
             snaplen,
-            buffer: vec![0; snaplen as usize],
+            batch: Batch::new(snaplen as usize),
             stats: Stats::default(),
         };
         // Packets that arrived between socket() and bind() on other
@@ -232,29 +308,67 @@ impl Capture {
     /// the caller can look at its stop flag) or, with `nonblocking`, none
     /// is queued.
     pub fn next(&mut self, nonblocking: bool) -> Result<Option<Frame>, Error> {
+        let mut frame = Frame {
+            timestamp: Duration::ZERO,
+            original_len: 0,
+            data: Vec::new(),
+        };
+        Ok(self.next_into(&mut frame, nonblocking)?.then_some(frame))
+    }
+
+    /// As [`Capture::next`], filling `frame` (and reusing its buffer);
+    /// false when there was none.
+    pub fn next_into(&mut self, frame: &mut Frame, nonblocking: bool) -> Result<bool, Error> {
         loop {
-            let mut from: libc::sockaddr_ll = unsafe { zeroed() };
-            let mut control = [0u64; 16];
-            let mut iov = libc::iovec {
-                iov_base: self.buffer.as_mut_ptr().cast(),
-                iov_len: self.buffer.len(),
+            if self.batch.at == self.batch.filled && !self.receive(nonblocking)? {
+                return Ok(false);
+            }
+            let index = self.batch.at;
+            self.batch.at += 1;
+            let header = &self.batch.headers[index];
+            let from = &self.batch.names[index];
+            // tcpdump shows a loopback packet once: as it comes in.
+            if from.sll_pkttype == PACKET_OUTGOING && Some(from.sll_ifindex as u32) == self.loopback
+            {
+                continue;
+            }
+            let kept = (header.msg_len as usize).min(self.batch.slot);
+            let (timestamp, original_len) = control_messages(&header.msg_hdr);
+            let start = index * self.batch.slot;
+            frame.timestamp = timestamp.unwrap_or_else(now);
+            frame.original_len = original_len.unwrap_or(kept as u32);
+            frame.data.clear();
+            frame
+                .data
+                .extend_from_slice(&self.batch.data[start..start + kept]);
+            return Ok(true);
+        }
+    }
+
+    /// One `recvmmsg`: waits (up to the receive timeout) for the first
+    /// frame, then takes whatever else is queued, up to a batch.
+    fn receive(&mut self, nonblocking: bool) -> Result<bool, Error> {
+        self.batch.rearm();
+        let flags = if nonblocking {
+            libc::MSG_DONTWAIT
+        } else {
+            libc::MSG_WAITFORONE
+        };
+        loop {
+            // SAFETY: the headers point at the batch's live buffers.
+            let got = unsafe {
+                libc::recvmmsg(
+                    self.fd.as_raw_fd(),
+                    self.batch.headers.as_mut_ptr(),
+                    self.batch.headers.len() as u32,
+                    flags,
+                    std::ptr::null_mut(),
+                )
             };
-            // SAFETY: an all-zero msghdr is valid; its pointers are set to
-            // live buffers below.
-            let mut msg: libc::msghdr = unsafe { zeroed() };
-            msg.msg_name = (&mut from as *mut libc::sockaddr_ll).cast();
-            msg.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = size_of::<[u64; 16]>();
-            let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
-            // SAFETY: msg points at buffers that outlive the call.
-            let got = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags) };
             if got < 0 {
                 let err = io::Error::last_os_error();
                 return match err.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ok(None),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ok(false),
                     io::ErrorKind::Interrupted => continue,
                     _ => Err(Error::Socket {
                         what: "cannot receive",
@@ -262,18 +376,9 @@ impl Capture {
                     }),
                 };
             }
-            // tcpdump shows a loopback packet once: as it comes in.
-            if from.sll_pkttype == PACKET_OUTGOING && Some(from.sll_ifindex as u32) == self.loopback
-            {
-                continue;
-            }
-            let kept = (got as usize).min(self.buffer.len());
-            let (timestamp, original_len) = control_messages(&msg);
-            return Ok(Some(Frame {
-                timestamp: timestamp.unwrap_or_else(now),
-                original_len: original_len.unwrap_or(kept as u32),
-                data: self.buffer[..kept].to_vec(),
-            }));
+            self.batch.filled = got as usize;
+            self.batch.at = 0;
+            return Ok(got > 0);
         }
     }
 

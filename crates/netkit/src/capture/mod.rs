@@ -360,16 +360,19 @@ fn capture_live(
     let mut output = Output::new(args, follow, &args.interface, snaplen);
     let mut captured = 0;
     let done = |captured: u64| args.count.is_some_and(|count| captured >= count);
+    let mut frame = Frame {
+        timestamp: std::time::Duration::ZERO,
+        original_len: 0,
+        data: Vec::with_capacity(snaplen as usize),
+    };
     while !done(captured) {
         // Once asked to stop, take what is queued without waiting for more.
         let stopping = stop.load(Ordering::Relaxed);
-        match capture.next(stopping)? {
-            Some(frame) => {
-                captured += 1;
-                output.frame(captured, link, &frame)?;
-            }
-            None if stopping => break,
-            None => {}
+        if capture.next_into(&mut frame, stopping)? {
+            captured += 1;
+            output.frame(captured, link, &frame)?;
+        } else if stopping {
+            break;
         }
     }
     output.finish(link)?;
