@@ -200,3 +200,24 @@ fn filters_keep_what_tcpdump_keeps() {
         assert!(ours.len() <= all.len());
     }
 }
+
+#[test]
+fn icmp_errors_read_as_tcpdump_prints_them() {
+    if !support::ready() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let file = scratch.path("unreachable.pcap");
+    let capture = Capture::start(Program::Tcpdump, &file, "icmp[0] == 3");
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.send_to(b"anyone there?", closed_addr).unwrap();
+    capture.finish();
+    let ours = support::read_text(&file, &[]);
+    let theirs = tcpdump_lines(&file, "", &[]);
+    assert_eq!(ours, theirs);
+    let wanted = format!("ICMP 127.0.0.1 udp port {} unreachable", closed_addr.port());
+    assert!(ours.iter().any(|line| line.contains(&wanted)), "{ours:?}");
+}

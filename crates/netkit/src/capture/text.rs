@@ -140,12 +140,12 @@ pub fn line(packet: &Packet, frame: &Frame, tracker: &mut Tracker, style: Style)
         ),
         Some(Transport::Icmp(icmp)) => format!(
             "{src} > {dst}: ICMP {}, length {}",
-            icmp_summary(icmp, 8, 0),
+            icmp_summary(icmp, 8, frame.data.get(packet.payload.clone())),
             packet.payload_len + 8
         ),
         Some(Transport::Icmpv6(icmp)) => format!(
             "{src} > {dst}: ICMP6, {}, length {}",
-            icmp_summary(icmp, 128, 129),
+            icmp_summary(icmp, 128, None),
             packet.payload_len + 8
         ),
         Some(Transport::Other { protocol }) => {
@@ -166,19 +166,42 @@ fn protocol_name(protocol: u8) -> &'static str {
     }
 }
 
-fn icmp_summary(icmp: &Icmp, request: u8, reply: u8) -> String {
-    match icmp.echo {
-        Some((id, seq)) => {
-            let what = if icmp.kind == request {
-                "request"
-            } else {
-                "reply"
-            };
-            let _ = reply;
-            format!("echo {what}, id {id}, seq {seq}")
-        }
-        None => format!("type {}, code {}", icmp.kind, icmp.code),
+fn icmp_summary(icmp: &Icmp, request: u8, quoted: Option<&[u8]>) -> String {
+    if let Some((id, seq)) = icmp.echo {
+        let what = if icmp.kind == request {
+            "request"
+        } else {
+            "reply"
+        };
+        return format!("echo {what}, id {id}, seq {seq}");
     }
+    match (
+        icmp.kind,
+        quoted.and_then(|quoted| unreachable(icmp.code, quoted)),
+    ) {
+        (3, Some(text)) => text,
+        _ => format!("type {}, code {}", icmp.kind, icmp.code),
+    }
+}
+
+/// tcpdump's words for an ICMPv4 destination unreachable, from the IPv4
+/// header (and the ports after it) that the error quotes.
+fn unreachable(code: u8, quoted: &[u8]) -> Option<String> {
+    let ip = quoted.get(..20)?;
+    let header_len = usize::from(ip[0] & 0x0f) * 4;
+    let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let protocol = ip[9];
+    let port = quoted
+        .get(header_len + 2..header_len + 4)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]));
+    Some(match (code, protocol, port) {
+        (0, ..) => format!("net {dst} unreachable"),
+        (1, ..) => format!("host {dst} unreachable"),
+        (2, ..) => format!("{dst} protocol {protocol} unreachable"),
+        (3, 6, Some(port)) => format!("{dst} tcp port {port} unreachable"),
+        (3, 17, Some(port)) => format!("{dst} udp port {port} unreachable"),
+        _ => return None,
+    })
 }
 
 fn tcp_summary(
