@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{chat, demo, mail, ping, proxy, udping, upper, web};
+use crate::{capture, chat, demo, mail, ping, proxy, udping, upper, web};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -15,6 +15,7 @@ Examples:
   netkit mail send --server 127.0.0.1:2525 --from a@example.org --to b@example.org --body hi
   netkit web serve ./public --list             serve a directory over HTTP/1.1 and HTTP/2
   netkit chat join --user alice --register     join a chat server (netkit chat serve)
+  netkit capture -i lo port 12000              show packets as tcpdump does (needs CAP_NET_RAW)
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
@@ -57,6 +58,8 @@ pub enum Command {
     /// Chat server, client, accounts and load generator (netkit chat join --user alice)
     #[command(subcommand)]
     Chat(chat::ChatCommand),
+    /// Packet capture and decoder, like tcpdump (netkit capture -i lo tcp port 5000)
+    Capture(capture::CaptureArgs),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
 }
@@ -73,6 +76,7 @@ impl Command {
             Command::Web(command) => command.is_server(),
             Command::Chat(command) => command.is_server(),
             Command::Demo(_) => false,
+            Command::Capture(_) => false,
         }
     }
 }

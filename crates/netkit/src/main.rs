@@ -2,6 +2,7 @@
 //! crate turns flags into library configuration, renders what the libraries
 //! report, and owns exit codes: 0 success, 1 failure, 2 usage.
 
+mod capture;
 mod chat;
 mod cli;
 mod demo;
@@ -46,6 +47,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Web(args) => web::run(args).await,
         Command::Chat(args) => chat::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Capture(args) => capture::run(args).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `netkit demo`: start every server on loopback ephemeral ports inside this
 //! process, drive every client against it, and print one line per system.
 
+mod capture;
 mod chat;
 mod mail;
 mod ping;
@@ -32,6 +33,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     summary.check("web", web::check()).await;
     summary.check("proxy", proxy::check()).await;
     summary.check("chat", chat::check()).await;
+    summary.check("capture", capture::check()).await;
     Ok(summary.finish(started.elapsed()))
 }
 
