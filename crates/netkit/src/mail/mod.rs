@@ -16,7 +16,7 @@ pub enum MailCommand {
     Send(Box<send::SendArgs>),
     /// Run a receiving SMTP server that stores each message in a Maildir
     #[command(after_help = sink::AFTER_HELP)]
-    Sink(sink::SinkArgs),
+    Sink(Box<sink::SinkArgs>),
 }
 
 impl MailCommand {
@@ -28,6 +28,6 @@ impl MailCommand {
 pub async fn run(command: MailCommand) -> anyhow::Result<ExitCode> {
     match command {
         MailCommand::Send(args) => send::run(*args).await,
-        MailCommand::Sink(args) => sink::run(args).await.map(|()| ExitCode::SUCCESS),
+        MailCommand::Sink(args) => sink::run(*args).await.map(|()| ExitCode::SUCCESS),
     }
 }

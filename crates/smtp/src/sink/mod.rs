@@ -9,13 +9,13 @@ mod session;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tls::rustls::ServerConfig;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -42,6 +42,20 @@ pub struct SinkConfig {
     /// A client silent for this long is disconnected.
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Told of every message once it is stored; the client's 250 waits
+    /// until the receiver answers (the web inbox, once it is indexed).
+    pub on_stored: Option<mpsc::Sender<Stored>>,
+}
+
+/// A message the sink has just made durable in the Maildir.
+#[derive(Debug)]
+pub struct Stored {
+    pub path: PathBuf,
+    /// The envelope: MAIL FROM (empty for the null path) and RCPT TO.
+    pub from: String,
+    pub recipients: Vec<String>,
+    /// Answered (or dropped) by the receiver when it is done with it.
+    pub done: oneshot::Sender<()>,
 }
 
 impl SinkConfig {
@@ -55,6 +69,24 @@ impl SinkConfig {
             max_recipients: 100,
             idle_timeout: Duration::from_secs(60),
             max_connections: 1000,
+            on_stored: None,
+        }
+    }
+
+    /// Tells `on_stored` of a message and waits for its answer.
+    pub(crate) async fn announce(&self, path: &Path, from: &str, recipients: &[String]) {
+        let Some(on_stored) = &self.on_stored else {
+            return;
+        };
+        let (done, answered) = oneshot::channel();
+        let stored = Stored {
+            path: path.to_owned(),
+            from: from.to_owned(),
+            recipients: recipients.to_vec(),
+            done,
+        };
+        if on_stored.send(stored).await.is_ok() {
+            let _ = answered.await;
         }
     }
 }

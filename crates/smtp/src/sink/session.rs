@@ -469,6 +469,7 @@ impl Session {
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 info!(peer = %self.peer, from = %from, recipients = %recipients.join(","), size, path = %path.display(), "message stored");
+                self.config.announce(&path, &from, &recipients).await;
                 self.reply(&format!("250 2.0.0 OK queued as {id}")).await?;
             }
             Err(err) => {
