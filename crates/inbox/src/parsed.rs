@@ -143,7 +143,6 @@ pub fn parse(raw: &[u8]) -> Parsed {
         })
         .collect();
     let mut parts = Vec::new();
-    let mut inline = Vec::new();
     let mut attachments = Vec::new();
     for (part_id, part) in message.parts.iter().enumerate() {
         if matches!(part.body, PartType::Multipart(_)) {
@@ -161,12 +160,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
             size: part.len(),
         };
         if message.attachments.contains(&(part_id as u32)) {
-            let disposition = part.content_disposition().map(|d| d.ctype());
-            if !described.content_id.is_empty() && disposition != Some("attachment") {
-                inline.push(described.clone());
-            } else {
-                attachments.push(described.clone());
-            }
+            attachments.push(described.clone());
         }
         parts.push(described);
     }
@@ -188,6 +182,11 @@ pub fn parse(raw: &[u8]) -> Parsed {
             _ => None,
         })
         .unwrap_or_default();
+    // A part the HTML shows in place (`cid:`) is inline, whatever its
+    // Content-Disposition says; the rest are attachments.
+    let (inline, attachments) = attachments.into_iter().partition(|part: &Part| {
+        !part.content_id.is_empty() && html.contains(&format!("cid:{}", part.content_id))
+    });
     Parsed {
         message_id: message.message_id().unwrap_or_default().to_owned(),
         from: mailboxes(message.from()).into_iter().next(),
