@@ -105,6 +105,13 @@
   }
 
   const events = new EventSource("/api/v1/events");
+  // Tells people (and tests) that the list is live.
+  events.addEventListener("open", function () {
+    table.dataset.connected = "1";
+  });
+  events.addEventListener("error", function () {
+    table.dataset.connected = "0";
+  });
   events.addEventListener("new", function (event) {
     const message = JSON.parse(event.data);
     total += 1;
