@@ -26,7 +26,8 @@ fn tools() -> bool {
         .args(["-c", "import selenium"])
         .status()
         .is_ok_and(|s| s.success());
-    selenium || testkit::skip_or_fail("python module selenium is not installed (.ci/requirements.txt)")
+    selenium
+        || testkit::skip_or_fail("python module selenium is not installed (.ci/requirements.txt)")
 }
 
 fn run(scenario: &str) {
@@ -38,7 +39,15 @@ fn run(scenario: &str) {
     let netns = Netns::new("nkinbox");
     let mut command = netns.command(env!("CARGO_BIN_EXE_netkit"));
     command
-        .args(["mail", "sink", "--bind", "127.0.0.1:0", "--web", "127.0.0.1:0", "--no-tls"])
+        .args([
+            "mail",
+            "sink",
+            "--bind",
+            "127.0.0.1:0",
+            "--web",
+            "127.0.0.1:0",
+            "--no-tls",
+        ])
         .arg("--maildir")
         .arg(&maildir);
     let inbox = Inbox::from_command(command, &maildir);
