@@ -451,3 +451,179 @@ fn the_index_is_rebuilt_from_the_maildir() {
     assert_eq!(oldest["ID"], "1700000000.M1P1Q1.elsewhere");
     assert_eq!(oldest["Created"], "2023-11-14T22:13:20Z");
 }
+
+/// The header `name` of a `curl -D -` response.
+fn response_header(response: &str, name: &str) -> String {
+    response
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {response}"))
+}
+
+#[test]
+fn pages_read_without_javascript() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Inbox::start(&dir.path().join("maildir"), &[]);
+    inbox.smtplib("rich", "http://remote.invalid/pixel.png");
+    inbox.smtplib("hostile", "http://remote.invalid/");
+    let rich = inbox.find("rich.1@test.example");
+    let id = rich["ID"].as_str().unwrap();
+
+    let (status, list) = inbox.curl(&["-D", "-"], "/");
+    let list = text(&list);
+    assert_eq!(status, 200);
+    assert!(response_header(&list, "content-security-policy").contains("script-src 'self'"));
+    assert!(
+        list.contains(&format!(
+            "<a href=\"/message/{id}\">Quarterly report with a logo</a>"
+        )),
+        "{list}"
+    );
+    assert!(list.contains("<span class=\"attachment\""), "{list}");
+    assert!(list.contains("2 messages, 2 unread"), "{list}");
+    // The hostile subject and sender are text, never markup.
+    assert!(
+        list.contains("&lt;script&gt;parent.document.title"),
+        "{list}"
+    );
+    assert!(!list.contains("<script>parent"), "{list}");
+    assert!(list.contains("&lt;mallory@attacker.example&gt;"), "{list}");
+
+    let search = text(&inbox.get("/?q=has%3Aattachment+from%3Acarol"));
+    assert!(search.contains("1 matching"), "{search}");
+    assert!(!search.contains("mallory"), "{search}");
+
+    let page = text(&inbox.get(&format!("/message/{id}")));
+    assert!(
+        page.contains("<h2 id=\"subject\">Quarterly report with a logo</h2>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<iframe id=\"message-html\" title=\"The message's HTML\" sandbox=\"\""),
+        "{page}"
+    );
+    assert!(page.contains("report.pdf</a>"), "{page}");
+    // Opening it read it.
+    assert_eq!(inbox.find("rich.1@test.example")["Read"], true);
+
+    let text_view = text(&inbox.get(&format!("/message/{id}?view=text")));
+    assert!(
+        text_view.contains("<pre class=\"text\">The report is attached.\r\n</pre>"),
+        "{text_view}"
+    );
+    let headers = text(&inbox.get(&format!("/message/{id}?view=headers")));
+    assert!(
+        headers.contains("<th scope=\"row\">Message-ID</th><td>&lt;rich.1@test.example&gt;</td>"),
+        "{headers}"
+    );
+    let raw = text(&inbox.get(&format!("/message/{id}?view=raw")));
+    assert!(
+        raw.contains("Content-ID: &lt;logo@test.example&gt;"),
+        "{raw}"
+    );
+    let parts = text(&inbox.get(&format!("/message/{id}?view=parts")));
+    assert!(
+        parts.contains("<td>image/png</td><td>logo.png</td><td>logo@test.example</td>"),
+        "{parts}"
+    );
+
+    let (_, html) = inbox.curl(&["-D", "-"], &format!("/message/{id}/html"));
+    let html = text(&html);
+    let policy = response_header(&html, "content-security-policy");
+    assert!(policy.starts_with("sandbox;"), "{policy}");
+    assert!(policy.contains("img-src 'self' data:;"), "{policy}");
+    assert!(
+        html.contains(&format!("src='/api/v1/message/{id}/part/")),
+        "cid: points at the part: {html}"
+    );
+    let (_, remote) = inbox.curl(&["-D", "-"], &format!("/message/{id}/html?remote=1"));
+    assert!(
+        response_header(&text(&remote), "content-security-policy")
+            .contains("img-src 'self' data: http: https:")
+    );
+
+    // A part served from the inbox never runs as a page of the inbox.
+    let hostile = inbox.find("hostile.1@test.example");
+    let hostile_id = hostile["ID"].as_str().unwrap();
+    let message = inbox.json(&format!("/api/v1/message/{hostile_id}"));
+    let html_part = message["Parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ContentType"] == "text/html")
+        .unwrap();
+    let (_, part) = inbox.curl(
+        &["-D", "-"],
+        &format!("/api/v1/message/{hostile_id}/part/{}", html_part["PartID"]),
+    );
+    assert!(response_header(&text(&part), "content-security-policy").starts_with("sandbox;"));
+
+    let (status, _) = inbox.curl(&["-X", "POST"], &format!("/message/{id}/delete"));
+    assert_eq!(status, 303);
+    assert_eq!(inbox.json("/api/v1/messages")["Total"], 1);
+}
+
+#[test]
+fn web_inbox_over_tls() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let generated = tls::SelfSigned::generate(&[]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &generated.cert_pem).unwrap();
+    std::fs::write(&key, &generated.key_pem).unwrap();
+    let inbox = Inbox::start(
+        &dir.path().join("maildir"),
+        &[
+            "--web-tls-cert",
+            cert.to_str().unwrap(),
+            "--web-tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    inbox.smtplib("text", "");
+    let url = format!("https://{}/api/v1/messages", inbox.web);
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--cacert",
+            cert.to_str().unwrap(),
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listing["Total"], 1);
+    // Plain HTTP is not spoken there.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "30", &format!("http://{}/", inbox.web)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    drop(inbox);
+
+    let inbox = Inbox::start(&dir.path().join("maildir"), &["--self-signed"]);
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--insecure",
+            &format!("https://{}/", inbox.web),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("<h1><a href=\"/\">netkit inbox</a></h1>"));
+}
