@@ -51,6 +51,9 @@ pub enum InboxError {
     NotFound(String),
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// Work on the index or a message stopped short (a bug: it panicked).
+    #[error("the inbox failed: {0}")]
+    Failed(String),
 }
 
 #[derive(Debug)]

@@ -352,6 +352,26 @@ Content-Disposition: attachment; filename=\"report.pdf\"\r\n\
         assert!(digest.body.contains("Hi"), "{digest:?}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panicking(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let parsed = parse(&raw);
+            let _ = digest(&raw);
+            for part in parsed.parts {
+                proptest::prop_assert!(super::part(&raw, part.part_id).is_some());
+            }
+        }
+
+        #[test]
+        fn mangled_mime_parses_without_panicking(cut in 0..MIXED.len(), junk in "[ -~\r\n]{0,40}") {
+            let mut raw = MIXED[..cut].to_vec();
+            raw.extend_from_slice(junk.as_bytes());
+            raw.extend_from_slice(&MIXED[cut..]);
+            let _ = parse(&raw);
+            let _ = digest(&raw);
+        }
+    }
+
     #[test]
     fn not_mime_at_all() {
         for raw in [&b""[..], b"\xff\xfe", b"no headers here", b"Subject: x\r\n"] {

@@ -186,7 +186,7 @@ where
     let inbox = state.inbox.clone();
     tokio::task::spawn_blocking(move || work(&inbox))
         .await
-        .expect("index work does not panic")
+        .unwrap_or_else(|err| Err(crate::InboxError::Failed(err.to_string())))
 }
 
 /// A method the route does not take.
