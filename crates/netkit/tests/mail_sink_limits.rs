@@ -105,7 +105,7 @@ fn messages_beyond_the_limit_end_the_session_with_421() {
     }
     let dir = Scratch::new("limit-msgs");
     let maildir = dir.join("maildir");
-    let server = sink(&maildir, &["--no-tls", "--max-messages", "2"]);
+    let server = sink(&maildir, &["--no-tls", "--max-messages-per-session", "2"]);
     let replies = run_python(
         r#"
 out = [say("HELO limits.test")]

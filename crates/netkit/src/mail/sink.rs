@@ -4,10 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
+use inbox::{Inbox, WebConfig, WebServer};
 use smtp::sink::{Sink, SinkConfig};
 use smtp::{Credentials, Password};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::duration;
 use crate::serve::{GraceArgs, LimitArgs, Shutdown};
@@ -15,12 +17,20 @@ use crate::serve::{GraceArgs, LimitArgs, Shutdown};
 /// The sink account's password comes from here, never from argv.
 const PASSWORD_VAR: &str = "NETKIT_SINK_PASSWORD";
 const DEMO_PASSWORD: &str = "demo";
+const DEFAULT_WEB: &str = "127.0.0.1:8025";
 
 pub const AFTER_HELP: &str = "\
 Examples:
   netkit mail sink                                    127.0.0.1:2525, messages in ./maildir/new/
   netkit mail sink --bind 127.0.0.1:0 --maildir /tmp/inbox --require-auth
   swaks --server 127.0.0.1:2525 --to you@example.org -tls -a PLAIN -au demo -ap demo
+  netkit mail sink --web 127.0.0.1:0 --max-messages 1000
+  curl -s 'http://127.0.0.1:8025/api/v1/search?query=is:unread' | jq .
+
+The web inbox (http://127.0.0.1:8025/ unless --web says otherwise, `--web off`
+to go without) lists, searches and shows the messages; its JSON API is under
+/api/v1/ (messages, search, message/ID, message/ID/raw, events). It keeps an
+index, netkit-index.sqlite, in the Maildir's root.
 
 STARTTLS uses a self-signed certificate unless --cert and --key are given.
 AUTH PLAIN (offered inside TLS only) accepts one account: --user (default demo)
@@ -74,11 +84,42 @@ pub struct SinkArgs {
     /// Messages in one session; the next MAIL gets 421 4.7.0 and the
     /// connection is closed
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_messages: u32,
+    max_messages_per_session: u32,
     #[command(flatten)]
     limits: LimitArgs<1000, { smtp::sink::MAX_PER_CLIENT as u32 }, { smtp::sink::MAX_RATE }>,
+    /// Serve the web inbox and its API here; `off` for none
+    #[arg(long, value_name = "ADDR|off", default_value = DEFAULT_WEB, value_parser = parse_web)]
+    web: WebAddr,
+    /// PEM certificate chain: serve the web inbox over HTTPS
+    #[arg(long, value_name = "FILE", requires = "web_tls_key")]
+    web_tls_cert: Option<PathBuf>,
+    /// PEM private key for --web-tls-cert
+    #[arg(long, value_name = "FILE", requires = "web_tls_cert")]
+    web_tls_key: Option<PathBuf>,
+    /// Serve the web inbox over HTTPS with a self-signed certificate
+    #[arg(long, visible_alias = "self-signed", conflicts_with_all = ["web_tls_cert", "web_tls_key"])]
+    web_self_signed: bool,
+    /// Keep at most this many messages, deleting the oldest
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_messages: Option<u64>,
     #[command(flatten)]
     grace: GraceArgs,
+}
+
+/// Where the web inbox listens, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WebAddr {
+    Off,
+    On(SocketAddr),
+}
+
+fn parse_web(text: &str) -> Result<WebAddr, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(WebAddr::Off);
+    }
+    text.parse().map(WebAddr::On).map_err(|_| {
+        format!("`{text}` is not an address to listen on (e.g. 127.0.0.1:8025) or `off`")
+    })
 }
 
 pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
@@ -113,18 +154,69 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     config.idle_timeout = args.idle_timeout;
     config.data_timeout = args.data_timeout;
     config.max_recipients = args.max_recipients as usize;
-    config.max_messages = args.max_messages as usize;
+    config.max_messages = args.max_messages_per_session as usize;
     config.limits = args.limits.limits();
+    let web = web_server(&args, &mut config).await?;
     let sink = Sink::bind(args.bind, args.maildir.clone(), config).await?;
     println!("listening on {}", sink.local_addr());
+    if let Some(web) = &web {
+        println!("web inbox listening on {}", web.url());
+    }
     info!(maildir = %args.maildir.display(), "storing messages");
     let token = shutdown.token();
     shutdown
         .run(async move {
+            let web = web.map(|web| tokio::spawn(web.run(token.clone())));
             sink.run(token).await;
+            if let Some(web) = web {
+                web.await.context("the web inbox failed")?;
+            }
             Ok(())
         })
         .await
+}
+
+/// Opens the inbox (when the web inbox or `--max-messages` needs it) and
+/// binds the web inbox, pointing the sink's `on_stored` at the indexer.
+async fn web_server(args: &SinkArgs, config: &mut SinkConfig) -> anyhow::Result<Option<WebServer>> {
+    if args.web == WebAddr::Off && args.max_messages.is_none() {
+        return Ok(None);
+    }
+    let maildir = args.maildir.clone();
+    let max_messages = args.max_messages;
+    let inbox = tokio::task::spawn_blocking(move || Inbox::open(&maildir, max_messages))
+        .await?
+        .with_context(|| format!("cannot open the inbox of {}", args.maildir.display()))?;
+    config.on_stored = Some(inbox.indexer());
+    let WebAddr::On(addr) = args.web else {
+        return Ok(None);
+    };
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "the web inbox is reachable from other hosts, without a password");
+    }
+    let identity = match (&args.web_tls_cert, &args.web_tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Identity::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ if args.web_self_signed => Some(tls::Identity::SelfSigned),
+        _ => None,
+    };
+    let web_config = WebConfig {
+        tls: identity
+            .map(|identity| tls::server_config(&identity, &[b"http/1.1"]))
+            .transpose()?,
+    };
+    match WebServer::bind(addr, inbox, web_config).await {
+        Ok(web) => Ok(Some(web)),
+        // Another sink has the default port: this one runs without a page
+        // rather than not at all.
+        Err(err) if addr.to_string() == DEFAULT_WEB => {
+            warn!(%err, "no web inbox: pass --web with a free address (or 127.0.0.1:0)");
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// A name for the greeting: it goes on the wire as it is, so one word of

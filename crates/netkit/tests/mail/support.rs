@@ -165,7 +165,15 @@ pub fn sink(maildir: &Path, extra: &[&str]) -> Server {
 pub fn sink_command(maildir: &Path, extra: &[&str]) -> Command {
     let mut command = netkit();
     command
-        .args(["mail", "sink", "--bind", "127.0.0.1:0", "--maildir"])
+        .args([
+            "mail",
+            "sink",
+            "--bind",
+            "127.0.0.1:0",
+            "--web",
+            "off",
+            "--maildir",
+        ])
         .arg(maildir)
         .args(extra)
         .env("NETKIT_SINK_PASSWORD", PASSWORD);

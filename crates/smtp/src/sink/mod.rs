@@ -13,13 +13,14 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use listener::{Connection, Handler, Limits, Listener, Refusal};
 use tls::rustls::ServerConfig;
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -62,6 +63,20 @@ pub struct SinkConfig {
     /// per client per minute. A session waiting for a command is idle: a
     /// full sink closes the oldest such (with 421) to make room.
     pub limits: Limits,
+    /// Told of every message once it is stored; the client's 250 waits
+    /// until the receiver answers (the web inbox, once it is indexed).
+    pub on_stored: Option<mpsc::Sender<Stored>>,
+}
+
+/// A message the sink has just made durable in the Maildir.
+#[derive(Debug)]
+pub struct Stored {
+    pub path: PathBuf,
+    /// The envelope: MAIL FROM (empty for the null path) and RCPT TO.
+    pub from: String,
+    pub recipients: Vec<String>,
+    /// Answered (or dropped) by the receiver when it is done with it.
+    pub done: oneshot::Sender<()>,
 }
 
 impl SinkConfig {
@@ -81,6 +96,24 @@ impl SinkConfig {
                 max_per_client: MAX_PER_CLIENT,
                 max_rate: NonZeroU32::new(MAX_RATE),
             },
+            on_stored: None,
+        }
+    }
+
+    /// Tells `on_stored` of a message and waits for its answer.
+    pub(crate) async fn announce(&self, path: &Path, from: &str, recipients: &[String]) {
+        let Some(on_stored) = &self.on_stored else {
+            return;
+        };
+        let (done, answered) = oneshot::channel();
+        let stored = Stored {
+            path: path.to_owned(),
+            from: from.to_owned(),
+            recipients: recipients.to_vec(),
+            done,
+        };
+        if on_stored.send(stored).await.is_ok() {
+            let _ = answered.await;
         }
     }
 }

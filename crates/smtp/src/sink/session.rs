@@ -477,6 +477,7 @@ impl Session {
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 info!(peer = %self.peer, from = %from, recipients = %recipients.join(","), size, path = %path.display(), "message stored");
+                self.config.announce(&path, &from, &recipients).await;
                 let queued = Reply::enhanced(ReplyCode::OK, "2.0.0", &format!("OK queued as {id}"));
                 self.reply(&queued).await?;
             }
