@@ -26,7 +26,7 @@ pub use client::ping::{
 pub use client::stats::{RttStats, StampLoss, Summary};
 pub use error::Error;
 pub use impair::{Decision, Expected, Impairer, Impairment};
-pub use monitor::{ClientStatus, HeartbeatEvent, Monitor, MonitorConfig};
+pub use monitor::{Beat, ClientStatus, HeartbeatEvent, Monitor, MonitorConfig};
 pub use server::{HOLD_LIMIT, Server, ServerConfig};
 
 /// Which wire format probes and replies use.

@@ -139,6 +139,7 @@ fn write_probe(mode: Mode, batch: &mut Batch, i: usize, sequence: u32, size: usi
             kind: TextKind::Ping,
             sequence,
             time: Some(unix_now()),
+            interval: None,
         }
         .emit(slot, size),
         Mode::Stamp => {

@@ -1,5 +1,5 @@
-//! The heartbeat sender: `Heartbeat <seq> <time>` every interval, one way,
-//! until told to stop.
+//! The heartbeat sender: `Heartbeat <seq> <time> interval=<seconds>` every
+//! interval, one way, until told to stop.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -47,6 +47,7 @@ pub async fn send_heartbeats(
             kind: TextKind::Heartbeat,
             sequence,
             time: Some(unix_now()),
+            interval: Some(period),
         };
         let len = beat.emit(&mut buf, 0);
         let reachable = match socket.send(&buf[..len]).await {
