@@ -59,14 +59,5 @@ pub(crate) fn later(at: std::time::Instant, after: std::time::Duration) -> std::
 
 /// Resolves `HOST:PORT` to its first address.
 pub async fn resolve(target: &str) -> Result<SocketAddr, Error> {
-    tokio::net::lookup_host(target)
-        .await
-        .map_err(|source| Error::Resolve {
-            host: target.to_owned(),
-            source,
-        })?
-        .next()
-        .ok_or_else(|| Error::NoAddress {
-            host: target.to_owned(),
-        })
+    Ok(dial::resolve(target).await?[0])
 }

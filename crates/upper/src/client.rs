@@ -7,27 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket, lookup_host};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
 use crate::Error;
-
-/// Resolves `HOST:PORT` to its addresses, in the resolver's order.
-pub async fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
-    let addrs: Vec<SocketAddr> = lookup_host(target)
-        .await
-        .map_err(|source| Error::Resolve {
-            host: target.to_owned(),
-            source,
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Error::NoAddress {
-            host: target.to_owned(),
-        });
-    }
-    Ok(addrs)
-}
 
 #[derive(Debug)]
 pub struct TcpClient {
@@ -199,19 +182,7 @@ impl UdpClient {
     /// datagrams from anyone else are filtered out by the kernel.
     pub async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<Self, Error> {
         let peer = addrs[0];
-        let local: SocketAddr = if peer.is_ipv4() {
-            "0.0.0.0:0".parse().expect("valid literal")
-        } else {
-            "[::]:0".parse().expect("valid literal")
-        };
-        let socket = UdpSocket::bind(local).await.map_err(|source| Error::Bind {
-            addr: local,
-            source,
-        })?;
-        socket
-            .connect(peer)
-            .await
-            .map_err(|source| Error::Connect { addr: peer, source })?;
+        let socket = dial::udp(peer, None).await?;
         Ok(Self {
             socket,
             peer,

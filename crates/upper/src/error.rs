@@ -8,11 +8,8 @@ pub enum Error {
     #[error("cannot bind {addr}")]
     Bind { addr: SocketAddr, source: io::Error },
 
-    #[error("cannot resolve {host}")]
-    Resolve { host: String, source: io::Error },
-
-    #[error("{host} resolved to no addresses")]
-    NoAddress { host: String },
+    #[error(transparent)]
+    Dial(#[from] dial::DialError),
 
     #[error("connection refused by {addr}: is the server running?")]
     Refused { addr: SocketAddr },

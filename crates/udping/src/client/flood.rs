@@ -52,7 +52,7 @@ pub async fn flood(
     config: FloodConfig,
     shutdown: CancellationToken,
 ) -> Result<FloodSummary, Error> {
-    let socket = super::connect(target, None).await?;
+    let socket = dial::udp(target, None).await?;
     let io_error = |source: io::Error| match source.kind() {
         ErrorKind::ConnectionRefused => Error::Receive {
             addr: target,

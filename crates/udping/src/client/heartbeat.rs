@@ -30,7 +30,7 @@ pub async fn send_heartbeats(
     shutdown: CancellationToken,
     mut on_sent: impl FnMut(u32, bool),
 ) -> Result<u64, Error> {
-    let socket = super::connect(target, config.bind).await?;
+    let socket = dial::udp(target, config.bind).await?;
     // A zero period would make tokio panic; 1 ms is as fast as is useful.
     let period = config.interval.max(Duration::from_millis(1));
     let mut ticks = interval_at(Instant::now(), period);

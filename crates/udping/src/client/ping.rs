@@ -168,7 +168,7 @@ pub struct Pinger {
 
 impl Pinger {
     pub async fn connect(target: SocketAddr, config: PingConfig) -> Result<Self, Error> {
-        let socket = super::connect(target, config.bind).await?;
+        let socket = dial::udp(target, config.bind).await?;
         Ok(Self {
             socket,
             target,
