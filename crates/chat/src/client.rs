@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf};
-use tokio::net::{TcpStream, UdpSocket, lookup_host};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::debug;
@@ -545,19 +545,7 @@ impl Background {
 
 /// Resolves `HOST:PORT`.
 pub async fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
-    let addrs: Vec<SocketAddr> = lookup_host(target)
-        .await
-        .map_err(|source| Error::Resolve {
-            host: target.to_owned(),
-            source,
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Error::NoAddress {
-            host: target.to_owned(),
-        });
-    }
-    Ok(addrs)
+    Ok(dial::resolve(target).await?)
 }
 
 /// Connects to the first address that accepts.
@@ -591,9 +579,9 @@ pub async fn connect_any(
     addrs: &[SocketAddr],
     limit: Duration,
 ) -> Result<(TcpStream, SocketAddr), Error> {
-    let mut last = Error::NoAddress {
+    let mut last = Error::Dial(dial::DialError::NoAddress {
         host: String::new(),
-    };
+    });
     for &addr in addrs {
         match timeout(limit, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use argon2::password_hash::rand_core::OsRng;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -60,10 +59,17 @@ pub struct SessionKey {
     next_seq: AtomicU64,
 }
 
+/// 32 bytes from the operating system's random generator, for a key.
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("the operating system's random generator works");
+    seed
+}
+
 impl SessionKey {
     pub fn generate() -> Self {
         Self {
-            signing: SigningKey::generate(&mut OsRng),
+            signing: SigningKey::from_bytes(&random_seed()),
             next_seq: AtomicU64::new(1),
         }
     }

@@ -10,11 +10,8 @@ pub enum Error {
     #[error("cannot bind {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
 
-    #[error("cannot resolve {host}: {source}")]
-    Resolve { host: String, source: io::Error },
-
-    #[error("{host} resolved to no addresses")]
-    NoAddress { host: String },
+    #[error(transparent)]
+    Dial(#[from] dial::DialError),
 
     #[error("connection refused by {addr}: is the chat server running?")]
     Refused { addr: SocketAddr },

@@ -4,7 +4,6 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
@@ -26,7 +25,7 @@ impl Hasher {
     /// An Argon2id PHC string (default parameters, fresh random salt).
     pub fn hash(&mut self, password: &str) -> Result<String, HashError> {
         let fail = |err: &dyn std::fmt::Display| HashError(err.to_string());
-        let salt = SaltString::generate(&mut OsRng);
+        let salt = random_salt().map_err(|e| fail(&e))?;
         let params = Params::default();
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut salt_bytes = [0u8; 64];
@@ -107,12 +106,19 @@ impl Hasher {
     }
 }
 
+/// A fresh 16-byte salt from the operating system's random generator.
+fn random_salt() -> Result<SaltString, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    SaltString::encode_b64(&bytes).map_err(|e| e.to_string())
+}
+
 /// The hash of a random password nobody knows, with the default parameters.
 fn decoy_hash() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| {
         let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
+        getrandom::fill(&mut secret).expect("the operating system's random generator works");
         let secret: String = secret.iter().map(|byte| format!("{byte:02x}")).collect();
         Hasher::new()
             .hash(&secret)
@@ -148,7 +154,7 @@ mod tests {
         let other = argon2::PasswordHasher::hash_password(
             &Argon2::default(),
             b"made elsewhere",
-            &SaltString::generate(&mut OsRng),
+            &random_salt().unwrap(),
         )
         .unwrap()
         .to_string();

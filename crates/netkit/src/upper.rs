@@ -126,7 +126,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let addrs = upper::resolve(&args.server).await?;
+    let addrs = dial::resolve(&args.server).await?;
     let interactive = std::io::stdin().is_terminal();
     if args.udp {
         let mut client = UdpClient::connect(&addrs, args.timeout).await?;

@@ -32,7 +32,7 @@ fn ready() -> bool {
 
 #[test]
 fn usage_errors_exit_2() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 11] = [
         (&[], "HOST"),
         (&["-c", "0", "127.0.0.1"], "-c"),
         (&["-W", "0", "127.0.0.1"], "longer than zero"),
@@ -46,6 +46,13 @@ fn usage_errors_exit_2() {
         (
             &["-s", "70000", "127.0.0.1"],
             "packet size 70000 is too large",
+        ),
+        // -w is whole seconds, as iputils reads it.
+        (&["-w", "0.5", "127.0.0.1"], "invalid argument: '0.5'"),
+        (&["-w", "1s", "127.0.0.1"], "invalid argument: '1s'"),
+        (
+            &["-w", "2147483648", "127.0.0.1"],
+            "out of range: 0 <= value",
         ),
     ];
     for (args, message) in cases {
@@ -158,6 +165,43 @@ fn options_print_like_iputils() {
         let theirs = netns.iputils_ping(args);
         assert_eq!(ours.shape(), theirs.shape(), "ping {args:?}");
         assert_eq!(ours.code, theirs.code, "ping {args:?}");
+    }
+}
+
+#[test]
+fn errors_read_like_iputils() {
+    if !ready() {
+        return;
+    }
+    let netns = Netns::new();
+    let cases: [(&[&str], &str); 2] = [
+        // Too long for IPv4 once the IP header is added: root may try, and
+        // each probe is a local error, counted.
+        (
+            &["-s", "65508", "-c", "2", "-i", "0.1", "127.0.0.1"],
+            "local error: message too long, mtu=65535",
+        ),
+        // The name exists, but not as IPv6.
+        (
+            &["-6", "-c", "1", "localhost"],
+            "localhost: Address family for hostname not supported",
+        ),
+    ];
+    for (args, message) in cases {
+        let ours = netns.netkit_ping(args);
+        let theirs = netns.iputils_ping(args);
+        assert_eq!(ours.shape(), theirs.shape(), "ping {args:?}");
+        assert_eq!(ours.code, theirs.code, "ping {args:?}");
+        let lines = |stderr: &str, tool: &str| -> Vec<String> {
+            stderr
+                .lines()
+                .filter_map(|line| line.strip_prefix(tool))
+                .map(str::to_owned)
+                .collect()
+        };
+        let expected = lines(&theirs.stderr, "ping: ");
+        assert!(expected.iter().any(|line| line == message), "{theirs:?}");
+        assert_eq!(lines(&ours.stderr, "netkit: "), expected, "ping {args:?}");
     }
 }
 

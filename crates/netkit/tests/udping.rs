@@ -600,3 +600,122 @@ fn flood_reports_a_rate() {
     assert!(summary["rate_pps"].as_f64().unwrap() > 0.0);
     assert_eq!(summary["size"], 64);
 }
+
+/// A server that answers `pong` to every datagram but the second, which it
+/// drops: the seed lab's server with one loss at a known place.
+const LOSSY_PONG_SERVER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+received = 0
+while True:
+    message, address = s.recvfrom(1024)
+    received += 1
+    if received != 2:
+        s.sendto(b"pong", address)
+"#;
+
+#[test]
+fn a_seqless_server_is_pinged_stop_and_wait() {
+    if !testkit::require("python3") {
+        return;
+    }
+    let mut python = Command::new("python3");
+    python.args(["-c", LOSSY_PONG_SERVER]);
+    let server = Server::start(python, 1);
+    let addr = server.addr().to_string();
+    // The interval is shorter than the timeout: sent on schedule, probe 3
+    // would go while probe 2 still waits, and its pong be charged to 2.
+    let report = ping_json(&["-c", "4", "-i", "0.1", "-W", "1", &addr]);
+    let probes = report["probes"].as_array().unwrap();
+    let of = |kind: &str| -> Vec<u64> {
+        probes
+            .iter()
+            .filter(|p| p["type"] == kind)
+            .map(|p| p["seq"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(of("no_reply"), vec![2], "{report}");
+    assert_eq!(of("reply"), vec![1, 3, 4], "{report}");
+    assert_eq!(report["summary"]["lost"], 1, "{report}");
+    assert_eq!(report["summary"]["matched_by_order"], true, "{report}");
+
+    let out = ping(&["-c", "2", "-i", "0.1", &addr]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("one probe at a time (stop-and-wait)"),
+        "{stdout}"
+    );
+}
+
+/// Waits for the server to call `client` stopped after `since` bytes of log;
+/// returns the silence it reported, in seconds.
+fn stopped_after(log: &Log, since: usize, client: &str) -> f64 {
+    let stopped = format!("client {client} stopped (silent for ");
+    let text = log.wait_for_after(since, &stopped, Duration::from_secs(10));
+    text[since..]
+        .split(&stopped)
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn each_heartbeat_client_is_judged_by_its_own_interval() {
+    // The server expects a beat a second, so by its own measure a client
+    // is stopped after 3 s of silence.
+    let log = Log::new("hb-cadence");
+    let server = serve(
+        &["--heartbeat", "--interval", "1s", "--dead-after", "3"],
+        &log,
+    );
+    let addr = server.addr().to_string();
+
+    // netkit's client announces its 100 ms interval.
+    let client = free_udp_port().to_string();
+    let mut beats = heartbeat(&addr, &["-i", "100ms", "--bind", &client]);
+    log.wait_for(
+        &format!("client {client} heartbeat seq=5,"),
+        Duration::from_secs(10),
+    );
+    beats.kill().unwrap();
+    beats.wait().unwrap();
+    let killed_at = log.read().len();
+    let silent = stopped_after(&log, killed_at, &client);
+    assert!(
+        silent < 2.0,
+        "stopped after {silent} s: judged by the server's 1 s"
+    );
+
+    // A lab client says nothing of its interval: its cadence is observed.
+    if !testkit::require("python3") {
+        return;
+    }
+    let lab_client = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print("%s:%d" % s.getsockname(), flush=True)
+host, port = sys.argv[1].rsplit(":", 1)
+for seq in range(1, 11):
+    s.sendto(("Heartbeat %d %f" % (seq, time.time())).encode(), (host, int(port)))
+    time.sleep(0.1)
+"#;
+    let since = log.read().len();
+    let out = testkit::python(lab_client, &[&addr], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lab = text(&out.stdout).trim().to_string();
+    log.wait_for_after(
+        since,
+        &format!("client {lab} heartbeat seq=10,"),
+        Duration::from_secs(10),
+    );
+    let silent = stopped_after(&log, since, &lab);
+    assert!(
+        silent < 2.0,
+        "stopped after {silent} s: judged by the server's 1 s"
+    );
+    stop(server);
+}

@@ -146,21 +146,52 @@ fn absurd_durations_do_not_panic() {
         "{rest:?}"
     );
 
-    // A server told to delay forever holds the reply and stays up.
-    let mut server = serve(&["--delay", ABSURD, "--grace", "200ms"]);
+    // A server told to delay forever holds the reply and stays up: a
+    // heartbeat sent after the held probe still reaches its status table.
+    let mut server = serve(&[
+        "--delay",
+        ABSURD,
+        "--grace",
+        "200ms",
+        "--heartbeat",
+        "--status",
+    ]);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let client = socket.local_addr().unwrap().to_string();
     socket.send_to(b"Ping 1 0.0", server.addr()).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(server.wait_timeout(Duration::ZERO).is_none(), "server died");
+    socket.send_to(b"Heartbeat 1 0.0", server.addr()).unwrap();
+    wait_for_row(&server, &client, 1);
     server.signal("TERM");
     let status = server.wait_timeout(Duration::from_secs(10)).unwrap();
     assert!(status.success(), "{status:?}");
 
-    // A heartbeat monitor whose dead time overflows never calls anyone dead.
-    let mut server = serve(&["--heartbeat", "--interval", ABSURD, "--dead-after", "1000"]);
+    // A heartbeat monitor whose dead time overflows never calls anyone dead:
+    // the table shows the client alive on two redraws, with checks between.
+    let server = serve(&[
+        "--heartbeat",
+        "--interval",
+        ABSURD,
+        "--dead-after",
+        "1000",
+        "--status",
+    ]);
     socket.send_to(b"Heartbeat 1 0.0", server.addr()).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(server.wait_timeout(Duration::ZERO).is_none(), "server died");
+    wait_for_row(&server, &client, 2);
+}
+
+/// Waits (bounded) until the server's status table has shown `client` alive
+/// `times` times.
+fn wait_for_row(server: &Server, client: &str, times: usize) {
+    let mut seen = 0;
+    while seen < times {
+        let line = server
+            .next_line(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no status row for {client}"));
+        if line.starts_with(client) {
+            assert!(line.contains("alive"), "{line}");
+            seen += 1;
+        }
+    }
 }
 
 #[test]

@@ -228,6 +228,19 @@ fn refused_connection_is_reported_at_once() {
 }
 
 #[test]
+fn udp_to_a_closed_port_reports_port_unreachable_at_once() {
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    // An hour's timeout: only the ICMP error can end this run.
+    let out = send(&["--udp", "--timeout", "1h", &addr, "hello"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("port unreachable"), "{err}");
+    assert!(err.contains(&addr), "{err}");
+}
+
+#[test]
 fn udp_request_times_out() {
     // A socket that receives but never answers.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();

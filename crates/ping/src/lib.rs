@@ -55,9 +55,13 @@ impl Family {
         }
     }
 
-    /// The largest payload one echo request can carry.
-    pub fn max_payload(self) -> usize {
+    /// The largest payload ping accepts. An IPv4 packet holds at most
+    /// 65507 bytes of it; as iputils does, root may ask for up to the ICMP
+    /// message's own limit and is then told of the kernel's local error
+    /// (`message too long, mtu=65535`) for each probe.
+    pub fn max_payload(self, privileged: bool) -> usize {
         match self {
+            Family::V4 if privileged => 65535 - wire::icmpv4::HEADER_LEN,
             Family::V4 => 65535 - wire::ipv4::MIN_HEADER_LEN - wire::icmpv4::HEADER_LEN,
             Family::V6 => 65535 - wire::icmpv6::HEADER_LEN,
         }

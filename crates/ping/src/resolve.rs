@@ -30,13 +30,16 @@ impl Resolved {
     }
 }
 
+/// glibc's text for EAI_ADDRFAMILY, which the libc crate does not name.
+const WRONG_FAMILY: &str = "Address family for hostname not supported";
+
 /// Resolves `host` to its first address of `family` (either when `None`).
 pub fn lookup(host: &str, family: Option<Family>) -> Result<Resolved, Error> {
     if let Ok(addr) = host.parse::<IpAddr>() {
         if family.is_some_and(|family| family != Family::of(&addr)) {
             return Err(Error::Resolve {
                 host: host.to_owned(),
-                reason: "Address family for hostname not supported".to_owned(),
+                reason: WRONG_FAMILY.to_owned(),
             });
         }
         return Ok(Resolved {
@@ -52,46 +55,18 @@ pub fn lookup(host: &str, family: Option<Family>) -> Result<Resolved, Error> {
         reason,
     };
     let name = CString::new(host).map_err(|_| failed("Name contains a NUL byte".to_owned()))?;
-    // SAFETY: addrinfo is plain data; all-zero is valid hints.
-    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
-    hints.ai_family = match family {
-        None => libc::AF_UNSPEC,
-        Some(Family::V4) => libc::AF_INET,
-        Some(Family::V6) => libc::AF_INET6,
+    // Asked of either family and then filtered, as iputils does: a name
+    // known only in the other family is then said to be so, and looking
+    // for it never goes on to the DNS.
+    let (canonical, addrs) = getaddrinfo(&name).map_err(|rc| failed(gai_error(rc)))?;
+    let found = match family {
+        None => addrs.first().copied(),
+        Some(family) => match addrs.iter().find(|addr| Family::of(&addr.ip()) == family) {
+            Some(&addr) => Some(addr),
+            None if !addrs.is_empty() => return Err(failed(WRONG_FAMILY.to_owned())),
+            None => None,
+        },
     };
-    hints.ai_socktype = libc::SOCK_DGRAM;
-    hints.ai_protocol = libc::IPPROTO_UDP;
-    hints.ai_flags = libc::AI_CANONNAME;
-    let mut list: *mut libc::addrinfo = std::ptr::null_mut();
-    // SAFETY: name and hints outlive the call; list receives an allocation
-    // we free below.
-    let rc = unsafe { libc::getaddrinfo(name.as_ptr(), std::ptr::null(), &hints, &mut list) };
-    if rc != 0 {
-        return Err(failed(gai_error(rc)));
-    }
-    let mut canonical = None;
-    let mut found = None;
-    let mut entry = list;
-    while !entry.is_null() {
-        // SAFETY: entry is a node of the list getaddrinfo returned, which
-        // stays allocated until freeaddrinfo.
-        let info = unsafe { &*entry };
-        if canonical.is_none() && !info.ai_canonname.is_null() {
-            // SAFETY: ai_canonname is a NUL-terminated string owned by the list.
-            let text = unsafe { CStr::from_ptr(info.ai_canonname) };
-            canonical = Some(text.to_string_lossy().into_owned());
-        }
-        if found.is_none() && !info.ai_addr.is_null() {
-            // SAFETY: ai_addr points to ai_addrlen bytes of socket address.
-            let bytes = unsafe {
-                std::slice::from_raw_parts(info.ai_addr.cast::<u8>(), info.ai_addrlen as usize)
-            };
-            found = parse_sockaddr(bytes);
-        }
-        entry = info.ai_next;
-    }
-    // SAFETY: list came from a successful getaddrinfo and is freed once.
-    unsafe { libc::freeaddrinfo(list) };
     let addr = found.ok_or_else(|| failed("No address associated with hostname".to_owned()))?;
     Ok(Resolved {
         input: host.to_owned(),
@@ -103,6 +78,48 @@ pub fn lookup(host: &str, family: Option<Family>) -> Result<Resolved, Error> {
         },
         numeric: false,
     })
+}
+
+/// The canonical name and the addresses `getaddrinfo` gives for `name`, in
+/// its order, or its error code.
+fn getaddrinfo(name: &CStr) -> Result<(Option<String>, Vec<SocketAddr>), i32> {
+    // SAFETY: addrinfo is plain data; all-zero is valid hints.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_DGRAM;
+    hints.ai_protocol = libc::IPPROTO_UDP;
+    hints.ai_flags = libc::AI_CANONNAME;
+    let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: name and hints outlive the call; list receives an allocation
+    // we free below.
+    let rc = unsafe { libc::getaddrinfo(name.as_ptr(), std::ptr::null(), &hints, &mut list) };
+    if rc != 0 {
+        return Err(rc);
+    }
+    let mut canonical = None;
+    let mut addrs = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: entry is a node of the list getaddrinfo returned, which
+        // stays allocated until freeaddrinfo.
+        let info = unsafe { &*entry };
+        if canonical.is_none() && !info.ai_canonname.is_null() {
+            // SAFETY: ai_canonname is a NUL-terminated string owned by the list.
+            let text = unsafe { CStr::from_ptr(info.ai_canonname) };
+            canonical = Some(text.to_string_lossy().into_owned());
+        }
+        if !info.ai_addr.is_null() {
+            // SAFETY: ai_addr points to ai_addrlen bytes of socket address.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(info.ai_addr.cast::<u8>(), info.ai_addrlen as usize)
+            };
+            addrs.extend(parse_sockaddr(bytes));
+        }
+        entry = info.ai_next;
+    }
+    // SAFETY: list came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(list) };
+    Ok((canonical, addrs))
 }
 
 /// The name of `addr` as `getnameinfo` finds it, or the address itself when
@@ -178,6 +195,19 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "::1: Address family for hostname not supported"
+        );
+    }
+
+    #[test]
+    fn a_name_only_in_the_other_family_says_so() {
+        // localhost is IPv4 in every /etc/hosts; ::1 is often missing.
+        if lookup("localhost", Some(Family::V6)).is_ok() {
+            return;
+        }
+        let err = lookup("localhost", Some(Family::V6)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "localhost: Address family for hostname not supported"
         );
     }
 

@@ -9,11 +9,8 @@ pub enum Error {
     #[error("cannot bind {addr}")]
     Bind { addr: SocketAddr, source: io::Error },
 
-    #[error("cannot resolve {host}")]
-    Resolve { host: String, source: io::Error },
-
-    #[error("{host} resolved to no addresses")]
-    NoAddress { host: String },
+    #[error(transparent)]
+    Dial(#[from] dial::DialError),
 
     #[error("cannot send to {addr}")]
     Send { addr: SocketAddr, source: io::Error },

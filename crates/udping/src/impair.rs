@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Impairment {
@@ -47,7 +47,7 @@ impl Decision {
 }
 
 /// The decision stream for one seed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Impairer {
     config: Impairment,
     rng: ChaCha8Rng,

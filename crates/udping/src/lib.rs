@@ -26,7 +26,7 @@ pub use client::ping::{
 pub use client::stats::{RttStats, StampLoss, Summary};
 pub use error::Error;
 pub use impair::{Decision, Expected, Impairer, Impairment};
-pub use monitor::{ClientStatus, HeartbeatEvent, Monitor, MonitorConfig};
+pub use monitor::{Beat, ClientStatus, HeartbeatEvent, Monitor, MonitorConfig};
 pub use server::{HOLD_LIMIT, Server, ServerConfig};
 
 /// Which wire format probes and replies use.
@@ -59,14 +59,5 @@ pub(crate) fn later(at: std::time::Instant, after: std::time::Duration) -> std::
 
 /// Resolves `HOST:PORT` to its first address.
 pub async fn resolve(target: &str) -> Result<SocketAddr, Error> {
-    tokio::net::lookup_host(target)
-        .await
-        .map_err(|source| Error::Resolve {
-            host: target.to_owned(),
-            source,
-        })?
-        .next()
-        .ok_or_else(|| Error::NoAddress {
-            host: target.to_owned(),
-        })
+    Ok(dial::resolve(target).await?[0])
 }

@@ -25,18 +25,41 @@ const MAX_CLIENTS: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 pub struct MonitorConfig {
-    /// How often clients are expected to beat.
+    /// How often clients are expected to beat, until a client announces its
+    /// own interval or has beaten often enough to show its cadence.
     pub interval: Duration,
-    /// A client is stopped after this many intervals of silence.
+    /// A client is stopped after this many of its intervals of silence.
     pub dead_after: u32,
 }
 
 impl MonitorConfig {
-    pub fn dead_time(&self) -> Duration {
-        self.interval
+    /// The silence after which a client beating every `interval` is stopped.
+    pub fn dead_time(&self, interval: Duration) -> Duration {
+        interval
             .checked_mul(self.dead_after)
             .unwrap_or(Duration::MAX)
     }
+}
+
+/// One heartbeat as the monitor needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Beat {
+    pub sequence: u32,
+    /// When the client sent it, on the client's clock since the Unix epoch.
+    pub sent: Option<Duration>,
+    /// The interval the client says it beats at.
+    pub interval: Option<Duration>,
+}
+
+/// Where a client's expected interval comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cadence {
+    /// Nothing known yet: the server's own `--interval`.
+    Assumed,
+    /// Seen between consecutive beats (a moving average), for clients
+    /// that do not announce one, as the lab's do not.
+    Observed(Duration),
+    Announced(Duration),
 }
 
 /// What the monitor noticed, as it happened.
@@ -90,6 +113,9 @@ pub struct ClientStatus {
     pub last_sequence: u32,
     /// RFC 3550 jitter of the one-way delay, milliseconds.
     pub delay_variation_ms: f64,
+    /// The interval the client is judged by: announced, observed or assumed.
+    #[serde(serialize_with = "as_secs")]
+    pub interval: Duration,
 }
 
 fn as_secs<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -106,6 +132,30 @@ struct Client {
     alive: bool,
     transit: Option<f64>,
     jitter: f64,
+    cadence: Cadence,
+}
+
+impl Client {
+    fn interval(&self, assumed: Duration) -> Duration {
+        match self.cadence {
+            Cadence::Assumed => assumed,
+            Cadence::Observed(interval) | Cadence::Announced(interval) => interval,
+        }
+    }
+
+    /// Learns the client's cadence from a beat `gap` after the previous one,
+    /// `steps` sequence numbers on.
+    fn observe(&mut self, gap: Duration, steps: u32, announced: Option<Duration>) {
+        self.cadence = match (announced, self.cadence) {
+            (Some(interval), _) => Cadence::Announced(interval),
+            (None, Cadence::Announced(interval)) => Cadence::Announced(interval),
+            (None, _) if steps == 0 => self.cadence,
+            (None, Cadence::Assumed) => Cadence::Observed(gap / steps),
+            (None, Cadence::Observed(average)) => {
+                Cadence::Observed((average * 7 + gap / steps) / 8)
+            }
+        };
+    }
 }
 
 /// Shared between the server, which records beats, and whoever shows status.
@@ -133,17 +183,20 @@ impl Monitor {
         self.clients.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a heartbeat with `sequence`, sent at `sent` (client clock,
-    /// since the Unix epoch) and received at `now`/`wall` (our clocks).
+    /// Records `beat`, received at `now`/`wall` (our clocks).
     pub fn record(
         &self,
         client: SocketAddr,
-        sequence: u32,
-        sent: Option<Duration>,
+        beat: Beat,
         now: Instant,
         wall: Duration,
         mut emit: impl FnMut(HeartbeatEvent),
     ) {
+        let Beat {
+            sequence,
+            sent,
+            interval: announced,
+        } = beat;
         let mut clients = self.clients();
         if !clients.contains_key(&client) && clients.len() >= MAX_CLIENTS {
             evict_one(&mut clients);
@@ -161,6 +214,7 @@ impl Monitor {
                     alive: true,
                     transit,
                     jitter: 0.0,
+                    cadence: announced.map_or(Cadence::Assumed, Cadence::Announced),
                 },
             );
             emit(HeartbeatEvent::New { client });
@@ -168,6 +222,7 @@ impl Monitor {
         };
         let silent = now.saturating_duration_since(state.last_seen);
         state.last_seen = now;
+        let was_alive = state.alive;
         if !state.alive {
             state.alive = true;
             emit(HeartbeatEvent::Back { client, silent });
@@ -175,7 +230,11 @@ impl Monitor {
         let expected = state.last_sequence.wrapping_add(1);
         let ahead = sequence.wrapping_sub(expected);
         if ahead < u32::MAX / 2 {
-            // In order, possibly after a gap.
+            // In order, possibly after a gap. A beat after a silence long
+            // enough to stop the client says nothing of its cadence.
+            if was_alive || announced.is_some() {
+                state.observe(silent, ahead + 1, announced);
+            }
             if ahead > 0 {
                 let last = sequence.wrapping_sub(1);
                 state.lost += u64::from(ahead);
@@ -226,11 +285,11 @@ impl Monitor {
         );
     }
 
-    /// Marks clients silent for `dead_after` intervals as stopped.
+    /// Marks clients silent for `dead_after` of their intervals as stopped.
     pub fn check(&self, now: Instant, mut emit: impl FnMut(HeartbeatEvent)) {
-        let dead = self.config.dead_time();
         for (&client, state) in self.clients().iter_mut() {
             let silent = now.saturating_duration_since(state.last_seen);
+            let dead = self.config.dead_time(state.interval(self.config.interval));
             if state.alive && silent >= dead {
                 state.alive = false;
                 emit(HeartbeatEvent::Stopped {
@@ -264,6 +323,7 @@ impl Monitor {
                     },
                     last_sequence: state.last_sequence,
                     delay_variation_ms: state.jitter * 1e3,
+                    interval: state.interval(self.config.interval),
                 }
             })
             .collect();
@@ -348,9 +408,78 @@ mod tests {
     }
 
     fn beat(m: &Monitor, seq: u32, at: Instant, events: &mut Vec<HeartbeatEvent>) {
+        announced_beat(m, seq, None, at, events);
+    }
+
+    fn announced_beat(
+        m: &Monitor,
+        sequence: u32,
+        interval: Option<Duration>,
+        at: Instant,
+        events: &mut Vec<HeartbeatEvent>,
+    ) {
         let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let wall = Duration::from_secs(1000) + at.elapsed();
-        m.record(client, seq, Some(wall), at, wall, |e| events.push(e));
+        let beat = Beat {
+            sequence,
+            sent: Some(wall),
+            interval,
+        };
+        m.record(client, beat, at, wall, |e| events.push(e));
+    }
+
+    fn slow_monitor() -> Monitor {
+        Monitor::new(MonitorConfig {
+            interval: Duration::from_secs(1),
+            dead_after: 3,
+        })
+    }
+
+    #[test]
+    fn an_announced_interval_is_the_clients_own_measure() {
+        let m = slow_monitor();
+        let start = Instant::now();
+        let mut events = Vec::new();
+        announced_beat(&m, 1, Some(Duration::from_millis(200)), start, &mut events);
+        m.check(start + Duration::from_millis(550), |e| events.push(e));
+        assert_eq!(events.len(), 1, "not yet dead: {events:?}");
+        // Three of its 0.2 s intervals, not three of the server's seconds.
+        m.check(start + Duration::from_millis(600), |e| events.push(e));
+        assert!(
+            matches!(events[1], HeartbeatEvent::Stopped { .. }),
+            "{events:?}"
+        );
+        assert_eq!(m.snapshot(start)[0].interval, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_silent_lab_client_is_judged_by_its_observed_cadence() {
+        let m = slow_monitor();
+        let start = Instant::now();
+        let mut events = Vec::new();
+        let step = Duration::from_millis(200);
+        for seq in 1..=5 {
+            beat(&m, seq, start + step * (seq - 1), &mut events);
+        }
+        let last = start + step * 4;
+        // A lost beat counts twice its sequence gap, not twice the time.
+        beat(&m, 7, last + step * 2, &mut events);
+        assert_eq!(m.snapshot(start)[0].interval, step);
+        let last = last + step * 2;
+        m.check(last + Duration::from_millis(550), |e| events.push(e));
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, HeartbeatEvent::Stopped { .. }))
+        );
+        m.check(last + Duration::from_millis(600), |e| events.push(e));
+        assert!(
+            matches!(events.last(), Some(HeartbeatEvent::Stopped { .. })),
+            "{events:?}"
+        );
+        // Coming back after the stop does not stretch the cadence.
+        beat(&m, 8, last + Duration::from_secs(5), &mut events);
+        assert_eq!(m.snapshot(start)[0].interval, step);
     }
 
     #[test]

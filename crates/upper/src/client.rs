@@ -7,27 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket, lookup_host};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
 
 use crate::Error;
-
-/// Resolves `HOST:PORT` to its addresses, in the resolver's order.
-pub async fn resolve(target: &str) -> Result<Vec<SocketAddr>, Error> {
-    let addrs: Vec<SocketAddr> = lookup_host(target)
-        .await
-        .map_err(|source| Error::Resolve {
-            host: target.to_owned(),
-            source,
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Error::NoAddress {
-            host: target.to_owned(),
-        });
-    }
-    Ok(addrs)
-}
 
 #[derive(Debug)]
 pub struct TcpClient {
@@ -82,7 +65,6 @@ impl TcpClient {
                 .map_err(|_| Error::Timeout {
                     addr: peer,
                     timeout: self.timeout,
-                    hint: "",
                 })?
                 .map_err(io)?;
             if n == 0 {
@@ -133,7 +115,6 @@ impl TcpClient {
                         return Err(Error::Timeout {
                             addr: peer,
                             timeout: wait,
-                            hint: "",
                         });
                     }
                 };
@@ -201,19 +182,7 @@ impl UdpClient {
     /// datagrams from anyone else are filtered out by the kernel.
     pub async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<Self, Error> {
         let peer = addrs[0];
-        let local: SocketAddr = if peer.is_ipv4() {
-            "0.0.0.0:0".parse().expect("valid literal")
-        } else {
-            "[::]:0".parse().expect("valid literal")
-        };
-        let socket = UdpSocket::bind(local).await.map_err(|source| Error::Bind {
-            addr: local,
-            source,
-        })?;
-        socket
-            .connect(peer)
-            .await
-            .map_err(|source| Error::Connect { addr: peer, source })?;
+        let socket = dial::udp(peer, None).await?;
         Ok(Self {
             socket,
             peer,
@@ -225,34 +194,26 @@ impl UdpClient {
         self.peer
     }
 
-    /// Sends one datagram and waits up to the timeout for the answer.
+    /// Sends one datagram and waits up to the timeout for the answer. An
+    /// ICMP port-unreachable for it ends the wait at once, as it means no
+    /// server is bound there to answer.
     pub async fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>, Error> {
         let peer = self.peer;
-        let io = |source| Error::Io { addr: peer, source };
-        self.socket.send(request).await.map_err(io)?;
-        let deadline = Instant::now() + self.timeout;
+        let failed = |source: io::Error| match source.kind() {
+            ErrorKind::ConnectionRefused => Error::PortUnreachable { addr: peer },
+            _ => Error::Io { addr: peer, source },
+        };
+        self.socket.send(request).await.map_err(failed)?;
         let mut reply = vec![0u8; 65_535];
-        let mut hint = "";
-        loop {
-            match timeout_at(deadline, self.socket.recv(&mut reply)).await {
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        addr: peer,
-                        timeout: self.timeout,
-                        hint,
-                    });
-                }
-                // An ICMP port-unreachable from an earlier datagram. The
-                // answer may still come (a server starting up), so keep
-                // waiting, but say why nothing arrived.
-                Ok(Err(err)) if err.kind() == ErrorKind::ConnectionRefused => {
-                    hint = " (port unreachable: is the server running?)";
-                }
-                Ok(Err(source)) => return Err(io(source)),
-                Ok(Ok(n)) => {
-                    reply.truncate(n);
-                    return Ok(reply);
-                }
+        match timeout(self.timeout, self.socket.recv(&mut reply)).await {
+            Err(_) => Err(Error::Timeout {
+                addr: peer,
+                timeout: self.timeout,
+            }),
+            Ok(Err(source)) => Err(failed(source)),
+            Ok(Ok(n)) => {
+                reply.truncate(n);
+                Ok(reply)
             }
         }
     }

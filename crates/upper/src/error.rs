@@ -8,11 +8,8 @@ pub enum Error {
     #[error("cannot bind {addr}")]
     Bind { addr: SocketAddr, source: io::Error },
 
-    #[error("cannot resolve {host}")]
-    Resolve { host: String, source: io::Error },
-
-    #[error("{host} resolved to no addresses")]
-    NoAddress { host: String },
+    #[error(transparent)]
+    Dial(#[from] dial::DialError),
 
     #[error("connection refused by {addr}: is the server running?")]
     Refused { addr: SocketAddr },
@@ -23,13 +20,12 @@ pub enum Error {
     #[error("timed out after {timeout:?} connecting to {addr}")]
     ConnectTimeout { addr: SocketAddr, timeout: Duration },
 
-    #[error("request timed out: no reply from {addr} within {timeout:?}{hint}")]
-    Timeout {
-        addr: SocketAddr,
-        timeout: Duration,
-        /// Set when the kernel already told us the port is closed.
-        hint: &'static str,
-    },
+    #[error("request timed out: no reply from {addr} within {timeout:?}")]
+    Timeout { addr: SocketAddr, timeout: Duration },
+
+    /// The kernel passed on an ICMP port-unreachable for our datagram.
+    #[error("{addr}: port unreachable (ICMP): is the server running?")]
+    PortUnreachable { addr: SocketAddr },
 
     #[error("connection to {addr} failed")]
     Io { addr: SocketAddr, source: io::Error },

@@ -10,7 +10,7 @@ mod error;
 mod tcp;
 mod udp;
 
-pub use client::{TcpClient, UdpClient, resolve};
+pub use client::{TcpClient, UdpClient};
 pub use error::Error;
 pub use tcp::{TcpConfig, TcpServer};
 pub use udp::UdpServer;

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use chat::Password;
 use chat::bench::{BenchConfig, KEEPS_UP_DELIVERY, KEEPS_UP_P99, Progress, Protocol, StepReport};
 use clap::Args;
@@ -65,7 +64,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         let password = std::env::var(super::PASSWORD_ENV).unwrap_or_else(|_| {
             let mut secret = [0u8; 16];
-            OsRng.fill_bytes(&mut secret);
+            getrandom::fill(&mut secret).expect("the operating system's random generator works");
             secret.iter().map(|byte| format!("{byte:02x}")).collect()
         });
         // Direct messages are not part of the load; any port will do.

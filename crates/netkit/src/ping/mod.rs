@@ -50,8 +50,8 @@ pub struct PingArgs {
     /// Seconds to wait for each reply; a later one is reported as late, not received
     #[arg(short = 'W', value_name = "TIMEOUT", default_value = "10", value_parser = positive_duration)]
     timeout: Duration,
-    /// Exit after DEADLINE seconds, however many probes were sent or answered
-    #[arg(short = 'w', value_name = "DEADLINE", value_parser = duration::parse)]
+    /// Exit after DEADLINE whole seconds, however many probes were sent or answered
+    #[arg(short = 'w', value_name = "DEADLINE", value_parser = whole_seconds)]
     deadline: Option<Duration>,
     /// Data bytes per probe (8 bytes of ICMP header are added)
     #[arg(short = 's', value_name = "SIZE", default_value_t = 56)]
@@ -93,6 +93,20 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         return Err("the timeout must be longer than zero".to_owned());
     }
     Ok(value)
+}
+
+/// `-w` as iputils reads it: whole seconds, no fractions or units.
+fn whole_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: i64 = text
+        .parse()
+        .map_err(|_| format!("invalid argument: '{text}'"))?;
+    if !(0..=i64::from(i32::MAX)).contains(&seconds) {
+        return Err(format!(
+            "invalid argument: '{text}': out of range: 0 <= value <= {}",
+            i32::MAX
+        ));
+    }
+    Ok(Duration::from_secs(seconds.unsigned_abs()))
 }
 
 /// What the renderers need to know about a host.

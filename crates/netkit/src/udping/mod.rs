@@ -64,7 +64,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let status = match (args.status, server.monitor()) {
         (true, Some(monitor)) => Some(tokio::spawn(render::status_table(
             monitor,
-            args.interval.max(Duration::from_millis(500)),
+            // Redrawn at the server's cadence, but at least every second so a
+            // client beating faster (judged by its own interval) shows up.
+            args.interval
+                .clamp(Duration::from_millis(500), Duration::from_secs(1)),
         ))),
         _ => None,
     };

@@ -132,7 +132,8 @@ impl PingPrinter {
                 println!("Request timed out (seq={sequence}){hint}");
             }
             PingEvent::MatchingByOrder => println!(
-                "replies carry no sequence number: matching each to the oldest probe still waiting"
+                "replies carry no sequence number: sending one probe at a time (stop-and-wait), \
+                 each reply matched to the probe in flight"
             ),
             PingEvent::Unmatched { from, bytes } => {
                 println!("Unmatched reply from {from}: {bytes} bytes answer no probe")
@@ -252,7 +253,8 @@ fn write_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     if s.matched_by_order {
         writeln!(
             out,
-            "replies carried no sequence number: matched to probes by order"
+            "replies carried no sequence number: they were matched to probes by order, \
+             one probe at a time (stop-and-wait)"
         )?;
     }
     if let Some(rtt) = s.rtt_ms {
@@ -331,15 +333,16 @@ pub async fn status_table(monitor: Monitor, every: Duration) {
         }
         let _ = writeln!(
             out,
-            "{:<24} {:<8} {:>10} {:>9} {:>7} {:>7} {:>11}",
-            "CLIENT", "STATE", "LAST SEEN", "RECEIVED", "LOST", "LOSS%", "JITTER ms"
+            "{:<24} {:<8} {:>10} {:>9} {:>9} {:>7} {:>7} {:>11}",
+            "CLIENT", "STATE", "INTERVAL", "LAST SEEN", "RECEIVED", "LOST", "LOSS%", "JITTER ms"
         );
         for row in &rows {
             let _ = writeln!(
                 out,
-                "{:<24} {:<8} {:>9.1}s {:>9} {:>7} {:>6.1}% {:>11.3}",
+                "{:<24} {:<8} {:>9.3}s {:>8.1}s {:>9} {:>7} {:>6.1}% {:>11.3}",
                 row.client.to_string(),
                 if row.alive { "alive" } else { "stopped" },
+                row.interval.as_secs_f64(),
                 row.last_seen.as_secs_f64(),
                 row.received,
                 row.lost,

@@ -172,7 +172,7 @@ impl Session {
                 return Err(Error::DuplicateTarget { addr: target.addr });
             }
             let family = Family::of(&target.addr);
-            let max = family.max_payload();
+            let max = family.max_payload(crate::is_privileged());
             if config.payload_len > max {
                 return Err(Error::PayloadTooLarge {
                     size: config.payload_len,

@@ -65,12 +65,35 @@ impl State {
         while self.remaining > 0 {
             match socket.recv_error(buf, control) {
                 Ok(queued) => {
-                    let bytes = &buf[..queued.len];
-                    self.on_queued_error(socket.family(), bytes, &queued, emit);
+                    // A raw socket reads ICMP errors as packets already; only
+                    // the kernel's local errors are news from its queue.
+                    let local = queued.error.is_some_and(|e| e.origin == Origin::Local);
+                    if socket.kind() == SocketKind::Datagram || local {
+                        let bytes = &buf[..queued.len];
+                        self.on_queued_error(socket.family(), bytes, &queued, emit);
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return,
             }
+        }
+    }
+
+    /// Reports the local error the kernel queued for a send it refused, if
+    /// it queued one; only the extended error matters, not the bytes.
+    pub(super) fn take_local_error(
+        &mut self,
+        socket: &IcmpSocket,
+        emit: &mut dyn FnMut(Event),
+    ) -> bool {
+        let mut buf = [0u8; 64];
+        let mut control = [0u8; 512];
+        match socket.recv_error(&mut buf, &mut control) {
+            Ok(queued) => {
+                self.on_queued_error(socket.family(), &buf[..queued.len], &queued, emit);
+                true
+            }
+            Err(_) => false,
         }
     }
 

@@ -72,6 +72,14 @@ impl State {
             {
                 return false;
             }
+            // Too long for IPv4: the kernel also queued a local error, which
+            // iputils reports (and counts) instead of the send's own.
+            Err(err)
+                if err.raw_os_error() == Some(libc::EMSGSIZE)
+                    && self.take_local_error(socket, emit) =>
+            {
+                ProbeState::Failed
+            }
             Err(error) => {
                 emit(Event::SendFailed {
                     host: index,
@@ -81,6 +89,7 @@ impl State {
                 ProbeState::Failed
             }
         };
+        let host = &mut self.hosts[index];
         host.push(
             Probe {
                 number,

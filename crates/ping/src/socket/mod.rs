@@ -169,6 +169,9 @@ impl IcmpSocket {
                 let blocked = !V4_TYPES.iter().fold(0u32, |mask, &t| mask | 1 << t);
                 sys::set_option(fd, libc::SOL_RAW, ICMP_FILTER, &blocked.to_ne_bytes())?;
                 self.socket.attach_filter(&self.raw_filter())?;
+                // For the kernel's local errors (a probe too long for IPv4),
+                // as iputils does; ICMP errors still come as raw packets.
+                sys::set_int_option(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1)?;
             }
             (Family::V6, SocketKind::Raw) => {
                 let mut blocked = [u32::MAX; 8];

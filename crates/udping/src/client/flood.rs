@@ -52,7 +52,7 @@ pub async fn flood(
     config: FloodConfig,
     shutdown: CancellationToken,
 ) -> Result<FloodSummary, Error> {
-    let socket = super::connect(target, None).await?;
+    let socket = dial::udp(target, None).await?;
     let io_error = |source: io::Error| match source.kind() {
         ErrorKind::ConnectionRefused => Error::Receive {
             addr: target,
@@ -139,6 +139,7 @@ fn write_probe(mode: Mode, batch: &mut Batch, i: usize, sequence: u32, size: usi
             kind: TextKind::Ping,
             sequence,
             time: Some(unix_now()),
+            interval: None,
         }
         .emit(slot, size),
         Mode::Stamp => {

@@ -1,5 +1,5 @@
-//! The heartbeat sender: `Heartbeat <seq> <time>` every interval, one way,
-//! until told to stop.
+//! The heartbeat sender: `Heartbeat <seq> <time> interval=<seconds>` every
+//! interval, one way, until told to stop.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -30,7 +30,7 @@ pub async fn send_heartbeats(
     shutdown: CancellationToken,
     mut on_sent: impl FnMut(u32, bool),
 ) -> Result<u64, Error> {
-    let socket = super::connect(target, config.bind).await?;
+    let socket = dial::udp(target, config.bind).await?;
     // A zero period would make tokio panic; 1 ms is as fast as is useful.
     let period = config.interval.max(Duration::from_millis(1));
     let mut ticks = interval_at(Instant::now(), period);
@@ -47,6 +47,7 @@ pub async fn send_heartbeats(
             kind: TextKind::Heartbeat,
             sequence,
             time: Some(unix_now()),
+            interval: Some(period),
         };
         let len = beat.emit(&mut buf, 0);
         let reachable = match socket.send(&buf[..len]).await {

@@ -3,6 +3,12 @@
 //! is recognised as such instead of being taken for the current probe.
 //! Replies that carry no sequence number (a server that answers `pong`) are
 //! matched to the oldest probe still waiting, and marked as matched by order.
+//! Against such a server the pinger goes stop-and-wait, as the lab's client
+//! does: the next probe leaves only once the last is answered or timed out,
+//! so a reply cannot be charged to a probe it does not answer. Probes go on
+//! schedule until the first such reply shows what kind of server this is:
+//! holding them back before that would change the timing every numbered
+//! server sees.
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -65,7 +71,7 @@ pub enum PingEvent {
         sequence: u32,
     },
     /// The first reply without a sequence number: from here on such
-    /// replies are matched to probes by order.
+    /// replies are matched to probes by order, one probe at a time.
     MatchingByOrder,
     /// A datagram that answers no probe we remember.
     Unmatched {
@@ -162,7 +168,7 @@ pub struct Pinger {
 
 impl Pinger {
     pub async fn connect(target: SocketAddr, config: PingConfig) -> Result<Self, Error> {
-        let socket = super::connect(target, config.bind).await?;
+        let socket = dial::udp(target, config.bind).await?;
         Ok(Self {
             socket,
             target,
@@ -200,9 +206,10 @@ impl Pinger {
             if next_send.is_none() && deadline.is_none() {
                 break;
             }
+            let may_send = next_send.is_some() && !run.stop_and_wait(deadline);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = sleep_until(next_send.unwrap_or(started).into()), if next_send.is_some() => {
+                _ = sleep_until(next_send.unwrap_or(started).into()), if may_send => {
                     let at = next_send.expect("guarded");
                     let len = run.probe(&mut out, self.config.size);
                     match self.socket.send(&out[..len]).await {
@@ -300,6 +307,13 @@ impl Run {
         self.sequence_of(self.sent - 1)
     }
 
+    /// Whether the next probe must wait for the one in flight (whose
+    /// deadline is `waiting_until`): against a server whose replies carry no
+    /// sequence number.
+    fn stop_and_wait(&self, waiting_until: Option<Instant>) -> bool {
+        self.by_order && waiting_until.is_some()
+    }
+
     fn more(&self, count: Option<u64>) -> bool {
         count.is_none_or(|count| self.sent < count)
     }
@@ -312,6 +326,7 @@ impl Run {
                 kind: TextKind::Ping,
                 sequence,
                 time: Some(unix_now()),
+                interval: None,
             }
             .emit(out, size),
             Mode::Stamp => {
@@ -523,6 +538,7 @@ mod tests {
             kind: TextKind::Ping,
             sequence,
             time: Some(unix_now()),
+            interval: None,
         }
         .emit(&mut buf, 0);
         buf[..n].to_ascii_uppercase()

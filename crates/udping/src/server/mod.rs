@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::batch::{self, Batch, SLOTS};
 use crate::impair::{Decision, Impairer, Impairment};
-use crate::monitor::{Monitor, MonitorConfig, log_event};
+use crate::monitor::{Beat, Monitor, MonitorConfig, log_event};
 use crate::ntp::NtpTimestamp;
 use crate::wire::stamp::SenderPacket;
 use crate::wire::text::{TextKind, TextRepr, unix_now};
@@ -136,7 +136,11 @@ impl Server {
         let check_every = self
             .config
             .heartbeat
-            .map(|hb| (hb.interval / 4).max(Duration::from_millis(10)))
+            // Clients may beat faster than the server's interval (each is
+            // judged by its own), so look often enough for those too.
+            .map(|hb| {
+                (hb.interval / 4).clamp(Duration::from_millis(10), Duration::from_millis(100))
+            })
             .unwrap_or(Duration::from_secs(3600));
         let mut check = tokio::time::interval(check_every);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -206,9 +210,12 @@ impl Worker<'_> {
                     },
                 ) = TextRepr::parse(batch.payload(i))
             {
-                monitor.record(peer, beat.sequence, beat.time, now, unix_now(), |event| {
-                    log_event(&event)
-                });
+                let beat = Beat {
+                    sequence: beat.sequence,
+                    sent: beat.time,
+                    interval: beat.interval,
+                };
+                monitor.record(peer, beat, now, unix_now(), |event| log_event(&event));
                 continue;
             }
             match self.mode {

@@ -1,6 +1,8 @@
 //! The lab's text formats: `Ping <seq> <time>` probes, echoed back upper-cased
 //! (`PING <seq> <time>`), and `Heartbeat <seq> <time>` beats, where `<time>`
-//! is the sender's clock in seconds since the Unix epoch.
+//! is the sender's clock in seconds since the Unix epoch. netkit's beats add
+//! `interval=<seconds>`, the sender's own cadence, so a monitor can judge
+//! each client by it; the lab's servers read the first three words only.
 
 use std::io::{Cursor, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,10 +11,13 @@ use crate::wire::WireError;
 
 const PING: &str = "Ping";
 const HEARTBEAT: &str = "Heartbeat";
+const INTERVAL: &str = "interval=";
 
-/// The longest text probe without padding: the word, a u32 and a time with
-/// microseconds, so a probe always fits a buffer of this size.
-pub const MAX_TEXT_LEN: usize = 48;
+/// The longest text probe without padding: the word, a u32, a time with
+/// microseconds and an interval, so a probe always fits a buffer of this size.
+pub const MAX_TEXT_LEN: usize = 64;
+/// Announced intervals are capped so the text stays within `MAX_TEXT_LEN`.
+const MAX_INTERVAL: Duration = Duration::from_secs(u32::MAX as u64);
 
 /// What a text datagram says, whichever side wrote it and in whatever case.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +26,8 @@ pub struct TextRepr {
     pub sequence: u32,
     /// Seconds since the Unix epoch, as the sender's clock read it.
     pub time: Option<Duration>,
+    /// The sender's heartbeat interval, when it announces one.
+    pub interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +46,8 @@ impl TextKind {
 }
 
 impl TextRepr {
-    /// Parses `<word> <seq> [<time>] ...`; anything after the time (padding)
-    /// is ignored. Replies that carry no sequence number, such as `pong`,
+    /// Parses `<word> <seq> [<time>] [interval=<seconds>] ...`; anything
+    /// else after the time (padding) is ignored. Replies that carry no sequence number, such as `pong`,
     /// are `NoSequence`.
     pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
         let text = std::str::from_utf8(bytes).map_err(|_| WireError::NotText)?;
@@ -55,10 +62,18 @@ impl TextRepr {
             .and_then(|word| word.parse().ok())
             .ok_or(WireError::NoSequence)?;
         let time = words.next().and_then(parse_time);
+        let interval = words.next().and_then(|word| {
+            let (key, value) = word.split_at_checked(INTERVAL.len())?;
+            key.eq_ignore_ascii_case(INTERVAL)
+                .then(|| parse_time(value))
+                .flatten()
+                .filter(|interval| !interval.is_zero())
+        });
         Ok(Self {
             kind,
             sequence,
             time,
+            interval,
         })
     }
 
@@ -77,6 +92,16 @@ impl TextRepr {
             time.subsec_micros()
         )
         .expect("buffer holds MAX_TEXT_LEN");
+        if let Some(interval) = self.interval {
+            let interval = interval.min(MAX_INTERVAL);
+            write!(
+                cursor,
+                " {INTERVAL}{}.{:03}",
+                interval.as_secs(),
+                interval.subsec_millis()
+            )
+            .expect("buffer holds MAX_TEXT_LEN");
+        }
         let len = cursor.position() as usize;
         if size > len + 1 {
             buf[len] = b' ';
@@ -121,6 +146,7 @@ mod tests {
             kind: TextKind::Ping,
             sequence: 7,
             time: Some(Duration::new(1_763_729_137, 123_456_000)),
+            interval: None,
         };
         let mut buf = [0u8; 64];
         let n = probe.emit(&mut buf, 0);
@@ -136,6 +162,7 @@ mod tests {
             kind: TextKind::Heartbeat,
             sequence: 0,
             time: Some(Duration::from_secs(5)),
+            interval: None,
         };
         let mut buf = [0u8; 64];
         let n = probe.emit(&mut buf, 32);
@@ -150,6 +177,40 @@ mod tests {
         // A time Python formats with ctime() is not a number: still a probe.
         let ctime = TextRepr::parse(b"PING 4 SAT NOV 21 12:00:00 2026").unwrap();
         assert_eq!((ctime.sequence, ctime.time), (4, None));
+    }
+
+    #[test]
+    fn heartbeats_announce_their_interval() {
+        let beat = TextRepr {
+            kind: TextKind::Heartbeat,
+            sequence: 9,
+            time: Some(Duration::from_secs(5)),
+            interval: Some(Duration::from_millis(200)),
+        };
+        let mut buf = [0u8; MAX_TEXT_LEN];
+        let n = beat.emit(&mut buf, 0);
+        assert_eq!(&buf[..n], b"Heartbeat 9 5.000000 interval=0.200");
+        assert_eq!(TextRepr::parse(&buf[..n]).unwrap(), beat);
+        // Padding is not an interval, and neither is a zero one.
+        assert_eq!(
+            TextRepr::parse(b"Heartbeat 9 5 xxxx").unwrap().interval,
+            None
+        );
+        assert_eq!(
+            TextRepr::parse(b"Heartbeat 9 5 interval=0")
+                .unwrap()
+                .interval,
+            None
+        );
+        // The longest beat still fits.
+        let longest = TextRepr {
+            sequence: u32::MAX,
+            time: Some(Duration::new(u32::MAX as u64 * 4, 999_999_999)),
+            interval: Some(Duration::MAX),
+            ..beat
+        };
+        let n = longest.emit(&mut buf, 0);
+        assert!(n <= MAX_TEXT_LEN);
     }
 
     #[test]
@@ -174,7 +235,7 @@ mod tests {
 
         #[test]
         fn emitted_probes_parse(sequence: u32, secs in 0u64..5_000_000_000, micros in 0u32..1_000_000, size in 0usize..80) {
-            let probe = TextRepr { kind: TextKind::Ping, sequence, time: Some(Duration::new(secs, micros * 1000)) };
+            let probe = TextRepr { kind: TextKind::Ping, sequence, time: Some(Duration::new(secs, micros * 1000)), interval: None };
             let mut buf = [0u8; 128];
             let n = probe.emit(&mut buf, size);
             prop_assert!(n >= size.min(MAX_TEXT_LEN).min(n));
