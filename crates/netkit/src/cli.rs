@@ -18,7 +18,9 @@ Examples:
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
-Exit status: 0 success, 1 failure, 2 usage error.";
+Exit status: 0 success, 1 failure, 2 usage error; 141 when stdout or stderr
+is closed under a command (`| head -1`), as for tools killed by SIGPIPE.
+`web get` uses curl's exit codes (see netkit web get --help).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +64,23 @@ pub enum Command {
 }
 
 impl Command {
+    /// The exit status when stdout or stderr is closed under us: curl's 23
+    /// for `web get`, and for the others 141, which is what a shell reports
+    /// for ping, nc or swaks killed by SIGPIPE in the same place.
+    pub fn closed_pipe_code(&self) -> u8 {
+        match self {
+            Command::Web(command) if !command.is_server() => web::WRITE_ERROR,
+            _ => 141,
+        }
+    }
+
+    /// Whether to end as soon as stdout or stderr is a pipe nobody reads.
+    /// Not servers, which log on whether anyone reads or not, nor `web get`,
+    /// which like curl fails only when a write of its own fails.
+    pub fn watches_its_pipes(&self) -> bool {
+        !self.is_server() && !matches!(self, Command::Web(_))
+    }
+
     /// Whether this command runs a long-lived server (it logs more).
     pub fn is_server(&self) -> bool {
         match self {

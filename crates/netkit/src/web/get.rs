@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 use indicatif::{ProgressBar, ProgressStyle};
-use web::{Client, ClientConfig, ClientRequest, Event, HttpVersion, MAX_REDIRECTS};
+use web::{Client, ClientConfig, ClientError, ClientRequest, Event, HttpVersion, MAX_REDIRECTS};
 
 use crate::duration;
 
@@ -47,6 +47,12 @@ pub struct GetArgs {
     /// Use this method instead of GET (the request has no body)
     #[arg(short = 'X', long, value_name = "METHOD")]
     request: Option<String>,
+    /// Fail with exit 22 on an HTTP status of 400 or more, printing no body
+    #[arg(short = 'f', long, conflicts_with = "fail_with_body")]
+    fail: bool,
+    /// Fail with exit 22 on an HTTP status of 400 or more, after printing the body
+    #[arg(long)]
+    fail_with_body: bool,
     /// Accept any TLS certificate (for test servers only)
     #[arg(short = 'k', long)]
     insecure: bool,
@@ -67,12 +73,101 @@ pub struct GetArgs {
     max_time: Option<Duration>,
 }
 
-pub async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
-    match args.max_time {
+/// Runs the transfer; failures are printed here and end with curl's exit
+/// code for them.
+pub async fn get(args: GetArgs) -> ExitCode {
+    let result = match args.max_time {
         Some(limit) => tokio::time::timeout(limit, transfer(args))
             .await
-            .map_err(|_| anyhow::anyhow!("transfer took longer than --max-time {limit:?}"))?,
+            .unwrap_or_else(|_| {
+                Err(Failure::new(
+                    TIMEOUT,
+                    format!("transfer took longer than --max-time {limit:?}"),
+                )
+                .into())
+            }),
         None => transfer(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("netkit: {}", crate::error_chain(&err));
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// curl's exit codes (curl(1), EXIT CODES) for the failures `web get` has.
+const UNSUPPORTED_PROTOCOL: u8 = 1;
+const MALFORMED_URL: u8 = 3;
+const COULD_NOT_RESOLVE: u8 = 6;
+const COULD_NOT_CONNECT: u8 = 7;
+const WEIRD_SERVER_REPLY: u8 = 8;
+const HTTP_ERROR: u8 = 22;
+pub const WRITE_ERROR: u8 = 23;
+const TIMEOUT: u8 = 28;
+const TLS_HANDSHAKE: u8 = 35;
+const TOO_MANY_REDIRECTS: u8 = 47;
+const RECEIVE_ERROR: u8 = 56;
+const UNTRUSTED_CERTIFICATE: u8 = 60;
+
+/// A failure that carries its own exit code.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return failure.code;
+        }
+        if let Some(err) = cause.downcast_ref::<ClientError>() {
+            return client_code(err);
+        }
+        if let Some(err) = cause.downcast_ref::<std::io::Error>()
+            && err.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return WRITE_ERROR;
+        }
+    }
+    1
+}
+
+fn client_code(err: &ClientError) -> u8 {
+    match err {
+        ClientError::InvalidUrl(_) | ClientError::InvalidProxy(_) => MALFORMED_URL,
+        ClientError::UnsupportedScheme(_) => UNSUPPORTED_PROTOCOL,
+        ClientError::InvalidRequest(_) | ClientError::TlsConfig(_) => 1,
+        ClientError::Resolve { .. } => COULD_NOT_RESOLVE,
+        ClientError::Refused { .. } | ClientError::Connect { .. } => COULD_NOT_CONNECT,
+        ClientError::ConnectTimeout { .. }
+        | ClientError::TlsTimeout { .. }
+        | ClientError::ProxyTimeout { .. } => TIMEOUT,
+        ClientError::Tls { .. } if err.is_untrusted_certificate() => UNTRUSTED_CERTIFICATE,
+        ClientError::Tls { .. } => TLS_HANDSHAKE,
+        ClientError::SpeaksTls { .. } => WEIRD_SERVER_REPLY,
+        ClientError::Http { .. } | ClientError::ProxyRefused { .. } => RECEIVE_ERROR,
+        ClientError::TooManyRedirects(_) => TOO_MANY_REDIRECTS,
+        ClientError::BadRedirect(_) => MALFORMED_URL,
     }
 }
 
@@ -136,16 +231,27 @@ async fn transfer(args: GetArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut response = client.send(request, &mut render).await?;
-    if response.status.as_u16() >= 400 {
-        bail!(
-            "HTTP {} {} from {}",
-            response.status.as_u16(),
-            response.status.canonical_reason().unwrap_or(""),
-            response.url
-        );
-    }
+    let failed =
+        (response.status.as_u16() >= 400 && (args.fail || args.fail_with_body)).then(|| {
+            Failure::new(
+                HTTP_ERROR,
+                format!(
+                    "HTTP {} {} from {}",
+                    response.status.as_u16(),
+                    response.status.canonical_reason().unwrap_or(""),
+                    response.url
+                ),
+            )
+        });
+    let failed = match failed {
+        Some(failure) if args.fail => return Err(failure.into()),
+        failed => failed,
+    };
     if args.head {
-        return Ok(ExitCode::SUCCESS);
+        return match failed {
+            Some(failure) => Err(failure.into()),
+            None => Ok(ExitCode::SUCCESS),
+        };
     }
 
     let length = response
@@ -175,12 +281,12 @@ async fn transfer(args: GetArgs) -> anyhow::Result<ExitCode> {
     };
     let written = async {
         while let Some(chunk) = response.chunk().await? {
-            out.write_all(&chunk).context("cannot write the body")?;
+            out.write_all(&chunk).map_err(write_error)?;
             if let Some(progress) = &progress {
                 progress.inc(chunk.len() as u64);
             }
         }
-        out.flush().context("cannot write the body")?;
+        out.flush().map_err(write_error)?;
         anyhow::Ok(())
     }
     .await;
@@ -188,7 +294,14 @@ async fn transfer(args: GetArgs) -> anyhow::Result<ExitCode> {
         progress.finish_and_clear();
     }
     written?;
-    Ok(ExitCode::SUCCESS)
+    match failed {
+        Some(failure) => Err(failure.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn write_error(err: std::io::Error) -> anyhow::Error {
+    Failure::new(WRITE_ERROR, format!("cannot write the body: {err}")).into()
 }
 
 fn parse_headers(lines: &[String]) -> anyhow::Result<HeaderMap> {

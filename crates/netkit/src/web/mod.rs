@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+pub use get::WRITE_ERROR;
+
 #[derive(Debug, Subcommand)]
 pub enum WebCommand {
     /// Serve a directory (or a built-in site) over HTTP/1.1 and HTTP/2
@@ -26,7 +28,14 @@ Examples:
   netkit web get --insecure https://localhost:8443/       a --self-signed server
   netkit web get -x http://127.0.0.1:3128 http://example.com/   through a proxy
 
-Exit status: 1 on connection failure or an HTTP status of 400 or more.")]
+Exit status, as curl's: 0 done (whatever the HTTP status, unless --fail),
+1 unsupported protocol or other failure, 2 usage, 3 malformed URL, 6 cannot
+resolve the host, 7 cannot connect, 8 unexpected reply (a TLS server asked
+for http://), 22 HTTP status of 400 or more with --fail/--fail-with-body,
+23 cannot write the output (a closed pipe included), 28 timed out,
+35 TLS handshake failed, 47 too many redirects, 56 failure receiving data
+(a proxy refusing CONNECT included), 60 the server's certificate is not
+trusted.")]
     Get(get::GetArgs),
 }
 
@@ -42,6 +51,6 @@ pub async fn run(command: WebCommand) -> anyhow::Result<ExitCode> {
             serve::serve(args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        WebCommand::Get(args) => get::get(args).await,
+        WebCommand::Get(args) => Ok(get::get(args).await),
     }
 }

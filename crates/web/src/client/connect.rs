@@ -4,13 +4,17 @@
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -120,6 +124,32 @@ pub async fn tls(
     Ok((Box::new(stream), h2))
 }
 
+/// Whether the server at `addr` completes a TLS handshake within a second,
+/// whatever its certificate: asked when it did not answer plain HTTP.
+pub async fn speaks_tls(addr: SocketAddr) -> bool {
+    let insecure = tls::ClientOptions {
+        insecure: true,
+        ca_file: None,
+    };
+    let (Ok(config), Ok(name)) = (
+        tls::client_config(&insecure, &[]),
+        tls::server_name(&addr.ip().to_string()),
+    ) else {
+        return false;
+    };
+    let handshake = async {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        tls::TlsConnector::from(config)
+            .connect(name, stream)
+            .await
+            .ok()
+    };
+    matches!(
+        timeout(Duration::from_secs(1), handshake).await,
+        Ok(Some(_))
+    )
+}
+
 /// The ALPN protocols to offer for a requested version.
 pub fn alpn(version: HttpVersion) -> &'static [&'static [u8]] {
     match version {
@@ -179,4 +209,90 @@ pub async fn tunnel(
     }
     let upgraded = hyper::upgrade::on(response).await.map_err(http)?;
     Ok(Box::new(TokioIo::new(upgraded)))
+}
+
+/// A cleartext connection that remembers the first two bytes the server
+/// sent, so that an answer HTTP cannot parse can be recognised as a TLS
+/// record: the server wants https://.
+#[derive(Debug)]
+pub struct Sniffed<T> {
+    inner: T,
+    first: Arc<AtomicU16>,
+    seen: bool,
+}
+
+/// What a `Sniffed` connection saw first.
+#[derive(Debug, Clone, Default)]
+pub struct FirstBytes(Arc<AtomicU16>);
+
+impl FirstBytes {
+    /// A TLS record starts with its type (20 to 23: alert, handshake...)
+    /// and the major version 3.
+    pub fn look_like_tls(&self) -> bool {
+        let [kind, major] = self.0.load(Ordering::Relaxed).to_be_bytes();
+        (20..=23).contains(&kind) && major == 3
+    }
+}
+
+impl<T> Sniffed<T> {
+    pub fn new(inner: T) -> (Self, FirstBytes) {
+        let first = FirstBytes::default();
+        (
+            Self {
+                inner,
+                first: first.0.clone(),
+                seen: false,
+            },
+            first,
+        )
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Sniffed<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let new = &buf.filled()[before..];
+        if !self.seen && !new.is_empty() {
+            let pair = [new[0], new.get(1).copied().unwrap_or(0)];
+            self.first
+                .store(u16::from_be_bytes(pair), Ordering::Relaxed);
+            self.seen = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Sniffed<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }

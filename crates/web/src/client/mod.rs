@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
-use connect::{BoxIo, Target};
+use connect::{BoxIo, Sniffed, Target};
 
 /// Redirects followed at most, as curl's default for `-L` is generous but
 /// a loop must end.
@@ -100,16 +100,42 @@ pub enum ClientError {
         context: String,
         source: hyper::Error,
     },
+    #[error("the server at {authority} speaks TLS: try https://")]
+    SpeaksTls { authority: String },
     #[error("stopped after {0} redirects")]
     TooManyRedirects(usize),
     #[error("redirect to an invalid location `{0}`")]
     BadRedirect(String),
 }
 
+impl ClientError {
+    /// Whether the TLS handshake failed because the server's certificate
+    /// is not trusted (curl's exit 60) rather than for another reason.
+    pub fn is_untrusted_certificate(&self) -> bool {
+        match self {
+            ClientError::Tls { reason, .. } => reason
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<tls::rustls::Error>())
+                .is_some_and(|err| {
+                    matches!(
+                        err,
+                        tls::rustls::Error::InvalidCertificate(_)
+                            | tls::rustls::Error::NoCertificatesPresented
+                    )
+                }),
+            _ => false,
+        }
+    }
+}
+
 /// For a certificate the client does not trust, what the user can do.
 fn tls_hint(reason: &io::Error) -> &'static str {
     let reason = reason.to_string();
-    if reason.contains("CaUsedAsEndEntity") {
+    if reason.contains("NotValidForName") {
+        " (the certificate is for another name)"
+    } else if reason.contains("Expired") || reason.contains("NotValidYet") {
+        " (the certificate is outside its validity period)"
+    } else if reason.contains("CaUsedAsEndEntity") {
         // What `openssl req -x509` makes unless told otherwise.
         " (the server presents a self-signed CA certificate as its own: \
          trust exactly that certificate with --cacert FILE, or use --insecure)"
@@ -312,6 +338,7 @@ impl Client {
         let target = target(&request.url)?;
         let wait = self.config.connect_timeout;
         let via_proxy = self.config.proxy.as_ref();
+        let mut first_bytes = None;
         let (io, h2, absolute_form): (BoxIo, bool, bool) = match via_proxy {
             Some(proxy) => {
                 let proxy_host = proxy.host_str().expect("checked in new");
@@ -336,6 +363,9 @@ impl Client {
                             .await?;
                     (io, h2, false)
                 } else {
+                    let addr = stream.peer_addr().ok();
+                    let (stream, first) = Sniffed::new(stream);
+                    first_bytes = addr.map(|addr| (first, addr));
                     (
                         Box::new(stream),
                         self.config.version == HttpVersion::Http2,
@@ -346,24 +376,37 @@ impl Client {
         };
         let (http_request, head) = build(request, &target, h2, absolute_form)?;
         events(Event::Request(head));
-        let context = format!("request to {}", request.url);
-        let http = |source| ClientError::Http {
-            context: context.clone(),
-            source,
+        let sent = async {
+            if h2 {
+                let (mut sender, connection) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+                        .await?;
+                tokio::spawn(connection);
+                sender.send_request(http_request).await
+            } else {
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+                tokio::spawn(connection);
+                sender.send_request(http_request).await
+            }
         };
-        let response = if h2 {
-            let (mut sender, connection) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-                    .await
-                    .map_err(http)?;
-            tokio::spawn(connection);
-            sender.send_request(http_request).await.map_err(http)?
-        } else {
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-                .await
-                .map_err(http)?;
-            tokio::spawn(connection);
-            sender.send_request(http_request).await.map_err(http)?
+        let response = match sent.await {
+            Ok(response) => response,
+            Err(source) => {
+                // A TLS server answers an HTTP request with an alert, or
+                // closes: ask it for a TLS handshake to say which it is.
+                if let Some((first, addr)) = &first_bytes
+                    && (first.look_like_tls() || connect::speaks_tls(*addr).await)
+                {
+                    return Err(ClientError::SpeaksTls {
+                        authority: target.authority(),
+                    });
+                }
+                return Err(ClientError::Http {
+                    context: format!("request to {}", request.url),
+                    source,
+                });
+            }
         };
         let (parts, body) = response.into_parts();
         events(Event::Response(ResponseHead {
