@@ -22,9 +22,10 @@ mod time;
 
 pub use access_log::{AccessEntry, AccessLog};
 pub use client::{
-    Client, ClientConfig, ClientError, ClientRequest, ClientResponse, Event, HttpVersion,
-    MAX_REDIRECTS, RequestHead, ResponseHead,
+    Client, ClientConfig, ClientError, ClientRequest, ClientResponse, ConnectTo, Event,
+    HttpVersion, IpFamily, MAX_REDIRECTS, RequestBody, RequestHead, Resolve, ResponseHead,
 };
+pub use cookie_store;
 pub use error::Error;
 pub use server::{Root, Server, ServerConfig};
 pub use url::Url;

@@ -3,7 +3,7 @@
 //! asks for it.
 
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::{ClientError, Event, HttpVersion, RequestHead};
+use super::{ClientError, Event, HttpVersion, IpFamily, RequestHead};
 
 /// Any stream a connection can run over: TCP, TLS, or a CONNECT tunnel.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -45,28 +45,57 @@ impl Target {
     }
 }
 
+/// Where to open a TCP connection: a host and port, and perhaps the
+/// addresses to use for them (`--resolve`) or the family (`-4`, `-6`).
+#[derive(Debug, Clone)]
+pub struct Dial {
+    pub host: String,
+    pub port: u16,
+    pub fixed: Option<Vec<IpAddr>>,
+    pub family: Option<IpFamily>,
+}
+
 /// Connects by TCP to the first address of `host:port` that accepts.
 pub async fn tcp(
-    host: &str,
-    port: u16,
+    dial: &Dial,
     wait: Duration,
     events: &mut (dyn FnMut(Event) + Send),
 ) -> Result<TcpStream, ClientError> {
+    let host = &dial.host;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = timeout(wait, tokio::net::lookup_host((bare, port)))
-        .await
-        .map_err(|_| ClientError::Resolve {
-            host: host.to_owned(),
-            reason: format!("no answer within {wait:?}"),
-        })?
-        .map_err(|err| ClientError::Resolve {
-            host: host.to_owned(),
-            reason: err.to_string(),
-        })?
-        .collect();
+    let mut addrs: Vec<SocketAddr> = match &dial.fixed {
+        Some(fixed) => fixed
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, dial.port))
+            .collect(),
+        None => timeout(wait, tokio::net::lookup_host((bare, dial.port)))
+            .await
+            .map_err(|_| ClientError::Resolve {
+                host: host.to_owned(),
+                reason: format!("no answer within {wait:?}"),
+            })?
+            .map_err(|err| ClientError::Resolve {
+                host: host.to_owned(),
+                reason: err.to_string(),
+            })?
+            .collect(),
+    };
+    match dial.family {
+        Some(IpFamily::V4) => addrs.retain(SocketAddr::is_ipv4),
+        Some(IpFamily::V6) => addrs.retain(SocketAddr::is_ipv6),
+        None => {}
+    }
+    events(Event::Resolved {
+        host: host.to_owned(),
+        addrs: addrs.clone(),
+    });
     let mut last = ClientError::Resolve {
         host: host.to_owned(),
-        reason: "no addresses".to_owned(),
+        reason: match dial.family {
+            Some(IpFamily::V4) => "no IPv4 addresses".to_owned(),
+            Some(IpFamily::V6) => "no IPv6 addresses".to_owned(),
+            None => "no addresses".to_owned(),
+        },
     };
     for addr in addrs {
         events(Event::Connecting { addr });
