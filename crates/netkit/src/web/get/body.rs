@@ -14,7 +14,7 @@ use web::RequestBody;
 
 /// What curl leaves unescaped in `--data-urlencode`: RFC 3986's unreserved
 /// characters.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -136,8 +136,12 @@ fn read_path(path: &str) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// Percent-encoding as curl's `--data-urlencode` does it: everything but
+/// the unreserved characters, and a space as `+`.
 fn escape(bytes: &[u8]) -> String {
-    percent_encoding::percent_encode(bytes, UNRESERVED).to_string()
+    percent_encoding::percent_encode(bytes, UNRESERVED)
+        .to_string()
+        .replace("%20", "+")
 }
 
 /// `--data-urlencode` as curl reads it: `content`, `=content`,
@@ -249,9 +253,9 @@ mod tests {
 
     #[test]
     fn urlencode_as_curl() {
-        assert_eq!(urlencode("a b&c").unwrap(), "a%20b%26c");
+        assert_eq!(urlencode("a b&c").unwrap(), "a+b%26c");
         assert_eq!(urlencode("=x=y").unwrap(), "x%3Dy");
-        assert_eq!(urlencode("name=é ~-._").unwrap(), "name=%C3%A9%20~-._");
+        assert_eq!(urlencode("name=é ~-._+").unwrap(), "name=%C3%A9+~-._%2B");
     }
 
     #[test]

@@ -394,7 +394,7 @@ impl<'a> Session<'a> {
                 .join(
                     &percent_encoding::utf8_percent_encode(
                         &name.to_string_lossy(),
-                        percent_encoding::NON_ALPHANUMERIC,
+                        body::UNRESERVED,
                     )
                     .to_string(),
                 )
