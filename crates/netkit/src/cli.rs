@@ -61,6 +61,8 @@ pub enum Command {
     Chat(chat::ChatCommand),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
+    /// The HTTP client under curl's name: the same as `netkit web get`
+    Curl(Box<web::GetArgs>),
 }
 
 impl Command {
@@ -70,6 +72,7 @@ impl Command {
     pub fn closed_pipe_code(&self) -> u8 {
         match self {
             Command::Web(command) if !command.is_server() => web::WRITE_ERROR,
+            Command::Curl(_) => web::WRITE_ERROR,
             _ => 141,
         }
     }
@@ -78,7 +81,7 @@ impl Command {
     /// Not servers, which log on whether anyone reads or not, nor `web get`,
     /// which like curl fails only when a write of its own fails.
     pub fn watches_its_pipes(&self) -> bool {
-        !self.is_server() && !matches!(self, Command::Web(_))
+        !self.is_server() && !matches!(self, Command::Web(_) | Command::Curl(_))
     }
 
     /// Whether this command runs a long-lived server (it logs more).
@@ -91,7 +94,7 @@ impl Command {
             Command::Mail(command) => command.is_server(),
             Command::Web(command) => command.is_server(),
             Command::Chat(command) => command.is_server(),
-            Command::Demo(_) => false,
+            Command::Demo(_) | Command::Curl(_) => false,
         }
     }
 }

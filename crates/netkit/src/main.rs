@@ -50,6 +50,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Web(args) => web::run(args).await,
         Command::Chat(args) => chat::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Curl(args) => Ok(web::get(*args).await),
     }
 }
 

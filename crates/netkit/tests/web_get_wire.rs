@@ -191,6 +191,17 @@ fn curl_and_netkit_send_the_same_bytes() {
             "{case:?}: netkit (left) and curl (right)"
         );
     }
+    // `netkit curl` is `netkit web get` under curl's name.
+    let url = recorder.url("/alias");
+    run("curl", &["-d", "a=1", &url]);
+    let out = Command::new(env!("CARGO_BIN_EXE_netkit"))
+        .args(["curl", "-d", "a=1", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let seen = recorder.take();
+    assert_eq!(seen[1], seen[0]);
+
     // -T to a URL ending in / names the file, streamed with its length.
     let url = recorder.url("/upload/");
     run("curl", &["-T", notes, &url]);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-pub use get::WRITE_ERROR;
+pub use get::{GetArgs, WRITE_ERROR, get};
 
 #[derive(Debug, Subcommand)]
 pub enum WebCommand {
