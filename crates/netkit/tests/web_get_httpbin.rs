@@ -404,3 +404,81 @@ fn statuses_timeouts_retries_and_reports() {
     assert!(t("time_connect") <= t("time_starttransfer"));
     assert!(t("time_starttransfer") <= t("time_total"));
 }
+
+#[test]
+fn names_addresses_files_and_resuming() {
+    let Some(bin) = Httpbin::start() else { return };
+    let port = bin.base.rsplit(':').next().unwrap().to_owned();
+    // --resolve: the name is sent as it was given, the address is ours.
+    let echo = echoed(&[
+        "--resolve",
+        &format!("api.example.test:{port}:127.0.0.1"),
+        &format!("http://api.example.test:{port}/headers"),
+    ]);
+    assert_eq!(echo["headers"]["Host"], format!("api.example.test:{port}"));
+    // --connect-to: another host and port entirely.
+    let echo = echoed(&[
+        "--connect-to",
+        &format!("api.example.test:80:127.0.0.1:{port}"),
+        "http://api.example.test/headers",
+    ]);
+    assert_eq!(echo["headers"]["Host"], "api.example.test");
+    // -4 keeps to IPv4; -6 finds no IPv6 address for 127.0.0.1.
+    echoed(&["-4", &bin.url("/get")]);
+    let out = get(&["-6", &bin.url("/get")]);
+    assert_eq!(out.status.code(), Some(6));
+
+    // -O and --remote-name-all name files after the URL, in a directory
+    // --create-dirs makes for -o.
+    let dir = std::env::temp_dir().join(format!("netkit-remote-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = netkit()
+        .current_dir(&dir)
+        .args(["web", "get", "--remote-name-all"])
+        .args([bin.url("/base64/aGVsbG8="), bin.url("/range/26")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.join("aGVsbG8=")).unwrap(), b"hello");
+    assert_eq!(
+        std::fs::read(dir.join("26")).unwrap(),
+        b"abcdefghijklmnopqrstuvwxyz"
+    );
+    let nested = dir.join("a/b/c.txt");
+    let out = get(&[
+        "--create-dirs",
+        "-o",
+        nested.to_str().unwrap(),
+        &bin.url("/base64/aGVsbG8="),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(&nested).unwrap(), b"hello");
+
+    // -C -: a partial file is completed with a range request.
+    let partial = dir.join("partial");
+    std::fs::write(&partial, "abcdefghij").unwrap();
+    let out = get(&[
+        "-v",
+        "-C",
+        "-",
+        "-o",
+        partial.to_str().unwrap(),
+        &bin.url("/range/26"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("> range: bytes=10-"));
+    assert_eq!(
+        std::fs::read(&partial).unwrap(),
+        b"abcdefghijklmnopqrstuvwxyz"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
