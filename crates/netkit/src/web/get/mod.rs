@@ -6,6 +6,7 @@
 mod body;
 mod cookies;
 mod exit;
+mod flags;
 mod output;
 mod render;
 mod report;
@@ -16,14 +17,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use base64::Engine;
 use clap::Args;
 use http::header::{AUTHORIZATION, COOKIE, REFERER, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use web::{
-    Client, ClientConfig, ClientRequest, ConnectTo, Event, HttpVersion, IpFamily, MAX_REDIRECTS,
-    Resolve, Url,
-};
+use http::{HeaderMap, HeaderValue, Method};
+use web::{Client, ClientConfig, ClientRequest, Event, HttpVersion, IpFamily, MAX_REDIRECTS, Url};
 
 use crate::duration;
 use body::BodyFlags;
@@ -174,7 +171,7 @@ pub struct GetArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     retry_max_time: Option<Duration>,
     /// Read the body at most this fast: bytes per second, or with k, M, G
-    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    #[arg(long, value_name = "RATE", value_parser = flags::parse_rate)]
     limit_rate: Option<u64>,
     /// Fail with exit 22 on an HTTP status of 400 or more, printing no body
     #[arg(short = 'f', long, conflicts_with = "fail_with_body")]
@@ -189,32 +186,6 @@ pub struct GetArgs {
     /// (the body is included when there is no -o)
     #[arg(long)]
     json_output: bool,
-}
-
-fn parse_rate(text: &str) -> Result<u64, String> {
-    let (number, unit) = match text.char_indices().last() {
-        Some((at, unit)) if unit.is_ascii_alphabetic() => (&text[..at], unit),
-        _ => (text, 'b'),
-    };
-    let scale: u64 = match unit.to_ascii_lowercase() {
-        'b' => 1,
-        'k' => 1 << 10,
-        'm' => 1 << 20,
-        'g' => 1 << 30,
-        _ => {
-            return Err(format!(
-                "`{text}`: use a number of bytes, or with k, M or G"
-            ));
-        }
-    };
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a rate"))?;
-    let rate = (number * scale as f64) as u64;
-    if rate == 0 {
-        return Err("the rate must be more than 0".to_owned());
-    }
-    Ok(rate)
 }
 
 /// Runs every transfer; failures are printed here and the command ends
@@ -283,12 +254,12 @@ impl<'a> Session<'a> {
             resolve: args
                 .resolve
                 .iter()
-                .map(|text| parse_resolve(text))
+                .map(|text| flags::parse_resolve(text))
                 .collect::<anyhow::Result<_>>()?,
             connect_to: args
                 .connect_to
                 .iter()
-                .map(|text| parse_connect_to(text))
+                .map(|text| flags::parse_connect_to(text))
                 .collect::<anyhow::Result<_>>()?,
             family: match (args.ipv4, args.ipv6) {
                 (true, _) => Some(IpFamily::V4),
@@ -321,10 +292,10 @@ impl<'a> Session<'a> {
             );
         }
         if let Some(user) = &args.user {
-            headers.insert(AUTHORIZATION, basic_auth(user)?);
+            headers.insert(AUTHORIZATION, flags::basic_auth(user)?);
         }
         if let Some(source) = &args.oauth2_bearer {
-            let token = secret(source)?;
+            let token = flags::secret(source)?;
             let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
                 .context("the bearer token is not a valid header value")?;
             value.set_sensitive(true);
@@ -353,7 +324,7 @@ impl<'a> Session<'a> {
         // Explicit -H headers win over those the flags imply.
         let mut all = built.headers.clone();
         all.extend(headers);
-        let explicit = parse_headers(&args.headers)?;
+        let explicit = flags::parse_headers(&args.headers)?;
         for name in explicit.keys() {
             all.remove(name);
             for value in explicit.get_all(name) {
@@ -528,130 +499,6 @@ fn exchange_body(exchange: &Exchange) -> Option<serde_json::Value> {
     output::captured_body(exchange)
 }
 
-/// `Authorization: Basic` for `-u USER`, the password from the environment
-/// or the terminal.
-fn basic_auth(user: &str) -> anyhow::Result<HeaderValue> {
-    if user.contains(':') {
-        bail!(
-            "-u takes USER only: a password on the command line can be read by every user of \
-             this machine; set NETKIT_HTTP_PASSWORD or type it when asked"
-        );
-    }
-    let password = match std::env::var("NETKIT_HTTP_PASSWORD") {
-        Ok(password) => password,
-        Err(_) => crate::prompt::hidden(&format!("Enter host password for user '{user}':"))
-            .context("no password: set NETKIT_HTTP_PASSWORD or run on a terminal")?,
-    };
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-/// A secret from `@FILE`, `@-` or `env:VARIABLE`, never the command line.
-fn secret(source: &str) -> anyhow::Result<String> {
-    let text = if let Some(path) = source.strip_prefix('@') {
-        if path == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_line(&mut text)
-                .context("cannot read the token from stdin")?;
-            text
-        } else {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
-        }
-    } else if let Some(name) = source.strip_prefix("env:") {
-        std::env::var(name).with_context(|| format!("${name} is not set"))?
-    } else {
-        bail!(
-            "--oauth2-bearer takes @FILE, @- or env:VARIABLE: a token on the command line can \
-             be read by every user of this machine"
-        );
-    };
-    let token = text.trim().to_owned();
-    if token.is_empty() {
-        bail!("the bearer token from {source} is empty");
-    }
-    Ok(token)
-}
-
-fn parse_resolve(text: &str) -> anyhow::Result<Resolve> {
-    let mut parts = text.splitn(3, ':');
-    let (Some(host), Some(port), Some(addrs)) = (parts.next(), parts.next(), parts.next()) else {
-        bail!("--resolve `{text}` is not HOST:PORT:ADDR");
-    };
-    let port = port
-        .parse()
-        .with_context(|| format!("--resolve `{text}`: bad port"))?;
-    let addrs = addrs
-        .split(',')
-        .map(|addr| {
-            addr.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .with_context(|| format!("--resolve `{text}`: `{addr}` is not an IP address"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok(Resolve {
-        host: host.to_owned(),
-        port,
-        addrs,
-    })
-}
-
-fn parse_connect_to(text: &str) -> anyhow::Result<ConnectTo> {
-    // Hosts may be bracketed IPv6 addresses, so split outside brackets.
-    let mut fields = Vec::new();
-    let mut depth = 0;
-    let mut start = 0;
-    for (at, c) in text.char_indices() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            ':' if depth == 0 => {
-                fields.push(&text[start..at]);
-                start = at + 1;
-            }
-            _ => {}
-        }
-    }
-    fields.push(&text[start..]);
-    let [from_host, from_port, to_host, to_port] = fields[..] else {
-        bail!("--connect-to `{text}` is not HOST1:PORT1:HOST2:PORT2");
-    };
-    let host = |h: &str| (!h.is_empty()).then(|| h.to_owned());
-    let port = |p: &str| -> anyhow::Result<Option<u16>> {
-        if p.is_empty() {
-            Ok(None)
-        } else {
-            Ok(Some(p.parse().with_context(|| {
-                format!("--connect-to `{text}`: bad port `{p}`")
-            })?))
-        }
-    };
-    Ok(ConnectTo {
-        from_host: host(from_host),
-        from_port: port(from_port)?,
-        to_host: host(to_host),
-        to_port: port(to_port)?,
-    })
-}
-
-fn parse_headers(lines: &[String]) -> anyhow::Result<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            bail!("header `{line}` is not 'Name: value'");
-        };
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .with_context(|| format!("`{}` is not a valid header name", name.trim()))?;
-        let value = HeaderValue::from_str(value.trim())
-            .with_context(|| format!("invalid value for header {name}"))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
-}
-
 /// Renders events as `-v` and `-i` ask, and records them for reports.
 fn observer<'e>(args: &GetArgs, exchange: &'e mut Exchange) -> impl FnMut(Event) + Send + use<'e> {
     let verbose = args.verbose;
@@ -674,44 +521,4 @@ fn observer<'e>(args: &GetArgs, exchange: &'e mut Exchange) -> impl FnMut(Event)
 
 fn show_progress(args: &GetArgs) -> bool {
     !args.silent && std::io::stderr().is_terminal()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headers_from_the_command_line() {
-        let headers = parse_headers(&["X-One: 1".into(), "Accept:text/html ".into()]).unwrap();
-        assert_eq!(headers["x-one"], "1");
-        assert_eq!(headers["accept"], "text/html");
-        assert!(parse_headers(&["no colon".into()]).is_err());
-        assert!(parse_headers(&["bad name: x".into()]).is_err());
-    }
-
-    #[test]
-    fn rates_resolves_and_connect_tos() {
-        assert_eq!(parse_rate("100k"), Ok(100 * 1024));
-        assert_eq!(parse_rate("1.5M"), Ok(3 << 19));
-        assert_eq!(parse_rate("200"), Ok(200));
-        assert!(parse_rate("fast").is_err());
-        let resolve = parse_resolve("example.com:443:127.0.0.1,[::1]").unwrap();
-        assert_eq!(resolve.port, 443);
-        assert_eq!(resolve.addrs.len(), 2);
-        assert!(parse_resolve("example.com:443").is_err());
-        let to = parse_connect_to("example.com:80:[::1]:8080").unwrap();
-        assert_eq!(to.to_host.as_deref(), Some("[::1]"));
-        assert_eq!(to.to_port, Some(8080));
-        let any = parse_connect_to("::127.0.0.1:").unwrap();
-        assert_eq!(
-            (any.from_host, any.from_port, any.to_port),
-            (None, None, None)
-        );
-    }
-
-    #[test]
-    fn secrets_never_from_the_command_line() {
-        assert!(secret("hunter2").is_err());
-        assert!(basic_auth("user:hunter2").is_err());
-    }
 }
