@@ -11,6 +11,7 @@
 #
 #   bench/client.sh
 #   N=2000 ROUNDS=5 bench/client.sh
+#   NETKIT=target/release/netkit bench/client.sh   # no build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +28,12 @@ need() {
 need nginx nginx
 need curl curl
 
-echo "== building netkit (release)"
-cargo build --release --quiet -p netkit
-netkit=$PWD/target/release/netkit
+# NETKIT=path/to/netkit skips the build (a release binary already built).
+if [ -z "${NETKIT:-}" ]; then
+  echo "== building netkit (release)"
+  cargo build --release --quiet -p netkit
+fi
+netkit=${NETKIT:-$PWD/target/release/netkit}
 
 run=$(mktemp -d /tmp/netkit-bench-client.XXXXXX)
 pids=()
