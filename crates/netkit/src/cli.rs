@@ -19,7 +19,9 @@ Examples:
 
 Each system documents its own flags: netkit <system> <verb> --help.
 Servers log to stderr at the level set by RUST_LOG (default info).
-Exit status: 0 success, 1 failure, 2 usage error.";
+Exit status: 0 success, 1 failure, 2 usage error; 141 when stdout or stderr
+is closed under a command (`| head -1`), as for tools killed by SIGPIPE.
+`web get` uses curl's exit codes (see netkit web get --help).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,9 +64,29 @@ pub enum Command {
     Capture(capture::CaptureArgs),
     /// Start every service on loopback, drive every client, print a summary (netkit demo)
     Demo(demo::DemoArgs),
+    /// The HTTP client under curl's name: the same as `netkit web get`
+    Curl(Box<web::GetArgs>),
 }
 
 impl Command {
+    /// The exit status when stdout or stderr is closed under us: curl's 23
+    /// for `web get`, and for the others 141, which is what a shell reports
+    /// for ping, nc or swaks killed by SIGPIPE in the same place.
+    pub fn closed_pipe_code(&self) -> u8 {
+        match self {
+            Command::Web(command) if !command.is_server() => web::WRITE_ERROR,
+            Command::Curl(_) => web::WRITE_ERROR,
+            _ => 141,
+        }
+    }
+
+    /// Whether to end as soon as stdout or stderr is a pipe nobody reads.
+    /// Not servers, which log on whether anyone reads or not, nor `web get`,
+    /// which like curl fails only when a write of its own fails.
+    pub fn watches_its_pipes(&self) -> bool {
+        !self.is_server() && !matches!(self, Command::Web(_) | Command::Curl(_))
+    }
+
     /// Whether this command runs a long-lived server (it logs more).
     pub fn is_server(&self) -> bool {
         match self {
@@ -75,8 +97,7 @@ impl Command {
             Command::Mail(command) => command.is_server(),
             Command::Web(command) => command.is_server(),
             Command::Chat(command) => command.is_server(),
-            Command::Demo(_) => false,
-            Command::Capture(_) => false,
+            Command::Demo(_) | Command::Curl(_) | Command::Capture(_) => false,
         }
     }
 }

@@ -26,6 +26,10 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    end_quietly_on_closed_pipes(cli.command.closed_pipe_code());
+    if cli.command.watches_its_pipes() {
+        watch_for_closed_pipes(cli.command.closed_pipe_code());
+    }
     init_tracing(cli.command.is_server());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -48,12 +52,80 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => chat::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Capture(args) => capture::run(args).await,
+        Command::Curl(args) => Ok(web::get(*args).await),
     }
 }
 
 fn fail(err: &anyhow::Error) -> ExitCode {
     eprintln!("netkit: {}", error_chain(err));
     ExitCode::FAILURE
+}
+
+/// A closed stdout or stderr (`netkit ... | head -1`) ends the command
+/// quietly with `code` instead of a panic. Rust ignores SIGPIPE, so a write
+/// to a closed pipe fails, and `print!`/`eprint!` (ours and every
+/// library's, on any thread) panic on a failed write: this one hook is where
+/// all of them end up, whatever the subcommand.
+fn end_quietly_on_closed_pipes(code: u8) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if is_closed_pipe(message) {
+            std::process::exit(code.into());
+        }
+        default(info);
+    }));
+}
+
+/// Ends a client whose stdout or stderr is a pipe as soon as the reader
+/// has gone, even where output errors are ignored (a progress line, a
+/// ping that would otherwise run on unseen): what SIGPIPE does to iputils
+/// ping or nc. Linux reports POLLERR on a pipe's write end with no reader.
+fn watch_for_closed_pipes(code: u8) {
+    use std::os::fd::AsFd;
+    for fd in [
+        std::io::stdout().as_fd().try_clone_to_owned(),
+        std::io::stderr().as_fd().try_clone_to_owned(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !rustix::fs::fstat(&fd).is_ok_and(|stat| {
+            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo
+        }) {
+            continue;
+        }
+        std::thread::spawn(move || {
+            loop {
+                let mut fds = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::empty(),
+                )];
+                match rustix::event::poll(&mut fds, None) {
+                    Ok(_)
+                        if fds[0].revents().intersects(
+                            rustix::event::PollFlags::ERR | rustix::event::PollFlags::HUP,
+                        ) =>
+                    {
+                        std::process::exit(code.into())
+                    }
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+}
+
+/// The message std's print macros panic with when the pipe is gone.
+fn is_closed_pipe(message: &str) -> bool {
+    message.starts_with("failed printing to std")
+        && (message.contains("Broken pipe") || message.contains("os error 32"))
 }
 
 /// An error and its causes on one line, outermost first. A cause whose text
@@ -85,8 +157,17 @@ fn init_tracing(server: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::error_chain;
+    use super::{error_chain, is_closed_pipe};
     use anyhow::Context;
+
+    #[test]
+    fn closed_pipes_are_recognised() {
+        assert!(is_closed_pipe(
+            "failed printing to stderr: Broken pipe (os error 32)"
+        ));
+        assert!(!is_closed_pipe("failed printing to stdout: No space left"));
+        assert!(!is_closed_pipe("index out of bounds"));
+    }
 
     #[test]
     fn causes_are_shown_once() {

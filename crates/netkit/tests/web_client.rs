@@ -105,8 +105,8 @@ fn headers_ranges_methods_and_redirects() {
     let listing = stdout.find("HTTP/1.1 200 OK\r\n").unwrap();
     assert!(redirect < listing, "{stdout}");
 
-    let out = get(&["-X", "DELETE", &url(&server, "/hello.txt")]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = get(&["--fail", "-X", "DELETE", &url(&server, "/hello.txt")]);
+    assert_eq!(out.status.code(), Some(22));
     assert!(
         text(&out.stderr).contains("HTTP 405 Method Not Allowed"),
         "{}",
@@ -150,7 +150,7 @@ fn redirect_limit_and_server_errors() {
     python.args(["-c", REDIRECTING_SERVER]);
     let server = Server::start(python, 1);
     let out = get(&["-L", &format!("http://{}/0", server.addr())]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(47));
     assert!(
         text(&out.stderr).contains("stopped after 10 redirects"),
         "{}",
@@ -161,13 +161,13 @@ fn redirect_limit_and_server_errors() {
 
     // A body shorter than its Content-Length is a failed transfer.
     let out = get(&[&format!("http://{}/short", server.addr())]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(56));
     let err = text(&out.stderr);
     assert!(err.contains("reading the body from"), "{err}");
     assert_eq!(err.matches("error reading a body").count(), 1, "{err}");
 
-    let out = get(&[&format!("http://{}/fail", server.addr())]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = get(&["--fail", &format!("http://{}/fail", server.addr())]);
+    assert_eq!(out.status.code(), Some(22));
     assert!(out.stdout.is_empty(), "like curl --fail, no body");
     assert!(text(&out.stderr).contains("HTTP 500 Internal Server Error"));
 }
@@ -253,10 +253,10 @@ fn through_an_http_proxy() {
 }
 
 #[test]
-fn connection_failures_exit_1_with_a_message() {
+fn connection_failures_exit_with_curls_codes_and_a_message() {
     let closed = testkit::closed_tcp_port();
     let out = get(&[&format!("http://{closed}/")]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(7));
     let err = text(&out.stderr);
     assert!(
         err.contains("connection refused") && err.contains(&closed.to_string()),
@@ -265,7 +265,7 @@ fn connection_failures_exit_1_with_a_message() {
     assert!(err.contains("is the server running?"), "{err}");
 
     let out = get(&["http://no-such-host.invalid/"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(6));
     assert!(
         text(&out.stderr).contains("cannot resolve no-such-host.invalid"),
         "{}",
@@ -285,14 +285,14 @@ fn connection_failures_exit_1_with_a_message() {
     });
     let out = get(&[&format!("http://{addr}/")]);
     closer.join().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(56));
     assert!(!text(&out.stderr).is_empty());
 
     // A server that accepts and never answers: --max-time ends the wait.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap();
     let out = get(&["--max-time", "500ms", &format!("http://{addr}/")]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(28));
     assert!(
         text(&out.stderr).contains("--max-time"),
         "{}",

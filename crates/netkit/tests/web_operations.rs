@@ -44,7 +44,7 @@ fn tls_with_a_self_signed_certificate() {
         text(&out.stderr)
     );
     let out = get(&[&https]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(60));
     let err = text(&out.stderr);
     assert!(
         err.contains("certificate") && err.contains("--insecure"),

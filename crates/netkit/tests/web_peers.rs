@@ -219,13 +219,14 @@ fn every_flag_against_nginx() {
         );
     }
 
-    // Statuses of 400 and above exit 1 with the status, and print no body.
+    // With --fail, statuses of 400 and above exit 22 with the status, and
+    // print no body.
     for (path, method, status) in [
         ("/missing", "GET", "HTTP 404 Not Found"),
         ("/hello.txt", "POST", "HTTP 405 "),
     ] {
-        let out = get(&["-X", method, &nginx.url(path)]);
-        assert_eq!(out.status.code(), Some(1), "{method} {path}");
+        let out = get(&["--fail", "-X", method, &nginx.url(path)]);
+        assert_eq!(out.status.code(), Some(22), "{method} {path}");
         assert!(out.stdout.is_empty());
         assert!(text(&out.stderr).contains(status), "{}", text(&out.stderr));
     }
@@ -243,7 +244,7 @@ fn tls_and_http2_against_nginx() {
 
     // Verified by default: an unknown issuer is an error that says what to do.
     let out = get(&[&hello]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(60));
     let err = text(&out.stderr);
     assert!(
         err.contains("certificate") && err.contains("--cacert"),
@@ -276,7 +277,7 @@ fn tls_and_http2_against_nginx() {
     let out = stdout_of(&out);
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
     let out = get(&["--insecure", "-I", &nginx.secure_url("/missing")]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(0), "as curl -I without --fail");
     assert!(text(&out.stdout).starts_with("HTTP/2 404\r\n"));
 }
 
@@ -306,8 +307,8 @@ fn through_tinyproxy() {
     assert!(transcript.contains("tinyproxy"), "{transcript}");
     let out = get(&["-x", &proxy, "--range", "0-4", &target]);
     assert_eq!(stdout_of(&out), "hello");
-    let out = get(&["-x", &proxy, &nginx.url("/missing")]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = get(&["--fail", "-x", &proxy, &nginx.url("/missing")]);
+    assert_eq!(out.status.code(), Some(22));
 
     // https: a CONNECT tunnel, TLS and HTTP/2 inside it.
     let out = get(&[
@@ -332,7 +333,7 @@ fn through_tinyproxy() {
     // A CONNECT the proxy refuses, and a proxy that is not there.
     let refused = format!("https://localhost:{}/", nginx.http.port());
     let out = get(&["-x", &proxy, "--insecure", &refused]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(56));
     let err = text(&out.stderr);
     assert!(
         err.contains("refused to connect") && err.contains("403"),
@@ -340,7 +341,7 @@ fn through_tinyproxy() {
     );
     let closed = testkit::closed_tcp_port();
     let out = get(&["-x", &format!("http://{closed}"), &target]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(7));
     assert!(
         text(&out.stderr).contains("connection refused"),
         "{}",

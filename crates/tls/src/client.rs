@@ -4,9 +4,13 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tracing::debug;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
 
 use crate::server::read_certs;
 use crate::{Error, provider};
@@ -78,12 +82,17 @@ fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, Error> {
     Ok(roots)
 }
 
-/// The system roots plus `--cacert`, and one more rule for test servers: a
-/// server that presents exactly a certificate from `--cacert` is trusted if
-/// the certificate names it and is within its validity period. This is what
-/// curl does with a self-signed certificate made by `openssl req -x509`,
-/// which marks itself as a CA and which webpki therefore refuses as a
-/// server's own certificate.
+/// The system roots plus `--cacert`, checked by webpki, and two rules by
+/// which OpenSSL (and so curl, swaks and Python's `ssl`) accepts what webpki
+/// alone refuses:
+///
+/// - a server that presents exactly a certificate from `--cacert` is
+///   trusted if the certificate names it and is within its validity period.
+///   `openssl req -x509` makes such certificates, marked as CAs, which
+///   webpki refuses as a server's own certificate (`CaUsedAsEndEntity`);
+/// - a certificate with no DNS name in its subjectAltName is checked
+///   against its subject's common name, as `openssl req -subj /CN=host`
+///   makes them (RFC 6125 §6.4.4).
 #[derive(Debug)]
 struct RootsOrPinned {
     webpki: Arc<WebPkiServerVerifier>,
@@ -91,27 +100,73 @@ struct RootsOrPinned {
 }
 
 impl RootsOrPinned {
-    fn pinned_for(
-        &self,
+    /// The verdict on a certificate given with `--cacert` and presented
+    /// as is: its own name and dates decide.
+    fn check_pinned(
         end_entity: &CertificateDer<'_>,
         server_name: &ServerName<'_>,
         now: UnixTime,
-    ) -> bool {
-        if !self
-            .pinned
-            .iter()
-            .any(|pin| pin.as_ref() == end_entity.as_ref())
-        {
-            return false;
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let (_, cert) = x509_parser::parse_x509_certificate(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let validity = cert.validity();
+        let now = now.as_secs() as i64;
+        if now < validity.not_before.timestamp() {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidYet,
+            ));
+        }
+        if now > validity.not_after.timestamp() {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
         }
         let named = webpki::EndEntityCert::try_from(end_entity)
-            .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(server_name).is_ok());
-        let current = x509_parser::parse_x509_certificate(end_entity).is_ok_and(|(_, cert)| {
-            let validity = cert.validity();
-            let now = now.as_secs() as i64;
-            validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp()
+            .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(server_name).is_ok())
+            || common_name_matches(&cert, server_name);
+        if !named {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName,
+            ));
+        }
+        debug!("server certificate trusted as given with --cacert");
+        Ok(ServerCertVerified::assertion())
+    }
+}
+
+/// Whether a certificate without DNS names in its subjectAltName names
+/// `server_name` in its subject's CN, as OpenSSL's host check allows: the
+/// same name ignoring case, or a wildcard for the leftmost label. An IP
+/// address is only ever matched by subjectAltName, as in OpenSSL.
+fn common_name_matches(cert: &X509Certificate<'_>, server_name: &ServerName<'_>) -> bool {
+    let ServerName::DnsName(host) = server_name else {
+        return false;
+    };
+    let has_dns_names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .is_some_and(|san| {
+            san.value
+                .general_names
+                .iter()
+                .any(|name| matches!(name, GeneralName::DNSName(_)))
         });
-        named && current
+    if has_dns_names {
+        return false;
+    }
+    let host = host.as_ref().trim_end_matches('.');
+    cert.subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok())
+        .any(|cn| dns_name_matches(cn, host))
+}
+
+fn dns_name_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.trim_end_matches('.');
+    match pattern.strip_prefix("*.") {
+        Some(parent) => host.split_once('.').is_some_and(|(label, rest)| {
+            !label.is_empty() && rest.eq_ignore_ascii_case(parent) && parent.contains('.')
+        }),
+        None => pattern.eq_ignore_ascii_case(host),
     }
 }
 
@@ -124,18 +179,33 @@ impl ServerCertVerifier for RootsOrPinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
+        let verdict = self.webpki.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
             now,
-        ) {
-            Err(_) if self.pinned_for(end_entity, server_name, now) => {
-                debug!("server certificate trusted as given with --cacert");
+        );
+        match verdict {
+            Ok(verified) => Ok(verified),
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|pin| pin.as_ref() == end_entity.as_ref()) =>
+            {
+                Self::check_pinned(end_entity, server_name, now)
+            }
+            // webpki checks the name last, so the chain and dates are good.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if x509_parser::parse_x509_certificate(end_entity)
+                .is_ok_and(|(_, cert)| common_name_matches(&cert, server_name)) =>
+            {
+                debug!("server certificate names the host in its common name");
                 Ok(ServerCertVerified::assertion())
             }
-            result => result,
+            Err(err) => Err(err),
         }
     }
 
@@ -209,5 +279,21 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dns_name_matches;
+
+    #[test]
+    fn common_names_match_as_openssl_does() {
+        assert!(dns_name_matches("localhost", "localhost"));
+        assert!(dns_name_matches("LocalHost.", "localhost"));
+        assert!(!dns_name_matches("localhost", "otherhost"));
+        assert!(dns_name_matches("*.example.com", "www.example.com"));
+        assert!(!dns_name_matches("*.example.com", "a.b.example.com"));
+        assert!(!dns_name_matches("*.example.com", "example.com"));
+        assert!(!dns_name_matches("*.com", "example.com"));
     }
 }

@@ -27,9 +27,10 @@ mod time;
 pub use access_log::{AccessEntry, AccessLog};
 pub use basic_auth::BasicAuth;
 pub use client::{
-    Client, ClientConfig, ClientError, ClientRequest, ClientResponse, Event, HttpVersion,
-    MAX_REDIRECTS, RequestHead, ResponseHead,
+    Client, ClientConfig, ClientError, ClientRequest, ClientResponse, ConnectTo, Event,
+    HttpVersion, IpFamily, MAX_REDIRECTS, RequestBody, RequestHead, Resolve, ResponseHead,
 };
+pub use cookie_store;
 pub use cors::CorsOrigins;
 pub use error::Error;
 pub use server::{MAX_PER_CLIENT, Root, Server, ServerConfig};

@@ -3,27 +3,34 @@
 //! wire is reported as `Event`s for the caller to render (`-v`).
 
 mod connect;
+mod error;
+mod pool;
+mod request;
 
-use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, COOKIE, HOST, LOCATION, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
-use http_body_util::Empty;
+use cookie_store::{CookieStore, RawCookie};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
-use connect::{BoxIo, Target};
+use connect::{BoxIo, Dial, Sniffed, Target};
+pub use error::ClientError;
+use pool::{Pool, Sender};
+pub use request::{ClientRequest, RequestBody};
 
 /// Redirects followed at most, as curl's default for `-L` is generous but
 /// a loop must end.
 pub const MAX_REDIRECTS: usize = 10;
 
-const DEFAULT_USER_AGENT: &str = concat!("netkit/", env!("CARGO_PKG_VERSION"));
+pub(crate) const DEFAULT_USER_AGENT: &str = concat!("netkit/", env!("CARGO_PKG_VERSION"));
 
 /// Which HTTP version to speak.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +54,36 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Redirects to follow; 0 returns the redirect itself.
     pub max_redirects: usize,
+    /// Addresses to use for `host:port` instead of asking DNS (`--resolve`).
+    pub resolve: Vec<Resolve>,
+    /// Where to connect instead, for a host and port (`--connect-to`).
+    pub connect_to: Vec<ConnectTo>,
+    /// Only IPv4 or only IPv6 addresses (`-4`, `-6`).
+    pub family: Option<IpFamily>,
+}
+
+/// `--resolve host:port:addr[,addr]...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// `--connect-to HOST1:PORT1:HOST2:PORT2`: an empty part matches any host
+/// or port, or keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectTo {
+    pub from_host: Option<String>,
+    pub from_port: Option<u16>,
+    pub to_host: Option<String>,
+    pub to_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    V4,
+    V6,
 }
 
 impl Default for ClientConfig {
@@ -57,66 +94,10 @@ impl Default for ClientConfig {
             version: HttpVersion::Auto,
             connect_timeout: Duration::from_secs(10),
             max_redirects: 0,
+            resolve: Vec::new(),
+            connect_to: Vec::new(),
+            family: None,
         }
-    }
-}
-
-/// Everything that can go wrong in a request. Where there is an underlying
-/// cause it is the error's `source`, not repeated in the message.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("`{0}` is not a valid URL")]
-    InvalidUrl(String),
-    #[error("unsupported scheme `{0}`: use http:// or https://")]
-    UnsupportedScheme(String),
-    #[error("the proxy must be http://HOST:PORT, not `{0}`")]
-    InvalidProxy(String),
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    #[error("cannot resolve {host}: {reason}")]
-    Resolve { host: String, reason: String },
-    #[error("connection refused by {addr}: is the server running?")]
-    Refused { addr: SocketAddr },
-    #[error("cannot connect to {addr}")]
-    Connect { addr: SocketAddr, source: io::Error },
-    #[error("timed out after {timeout:?} connecting to {addr}")]
-    ConnectTimeout { addr: SocketAddr, timeout: Duration },
-    #[error("TLS handshake with {host} failed: {reason}{}", tls_hint(reason))]
-    Tls { host: String, reason: io::Error },
-    #[error("TLS handshake with {host} timed out after {timeout:?}")]
-    TlsTimeout { host: String, timeout: Duration },
-    #[error(transparent)]
-    TlsConfig(#[from] tls::Error),
-    #[error("proxy {proxy} refused to connect to {target}: {status}")]
-    ProxyRefused {
-        proxy: String,
-        target: String,
-        status: StatusCode,
-    },
-    #[error("proxy {proxy} did not answer CONNECT within {timeout:?}")]
-    ProxyTimeout { proxy: String, timeout: Duration },
-    #[error("{context}")]
-    Http {
-        context: String,
-        source: hyper::Error,
-    },
-    #[error("stopped after {0} redirects")]
-    TooManyRedirects(usize),
-    #[error("redirect to an invalid location `{0}`")]
-    BadRedirect(String),
-}
-
-/// For a certificate the client does not trust, what the user can do.
-fn tls_hint(reason: &io::Error) -> &'static str {
-    let reason = reason.to_string();
-    if reason.contains("CaUsedAsEndEntity") {
-        // What `openssl req -x509` makes unless told otherwise.
-        " (the server presents a self-signed CA certificate as its own: \
-         trust exactly that certificate with --cacert FILE, or use --insecure)"
-    } else if reason.contains("certificate") {
-        " (for a test server, use --cacert FILE, or --insecure)"
-    } else {
-        ""
     }
 }
 
@@ -138,14 +119,23 @@ pub struct ResponseHead {
     pub headers: HeaderMap,
 }
 
-/// What happens on the wire, in order.
+/// What happens on the wire, in order, each reported as it happens (so a
+/// caller can time them).
 #[derive(Debug, Clone)]
 pub enum Event {
+    Resolved {
+        host: String,
+        addrs: Vec<SocketAddr>,
+    },
     Connecting {
         addr: SocketAddr,
     },
     Connected {
         addr: SocketAddr,
+    },
+    /// A connection kept from an earlier request is used again.
+    Reused {
+        authority: String,
     },
     Tls {
         description: String,
@@ -158,25 +148,6 @@ pub enum Event {
     },
 }
 
-/// A request: method, URL and extra headers (which replace the defaults
-/// of the same name).
-#[derive(Debug, Clone)]
-pub struct ClientRequest {
-    pub method: Method,
-    pub url: Url,
-    pub headers: HeaderMap,
-}
-
-impl ClientRequest {
-    pub fn get(url: Url) -> Self {
-        Self {
-            method: Method::GET,
-            url,
-            headers: HeaderMap::new(),
-        }
-    }
-}
-
 /// A response whose body is still to be read.
 #[derive(Debug)]
 pub struct ClientResponse {
@@ -186,6 +157,8 @@ pub struct ClientResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Incoming,
+    /// Redirects followed to get here.
+    pub redirects: usize,
 }
 
 impl ClientResponse {
@@ -220,11 +193,19 @@ impl ClientResponse {
     }
 }
 
+/// An HTTP client. Connections are kept and used again for later requests
+/// to the same origin (redirects, several URLs), as curl does.
 #[derive(Debug, Clone)]
 pub struct Client {
     config: ClientConfig,
     tls: Arc<tls::rustls::ClientConfig>,
+    pool: Pool,
+    cookies: Option<Arc<Mutex<CookieStore>>>,
 }
+
+/// A redirect body larger than this is not read to keep its connection:
+/// the connection is dropped instead.
+const DRAIN_LIMIT: usize = 1 << 20;
 
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
@@ -234,7 +215,26 @@ impl Client {
             return Err(ClientError::InvalidProxy(proxy.to_string()));
         }
         let tls = tls::client_config(&config.tls, connect::alpn(config.version))?;
-        Ok(Self { config, tls })
+        Ok(Self {
+            config,
+            tls,
+            pool: Pool::default(),
+            cookies: None,
+        })
+    }
+
+    /// Keeps cookies in `store`: sent with every request they match and
+    /// updated from every response, redirects included.
+    pub fn with_cookies(mut self, store: CookieStore) -> Self {
+        self.cookies = Some(Arc::new(Mutex::new(store)));
+        self
+    }
+
+    /// The cookies as they are now, to be saved (`--cookie-jar`).
+    pub fn cookies(&self) -> Option<CookieStore> {
+        self.cookies
+            .as_ref()
+            .map(|store| store.lock().expect("cookie store").clone())
     }
 
     /// Parses a URL the way a user types it; `example.com/x` means http.
@@ -260,11 +260,13 @@ impl Client {
     ) -> Result<ClientResponse, ClientError> {
         let mut redirects = 0;
         loop {
-            let response = self.send_once(&request, events).await?;
+            let mut response = self.send_once(&request, events).await?;
+            response.redirects = redirects;
             let location = response
                 .headers
                 .get(LOCATION)
-                .and_then(|value| value.to_str().ok());
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
             let follow = self.config.max_redirects > 0
                 && response.status.is_redirection()
                 && response.status != StatusCode::NOT_MODIFIED;
@@ -277,25 +279,36 @@ impl Client {
             redirects += 1;
             let next = response
                 .url
-                .join(location)
-                .map_err(|_| ClientError::BadRedirect(location.to_owned()))?;
-            target(&next).map_err(|_| ClientError::BadRedirect(location.to_owned()))?;
+                .join(&location)
+                .map_err(|_| ClientError::BadRedirect(location.clone()))?;
+            target(&next).map_err(|_| ClientError::BadRedirect(location.clone()))?;
             events(Event::Redirect {
                 location: next.clone(),
             });
-            // 303, and 301/302 after anything but GET/HEAD, become GET, as
-            // browsers do (RFC 9110 §15.4).
-            if response.status == StatusCode::SEE_OTHER
-                || (matches!(response.status.as_u16(), 301 | 302)
-                    && request.method != Method::GET
-                    && request.method != Method::HEAD)
+            // Read the redirect's body so its connection can serve the
+            // next request; a large one is not worth it.
+            let mut drained = 0;
+            while drained <= DRAIN_LIMIT {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => drained += chunk.len(),
+                    _ => break,
+                }
+            }
+            drop(response.body);
+            // 303, and 301/302 after a POST, become GET without a body, as
+            // curl and browsers do (RFC 9110 §15.4); 307 and 308 repeat the
+            // request as it was.
+            let status = response.status;
+            if (status == StatusCode::SEE_OTHER && request.method != Method::HEAD)
+                || (matches!(status.as_u16(), 301 | 302) && request.method == Method::POST)
             {
                 request.method = Method::GET;
+                request.body = RequestBody::Empty;
+                request.headers.remove(CONTENT_TYPE);
+                request.headers.remove(CONTENT_LENGTH);
             }
-            // Credentials are for the host they were given for.
-            if next.host_str() != request.url.host_str()
-                || next.port_or_known_default() != request.url.port_or_known_default()
-            {
+            // Credentials are for the origin they were given for.
+            if next.origin() != request.url.origin() {
                 request.headers.remove(AUTHORIZATION);
                 request.headers.remove(COOKIE);
                 request.headers.remove(HOST);
@@ -304,23 +317,59 @@ impl Client {
         }
     }
 
-    async fn send_once(
+    /// Where to open a connection for `target`, after `--connect-to`.
+    fn dial(&self, target: &Target) -> Dial {
+        let mut host = target.host.clone();
+        let mut port = target.port;
+        if let Some(rule) = self.config.connect_to.iter().find(|rule| {
+            rule.from_host
+                .as_ref()
+                .is_none_or(|from| from.eq_ignore_ascii_case(&target.host))
+                && rule.from_port.is_none_or(|from| from == target.port)
+        }) {
+            if let Some(to) = &rule.to_host {
+                host = to.clone();
+            }
+            if let Some(to) = rule.to_port {
+                port = to;
+            }
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let fixed = self
+            .config
+            .resolve
+            .iter()
+            .find(|entry| entry.host.eq_ignore_ascii_case(bare) && entry.port == port)
+            .map(|entry| entry.addrs.clone());
+        Dial {
+            host,
+            port,
+            fixed,
+            family: self.config.family,
+        }
+    }
+
+    async fn connect(
         &self,
-        request: &ClientRequest,
+        target: &Target,
         events: &mut (dyn FnMut(Event) + Send),
-    ) -> Result<ClientResponse, ClientError> {
-        let target = target(&request.url)?;
+    ) -> Result<(Sender, bool), ClientError> {
         let wait = self.config.connect_timeout;
-        let via_proxy = self.config.proxy.as_ref();
-        let (io, h2, absolute_form): (BoxIo, bool, bool) = match via_proxy {
+        let mut first_bytes = None;
+        let (io, h2, absolute_form): (BoxIo, bool, bool) = match &self.config.proxy {
             Some(proxy) => {
                 let proxy_host = proxy.host_str().expect("checked in new");
                 let proxy_port = proxy.port_or_known_default().unwrap_or(3128);
                 let proxy_name = format!("{proxy_host}:{proxy_port}");
-                let stream = connect::tcp(proxy_host, proxy_port, wait, events).await?;
+                let dial = Dial {
+                    host: proxy_host.to_owned(),
+                    port: proxy_port,
+                    fixed: None,
+                    family: self.config.family,
+                };
+                let stream = connect::tcp(&dial, wait, events).await?;
                 if target.tls {
-                    let tunnel =
-                        connect::tunnel(stream, &proxy_name, &target, wait, events).await?;
+                    let tunnel = connect::tunnel(stream, &proxy_name, target, wait, events).await?;
                     let (io, h2) =
                         connect::tls(tunnel, &target.host, &self.tls, wait, events).await?;
                     (io, h2, false)
@@ -329,13 +378,16 @@ impl Client {
                 }
             }
             None => {
-                let stream = connect::tcp(&target.host, target.port, wait, events).await?;
+                let stream = connect::tcp(&self.dial(target), wait, events).await?;
                 if target.tls {
                     let (io, h2) =
                         connect::tls(Box::new(stream), &target.host, &self.tls, wait, events)
                             .await?;
                     (io, h2, false)
                 } else {
+                    let addr = stream.peer_addr().ok();
+                    let (stream, first) = Sniffed::new(stream);
+                    first_bytes = addr.map(|addr| (first, addr));
                     (
                         Box::new(stream),
                         self.config.version == HttpVersion::Http2,
@@ -344,28 +396,110 @@ impl Client {
                 }
             }
         };
-        let (http_request, head) = build(request, &target, h2, absolute_form)?;
-        events(Event::Request(head));
-        let context = format!("request to {}", request.url);
-        let http = |source| ClientError::Http {
-            context: context.clone(),
+        let handshake = async {
+            if h2 {
+                let (sender, connection) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+                        .await?;
+                tokio::spawn(connection);
+                Ok(Sender::H2(sender))
+            } else {
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+                tokio::spawn(connection);
+                Ok(Sender::H1 {
+                    sender,
+                    absolute_form,
+                    first_bytes,
+                })
+            }
+        };
+        let sender = handshake.await.map_err(|source| ClientError::Http {
+            context: format!("connecting to {}", target.authority()),
             source,
+        })?;
+        Ok((sender, absolute_form))
+    }
+
+    async fn send_once(
+        &self,
+        request: &ClientRequest,
+        events: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<ClientResponse, ClientError> {
+        let target = target(&request.url)?;
+        let key = format!(
+            "{}://{} via {:?}",
+            request.url.scheme(),
+            target.authority(),
+            self.config.proxy.as_ref().map(Url::as_str)
+        );
+        let mut sender = match self.pool.take(&key).await {
+            Some(sender) => {
+                events(Event::Reused {
+                    authority: target.authority(),
+                });
+                sender
+            }
+            None => self.connect(&target, events).await?.0,
         };
-        let response = if h2 {
-            let (mut sender, connection) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-                    .await
-                    .map_err(http)?;
-            tokio::spawn(connection);
-            sender.send_request(http_request).await.map_err(http)?
-        } else {
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-                .await
-                .map_err(http)?;
-            tokio::spawn(connection);
-            sender.send_request(http_request).await.map_err(http)?
+        let mut with_cookies = request.clone();
+        if let Some(store) = &self.cookies {
+            let store = store.lock().expect("cookie store");
+            let pairs: Vec<String> = store
+                .get_request_values(&request.url)
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            if !pairs.is_empty() {
+                let mut value = pairs.join("; ");
+                if let Some(given) = request.headers.get(COOKIE).and_then(|v| v.to_str().ok()) {
+                    value = format!("{given}; {value}");
+                }
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    with_cookies.headers.insert(COOKIE, value);
+                }
+            }
+        }
+        let body = request.body.open(&request.uploaded).await?;
+        let (http_request, head) = request::build(
+            &with_cookies,
+            &target,
+            sender.is_h2(),
+            sender.absolute_form(),
+            body,
+        )?;
+        events(Event::Request(head));
+        let response = match sender.send(http_request).await {
+            Ok(response) => response,
+            Err(source) => {
+                // A TLS server answers an HTTP request with an alert, or
+                // closes: ask it for a TLS handshake to say which it is.
+                if let Some((first, addr)) = sender.first_bytes()
+                    && (first.look_like_tls() || connect::speaks_tls(*addr).await)
+                {
+                    return Err(ClientError::SpeaksTls {
+                        authority: target.authority(),
+                    });
+                }
+                return Err(ClientError::Http {
+                    context: format!("request to {}", request.url),
+                    source,
+                });
+            }
         };
+        self.pool.put(key, sender);
         let (parts, body) = response.into_parts();
+        if let Some(store) = &self.cookies {
+            let set = parts
+                .headers
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .filter_map(|text| RawCookie::parse(text.to_owned()).ok());
+            store
+                .lock()
+                .expect("cookie store")
+                .store_response_cookies(set, &request.url);
+        }
         events(Event::Response(ResponseHead {
             version: parts.version,
             status: parts.status,
@@ -377,6 +511,7 @@ impl Client {
             status: parts.status,
             headers: parts.headers,
             body,
+            redirects: 0,
         })
     }
 }
@@ -401,73 +536,17 @@ fn target(url: &Url) -> Result<Target, ClientError> {
     })
 }
 
-/// The request as hyper sends it, and its head as shown in transcripts.
-fn build(
-    request: &ClientRequest,
-    target: &Target,
-    h2: bool,
-    absolute_form: bool,
-) -> Result<(Request<Empty<Bytes>>, RequestHead), ClientError> {
-    let url = &request.url;
-    let mut origin_form = url.path().to_owned();
-    if let Some(query) = url.query() {
-        origin_form.push('?');
-        origin_form.push_str(query);
-    }
-    let mut without_fragment = url.clone();
-    without_fragment.set_fragment(None);
-    let (uri, version) = if h2 {
-        (without_fragment.to_string(), Version::HTTP_2)
-    } else if absolute_form {
-        (without_fragment.to_string(), Version::HTTP_11)
-    } else {
-        (origin_form, Version::HTTP_11)
-    };
-    let mut headers = HeaderMap::new();
-    if !h2 {
-        let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or(&target.host)),
-            None => url.host_str().unwrap_or(&target.host).to_owned(),
-        };
-        headers.insert(
-            HOST,
-            HeaderValue::from_str(&host)
-                .map_err(|err| ClientError::InvalidRequest(err.to_string()))?,
-        );
-    }
-    headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
-    headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-    for name in request.headers.keys() {
-        if h2 && name == HOST {
-            continue;
-        }
-        headers.remove(name);
-        for value in request.headers.get_all(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    let mut builder = Request::builder()
-        .method(request.method.clone())
-        .uri(&uri)
-        .version(version);
-    *builder.headers_mut().expect("a fresh builder") = headers.clone();
-    let http_request = builder
-        .body(Empty::new())
-        .map_err(|err| ClientError::InvalidRequest(err.to_string()))?;
-    Ok((
-        http_request,
-        RequestHead {
-            method: request.method.clone(),
-            target: uri,
-            version,
-            headers,
-        },
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::USER_AGENT;
+
+    fn empty() -> request::Body {
+        use http_body_util::BodyExt;
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed()
+    }
 
     #[test]
     fn urls_as_users_type_them() {
@@ -483,27 +562,16 @@ mod tests {
     }
 
     #[test]
-    fn tls_failures_say_what_to_do() {
-        let hint = |text: &str| tls_hint(&io::Error::other(text.to_owned()));
-        assert!(hint("invalid peer certificate: UnknownIssuer").contains("--cacert"));
-        assert!(
-            hint("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))")
-                .contains("--cacert FILE")
-        );
-        assert_eq!(hint("received corrupt message"), "");
-    }
-
-    #[test]
     fn request_forms() {
         let request =
             ClientRequest::get(Url::parse("http://example.com:8080/a%20b?q=1#frag").unwrap());
         let t = target(&request.url).unwrap();
-        let (_, head) = build(&request, &t, false, false).unwrap();
+        let (_, head) = request::build(&request, &t, false, false, empty()).unwrap();
         assert_eq!(head.target, "/a%20b?q=1");
         assert_eq!(head.headers[HOST], "example.com:8080");
-        let (_, head) = build(&request, &t, false, true).unwrap();
+        let (_, head) = request::build(&request, &t, false, true, empty()).unwrap();
         assert_eq!(head.target, "http://example.com:8080/a%20b?q=1");
-        let (_, head) = build(&request, &t, true, false).unwrap();
+        let (_, head) = request::build(&request, &t, true, false, empty()).unwrap();
         assert_eq!(head.version, Version::HTTP_2);
         assert!(head.headers.get(HOST).is_none());
 
@@ -517,7 +585,7 @@ mod tests {
         custom
             .headers
             .append("x-two", HeaderValue::from_static("2"));
-        let (_, head) = build(&custom, &t, false, false).unwrap();
+        let (_, head) = request::build(&custom, &t, false, false, empty()).unwrap();
         assert_eq!(head.headers[USER_AGENT], "me");
         assert_eq!(head.headers.get_all("x-two").iter().count(), 2);
     }
