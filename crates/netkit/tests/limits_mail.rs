@@ -10,7 +10,13 @@ use support::{Scratch, scenario, start, text};
 
 fn sink(scratch: &Scratch, extra: &[&str]) -> testkit::Server {
     let maildir = scratch.path("maildir");
-    let mut args = vec!["--no-tls", "--maildir", maildir.to_str().unwrap()];
+    let mut args = vec![
+        "--no-tls",
+        "--web",
+        "off",
+        "--maildir",
+        maildir.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     start(&["mail", "sink"], "--bind", &args)
 }

@@ -18,7 +18,7 @@ mod files;
 pub mod htpasswd;
 mod negotiate;
 mod pages;
-mod range;
+pub mod range;
 mod respond;
 mod server;
 mod settings;
@@ -33,6 +33,7 @@ pub use client::{
 pub use cookie_store;
 pub use cors::CorsOrigins;
 pub use error::Error;
+pub use files::RequestPath;
 pub use server::{MAX_PER_CLIENT, Root, Server, ServerConfig};
 pub use settings::{SiteSettings, parse_header};
 pub use url::Url;
