@@ -101,6 +101,9 @@ pub struct Stats {
     /// Of those, packets the kernel dropped because the socket's buffer
     /// was full.
     pub dropped: u64,
+    /// Packets read from the kernel but never handed on: left in the last
+    /// batch when the capture stopped (`-c` reached, or interrupted).
+    pub discarded: u64,
 }
 
 /// An open capture: a packet socket bound to one interface (or all) with
@@ -326,10 +329,8 @@ impl Capture {
             let index = self.batch.at;
             self.batch.at += 1;
             let header = &self.batch.headers[index];
-            let from = &self.batch.names[index];
             // tcpdump shows a loopback packet once: as it comes in.
-            if from.sll_pkttype == PACKET_OUTGOING && Some(from.sll_ifindex as u32) == self.loopback
-            {
+            if self.is_loopback_echo(index) {
                 continue;
             }
             let kept = (header.msg_len as usize).min(self.batch.slot);
@@ -405,7 +406,21 @@ impl Capture {
         }
         self.stats.received += u64::from(raw.tp_packets);
         self.stats.dropped += u64::from(raw.tp_drops);
+        self.stats.discarded = self.unread();
         Ok(self.stats)
+    }
+
+    /// Frames still in the batch that `next_into` would hand on.
+    fn unread(&self) -> u64 {
+        (self.batch.at..self.batch.filled)
+            .filter(|&index| !self.is_loopback_echo(index))
+            .count() as u64
+    }
+
+    /// Loopback's outgoing copy of a packet, which tcpdump does not show.
+    fn is_loopback_echo(&self, index: usize) -> bool {
+        let from = &self.batch.names[index];
+        from.sll_pkttype == PACKET_OUTGOING && Some(from.sll_ifindex as u32) == self.loopback
     }
 }
 

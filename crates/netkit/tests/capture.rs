@@ -102,6 +102,12 @@ fn upper_udping_and_web_traffic_decodes_as_tshark_sees_it() {
             .any(|l| l.ends_with("packets dropped by kernel")),
         "{stats:?}"
     );
+    assert!(
+        stats
+            .iter()
+            .any(|l| l.ends_with("packets dropped by netkit")),
+        "{stats:?}"
+    );
 
     let packets = assert_same_as_tshark(&file);
     // What each exchange must have put on the wire.

@@ -140,17 +140,24 @@ fn no_delayed_ack_stall_on_reused_origin_connections() {
     let mut client = Wire::connect(proxy.addr());
     // The first request opens the pooled origin connection.
     assert_eq!(client.get(&url, "").status, 200);
-    let started = Instant::now();
+    // A delayed-ACK stall costs each affected request 40 ms or more; the
+    // median of 40 is robust to the odd request slowed by a loaded machine.
+    let mut times = Vec::new();
     for _ in 0..20 {
+        let started = Instant::now();
         let answer = client.get(&url, "");
+        times.push(started.elapsed());
         assert_eq!((answer.status, answer.x_cache()), (200, "MISS"));
+        let started = Instant::now();
         let posted = client.post(&url, "ping");
+        times.push(started.elapsed());
         assert_eq!(posted.body, b"got ping");
     }
-    let took = started.elapsed();
+    times.sort();
+    let median = times[times.len() / 2];
     assert!(
-        took < Duration::from_millis(1500),
-        "40 requests through the proxy took {took:?}: delayed-ACK stalls"
+        median < Duration::from_millis(30),
+        "the median request through the proxy took {median:?}: delayed-ACK stalls ({times:?})"
     );
 }
 

@@ -380,5 +380,6 @@ fn capture_live(
     eprintln!("{captured} packets captured");
     eprintln!("{} packets received by filter", stats.received);
     eprintln!("{} packets dropped by kernel", stats.dropped);
+    eprintln!("{} packets dropped by netkit", stats.discarded);
     Ok(())
 }
