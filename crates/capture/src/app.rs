@@ -194,7 +194,11 @@ pub fn mask_text(text: &str) -> String {
                 Err(_) if line.contains("password") => MASK.to_owned(),
                 Err(_) => line.to_owned(),
             }
-        } else if line.len() >= 5 && line[..5].eq_ignore_ascii_case("AUTH ") {
+        } else if line
+            .as_bytes()
+            .get(..5)
+            .is_some_and(|start| start.eq_ignore_ascii_case(b"AUTH "))
+        {
             mask_smtp(line)
         } else {
             line.to_owned()
@@ -405,6 +409,15 @@ mod tests {
             masked.ends_with("AUTH PLAIN ********\r\nhello\n"),
             "{masked}"
         );
+    }
+
+    /// Found by the fuzzer: a multi-byte character across the fifth byte
+    /// of a line was cut in the middle when looking for `AUTH `.
+    #[test]
+    fn lines_with_wide_characters_early_are_left_whole() {
+        let text = "E\0%\0\u{75c}";
+        assert_eq!(mask_text(text), text);
+        assert_eq!(mask_text("AUT\u{e9} x"), "AUT\u{e9} x");
     }
 
     #[test]
