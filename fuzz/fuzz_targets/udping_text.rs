@@ -15,9 +15,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let written = TextRepr {
         time: repr.time.map(|t| Duration::new(t.as_secs(), t.subsec_micros() * 1000)),
+        // Intervals are written capped at u32::MAX seconds, to the millisecond.
         interval: repr
             .interval
-            .map(|i| Duration::new(i.as_secs().min(u64::from(u32::MAX)), i.subsec_millis() * 1_000_000))
+            .map(|i| i.min(Duration::from_secs(u64::from(u32::MAX))))
+            .map(|i| Duration::new(i.as_secs(), i.subsec_millis() * 1_000_000))
             .filter(|i| !i.is_zero()),
         ..repr
     };
