@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{capture, chat, demo, mail, ping, proxy, udping, upper, web};
+use crate::serve::LogFormat;
+use crate::{capture, chat, completions, demo, mail, man, ping, proxy, udping, upper, web};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -16,9 +17,13 @@ Examples:
   netkit web serve ./public --list             serve a directory over HTTP/1.1 and HTTP/2
   netkit chat join --user alice --register     join a chat server (netkit chat serve)
   netkit capture -i lo port 12000              show packets as tcpdump does (needs CAP_NET_RAW)
+  netkit                                       on a terminal: a menu of all of the above
+  source <(netkit completions bash)            tab completion; netkit man web get | man -l -
 
 Each system documents its own flags: netkit <system> <verb> --help.
-Servers log to stderr at the level set by RUST_LOG (default info).
+Servers log to stderr at the level set by RUST_LOG (default info), as text
+or, with --log-format json, one JSON object a line. Every JSON output uses
+snake_case keys, RFC 3339 times and durations as float milliseconds (*_ms).
 Exit status: 0 success, 1 failure, 2 usage error; 141 when stdout or stderr
 is closed under a command (`| head -1`), as for tools killed by SIGPIPE.
 `web get` uses curl's exit codes (see netkit web get --help).";
@@ -45,7 +50,7 @@ pub enum Command {
     Upper(upper::UpperCommand),
     /// ICMP echo to one host or many, like iputils ping (netkit ping -c 3 127.0.0.1)
     Ping(ping::PingArgs),
-    /// Caching web proxy (netkit proxy serve; curl -x http://127.0.0.1:8888 http://example.com/)
+    /// Caching web proxy (netkit proxy serve; curl -x http://127.0.0.1:8888 http://127.0.0.1:8080/)
     #[command(subcommand)]
     Proxy(proxy::ProxyCommand),
     /// UDP pinger, STAMP reflector and heartbeat (netkit udping ping 127.0.0.1:12000)
@@ -66,6 +71,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// The HTTP client under curl's name: the same as `netkit web get`
     Curl(Box<web::GetArgs>),
+    /// Write a tab-completion script for bash, zsh, fish or PowerShell
+    Completions(completions::CompletionsArgs),
+    /// Write the manual page of netkit or of one of its commands (roff)
+    Man(man::ManArgs),
 }
 
 impl Command {
@@ -97,7 +106,24 @@ impl Command {
             Command::Mail(command) => command.is_server(),
             Command::Web(command) => command.is_server(),
             Command::Chat(command) => command.is_server(),
-            Command::Demo(_) | Command::Curl(_) | Command::Capture(_) => false,
+            Command::Demo(_)
+            | Command::Curl(_)
+            | Command::Capture(_)
+            | Command::Completions(_)
+            | Command::Man(_) => false,
+        }
+    }
+
+    /// How a server's log lines are written (clients log text warnings).
+    pub fn log_format(&self) -> LogFormat {
+        match self {
+            Command::Upper(command) => command.log_format(),
+            Command::Proxy(command) => command.log_format(),
+            Command::Udping(command) => command.log_format(),
+            Command::Mail(command) => command.log_format(),
+            Command::Web(command) => command.log_format(),
+            Command::Chat(command) => command.log_format(),
+            _ => LogFormat::Text,
         }
     }
 }

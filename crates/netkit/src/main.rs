@@ -5,9 +5,13 @@
 mod capture;
 mod chat;
 mod cli;
+mod completions;
 mod demo;
 mod duration;
+mod json;
 mod mail;
+mod man;
+mod menu;
 mod ping;
 mod prompt;
 mod proxy;
@@ -19,18 +23,27 @@ mod web;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
+use serve::LogFormat;
 
 fn main() -> ExitCode {
+    // No arguments at a terminal: a person exploring, so offer the menu.
+    // Anywhere else (a script, a pipe) it prints the help, as always.
+    if std::env::args_os().len() == 1
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal()
+    {
+        return menu::run(&Cli::command()).unwrap_or_else(|err| fail(&err));
+    }
     let cli = Cli::parse();
     end_quietly_on_closed_pipes(cli.command.closed_pipe_code());
     if cli.command.watches_its_pipes() {
         watch_for_closed_pipes(cli.command.closed_pipe_code());
     }
-    init_tracing(cli.command.is_server());
+    init_tracing(cli.command.is_server(), cli.command.log_format());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&anyhow::Error::new(err).context("cannot start the runtime")),
@@ -53,6 +66,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Capture(args) => capture::run(args).await,
         Command::Curl(args) => Ok(web::get(*args).await),
+        Command::Completions(args) => completions::run(args, Cli::command()),
+        Command::Man(args) => man::run(args, Cli::command()),
     }
 }
 
@@ -145,14 +160,28 @@ pub fn error_chain(err: &anyhow::Error) -> String {
 
 /// Logs go to stderr so stdout stays clean for results. Servers log at info
 /// by default (connections, shutdown); clients only warn.
-fn init_tracing(server: bool) {
+fn init_tracing(server: bool, format: LogFormat) {
     let default = if server { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
+        // The event's fields at the top level beside `timestamp` (RFC 3339),
+        // `level`, `target` and `message`.
+        LogFormat::Json => log.json().flatten_event(true).init(),
+    }
+}
+
+/// Writes all of `bytes` to stdout (a closed pipe ends the command quietly,
+/// as everywhere).
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use proxy::{AccessRecord, Config, ForwardedFor, IpNet, Proxy, PurgeError};
+use proxy::{AccessRecord, Config, ForwardedFor, Hierarchy, IpNet, Proxy, PurgeError};
 use tokio::sync::mpsc;
 
 use crate::duration;
-use crate::serve::{GraceArgs, LimitArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, LogArgs, LogFormat, Shutdown};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 /// The longest an access log line waits to be written.
@@ -51,6 +51,13 @@ running proxy holds it: then that proxy is asked, at --proxy.")]
 impl ProxyCommand {
     pub fn is_server(&self) -> bool {
         matches!(self, ProxyCommand::Serve(_))
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        match self {
+            ProxyCommand::Serve(args) => args.log.log_format,
+            ProxyCommand::Purge(_) => LogFormat::Text,
+        }
     }
 }
 
@@ -117,6 +124,8 @@ pub struct ServeArgs {
     access_log: Option<PathBuf>,
     #[command(flatten)]
     grace: GraceArgs,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 /// A `--safe-ports` list: one value holding several ranges.
@@ -147,6 +156,9 @@ pub struct PurgeArgs {
     /// How long to wait for the proxy
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
     timeout: Duration,
+    /// Print the outcome as one JSON object (url, purged, place)
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn run(command: ProxyCommand) -> anyhow::Result<ExitCode> {
@@ -199,7 +211,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let records = proxy.take_access_log().expect("access log not yet taken");
     println!("listening on {}", proxy.local_addr());
     std::io::stdout().flush()?;
-    let writer = tokio::task::spawn_blocking(move || write_access_log(records, log));
+    let format = args.log.log_format;
+    let writer = tokio::task::spawn_blocking(move || write_access_log(records, log, format));
     let token = shutdown.token();
     shutdown
         .run(async move {
@@ -218,12 +231,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn write_access_log(
     mut records: mpsc::UnboundedReceiver<AccessRecord>,
     out: Box<dyn Write + Send>,
+    format: LogFormat,
 ) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut batch = Vec::with_capacity(1024);
     while records.blocking_recv_many(&mut batch, 1024) > 0 {
         for record in batch.drain(..) {
-            if writeln!(out, "{record}").is_err() {
+            let written = match format {
+                LogFormat::Text => writeln!(out, "{record}"),
+                LogFormat::Json => writeln!(out, "{}", access_json(&record)),
+            };
+            if written.is_err() {
                 return;
             }
         }
@@ -232,6 +250,28 @@ fn write_access_log(
         }
         std::thread::sleep(ACCESS_LOG_REST);
     }
+}
+
+/// An access log line for `--log-format json`: Squid's fields under their
+/// own names, in netkit's JSON style.
+fn access_json(record: &AccessRecord) -> serde_json::Value {
+    let (hierarchy, peer) = match &record.hierarchy {
+        Hierarchy::None => ("HIER_NONE", None),
+        Hierarchy::Direct(peer) => ("HIER_DIRECT", Some(peer.as_str())),
+    };
+    serde_json::json!({
+        "time": crate::json::rfc3339(record.time),
+        "elapsed_ms": crate::json::ms(record.elapsed),
+        "client": record.client.to_string(),
+        "cache": record.code.as_str(),
+        "status": record.status,
+        "bytes": record.bytes,
+        "method": record.method,
+        "url": record.url,
+        "hierarchy": hierarchy,
+        "peer": peer,
+        "content_type": record.content_type,
+    })
 }
 
 async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
@@ -264,7 +304,13 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
             done => (done?, format!("the proxy at {}", args.proxy)),
         },
     };
-    if purged == 0 {
+    if args.json {
+        crate::json::print_line(&serde_json::json!({
+            "url": args.url,
+            "purged": purged,
+            "place": place,
+        }))?;
+    } else if purged == 0 {
         println!("{} was not in the cache ({place})", args.url);
     } else {
         println!(

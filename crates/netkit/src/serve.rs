@@ -1,5 +1,5 @@
 //! What every server command shares: `--grace`, the connection limits, the
-//! TLS identity flags, and running until SIGINT or SIGTERM, then letting in-flight work finish
+//! TLS identity flags, `--log-format`, and running until SIGINT or SIGTERM, then letting in-flight work finish
 //! within the grace period.
 
 use std::future::Future;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -50,6 +50,23 @@ impl<const MAX: u32, const PER_CLIENT: u32, const RATE: u32> LimitArgs<MAX, PER_
             max_rate: NonZeroU32::new(self.max_connection_rate),
         }
     }
+}
+
+/// How a server writes its event log (stderr) and, for the proxy, its
+/// access log. `netkit web serve` has its own `--log-format` (combined or
+/// json) that means the same for both of its logs.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log lines as text, or as one JSON object a line (time, level,
+    /// message, target and the event's fields)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Where a TLS server's certificate comes from.
@@ -129,7 +146,10 @@ impl Shutdown {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
         };
-        info!(grace = ?self.grace, "{name} received: shutting down");
+        info!(
+            grace_ms = crate::json::ms(self.grace),
+            "{name} received: shutting down"
+        );
         self.token.cancel();
         match tokio::time::timeout(self.grace, &mut server).await {
             Ok(result) => {

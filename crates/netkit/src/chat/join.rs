@@ -14,6 +14,7 @@ use clap::Args;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
+use super::json;
 use crate::duration;
 
 const HELP: &str = "\
@@ -54,10 +55,15 @@ pub struct JoinArgs {
     /// How long to wait to connect and log in
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     timeout: Duration,
+    /// Print each event as one JSON object a line (type, and its fields);
+    /// lines are read from stdin as when it is piped
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
-    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let interactive =
+        !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let password = super::password(
         &format!("Password for {}: ", args.user),
         args.register && interactive,
@@ -88,12 +94,22 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
         .map(|described| format!(", {described}"))
         .unwrap_or_default();
     // Printed before the line editor starts: it owns the terminal after.
-    Output::Plain.line(format!(
-        "* connected to {} as {} ({} online{tls}); #help for commands",
-        client.server(),
-        client.name(),
-        client.users().len()
-    ));
+    Output::Plain.line(if args.json {
+        json::connected(
+            &client.server().to_string(),
+            client.name(),
+            client.users().len(),
+            client.tls().map(|described| described.to_string()),
+        )
+        .to_string()
+    } else {
+        format!(
+            "* connected to {} as {} ({} online{tls}); #help for commands",
+            client.server(),
+            client.name(),
+            client.users().len()
+        )
+    });
     let (mut output, mut input) = if interactive { terminal()? } else { plain() };
 
     let mut quitting = false;
@@ -105,7 +121,17 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { return Ok(ExitCode::FAILURE) };
+                if args.json && let Some(shown) = json::event(&event) {
+                    output.line(shown.to_string());
+                }
                 if let Event::Closed { code, text } = event {
+                    if args.json {
+                        return Ok(if quitting || code == Some(ErrorCode::LoggedOut) {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::FAILURE
+                        });
+                    }
                     if quitting || code == Some(ErrorCode::LoggedOut) {
                         return Ok(ExitCode::SUCCESS);
                     }
@@ -122,6 +148,9 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
                         current = None;
                     }
                     _ => {}
+                }
+                if args.json {
+                    continue;
                 }
                 if let Some(line) = render(event, args.show_unverified) {
                     output.line(line);
@@ -141,7 +170,7 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 if let Some(reply) = execute(&client, command, &mut current).await {
-                    output.line(reply);
+                    output.line(if args.json { json::notice(&reply).to_string() } else { reply });
                 }
             }
         }

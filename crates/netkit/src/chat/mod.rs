@@ -4,6 +4,7 @@
 mod accounts;
 mod bench;
 mod join;
+mod json;
 mod serve;
 
 use std::process::ExitCode;
@@ -64,6 +65,13 @@ server's rate limit must allow the rate (netkit chat serve --rate).")]
 impl ChatCommand {
     pub fn is_server(&self) -> bool {
         matches!(self, ChatCommand::Serve(_))
+    }
+
+    pub fn log_format(&self) -> crate::serve::LogFormat {
+        match self {
+            ChatCommand::Serve(args) => args.log_format(),
+            _ => crate::serve::LogFormat::Text,
+        }
     }
 }
 

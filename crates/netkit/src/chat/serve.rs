@@ -13,7 +13,7 @@ use clap::Args;
 use tracing::warn;
 
 use crate::duration;
-use crate::serve::{GraceArgs, LimitArgs, Shutdown, TlsArgs};
+use crate::serve::{GraceArgs, LimitArgs, LogArgs, LogFormat, Shutdown, TlsArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -87,6 +87,14 @@ pub struct ServeArgs {
     users_interval: Duration,
     #[command(flatten)]
     grace: GraceArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+impl ServeArgs {
+    pub fn log_format(&self) -> LogFormat {
+        self.log.log_format
+    }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -20,11 +20,19 @@ use clap::Args;
 const PER_SYSTEM: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Print one JSON object per system (system, ok, detail, elapsed_ms),
+    /// then a summary object
+    #[arg(long)]
+    json: bool,
+}
 
-pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        json: args.json,
+        ..Summary::default()
+    };
     summary.check("upper", upper::check()).await;
     summary.check("ping", ping::check()).await;
     summary.check("udping", udping::check()).await;
@@ -39,6 +47,7 @@ pub async fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, Default)]
 struct Summary {
+    json: bool,
     passed: usize,
     failed: usize,
 }
@@ -51,6 +60,26 @@ impl Summary {
         let started = Instant::now();
         let outcome = tokio::time::timeout(PER_SYSTEM, check).await;
         let took = started.elapsed().as_secs_f64() * 1e3;
+        if self.json {
+            let (ok, detail) = match outcome {
+                Ok(Ok(checked)) => (true, checked),
+                Ok(Err(err)) => (false, crate::error_chain(&err)),
+                Err(_) => (false, format!("no result within {PER_SYSTEM:?}")),
+            };
+            if ok {
+                self.passed += 1;
+            } else {
+                self.failed += 1;
+            }
+            let _ = crate::json::print_line(&serde_json::json!({
+                "type": "system",
+                "system": system,
+                "ok": ok,
+                "detail": detail,
+                "elapsed_ms": took,
+            }));
+            return;
+        }
         match outcome {
             Ok(Ok(checked)) => {
                 self.passed += 1;
@@ -69,6 +98,20 @@ impl Summary {
 
     fn finish(self, took: Duration) -> ExitCode {
         let total = self.passed + self.failed;
+        if self.json {
+            let _ = crate::json::print_line(&serde_json::json!({
+                "type": "summary",
+                "systems": total,
+                "passed": self.passed,
+                "failed": self.failed,
+                "elapsed_ms": crate::json::ms(took),
+            }));
+            return if self.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
         let took = took.as_secs_f64();
         if self.failed == 0 {
             println!("demo: all {total} systems ok in {took:.1} s");

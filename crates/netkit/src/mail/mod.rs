@@ -24,6 +24,13 @@ impl MailCommand {
     pub fn is_server(&self) -> bool {
         matches!(self, MailCommand::Sink(_))
     }
+
+    pub fn log_format(&self) -> crate::serve::LogFormat {
+        match self {
+            MailCommand::Sink(args) => args.log_format(),
+            MailCommand::Send(_) => crate::serve::LogFormat::Text,
+        }
+    }
 }
 
 pub async fn run(command: MailCommand) -> anyhow::Result<ExitCode> {

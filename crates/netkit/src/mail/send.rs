@@ -239,7 +239,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let code = failure.map_or(0, exit_code);
     if let Output::Json(report) = output {
         let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, &report.finish(code))?;
+        serde_json::to_writer(&mut stdout, &report.finish(code))?;
         writeln!(stdout).context("cannot write to stdout")?;
     }
     Ok(ExitCode::from(code))

@@ -12,7 +12,7 @@ use smtp::{Credentials, Password};
 use tracing::{info, warn};
 
 use crate::duration;
-use crate::serve::{GraceArgs, LimitArgs, Shutdown};
+use crate::serve::{GraceArgs, LimitArgs, LogArgs, LogFormat, Shutdown};
 
 /// The sink account's password comes from here, never from argv.
 const PASSWORD_VAR: &str = "NETKIT_SINK_PASSWORD";
@@ -32,7 +32,7 @@ to go without) lists, searches and shows the messages; its JSON API is under
 /api/v1/ (messages, search, message/ID, message/ID/raw, events). It keeps an
 index, netkit-index.sqlite, in the Maildir's root.
 
-STARTTLS uses a self-signed certificate unless --cert and --key are given.
+STARTTLS uses a self-signed certificate unless --tls-cert and --tls-key are given.
 AUTH PLAIN (offered inside TLS only) accepts one account: --user (default demo)
 with the password in NETKIT_SINK_PASSWORD (default demo).
 
@@ -56,13 +56,13 @@ pub struct SinkArgs {
     #[arg(long)]
     require_auth: bool,
     /// PEM certificate chain for STARTTLS (default: self-signed)
-    #[arg(long, value_name = "FILE", requires = "key")]
-    cert: Option<PathBuf>,
-    /// PEM private key for --cert
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    key: Option<PathBuf>,
+    #[arg(long, alias = "cert", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, alias = "key", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Do not offer STARTTLS (and so no AUTH either)
-    #[arg(long, conflicts_with_all = ["cert", "key"])]
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     no_tls: bool,
     /// Largest message accepted, e.g. 32M, 1G (advertised as SIZE)
     #[arg(long, value_name = "BYTES", default_value = "32M", value_parser = parse_size)]
@@ -104,6 +104,8 @@ pub struct SinkArgs {
     max_messages: Option<u64>,
     #[command(flatten)]
     grace: GraceArgs,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 /// Where the web inbox listens, if anywhere.
@@ -122,6 +124,12 @@ fn parse_web(text: &str) -> Result<WebAddr, String> {
     })
 }
 
+impl SinkArgs {
+    pub fn log_format(&self) -> LogFormat {
+        self.log.log_format
+    }
+}
+
 pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::install(&args.grace)?;
     let password = match std::env::var(PASSWORD_VAR) {
@@ -134,7 +142,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let tls = if args.no_tls {
         None
     } else {
-        let identity = match (&args.cert, &args.key) {
+        let identity = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => tls::Identity::Files {
                 cert: cert.clone(),
                 key: key.clone(),

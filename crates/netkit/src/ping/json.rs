@@ -2,7 +2,7 @@
 //! unanswered, then one summary object per host.
 
 use std::io::{BufWriter, IsTerminal, Stdout, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ping::{Event, ReplyStatus, Report, Session, Statistics};
 use serde::Serialize;
@@ -32,7 +32,7 @@ enum Line<'a> {
         rtt_ms: Option<f64>,
         /// `reply`, `duplicate`, `late` or `bad_checksum`.
         status: &'static str,
-        time: f64,
+        time: String,
     },
     Error {
         host: &'a str,
@@ -44,19 +44,19 @@ enum Line<'a> {
         message: String,
         /// Redirects and source quench are advice and do not count.
         counted: bool,
-        time: f64,
+        time: String,
     },
     NoReply {
         host: &'a str,
         addr: String,
         seq: u16,
-        sent: f64,
+        sent: String,
     },
     NoAnswerYet {
         host: &'a str,
         addr: String,
         seq: u16,
-        time: f64,
+        time: String,
     },
     SendFailed {
         host: &'a str,
@@ -85,7 +85,7 @@ struct Totals<'a> {
     errors: u64,
     late: u64,
     loss_percent: Option<f32>,
-    time_ms: u128,
+    time_ms: f64,
     rtt_ms: Option<Rtt>,
 }
 
@@ -131,7 +131,7 @@ fn totals<'a>(hosts: &'a [HostInfo], index: usize, stats: &Statistics) -> Totals
         errors: stats.errors,
         late: stats.late,
         loss_percent: stats.loss_percent(),
-        time_ms: stats.time_ms(),
+        time_ms: stats.time_ms() as f64,
         rtt_ms: stats.rtt().map(|rtt| Rtt {
             min: millis(rtt.min),
             avg: millis(rtt.avg),
@@ -172,7 +172,7 @@ impl Renderer for Json {
                         ReplyStatus::Late => "late",
                         ReplyStatus::BadChecksum => "bad_checksum",
                     },
-                    time: unix_seconds(reply.at),
+                    time: crate::json::rfc3339(reply.at),
                 }
             }
             Event::Error(error) => {
@@ -186,7 +186,7 @@ impl Renderer for Json {
                     icmp_code: error.message.code(),
                     message: error.message.to_string(),
                     counted: error.message.is_failure(),
-                    time: unix_seconds(error.at),
+                    time: crate::json::rfc3339(error.at),
                 }
             }
             Event::NoReply { host, seq, sent } => {
@@ -195,7 +195,7 @@ impl Renderer for Json {
                     host,
                     addr,
                     seq: *seq,
-                    sent: unix_seconds(*sent),
+                    sent: crate::json::rfc3339(*sent),
                 }
             }
             Event::NoAnswerYet { host, seq, at } => {
@@ -204,7 +204,7 @@ impl Renderer for Json {
                     host,
                     addr,
                     seq: *seq,
-                    time: unix_seconds(*at),
+                    time: crate::json::rfc3339(*at),
                 }
             }
             Event::SendFailed { host, seq, error } => {
@@ -242,9 +242,4 @@ impl Renderer for Json {
 /// the shortest exact one (0.052117, not 0.052117000000000004).
 fn millis(value: Duration) -> f64 {
     value.as_nanos() as f64 / 1e6
-}
-
-fn unix_seconds(time: SystemTime) -> f64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64())
 }

@@ -42,16 +42,16 @@ pub struct PingArgs {
     #[arg(long, value_name = "FILE")]
     file: Option<PathBuf>,
     /// Stop after COUNT probes per host (with -w, after COUNT replies)
-    #[arg(short = 'c', value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'c', long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// Seconds between probes to a host; fractions allowed, below 0.002 only for root
-    #[arg(short = 'i', value_name = "INTERVAL", default_value = "1", value_parser = duration::parse)]
+    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = "1", value_parser = duration::parse)]
     interval: Duration,
     /// Seconds to wait for each reply; a later one is reported as late, not received
-    #[arg(short = 'W', value_name = "TIMEOUT", default_value = "10", value_parser = positive_duration)]
+    #[arg(short = 'W', long, value_name = "TIMEOUT", default_value = "10", value_parser = positive_duration)]
     timeout: Duration,
     /// Exit after DEADLINE whole seconds, however many probes were sent or answered
-    #[arg(short = 'w', value_name = "DEADLINE", value_parser = whole_seconds)]
+    #[arg(short = 'w', long, value_name = "DEADLINE", value_parser = whole_seconds)]
     deadline: Option<Duration>,
     /// Data bytes per probe (8 bytes of ICMP header are added)
     #[arg(short = 's', value_name = "SIZE", default_value_t = 56)]
@@ -60,7 +60,7 @@ pub struct PingArgs {
     #[arg(short = 't', value_name = "TTL", value_parser = clap::value_parser!(u8).range(1..))]
     ttl: Option<u8>,
     /// Quiet: print only the header and the summaries
-    #[arg(short = 'q')]
+    #[arg(short = 'q', long)]
     quiet: bool,
     /// Print the time (seconds since the epoch) before each line
     #[arg(short = 'D')]

@@ -7,7 +7,7 @@ use clap::builder::TypedValueParser;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::duration;
-use crate::serve::GraceArgs;
+use crate::serve::{GraceArgs, LogArgs, LogFormat};
 
 use super::{host_port, socket_addr};
 
@@ -45,6 +45,13 @@ Examples:
 impl UdpingCommand {
     pub fn is_server(&self) -> bool {
         matches!(self, UdpingCommand::Serve(_))
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        match self {
+            UdpingCommand::Serve(args) => args.log.log_format,
+            _ => LogFormat::Text,
+        }
     }
 
     /// A combination of flags that clap cannot rule out, as the usage
@@ -121,6 +128,8 @@ pub struct ServeArgs {
     pub status: bool,
     #[command(flatten)]
     pub grace: GraceArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +189,10 @@ pub struct HeartbeatArgs {
     /// Sequence number of the first heartbeat
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub first_sequence: u32,
+    /// Print one JSON object a line: the start, each heartbeat (seq, time,
+    /// reachable), then a summary
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A fixed delay and the half-width of its uniform jitter.

@@ -158,22 +158,46 @@ async fn heartbeat(args: HeartbeatArgs) -> anyhow::Result<ExitCode> {
     let from = args
         .bind
         .map_or_else(String::new, |addr| format!(" from {addr}"));
-    println!(
-        "sending heartbeats to {target}{from} every {}",
-        render::duration(args.interval)
-    );
+    if args.json {
+        crate::json::print_line(&serde_json::json!({
+            "type": "start",
+            "target": target.to_string(),
+            "bind": args.bind.map(|addr| addr.to_string()),
+            "interval_ms": crate::json::ms(args.interval),
+        }))?;
+    } else {
+        println!(
+            "sending heartbeats to {target}{from} every {}",
+            render::duration(args.interval)
+        );
+    }
     let mut warned = false;
     let mut stdout = std::io::stdout();
     let sent = udping::send_heartbeats(target, config, token, |sequence, reachable| {
         if !reachable && !std::mem::replace(&mut warned, true) {
             eprintln!("netkit: {target} port unreachable: is the server running? (still sending)");
         }
-        let _ = writeln!(stdout, "heartbeat seq={sequence}");
-        let _ = stdout.flush();
+        if args.json {
+            let _ = crate::json::print_line(&serde_json::json!({
+                "type": "heartbeat",
+                "seq": sequence,
+                "time": crate::json::rfc3339(std::time::SystemTime::now()),
+                "reachable": reachable,
+            }));
+        } else {
+            let _ = writeln!(stdout, "heartbeat seq={sequence}");
+            let _ = stdout.flush();
+        }
     })
     .await
     .with_context(|| format!("heartbeats to {target}"))?;
-    println!("{sent} heartbeats sent");
+    if args.json {
+        crate::json::print_line(
+            &serde_json::json!({"type": "summary", "target": target.to_string(), "sent": sent}),
+        )?;
+    } else {
+        println!("{sent} heartbeats sent");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

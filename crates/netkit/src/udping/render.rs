@@ -241,7 +241,7 @@ fn write_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         plural(s.duplicates, "duplicate", "duplicates"),
         s.out_of_order,
         s.late,
-        s.elapsed_s * 1e3
+        s.elapsed_ms
     )?;
     if s.unmatched > 0 {
         writeln!(
@@ -308,7 +308,7 @@ pub fn flood_summary(s: &FloodSummary, json: bool) -> anyhow::Result<()> {
         s.window,
         s.sent,
         s.received,
-        s.elapsed_s,
+        s.elapsed_ms / 1e3,
         s.rate_pps,
         if s.stalls > 0 {
             format!(", {} stalls", s.stalls)

@@ -67,7 +67,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     tls: TlsArgs,
     /// Append the access log to FILE instead of stdout
-    #[arg(long, value_name = "FILE", conflicts_with = "quiet")]
+    #[arg(
+        long = "access-log",
+        alias = "log",
+        value_name = "FILE",
+        conflicts_with = "quiet"
+    )]
     log: Option<PathBuf>,
     /// No access log
     #[arg(long, short)]
@@ -256,6 +261,16 @@ fn listeners(
         all.push((addr, true, secure.clone()));
     }
     Ok(all)
+}
+
+impl ServeArgs {
+    /// The event log follows the access log's format.
+    pub fn log_format(&self) -> crate::serve::LogFormat {
+        match self.log_format {
+            LogFormat::Combined => crate::serve::LogFormat::Text,
+            LogFormat::Json => crate::serve::LogFormat::Json,
+        }
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

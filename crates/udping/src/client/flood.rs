@@ -40,7 +40,7 @@ pub struct FloodSummary {
     pub size: usize,
     pub sent: u64,
     pub received: u64,
-    pub elapsed_s: f64,
+    pub elapsed_ms: f64,
     /// Replies received per second.
     pub rate_pps: f64,
     /// Windows given up as lost after the timeout.
@@ -126,7 +126,7 @@ pub async fn flood(
         size,
         sent,
         received,
-        elapsed_s: elapsed.as_secs_f64(),
+        elapsed_ms: elapsed.as_secs_f64() * 1e3,
         rate_pps: received as f64 / elapsed.as_secs_f64(),
         stalls,
     })

@@ -503,7 +503,7 @@ impl Run {
             residence_ms: (self.mode == Mode::Stamp && self.received > 0)
                 .then(|| self.residence_sum * 1e3 / self.received as f64),
             stamp_loss: (self.mode == Mode::Stamp).then(|| self.directions.loss(self.sent)),
-            elapsed_s: elapsed.as_secs_f64(),
+            elapsed_ms: elapsed.as_secs_f64() * 1e3,
         }
     }
 }

@@ -155,7 +155,7 @@ pub struct Summary {
     /// STAMP only: mean time replies spent inside the reflector.
     pub residence_ms: Option<f64>,
     pub stamp_loss: Option<StampLoss>,
-    pub elapsed_s: f64,
+    pub elapsed_ms: f64,
 }
 
 #[cfg(test)]
