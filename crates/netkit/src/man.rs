@@ -33,7 +33,10 @@ pub fn run(args: ManArgs, mut command: clap::Command) -> anyhow::Result<ExitCode
         page = sub;
     }
     let mut roff = Vec::new();
-    clap_mangen::Man::new(page).render(&mut roff)?;
+    clap_mangen::Man::new(page)
+        .source(format!("netkit {}", env!("CARGO_PKG_VERSION")))
+        .manual("netkit manual")
+        .render(&mut roff)?;
     crate::write_stdout(&roff)?;
     Ok(ExitCode::SUCCESS)
 }

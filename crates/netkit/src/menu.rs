@@ -201,9 +201,24 @@ enum Arg {
     Words,
 }
 
-/// Runs the menu until the user picks `quit` (or presses Esc).
+/// Runs the menu until the user picks `quit` (or presses Esc, or Ctrl-C).
 /// `command` is netkit's command line, for each verb's description.
 pub fn run(command: &clap::Command) -> anyhow::Result<ExitCode> {
+    match choose_and_run(command) {
+        Err(err) if is_interrupt(&err) => Ok(ExitCode::from(130)),
+        done => done,
+    }
+}
+
+/// Ctrl-C at a prompt, once a command has run (and so SIGINT is handled).
+fn is_interrupt(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<dialoguer::Error>(),
+        Some(dialoguer::Error::IO(io)) if io.kind() == std::io::ErrorKind::Interrupted
+    )
+}
+
+fn choose_and_run(command: &clap::Command) -> anyhow::Result<ExitCode> {
     let theme = ColorfulTheme::default();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     println!(

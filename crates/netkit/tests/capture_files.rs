@@ -192,7 +192,7 @@ fn filters_keep_what_tcpdump_keeps() {
         let ours: Vec<String> = read_json(&file, &[expr.as_str()])
             .iter()
             .map(|packet| {
-                let time = packet["time"].as_str().unwrap();
+                let time = packet["time_epoch"].as_str().unwrap();
                 time[..time.len() - 3].to_owned()
             })
             .collect();

@@ -402,3 +402,40 @@ fn demo_one_object_per_system() {
         assert_eq!(summary["failed"], 0);
     }
 }
+
+/// One UDP datagram on Ethernet, in a pcap file Python writes.
+const PCAP: &str = r#"
+import struct, sys
+payload = b"Ping 1 1764921600.5"
+udp = struct.pack("!HHHH", 40000, 12000, 8 + len(payload), 0) + payload
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+total = 0
+for i in range(0, 20, 2):
+    total += (ip[i] << 8) | ip[i + 1]
+while total >> 16:
+    total = (total & 0xffff) + (total >> 16)
+ip = ip[:10] + struct.pack("!H", ~total & 0xffff) + ip[12:]
+frame = b"\0" * 12 + b"\x08\x00" + ip + udp
+with open(sys.argv[1], "wb") as out:
+    out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    out.write(struct.pack("<IIII", 1764921600, 250000, len(frame), len(frame)))
+    out.write(frame)
+"#;
+
+#[test]
+fn capture_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.pcap");
+    let made = testkit::python(PCAP, &[file.to_str().unwrap()], b"");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let out = run_ok(&["capture", "-r", file.to_str().unwrap(), "--json"]);
+    // `app` gives the application's own fields as they are on the wire
+    // (here the lab pinger's `time`, a string of the datagram).
+    let packets = json_lines(&text(&out.stdout), &["app"]);
+    assert_eq!(packets.len(), 1);
+    assert_eq!(packets[0]["app"]["time"], "1764921600.5");
+    assert_eq!(packets[0]["time"], "2025-12-05T08:00:00.25Z");
+    assert_eq!(packets[0]["time_epoch"], "1764921600.250000000");
+    assert_eq!(packets[0]["transport"]["dst_port"], 12000);
+}

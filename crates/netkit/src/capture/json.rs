@@ -11,9 +11,11 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct Line<'a> {
     number: u64,
-    /// Seconds since the epoch with nine decimals, as tshark's
-    /// `frame.time_epoch`.
+    /// When it was captured, RFC 3339 (UTC), as every netkit JSON time.
     time: String,
+    /// The same as seconds since the epoch with nine decimals, as tshark's
+    /// `frame.time_epoch`, to compare with it.
+    time_epoch: String,
     length: u32,
     captured: usize,
     #[serde(flatten)]
@@ -35,7 +37,8 @@ impl<W: Write> Printer<W> {
         let packet = decode::decode(link, &frame.data);
         let line = Line {
             number,
-            time: format!(
+            time: crate::json::rfc3339(std::time::UNIX_EPOCH + frame.timestamp),
+            time_epoch: format!(
                 "{}.{:09}",
                 frame.timestamp.as_secs(),
                 frame.timestamp.subsec_nanos()

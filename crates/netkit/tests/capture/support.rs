@@ -282,7 +282,7 @@ pub fn fields(packet: &Value) -> Fields {
     let tcp = transport["type"] == "tcp";
     let udp = transport["type"] == "udp";
     Fields {
-        time: text(&packet["time"]),
+        time: text(&packet["time_epoch"]),
         src: text(&packet["network"]["src"]),
         dst: text(&packet["network"]["dst"]),
         src_port: text(&transport["src_port"]),

@@ -81,3 +81,114 @@ pub fn json_lines(output: &str, free: &[&str]) -> Vec<serde_json::Value> {
         other => panic!("not an array: {other}"),
     }
 }
+
+/// One flag as `--help` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    pub short: Option<char>,
+    pub long: Option<String>,
+}
+
+/// One command's listing in `--help`: the words after `netkit`, its
+/// subcommands and its flags.
+#[derive(Debug, Clone)]
+pub struct Help {
+    pub path: Vec<String>,
+    pub subcommands: Vec<String>,
+    pub flags: Vec<Flag>,
+}
+
+impl Help {
+    pub fn name(&self) -> String {
+        format!("netkit {}", self.path.join(" "))
+            .trim_end()
+            .to_owned()
+    }
+
+    pub fn has_long(&self, long: &str) -> bool {
+        self.flags.iter().any(|f| f.long.as_deref() == Some(long))
+    }
+
+    pub fn is(&self, path: &str) -> bool {
+        self.path.join(" ") == path
+    }
+}
+
+/// Every command of netkit, found by walking `--help` from the top.
+pub fn every_command() -> Vec<Help> {
+    let mut found = Vec::new();
+    let mut queue = vec![Vec::<String>::new()];
+    while let Some(path) = queue.pop() {
+        let out = run_ok(
+            &path
+                .iter()
+                .map(String::as_str)
+                .chain(["--help"])
+                .collect::<Vec<_>>(),
+        );
+        let help = parse_help(path, &text(&out.stdout));
+        for sub in &help.subcommands {
+            let mut next = help.path.clone();
+            next.push(sub.clone());
+            queue.push(next);
+        }
+        found.push(help);
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
+fn parse_help(path: Vec<String>, help: &str) -> Help {
+    let mut subcommands = Vec::new();
+    let mut flags = Vec::new();
+    let mut in_commands = false;
+    for line in help.lines() {
+        if line == "Commands:" {
+            in_commands = true;
+            continue;
+        }
+        if in_commands {
+            match line
+                .strip_prefix("  ")
+                .and_then(|l| l.split_whitespace().next())
+            {
+                Some(name) if !line.starts_with("   ") => {
+                    if name != "help" {
+                        subcommands.push(name.to_owned());
+                    }
+                }
+                Some(_) => {}
+                None => in_commands = false,
+            }
+            continue;
+        }
+        // Flags start at column 2 (`-x, --long`, `-x`) or 6 (`--long`);
+        // wrapped descriptions are indented further.
+        if let Some(rest) = line.strip_prefix("      --") {
+            flags.push(Flag {
+                short: None,
+                long: Some(long_name(rest)),
+            });
+        } else if let Some(rest) = line.strip_prefix("  -") {
+            let mut chars = rest.chars();
+            let Some(short) = chars.next().filter(|c| *c != '-') else {
+                continue;
+            };
+            let rest = chars.as_str();
+            flags.push(Flag {
+                short: Some(short),
+                long: rest.strip_prefix(", --").map(long_name),
+            });
+        }
+    }
+    Help {
+        path,
+        subcommands,
+        flags,
+    }
+}
+
+fn long_name(rest: &str) -> String {
+    let end = rest.find([' ', '<', '[']).unwrap_or(rest.len());
+    format!("--{}", rest[..end].trim_end_matches("..."))
+}
