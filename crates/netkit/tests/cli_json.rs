@@ -347,6 +347,7 @@ fn web_get_and_serve() {
     // Header names come from the server, so their spelling is not ours.
     let exchange = json_lines(&text(&out.stdout), &["headers"]);
     assert_eq!(exchange.len(), 1);
+    assert!(exchange[0]["timings_ms"]["total"].as_f64().unwrap() > 0.0);
     let access = server
         .server
         .next_line(WAIT)

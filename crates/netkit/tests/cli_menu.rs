@@ -4,92 +4,11 @@
 
 #[path = "cli/support.rs"]
 mod support;
-
-use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+#[path = "cli/terminal.rs"]
+mod terminal;
 
 use support::*;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A tmux server of its own running netkit in a detached session; killed
-/// when dropped.
-struct Terminal {
-    socket: String,
-}
-
-impl Terminal {
-    fn start(name: &str) -> Self {
-        let terminal = Self {
-            socket: format!("netkit-menu-{name}-{}", std::process::id()),
-        };
-        let script = format!(
-            "'{}'; echo \"menu exited $?\"; sleep 600",
-            env!("CARGO_BIN_EXE_netkit")
-        );
-        let out = terminal
-            .tmux(&["new-session", "-d", "-x", "160", "-y", "50", &script])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        terminal
-    }
-
-    fn tmux(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("tmux");
-        command
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args);
-        command
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .tmux(&["capture-pane", "-p", "-S", "-200"])
-            .output()
-            .unwrap();
-        text(&out.stdout)
-    }
-
-    /// Waits until `needle` appears `times` times on the screen.
-    fn wait_for(&self, needle: &str, times: usize) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.screen();
-            if screen.matches(needle).count() >= times {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {times}× {needle:?} within {WAIT:?}; the screen:\n{screen}"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            assert!(self.tmux(&["send-keys", key]).status().unwrap().success());
-        }
-    }
-
-    fn type_line(&self, line: &str) {
-        assert!(
-            self.tmux(&["send-keys", "-l", line])
-                .status()
-                .unwrap()
-                .success()
-        );
-        self.keys(&["Enter"]);
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]).output();
-    }
-}
+use terminal::Terminal;
 
 #[test]
 fn the_menu_runs_a_client_and_a_server_until_quit() {
@@ -101,7 +20,7 @@ fn the_menu_runs_a_client_and_a_server_until_quit() {
     let upper = testkit::Server::start(command, 2);
     let addr = upper.addr().to_string();
 
-    let terminal = Terminal::start("upper");
+    let terminal = Terminal::start("menu", &[]);
     // System: upper is first; verb: send is first.
     terminal.wait_for("? System ›", 1);
     terminal.wait_for("quit", 1);
@@ -139,7 +58,7 @@ fn the_menu_runs_a_client_and_a_server_until_quit() {
     // Quit is the last item.
     terminal.wait_for("? System ›", 1);
     terminal.keys(&["Up", "Enter"]);
-    terminal.wait_for("menu exited 0", 1);
+    terminal.wait_for("netkit exited 0", 1);
 }
 
 #[test]

@@ -74,13 +74,13 @@ fn help_documents_the_options() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     for flag in [
-        "-c <COUNT>",
-        "-i <INTERVAL>",
-        "-W <TIMEOUT>",
-        "-w <DEADLINE>",
+        "-c, --count <COUNT>",
+        "-i, --interval <INTERVAL>",
+        "-W, --timeout <TIMEOUT>",
+        "-w, --deadline <DEADLINE>",
         "-s <SIZE>",
         "-t <TTL>",
-        "-q",
+        "-q, --quiet",
         "-D",
         "-n",
         "-O",

@@ -389,10 +389,10 @@ fn statuses_timeouts_retries_and_reports() {
     assert_eq!(echo["request"]["target"], "/get?a=1");
     let body: Value = serde_json::from_str(echo["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["headers"]["X-Probe"], "7");
-    assert!(echo["timings"]["total"].as_f64().unwrap() > 0.0);
+    assert!(echo["timings_ms"]["total"].as_f64().unwrap() > 0.0);
     assert!(
-        echo["timings"]["connect"].as_f64().unwrap()
-            <= echo["timings"]["starttransfer"].as_f64().unwrap()
+        echo["timings_ms"]["connect"].as_f64().unwrap()
+            <= echo["timings_ms"]["starttransfer"].as_f64().unwrap()
     );
     // -w: %{json} and times that grow in curl's order.
     let out = get(&["-o", "/dev/null", "-w", "%{json}", &bin.url("/bytes/1000")]);

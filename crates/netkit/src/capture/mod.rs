@@ -9,7 +9,7 @@ mod json;
 mod text;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -193,6 +193,8 @@ enum Output {
         interface: String,
         snaplen: u32,
         flush_each: bool,
+        /// A count of the packets written, on a terminal's stderr only.
+        progress: Option<indicatif::ProgressBar>,
     },
 }
 
@@ -221,6 +223,14 @@ impl Output {
                 interface: interface.to_owned(),
                 snaplen,
                 flush_each: args.packet_buffered,
+                progress: std::io::stderr().is_terminal().then(|| {
+                    indicatif::ProgressBar::new_spinner()
+                        .with_message(format!("packets written to {}", path.display()))
+                        .with_style(
+                            indicatif::ProgressStyle::with_template("{spinner} {pos} {msg}")
+                                .expect("a valid template"),
+                        )
+                }),
             },
             (None, true) => Output::Json(json::Printer::new(io::stdout().lock())),
             (None, false) => Output::Print(text::Printer::new(io::stdout().lock(), style)),
@@ -239,6 +249,7 @@ impl Output {
                 interface,
                 snaplen,
                 flush_each,
+                progress,
             } => {
                 if writer.is_none() {
                     let file = File::create(&*path)
@@ -254,6 +265,9 @@ impl Output {
                     writer.write(frame)?;
                     if *flush_each {
                         writer.get_mut().flush()?;
+                    }
+                    if let Some(progress) = progress {
+                        progress.inc(1);
                     }
                 }
             }
@@ -273,8 +287,12 @@ impl Output {
                 writer,
                 interface,
                 snaplen,
+                progress,
                 ..
             } => {
+                if let Some(progress) = progress {
+                    progress.finish_and_clear();
+                }
                 let writer = match writer {
                     Some(writer) => writer,
                     None => {

@@ -3,7 +3,7 @@
 mod args;
 mod render;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -116,7 +116,12 @@ async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
             size: args.size.unwrap_or(64),
             timeout: args.timeout,
         };
-        let summary = udping::flood(target, config, token).await?;
+        let progress = flood_progress(target, args.duration);
+        let summary = udping::flood(target, config, token).await;
+        if let Some(progress) = progress {
+            progress.finish_and_clear();
+        }
+        let summary = summary?;
         render::flood_summary(&summary, args.json)?;
         return Ok(if summary.received > 0 {
             ExitCode::SUCCESS
@@ -144,6 +149,31 @@ async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A bar filling over the flood's duration, on a terminal's stderr only:
+/// the flood itself reports once, at its end.
+fn flood_progress(target: SocketAddr, duration: Duration) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(duration.as_millis() as u64)
+        .with_message(format!("flooding {target}"))
+        .with_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {elapsed}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+    let ticking = bar.clone();
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let mut ticks = tokio::time::interval(Duration::from_millis(100));
+        while !ticking.is_finished() {
+            ticks.tick().await;
+            ticking.set_position(started.elapsed().as_millis() as u64);
+        }
+    });
+    Some(bar)
 }
 
 async fn heartbeat(args: HeartbeatArgs) -> anyhow::Result<ExitCode> {

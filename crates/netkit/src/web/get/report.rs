@@ -217,6 +217,7 @@ impl Exchange {
                 .collect();
             Value::Array(list)
         };
+        let ms = |at: Option<Duration>| at.map_or(0.0, crate::json::ms);
         let mut object = json!({
             "url": self.url,
             "url_effective": self.url_effective,
@@ -240,12 +241,14 @@ impl Exchange {
                 "session": description,
                 "alpn": alpn,
             })),
-            "timings": {
-                "namelookup": self.variable("time_namelookup"),
-                "connect": self.variable("time_connect"),
-                "appconnect": self.variable("time_appconnect"),
-                "starttransfer": self.variable("time_starttransfer"),
-                "total": self.variable("time_total"),
+            // In netkit's JSON style (float milliseconds); `-w '%{json}'`
+            // keeps curl's seconds.
+            "timings_ms": {
+                "namelookup": ms(self.namelookup),
+                "connect": ms(self.connect),
+                "appconnect": ms(self.appconnect),
+                "starttransfer": ms(self.starttransfer),
+                "total": ms(Some(self.total)),
             },
             "size_download": self.size_download,
             "size_upload": self.size_upload,
