@@ -21,7 +21,7 @@ use http::{Request, Version};
 use http_body::{Frame, SizeHint};
 
 use crate::body::Body;
-use crate::time::Civil;
+use utc::Civil;
 
 /// One request as the access log records it.
 #[derive(Debug, Clone)]

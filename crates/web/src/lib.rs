@@ -23,7 +23,6 @@ mod respond;
 mod server;
 mod settings;
 mod sys;
-mod time;
 
 pub use access_log::{AccessEntry, AccessLog};
 pub use basic_auth::BasicAuth;

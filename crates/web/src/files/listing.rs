@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use super::open::{OpenError, RootDir};
 use super::path::{RequestPath, encode_segment};
 use crate::pages::escape_html;
-use crate::time::Civil;
+use utc::Civil;
 
 /// Entries beyond this are left out of a listing, so one huge directory
 /// cannot make one request arbitrarily expensive.
