@@ -700,6 +700,28 @@ mod tests {
             },
             ClientFrame::Rooms,
             ClientFrame::Users,
+            ClientFrame::Ban {
+                room: "#rust".into(),
+                user: "bob".into(),
+                reason: Some("spam".into()),
+            },
+            ClientFrame::Unmute {
+                room: "#rust".into(),
+                user: "bob".into(),
+            },
+            ClientFrame::Bans { room: None },
+            ClientFrame::Delete { user: "bob".into() },
+            ClientFrame::Relay(Relay {
+                to: "bob".into(),
+                key: "k".into(),
+                seq: 3,
+                text: "hi".into(),
+                sig: "s".into(),
+            }),
+            ClientFrame::Register(Credentials {
+                udp_port: None,
+                ..credentials()
+            }),
             ClientFrame::Ping { id: Some(7) },
             ClientFrame::Pong { id: None },
         ];

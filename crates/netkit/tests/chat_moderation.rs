@@ -67,7 +67,7 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts() {
     alice.send("#kick #rust carol too loud");
     carol.expect("* alice kicked carol from #rust: too loud");
     carol.expect("* you left #rust");
-    bob.expect("* carol left #rust");
+    bob.expect("* carol left #rust (kicked)");
     carol.send("#join #rust");
     carol.expect("* you joined #rust");
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chat::client::{ClientOptions, Delivery, Event, Mode};
 use chat::frame::Action;
-use chat::{Client, ErrorCode};
+use chat::{Client, ErrorCode, LeaveReason};
 use clap::Args;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
@@ -444,12 +444,14 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
             )
         }
         Event::Joined { name, room } => format!("* {} joined{}", clean(&name), in_room(room)),
-        Event::Left { name, reason, room } => format!(
-            "* {} left{} ({})",
-            clean(&name),
-            in_room(room),
-            reason.describe()
-        ),
+        Event::Left { name, reason, room } => {
+            // In a named room, the server's kick is an operator's.
+            let why = match (reason, &room) {
+                (LeaveReason::Kicked, Some(_)) => "kicked",
+                _ => reason.describe(),
+            };
+            format!("* {} left{} ({why})", clean(&name), in_room(room))
+        }
         Event::RoomJoined {
             room,
             topic,
