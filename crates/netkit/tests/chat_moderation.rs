@@ -159,6 +159,9 @@ fn admins_moderate_every_room_and_disable_enable_and_delete_accounts() {
     root.expect("* root kicked mallory from #den");
     alice.expect("* root kicked mallory from #den");
     mallory.expect("* you left #den");
+    root.send("#topic #den tidy up");
+    root.expect("* root set the topic of #den: tidy up");
+    alice.expect("* root set the topic of #den: tidy up");
     root.send("#ban #den mallory");
     root.expect("* root banned mallory from #den");
     root.send("#bans");

@@ -108,8 +108,11 @@ impl Member<'_> {
         }
         let length = topic.len();
         match self.shared.rooms.topic(&room, self.moderator(), topic) {
-            Ok(()) => {
-                tracing::info!(room = %room.key(), by = %self.name, bytes = length, "topic set")
+            Ok(untold) => {
+                tracing::info!(room = %room.key(), by = %self.name, bytes = length, "topic set");
+                if let Some(changed) = untold {
+                    self.reply(&changed);
+                }
             }
             Err((code, text)) => self.reply(&error(code, text)),
         }

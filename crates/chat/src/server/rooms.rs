@@ -386,8 +386,14 @@ impl Rooms {
     }
 
     /// Sets the topic, if the setter is one of the room's operators (or
-    /// an admin).
-    pub fn topic(&self, room: &RoomName, by: Moderator<'_>, topic: String) -> Result<(), Refused> {
+    /// an admin); returns the announcement if the setter is not a member
+    /// (an admin), who is told apart.
+    pub fn topic(
+        &self,
+        room: &RoomName,
+        by: Moderator<'_>,
+        topic: String,
+    ) -> Result<Option<ServerFrame>, Refused> {
         if topic.len() > MAX_TOPIC {
             let text = format!("a topic has at most {MAX_TOPIC} bytes");
             return Err((ErrorCode::InvalidText, text));
@@ -401,7 +407,8 @@ impl Rooms {
             by: by.name.to_owned(),
         };
         target.publish(&changed, None);
-        Ok(())
+        let told = is_member(target, by.id, by.name);
+        Ok((!told).then_some(changed))
     }
 
     /// Whether `by` may moderate `room` (its bans may be listed).
