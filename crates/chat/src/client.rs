@@ -523,6 +523,19 @@ impl Roster {
         Some(complete)
     }
 
+    /// Removes the session of `name` with `key`; every session of `name`
+    /// when the key is not given (an older server).
+    fn remove(&mut self, name: &str, key: Option<&str>) {
+        let account = name.to_ascii_lowercase();
+        let Some(sessions) = self.users.get_mut(&account) else {
+            return;
+        };
+        sessions.retain(|peer| key.is_some_and(|key| peer.entry.key != key));
+        if sessions.is_empty() {
+            self.users.remove(&account);
+        }
+    }
+
     fn keys_of(&self, name: &str) -> Vec<PublicKey> {
         self.users
             .get(&name.to_ascii_lowercase())
@@ -623,9 +636,14 @@ impl Background {
                 }
                 Event::Joined { name, room }
             }
-            ServerFrame::Left { name, reason, room } => {
+            ServerFrame::Left {
+                name,
+                reason,
+                room,
+                key,
+            } => {
                 if room.is_none() {
-                    lock(&self.roster).users.remove(&name.to_ascii_lowercase());
+                    lock(&self.roster).remove(&name, key.as_deref());
                 }
                 Event::Left { name, reason, room }
             }

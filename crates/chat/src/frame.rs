@@ -310,6 +310,10 @@ pub enum ServerFrame {
         /// The room left; absent for the default room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
+        /// In the default room, the key of the session that left: an
+        /// account may have several.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
     /// The answer to `join`: the room as it is now.
     RoomJoined {
@@ -752,6 +756,7 @@ mod tests {
             name: "bob".into(),
             reason: LeaveReason::SlowConsumer,
             room: None,
+            key: None,
         })
         .unwrap();
         assert_eq!(

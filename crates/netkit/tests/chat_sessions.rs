@@ -52,6 +52,10 @@ fn an_account_may_be_logged_in_from_several_sessions_when_allowed() {
     alice.send("who is left?");
     phone.expect("[room] alice: who is left?");
     tablet.expect("[room] alice: who is left?");
+    // A direct message reaches every session, each sealed for its key.
+    alice.send("@bob: to all of you");
+    phone.expect("[direct] alice: to all of you");
+    tablet.expect("[direct] alice: to all of you");
     let (status, _, _) = laptop.finish_when_closed();
     assert_eq!(status.code(), Some(1));
 }

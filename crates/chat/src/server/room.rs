@@ -198,7 +198,7 @@ impl Room {
                 LeaveReason::Replaced,
                 "this account logged in on another connection",
             );
-            self.publish_left(&old.entry.name, LeaveReason::Replaced);
+            self.publish_left(&old.entry, LeaveReason::Replaced);
         }
         let id = members.next_id;
         members.next_id += 1;
@@ -251,13 +251,13 @@ impl Room {
 
     /// Removes session `id` if it is still logged in (not replaced),
     /// announcing the leave; returns whether it was.
-    pub fn leave(&self, id: SessionId, name: &Username, reason: LeaveReason) -> bool {
+    pub fn leave(&self, id: SessionId, reason: LeaveReason) -> bool {
         let mut members = lock(&self.members);
-        if members.remove(id).is_none() {
+        let Some(gone) = members.remove(id) else {
             return false;
-        }
+        };
         if reason != LeaveReason::Shutdown {
-            self.publish_left(name.as_str(), reason);
+            self.publish_left(&gone.entry, reason);
         }
         drop(members);
         self.list_changed_now();
@@ -345,13 +345,14 @@ impl Room {
         self.list_changed.notify_one();
     }
 
-    fn publish_left(&self, name: &str, reason: LeaveReason) {
+    fn publish_left(&self, entry: &UserEntry, reason: LeaveReason) {
         self.publish(
             0,
             &ServerFrame::Left {
-                name: name.to_owned(),
+                name: entry.name.clone(),
                 reason,
                 room: None,
+                key: Some(entry.key.clone()),
             },
         );
     }
@@ -444,6 +445,7 @@ mod tests {
                 name: "bob".into(),
                 reason: LeaveReason::Replaced,
                 room: None,
+                key: Some("k2".into()),
             }
         );
         assert!(matches!(
@@ -451,9 +453,9 @@ mod tests {
             ServerFrame::Joined { .. }
         ));
         // The replaced session ending later announces nothing.
-        assert!(!room.leave(bob.id, &name("bob"), LeaveReason::Lost));
+        assert!(!room.leave(bob.id, LeaveReason::Lost));
         assert!(watcher.try_recv().is_err());
-        assert!(room.leave(bob2.id, &name("bob"), LeaveReason::Quit));
+        assert!(room.leave(bob2.id, LeaveReason::Quit));
         assert!(matches!(
             frame(&watcher.try_recv().unwrap().line),
             ServerFrame::Left {
@@ -481,8 +483,8 @@ mod tests {
             first_kick.farewell().unwrap().code,
             ErrorCode::SessionReplaced
         );
-        assert!(!room.leave(first.id, &name("bob"), LeaveReason::Lost));
-        assert!(room.leave(second.id, &name("bob"), LeaveReason::Quit));
+        assert!(!room.leave(first.id, LeaveReason::Lost));
+        assert!(room.leave(second.id, LeaveReason::Quit));
         assert_eq!(room.sessions("bob").len(), 1);
     }
 

@@ -182,6 +182,7 @@ impl Room {
             name: name.clone(),
             reason,
             room: Some(self.name.clone()),
+            key: None,
         };
         self.publish(&left, None);
         Some(name)
@@ -327,6 +328,7 @@ impl Rooms {
                 name: name.to_owned(),
                 reason,
                 room: Some(shown.clone()),
+                key: None,
             };
             room.publish(&left, None);
         }

@@ -360,7 +360,7 @@ async fn member<R, W>(
     shared
         .rooms
         .leave_all(joined.id, user.name.as_str(), reason);
-    if shared.room.leave(joined.id, &user.name, reason) {
+    if shared.room.leave(joined.id, reason) {
         info!(user = %user.name, %peer, reason = reason.describe(), "left");
     }
     kick.stop();
