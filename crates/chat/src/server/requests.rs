@@ -20,7 +20,7 @@ const MAX_PAGE: usize = 200;
 const ROOMS_PER_FRAME: usize = 100;
 
 impl Member<'_> {
-    pub(super) fn join(&self, room: &str) {
+    pub(super) async fn join(&self, room: &str) {
         let Some(room) = self.room(room) else { return };
         if room.is_default() {
             self.reply(&ServerFrame::RoomJoined {
@@ -34,7 +34,13 @@ impl Member<'_> {
             self.send_history(DEFAULT_ROOM.into(), None, replay);
             return;
         }
-        match self.shared.rooms.join(&room, self.seat.clone()) {
+        let mut joined = self.shared.rooms.join(&room, self.seat.clone());
+        if let Err((ErrorCode::Banned, _)) = joined
+            && !self.still_banned(&room).await
+        {
+            joined = self.shared.rooms.join(&room, self.seat.clone());
+        }
+        match joined {
             Ok(entered) => {
                 self.reply(&ServerFrame::RoomJoined {
                     room: entered.room.clone(),
@@ -106,11 +112,16 @@ impl Member<'_> {
             self.reply(&error(ErrorCode::InvalidRoom, text));
             return;
         }
-        let set = self
-            .shared
-            .rooms
-            .topic(&room, self.id, self.name.as_str(), topic);
-        self.refused(set);
+        let length = topic.len();
+        match self.shared.rooms.topic(&room, self.moderator(), topic) {
+            Ok(untold) => {
+                tracing::info!(room = %room.key(), by = %self.name, bytes = length, "topic set");
+                if let Some(changed) = untold {
+                    self.reply(&changed);
+                }
+            }
+            Err((code, text)) => self.reply(&error(code, text)),
+        }
     }
 
     pub(super) fn history(&self, room: &str, before: Option<u64>, limit: Option<usize>) {
@@ -174,7 +185,7 @@ impl Member<'_> {
         }
     }
 
-    fn room(&self, name: &str) -> Option<RoomName> {
+    pub(super) fn room(&self, name: &str) -> Option<RoomName> {
         match RoomName::parse(name) {
             Ok(room) => Some(room),
             Err(why) => {
@@ -206,7 +217,7 @@ impl Member<'_> {
     }
 }
 
-fn error(code: ErrorCode, text: impl Into<String>) -> ServerFrame {
+pub(super) fn error(code: ErrorCode, text: impl Into<String>) -> ServerFrame {
     ServerFrame::Error {
         code,
         text: text.into(),

@@ -32,9 +32,18 @@ pub fn event(event: &Event) -> Option<Value> {
         Event::HistoryEnd { room, count } => {
             json!({"type": "history_end", "room": room, "count": count})
         }
-        Event::Direct { from, text } => {
-            json!({"type": "direct", "from": from, "text": text, "verified": true})
-        }
+        Event::Direct {
+            from,
+            text,
+            relayed,
+        } => json!({
+            "type": "direct",
+            "from": from,
+            "text": text,
+            "verified": true,
+            "relayed": relayed,
+        }),
+        Event::Relayed { to } => json!({"type": "relayed", "to": to}),
         Event::Unverified {
             source,
             claimed,
@@ -45,7 +54,7 @@ pub fn event(event: &Event) -> Option<Value> {
             "from": claimed,
             "text": text,
             "verified": false,
-            "source": source.to_string(),
+            "source": source.map(|source| source.to_string()),
             "why": why.describe(),
         }),
         Event::Joined { name, room } => json!({"type": "joined", "name": name, "room": room}),
@@ -72,6 +81,33 @@ pub fn event(event: &Event) -> Option<Value> {
         Event::Topic { room, topic, by } => {
             json!({"type": "topic", "room": room, "topic": topic, "by": by})
         }
+        Event::Moderation {
+            action,
+            user,
+            by,
+            room,
+            reason,
+        } => json!({
+            "type": "moderation",
+            "action": action,
+            "user": user,
+            "by": by,
+            "room": room,
+            "reason": reason,
+        }),
+        Event::Bans(bans) => json!({
+            "type": "bans",
+            "bans": bans
+                .iter()
+                .map(|ban| json!({
+                    "room": ban.room,
+                    "user": ban.user,
+                    "by": ban.by,
+                    "time": rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(ban.time)),
+                    "reason": ban.reason,
+                }))
+                .collect::<Vec<_>>(),
+        }),
         Event::Users(_) => return None,
         Event::Error { code, text } => json!({"type": "error", "code": code, "text": text}),
         Event::Closed { code, text } => json!({"type": "closed", "code": code, "text": text}),
