@@ -54,6 +54,10 @@ impl WebCommand {
     pub fn is_server(&self) -> bool {
         matches!(self, WebCommand::Serve(_))
     }
+
+    pub fn is_client(&self) -> bool {
+        matches!(self, WebCommand::Get(_))
+    }
 }
 
 pub async fn run(command: WebCommand) -> anyhow::Result<ExitCode> {
