@@ -391,4 +391,30 @@ fn compressed_decodes_zstd_as_it_arrives() {
         "a zstd frame"
     );
     assert_ne!(text(&out.stdout), big_text());
+
+    // A frame cut short is curl's exit 61 (bad content encoding), not a
+    // quietly short file.
+    let frame = out.stdout;
+    let cut = frame[..frame.len() / 2].to_vec();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0; 4096];
+        let _ = stream.read(&mut request);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            cut.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&cut);
+    });
+    let out = get(&["--compressed", &format!("http://{addr}/")]);
+    assert_eq!(out.status.code(), Some(61), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot decode the body"),
+        "{}",
+        text(&out.stderr)
+    );
 }
