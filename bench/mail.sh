@@ -11,6 +11,7 @@
 #   bench/mail.sh                       # 20,000 messages over 20 sessions
 #   MESSAGES=5000 SESSIONS=10 bench/mail.sh
 #   STORE=/dev/shm bench/mail.sh        # the Maildir in memory, not on disk
+#   NETKIT=target/release/netkit bench/mail.sh   # no build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,9 +30,12 @@ need smtp-source postfix
 need smtp-sink postfix
 need curl curl
 
-echo "== building netkit (release)"
-cargo build --release --quiet -p netkit
-netkit=$PWD/target/release/netkit
+# NETKIT=path/to/netkit skips the build (a release binary already built).
+if [ -z "${NETKIT:-}" ]; then
+  echo "== building netkit (release)"
+  cargo build --release --quiet -p netkit
+fi
+netkit=${NETKIT:-$PWD/target/release/netkit}
 
 run=$(mktemp -d "$STORE/netkit-bench-mail.XXXXXX")
 pids=()
@@ -77,7 +81,7 @@ echo "== netkit mail sink (Maildir in $run, indexed, web inbox on)"
 smtp_port=$(free_port)
 web_port=$(free_port)
 RUST_LOG=warn "$netkit" mail sink --bind "127.0.0.1:$smtp_port" --web "127.0.0.1:$web_port" \
-  --no-tls --maildir "$run/maildir" >/dev/null &
+  --no-tls --max-messages-per-session "$MESSAGES" --maildir "$run/maildir" >/dev/null &
 netkit_pid=$!
 pids+=("$netkit_pid")
 wait_port "$smtp_port"

@@ -96,6 +96,18 @@ impl Command {
         !self.is_server() && !matches!(self, Command::Web(_) | Command::Curl(_))
     }
 
+    /// `web get` and `curl`: one transfer after another, so one thread, as
+    /// curl has. The connection's task and the transfer then take turns on
+    /// it instead of waking a second thread for every response, and no
+    /// worker threads are started for a command that lasts milliseconds.
+    pub fn is_http_client(&self) -> bool {
+        match self {
+            Command::Curl(_) => true,
+            Command::Web(command) => command.is_client(),
+            _ => false,
+        }
+    }
+
     /// Whether this command runs a long-lived server (it logs more).
     pub fn is_server(&self) -> bool {
         match self {

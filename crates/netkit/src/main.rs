@@ -44,7 +44,14 @@ fn main() -> ExitCode {
         watch_for_closed_pipes(cli.command.closed_pipe_code());
     }
     init_tracing(cli.command.is_server(), cli.command.log_format());
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = if cli.command.is_http_client() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => return fail(&anyhow::Error::new(err).context("cannot start the runtime")),
     };

@@ -627,3 +627,121 @@ fn web_inbox_over_tls() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("<h1><a href=\"/\">netkit inbox</a></h1>"));
 }
+
+/// An htpasswd file made by Apache's own tool, bcrypt (`htpasswd -B`), the
+/// password given on its stdin.
+fn htpasswd_file(path: &std::path::Path, user: &str, password: &str) {
+    let mut child = std::process::Command::new("htpasswd")
+        .args(["-B", "-i", "-c"])
+        .arg(path)
+        .arg(user)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("htpasswd runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn web_inbox_asks_for_a_password() {
+    if !tools() || !testkit::require("htpasswd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    htpasswd_file(&users, "ada", "s3cret pass");
+    let inbox = Inbox::start(
+        &dir.path().join("maildir"),
+        &["--web-auth-file", users.to_str().unwrap()],
+    );
+    inbox.smtplib("text", "");
+
+    // Pages and API alike: nothing without the header, nor with a wrong
+    // password or an unknown user; each 401 carries the challenge.
+    let refused = |args: &[&str], path: &str| {
+        let (status, body) = inbox.curl(&[&["-D", "-"], args].concat(), path);
+        assert_eq!(status, 401, "{path} {args:?}");
+        let response = text(&body);
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("www-authenticate: basic realm=\"netkit mail inbox\""),
+            "{response}"
+        );
+        assert!(!response.contains("Subject"), "{response}");
+    };
+    for path in [
+        "/",
+        "/api/v1/messages",
+        "/api/v1/events",
+        "/api/v1/message/x/raw",
+    ] {
+        refused(&[], path);
+    }
+    refused(&["-u", "ada:wrong"], "/api/v1/messages");
+    refused(&["-u", "eve:s3cret pass"], "/");
+    let (status, body) = inbox.curl(&["-u", "ada:s3cret pass"], "/api/v1/messages");
+    assert_eq!(status, 200);
+    let listing: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listing["Total"], 1);
+    let (status, body) = inbox.curl(&["-u", "ada:s3cret pass"], "/");
+    assert_eq!(status, 200);
+    assert!(text(&body).contains("<h1><a href=\"/\">netkit inbox</a></h1>"));
+
+    // netkit's own client, the password from its environment.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netkit"))
+        .args([
+            "web",
+            "get",
+            "--fail",
+            "-u",
+            "ada",
+            &inbox.url("/api/v1/messages"),
+        ])
+        .env("NETKIT_HTTP_PASSWORD", "s3cret pass")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listing["Total"], 1);
+
+    // Failures are throttled as `web serve` throttles them: after five
+    // (counted from the last success), the client waits, told how long.
+    for _ in 0..5 {
+        refused(&["-u", "ada:wrong"], "/api/v1/messages");
+    }
+    let (status, body) = inbox.curl(&["-D", "-", "-u", "ada:s3cret pass"], "/api/v1/messages");
+    assert_eq!(status, 429);
+    assert!(text(&body).to_ascii_lowercase().contains("retry-after: "));
+    drop(inbox);
+
+    // A weak hash is refused at start-up, naming the file.
+    std::fs::write(&users, "ada:$apr1$abcdefgh$0123456789abcdefghijkl\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netkit"))
+        .args([
+            "mail",
+            "sink",
+            "--bind",
+            "127.0.0.1:0",
+            "--web",
+            "127.0.0.1:0",
+        ])
+        .arg("--maildir")
+        .arg(dir.path().join("maildir"))
+        .arg("--web-auth-file")
+        .arg(&users)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--web-auth-file") && stderr.contains("too weak"),
+        "{stderr}"
+    );
+}

@@ -357,3 +357,64 @@ fn progress_bar_on_a_terminal_only() {
     );
     assert_eq!(std::fs::read(&file).unwrap(), data);
 }
+
+#[test]
+fn compressed_decodes_zstd_as_it_arrives() {
+    let fixture = Fixture::new("client-zstd");
+    let server = serve(Some(&fixture.root()), &[]);
+    let big = url(&server, "/big.txt");
+    // --compressed offers zstd among the codings it decodes.
+    let out = get(&["--compressed", "-v", &big]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("> accept-encoding: deflate, gzip, br, zstd\n"));
+    assert_eq!(text(&out.stdout), big_text());
+
+    // The server made to choose zstd: the body came compressed, and the
+    // bytes written are the file's.
+    let only_zstd = ["--compressed", "-H", "Accept-Encoding: zstd"];
+    let out = get(&[&only_zstd[..], &["-i", &big]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let (head, body) = stdout.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("content-encoding: zstd\r\n"), "{head}");
+    assert_eq!(body, big_text());
+    let file = fixture.base.join("big.out");
+    let out = get(&[&only_zstd[..], &["-o", file.to_str().unwrap(), &big]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), big_text());
+
+    // Without --compressed the coded bytes are written as they came.
+    let out = get(&["-H", "Accept-Encoding: zstd", &big]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]),
+        "a zstd frame"
+    );
+    assert_ne!(text(&out.stdout), big_text());
+
+    // A frame cut short is curl's exit 61 (bad content encoding), not a
+    // quietly short file.
+    let frame = out.stdout;
+    let cut = frame[..frame.len() / 2].to_vec();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0; 4096];
+        let _ = stream.read(&mut request);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            cut.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&cut);
+    });
+    let out = get(&["--compressed", &format!("http://{addr}/")]);
+    assert_eq!(out.status.code(), Some(61), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot decode the body"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -211,6 +211,13 @@ fn basic_auth_is_masked_and_bearer_comes_from_a_file() {
     // A password on the command line is refused.
     let out = get(&["-u", "ada:s3cret", &bin.url("/get")]);
     assert_eq!(out.status.code(), Some(1));
+    // ... saying how to give it instead, and without echoing it.
+    let refusal = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        refusal.contains("NETKIT_HTTP_PASSWORD") && refusal.contains("when asked"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("s3cret"), "{refusal}");
 
     let token = temp("token", b"tok-123\n");
     let out = get(&[

@@ -237,3 +237,68 @@ fn connections_are_used_again_as_curl_uses_them() {
     assert_eq!(lines(&seen), lines(&curl_seen));
     assert_eq!(seen.len(), 4);
 }
+
+/// A file's text with each header name lowercased (netkit writes names as
+/// its HTTP library keeps them; curl as the server sent them).
+fn names_lowercased(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .split("\r\n")
+        .map(|line| match line.split_once(": ") {
+            Some((name, value)) => format!("{}: {value}", name.to_ascii_lowercase()),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[test]
+fn include_with_an_output_file_writes_the_heads_into_it() {
+    if !testkit::require("curl") {
+        return;
+    }
+    let recorder = Recorder::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<Vec<&str>> = vec![vec!["-i"], vec!["-i", "-L"], vec!["-I"]];
+    for case in &cases {
+        let url = recorder.url("/redirect");
+        let mut outputs = Vec::new();
+        for program in ["curl", "netkit"] {
+            let file = dir.path().join(program);
+            let mut args = case.clone();
+            args.extend(["-o", file.to_str().unwrap(), &url]);
+            let mut command = if program == "curl" {
+                let mut curl = Command::new("curl");
+                curl.arg("-s");
+                curl
+            } else {
+                let mut netkit = Command::new(env!("CARGO_BIN_EXE_netkit"));
+                netkit.args(["web", "get"]);
+                netkit
+            };
+            let out = command.args(&args).output().unwrap();
+            assert!(out.status.success(), "{program} {args:?}");
+            // Nothing on stdout: the heads went into the file.
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "",
+                "{program} {args:?}"
+            );
+            outputs.push(std::fs::read(&file).unwrap());
+        }
+        // HEAD is answered 200, GET /redirect 302.
+        let first = if case == &["-I"] {
+            "200 OK"
+        } else {
+            "302 Found"
+        };
+        assert!(
+            String::from_utf8_lossy(&outputs[0]).starts_with(&format!("HTTP/1.1 {first}\r\n")),
+            "{case:?}"
+        );
+        assert_eq!(
+            names_lowercased(&outputs[1]),
+            names_lowercased(&outputs[0]),
+            "{case:?}: netkit (left) and curl (right)"
+        );
+    }
+}

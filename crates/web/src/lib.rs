@@ -25,7 +25,7 @@ mod settings;
 mod sys;
 
 pub use access_log::{AccessEntry, AccessLog};
-pub use basic_auth::BasicAuth;
+pub use basic_auth::{BasicAuth, Gate};
 pub use client::{
     Client, ClientConfig, ClientError, ClientRequest, ClientResponse, ConnectTo, Event,
     HttpVersion, IpFamily, MAX_REDIRECTS, RequestBody, RequestHead, Resolve, ResponseHead,

@@ -1,6 +1,6 @@
 //! The inbox over HTTP/1.1: a listener bounded by a semaphore, optional
-//! TLS, one task per connection, and the router in front of the JSON API
-//! and the HTML pages.
+//! TLS, optional Basic auth, one task per connection, and the router in
+//! front of the JSON API and the HTML pages.
 
 mod api;
 mod pages;
@@ -8,7 +8,7 @@ mod respond;
 mod sse;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
+use web::{BasicAuth, Gate};
 
 use crate::Inbox;
 use respond::Body;
@@ -36,6 +37,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub struct WebConfig {
     /// Serve HTTPS with this configuration.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Ask every request, pages and API alike, for these credentials.
+    pub auth: Option<BasicAuth>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,7 @@ pub struct WebServer {
     listener: TcpListener,
     inbox: Arc<Inbox>,
     tls: Option<Arc<ServerConfig>>,
+    auth: Option<BasicAuth>,
 }
 
 /// What every request handler can reach.
@@ -56,6 +60,7 @@ pub struct WebServer {
 struct State {
     inbox: Arc<Inbox>,
     shutdown: CancellationToken,
+    auth: Option<BasicAuth>,
 }
 
 impl WebServer {
@@ -71,6 +76,7 @@ impl WebServer {
             listener,
             inbox,
             tls: config.tls,
+            auth: config.auth,
         })
     }
 
@@ -94,6 +100,7 @@ impl WebServer {
         let state = State {
             inbox: self.inbox.clone(),
             shutdown: shutdown.clone(),
+            auth: self.auth.clone(),
         };
         loop {
             let permit = tokio::select! {
@@ -116,10 +123,10 @@ impl WebServer {
             let state = state.clone();
             connections.spawn(async move {
                 match tls {
-                    None => serve(TokioIo::new(stream), state).await,
+                    None => serve(TokioIo::new(stream), peer.ip(), state).await,
                     Some(acceptor) => {
                         match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => serve(TokioIo::new(stream), state).await,
+                            Ok(Ok(stream)) => serve(TokioIo::new(stream), peer.ip(), state).await,
                             Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
                             Err(_) => debug!(%peer, "TLS handshake timed out"),
                         }
@@ -133,14 +140,14 @@ impl WebServer {
     }
 }
 
-async fn serve<I>(io: TokioIo<I>, state: State)
+async fn serve<I>(io: TokioIo<I>, peer: IpAddr, state: State)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = state.shutdown.clone();
     let handler = service_fn(move |request| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(request, state).await) }
+        async move { Ok::<_, std::convert::Infallible>(route(request, peer, state).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -159,10 +166,16 @@ where
     }
 }
 
-async fn route(request: Request<Incoming>, state: State) -> Response<Body> {
+async fn route(request: Request<Incoming>, peer: IpAddr, state: State) -> Response<Body> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let mut response = if !respond::same_origin(&request) {
+    let refused = match &state.auth {
+        Some(auth) => authenticate(auth, &request, peer).await,
+        None => None,
+    };
+    let mut response = if let Some(refusal) = refused {
+        refusal
+    } else if !respond::same_origin(&request) {
         respond::error(
             StatusCode::FORBIDDEN,
             "cross-site requests may not change the inbox",
@@ -175,6 +188,41 @@ async fn route(request: Request<Incoming>, state: State) -> Response<Body> {
     respond::secure(&mut response);
     debug!(%method, %path, status = response.status().as_u16(), "web request");
     response
+}
+
+/// `None` when the request carries a valid user and password; otherwise
+/// the answer: 401 with a challenge, or 429 for a client that failed too
+/// often. The hash is checked on a blocking thread.
+async fn authenticate<B>(
+    auth: &BasicAuth,
+    request: &Request<B>,
+    peer: IpAddr,
+) -> Option<Response<Body>> {
+    let refusal = match auth.gate(request, peer) {
+        Gate::Refuse(refusal) => refusal,
+        Gate::Verify { user, password } => {
+            let checker = auth.clone();
+            let verified =
+                tokio::task::spawn_blocking(move || checker.verify(peer, &user, &password))
+                    .await
+                    .unwrap_or(false);
+            if verified {
+                return None;
+            }
+            auth.challenge()
+        }
+    };
+    // The status and the headers that matter; the body in the inbox's shape.
+    let mut response = respond::error(
+        refusal.status(),
+        "this inbox needs a user name and password",
+    );
+    for name in [http::header::WWW_AUTHENTICATE, http::header::RETRY_AFTER] {
+        if let Some(value) = refusal.headers().get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    Some(response)
 }
 
 /// Runs index work off the async threads.

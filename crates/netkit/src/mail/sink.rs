@@ -10,6 +10,8 @@ use inbox::{Inbox, WebConfig, WebServer};
 use smtp::sink::{Sink, SinkConfig};
 use smtp::{Credentials, Password};
 use tracing::{info, warn};
+use web::BasicAuth;
+use web::htpasswd::Htpasswd;
 
 use crate::duration;
 use crate::serve::{GraceArgs, LimitArgs, LogArgs, LogFormat, Shutdown};
@@ -30,7 +32,9 @@ Examples:
 The web inbox (http://127.0.0.1:8025/ unless --web says otherwise, `--web off`
 to go without) lists, searches and shows the messages; its JSON API is under
 /api/v1/ (messages, search, message/ID, message/ID/raw, events). It keeps an
-index, netkit-index.sqlite, in the Maildir's root.
+index, netkit-index.sqlite, in the Maildir's root. --web-auth-file asks for a
+password on both (users from `htpasswd -B -c FILE NAME`); --web-tls-cert and
+--web-tls-key (or --self-signed) serve them over HTTPS.
 
 STARTTLS uses a self-signed certificate unless --tls-cert and --tls-key are given.
 AUTH PLAIN (offered inside TLS only) accepts one account: --user (default demo)
@@ -99,6 +103,11 @@ pub struct SinkArgs {
     /// Serve the web inbox over HTTPS with a self-signed certificate
     #[arg(long, visible_alias = "self-signed", conflicts_with_all = ["web_tls_cert", "web_tls_key"])]
     web_self_signed: bool,
+    /// Ask for a user name and password on the web inbox and its API,
+    /// checked against this htpasswd file (bcrypt lines from `htpasswd -B`,
+    /// or Argon2)
+    #[arg(long, value_name = "FILE")]
+    web_auth_file: Option<PathBuf>,
     /// Keep at most this many messages, deleting the oldest
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_messages: Option<u64>,
@@ -199,9 +208,6 @@ async fn web_server(args: &SinkArgs, config: &mut SinkConfig) -> anyhow::Result<
     let WebAddr::On(addr) = args.web else {
         return Ok(None);
     };
-    if !addr.ip().is_loopback() {
-        warn!(%addr, "the web inbox is reachable from other hosts, without a password");
-    }
     let identity = match (&args.web_tls_cert, &args.web_tls_key) {
         (Some(cert), Some(key)) => Some(tls::Identity::Files {
             cert: cert.clone(),
@@ -210,10 +216,32 @@ async fn web_server(args: &SinkArgs, config: &mut SinkConfig) -> anyhow::Result<
         _ if args.web_self_signed => Some(tls::Identity::SelfSigned),
         _ => None,
     };
+    let auth = match &args.web_auth_file {
+        // As `web serve --auth-file`: passwords are not sent in the clear
+        // beyond this machine.
+        Some(_) if identity.is_none() && !addr.ip().is_loopback() => anyhow::bail!(
+            "--web-auth-file on {addr} without TLS would send passwords readable by anyone \
+             on the path; add --web-tls-cert/--web-tls-key or --self-signed, or bind a \
+             loopback address"
+        ),
+        Some(path) => {
+            let users = Htpasswd::load(path)
+                .with_context(|| format!("--web-auth-file {}", path.display()))?;
+            if users.is_empty() {
+                anyhow::bail!("--web-auth-file {}: no users", path.display());
+            }
+            Some(BasicAuth::new(users, "netkit mail inbox"))
+        }
+        None => None,
+    };
+    if !addr.ip().is_loopback() && auth.is_none() {
+        warn!(%addr, "the web inbox is reachable from other hosts, without a password");
+    }
     let web_config = WebConfig {
         tls: identity
             .map(|identity| tls::server_config(&identity, &[b"http/1.1"]))
             .transpose()?,
+        auth,
     };
     match WebServer::bind(addr, inbox, web_config).await {
         Ok(web) => Ok(Some(web)),

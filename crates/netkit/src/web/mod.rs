@@ -61,6 +61,10 @@ impl WebCommand {
             WebCommand::Get(_) => crate::serve::LogFormat::Text,
         }
     }
+
+    pub fn is_client(&self) -> bool {
+        matches!(self, WebCommand::Get(_))
+    }
 }
 
 pub async fn run(command: WebCommand) -> anyhow::Result<ExitCode> {

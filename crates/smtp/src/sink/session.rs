@@ -381,13 +381,7 @@ impl Session {
         self.answer(Answer::StartData).await?;
         self.messages += 1;
         let recipients = std::mem::take(&mut self.state.recipients);
-        let mut delivery = match self.maildir.begin().await {
-            Ok(delivery) => Some(delivery),
-            Err(err) => {
-                warn!(%err, "cannot create a message file");
-                None
-            }
-        };
+        let mut delivery = Some(self.maildir.begin());
         if let Some(file) = &mut delivery {
             let header = trace_header(
                 &from,

@@ -127,7 +127,8 @@ pub struct GetArgs {
     /// Put the --data in the query string and send GET
     #[arg(short = 'G', long)]
     get: bool,
-    /// Ask for a compressed response (gzip, deflate, brotli) and decode it
+    /// Ask for a compressed response (gzip, deflate, brotli, zstd) and decode
+    /// it as it arrives
     #[arg(long)]
     compressed: bool,
     /// Accept any TLS certificate (for test servers only)
@@ -304,7 +305,7 @@ impl<'a> Session<'a> {
         if args.compressed {
             headers.insert(
                 http::header::ACCEPT_ENCODING,
-                HeaderValue::from_static("deflate, gzip, br"),
+                HeaderValue::from_static("deflate, gzip, br, zstd"),
             );
         }
         if let Some(range) = &args.range {
@@ -500,7 +501,13 @@ fn exchange_body(exchange: &Exchange) -> Option<serde_json::Value> {
 }
 
 /// Renders events as `-v` and `-i` ask, and records them for reports.
-fn observer<'e>(args: &GetArgs, exchange: &'e mut Exchange) -> impl FnMut(Event) + Send + use<'e> {
+/// With an output file (`to_file`), `-i` heads are kept in the exchange
+/// for that file, as curl writes them there rather than to stdout.
+fn observer<'e>(
+    args: &GetArgs,
+    exchange: &'e mut Exchange,
+    to_file: bool,
+) -> impl FnMut(Event) + Send + use<'e> {
     let verbose = args.verbose;
     // Like curl, -i shows every head received: redirects followed and a
     // proxy's answer to CONNECT included.
@@ -511,10 +518,14 @@ fn observer<'e>(args: &GetArgs, exchange: &'e mut Exchange) -> impl FnMut(Event)
             eprint!("{}", render::transcript(&event));
         }
         if let (true, Event::Response(head)) = (include, &event) {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout
-                .write_all(render::head_text(head.version, head.status, &head.headers).as_bytes());
-            let _ = stdout.flush();
+            let text = render::head_text(head.version, head.status, &head.headers);
+            if to_file {
+                exchange.heads.extend_from_slice(text.as_bytes());
+            } else {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            }
         }
     }
 }

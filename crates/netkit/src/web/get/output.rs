@@ -77,7 +77,7 @@ pub async fn transfer(
         })
     });
     let sent = {
-        let mut events = observer(args, exchange);
+        let mut events = observer(args, exchange, destination.is_some());
         session.client.send(request, &mut events).await
     };
     if let Some(ticker) = ticker {
@@ -123,7 +123,9 @@ pub async fn transfer(
         Some(failure) => Err(failure.into()),
         None => Ok(Done::Complete),
     };
-    if args.head {
+    // -I without an output file has printed all there is; with one, the
+    // heads go into it below.
+    if args.head && destination.is_none() {
         return finish(failed);
     }
     let append = resume_from > 0 && status == StatusCode::PARTIAL_CONTENT;
@@ -148,7 +150,7 @@ pub async fn transfer(
         .and_then(|text| text.parse::<u64>().ok());
     let capture = args.json_output && destination.is_none();
     let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (out, progress): (Box<dyn Write>, _) = match &destination {
+    let (mut out, progress): (Box<dyn Write>, _) = match &destination {
         Some(path) => {
             if args.create_dirs
                 && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
@@ -182,13 +184,15 @@ pub async fn transfer(
             None,
         ),
     };
+    out.write_all(&std::mem::take(&mut exchange.heads))
+        .map_err(write_error)?;
     let encoding = response
         .headers
         .get(CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
         .map(str::to_ascii_lowercase);
     let mut sink = if args.compressed {
-        Sink::decoding(encoding.as_deref(), out)
+        Sink::decoding(encoding.as_deref(), out)?
     } else {
         Sink::Plain(out)
     };
@@ -250,16 +254,20 @@ enum Sink {
     Gzip(flate2::write::MultiGzDecoder<Box<dyn Write>>),
     Deflate(flate2::write::ZlibDecoder<Box<dyn Write>>),
     Brotli(Box<brotli::DecompressorWriter<Box<dyn Write>>>),
+    Zstd(zstd::stream::write::Decoder<'static, Box<dyn Write>>),
 }
 
 impl Sink {
-    fn decoding(encoding: Option<&str>, out: Box<dyn Write>) -> Sink {
-        match encoding {
+    fn decoding(encoding: Option<&str>, out: Box<dyn Write>) -> anyhow::Result<Sink> {
+        Ok(match encoding {
             Some("gzip" | "x-gzip") => Sink::Gzip(flate2::write::MultiGzDecoder::new(out)),
             Some("deflate") => Sink::Deflate(flate2::write::ZlibDecoder::new(out)),
             Some("br") => Sink::Brotli(Box::new(brotli::DecompressorWriter::new(out, 64 * 1024))),
+            Some("zstd") => {
+                Sink::Zstd(zstd::stream::write::Decoder::new(out).map_err(decoding_error)?)
+            }
             _ => Sink::Plain(out),
-        }
+        })
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
@@ -268,6 +276,7 @@ impl Sink {
             Sink::Gzip(decoder) => decoder.write_all(bytes),
             Sink::Deflate(decoder) => decoder.write_all(bytes),
             Sink::Brotli(decoder) => decoder.write_all(bytes),
+            Sink::Zstd(decoder) => decoder.write_all(bytes),
         };
         result.map_err(decoding_error)
     }
@@ -281,6 +290,8 @@ impl Sink {
             Sink::Brotli(decoder) => decoder
                 .into_inner()
                 .map_err(|_| Failure::new(BAD_CONTENT_ENCODING, "the brotli body is cut short"))?,
+            // Unlike into_inner, finish reports a frame cut short.
+            Sink::Zstd(decoder) => decoder.finish().map_err(decoding_error)?,
         };
         out.flush().map_err(write_error)
     }

@@ -32,6 +32,8 @@ pub struct Exchange {
     pub error: Option<String>,
     /// The body, kept for `--json-output` when it has no file to go to.
     pub captured: Option<Vec<u8>>,
+    /// Response heads for `-i` to write at the start of the output file.
+    pub heads: Vec<u8>,
 }
 
 impl Exchange {
@@ -55,6 +57,7 @@ impl Exchange {
             exit_code: 0,
             error: None,
             captured: None,
+            heads: Vec::new(),
         }
     }
 
