@@ -1,7 +1,10 @@
 //! Byte-level framing, in one place: a [`FrameReader`] turns a byte stream
 //! into lines of at most [`MAX_FRAME`] bytes and decodes them; a
-//! [`FrameWriter`] encodes and writes them. Everything above speaks frames.
+//! [`FrameWriter`] encodes and writes them. Everything above speaks frames,
+//! through [`FrameSource`] and [`FrameSink`], which the WebSocket transport
+//! (`websocket`) implements too, so one session serves both.
 
+use std::future::Future;
 use std::io::IoSlice;
 
 use bytes::{Bytes, BytesMut};
@@ -13,6 +16,55 @@ use crate::frame::{FrameError, FrameSet, MAX_FRAME, decode, encode};
 /// Bytes asked of the socket per read: small, since every idle connection
 /// keeps its buffer.
 const READ_CHUNK: usize = 4 * 1024;
+
+/// Where a session's frames come from: lines of a byte stream, or
+/// WebSocket text messages.
+pub trait FrameSource {
+    /// The next frame's bytes (without a line ending), `None` at the end.
+    fn next_frame(&mut self) -> impl Future<Output = Result<Option<Bytes>, FrameError>> + Send;
+
+    /// The next frame decoded, `None` at the end. A non-fatal error (see
+    /// [`FrameError::is_fatal`]) consumed one bad frame; reading can go on.
+    fn read_frame<F: FrameSet>(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<F>, FrameError>> + Send
+    where
+        Self: Send,
+    {
+        async move {
+            match self.next_frame().await? {
+                Some(line) => decode(&line).map(Some),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// Where a session's frames go.
+pub trait FrameSink {
+    /// Writes whole encoded frames, each ending in a newline (one `Bytes`
+    /// may hold several), and flushes.
+    fn write_frames(
+        &mut self,
+        frames: &[Bytes],
+    ) -> impl Future<Output = Result<(), FrameError>> + Send;
+
+    /// Flushes and closes the sending side.
+    fn close(&mut self) -> impl Future<Output = Result<(), FrameError>> + Send;
+
+    fn send_frame<F: Serialize + Sync>(
+        &mut self,
+        frame: &F,
+    ) -> impl Future<Output = Result<(), FrameError>> + Send
+    where
+        Self: Send,
+    {
+        async move {
+            let line = encode(frame)?;
+            self.write_frames(std::slice::from_ref(&line)).await
+        }
+    }
+}
 
 /// Splits a byte stream into lines. Pure and synchronous, so it can be
 /// tested (and fuzzed) without I/O.
@@ -125,6 +177,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
+impl<R: AsyncRead + Unpin + Send> FrameSource for FrameReader<R> {
+    async fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        self.read_line().await
+    }
+}
+
 /// Writes frames to `W`, flushing after each.
 #[derive(Debug)]
 pub struct FrameWriter<W> {
@@ -189,6 +247,16 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> FrameSink for FrameWriter<W> {
+    async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), FrameError> {
+        FrameWriter::write_frames(self, frames).await
+    }
+
+    async fn close(&mut self) -> Result<(), FrameError> {
+        self.shutdown().await
     }
 }
 

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::Error;
+use crate::connection::{FrameReader, FrameWriter};
 use crate::frame::{ErrorCode, ServerFrame, encode};
 use crate::history::{History, HistoryStore, Retention, SqliteHistory};
 use crate::rate::RateConfig;
@@ -248,6 +249,7 @@ async fn start_session(
     match tls {
         None => {
             let (reader, writer) = stream.into_split();
+            let (reader, writer) = (FrameReader::new(reader), FrameWriter::new(writer));
             session::serve(reader, writer, peer, shared, shutdown).await;
         }
         Some(acceptor) => {
@@ -255,6 +257,7 @@ async fn start_session(
             match handshake.await {
                 Ok(Ok(stream)) => {
                     let (reader, writer) = tokio::io::split(stream);
+                    let (reader, writer) = (FrameReader::new(reader), FrameWriter::new(writer));
                     session::serve(reader, writer, peer, shared, shutdown).await;
                 }
                 Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),
