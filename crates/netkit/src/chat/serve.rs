@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
     bind: SocketAddr,
+    /// Also serve the browser client (a page and its WebSocket) here, with
+    /// TLS when the chat has it
+    #[arg(long, value_name = "ADDR")]
+    web: Option<SocketAddr>,
     /// The account database (SQLite), created if missing
     #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
     db: PathBuf,
@@ -130,6 +134,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         history_on_join: args.history_on_join as usize,
         users_interval: args.users_interval,
         tls: tls.clone(),
+        web: args.web,
     };
     let history = SqliteHistory::open(&args.db)?;
     let server = Server::bind_stored(args.bind, config, accounts, history)
@@ -137,6 +142,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot start the chat server on {}", args.bind))?;
     let suffix = if tls.is_some() { " (tls)" } else { "" };
     println!("listening on {}{suffix}", server.local_addr());
+    if let Some(url) = server.web_url() {
+        println!("web client listening on {url}");
+    }
     let token = shutdown.token();
     shutdown
         .run(async move {
