@@ -3,10 +3,10 @@
 //! messages, then reports what happens as [`Event`]s while the caller says
 //! things, asks for the user list and sends direct messages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::{TcpStream, UdpSocket};
@@ -16,11 +16,13 @@ use tracing::debug;
 
 use crate::Error;
 use crate::connection::{Connection, FrameReader, FrameWriter};
-use crate::direct::{Inbox, MAX_DATAGRAM, PublicKey, Received, Rejection, SessionKey};
+use crate::direct::{
+    Ack, Inbox, MAX_DATAGRAM, PublicKey, Received, Rejection, SessionKey, datagram,
+};
 pub use crate::event::Event;
 use crate::frame::{
-    ClientFrame, Credentials, ErrorCode, OLDEST_VERSION, PROTOCOL_VERSION, Password, RoomInfo,
-    ServerFrame, UserEntry,
+    Action, BanEntry, ClientFrame, Credentials, ErrorCode, OLDEST_VERSION, PROTOCOL_VERSION,
+    Password, Relay, RoomInfo, ServerFrame, UserEntry,
 };
 
 /// Events waiting for the caller before the client stops reading the
@@ -44,6 +46,9 @@ pub struct ClientOptions {
     pub tls: Option<tls::ClientOptions>,
     /// Bounds connecting, the handshake and the login.
     pub timeout: Duration,
+    /// Receive direct messages over UDP; without, every direct message
+    /// goes through the server, as a browser's do.
+    pub udp: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +58,33 @@ pub enum Mode {
     Register,
 }
 
+/// How long a direct message sent over UDP waits for its
+/// acknowledgement before it is sent again through the server.
+pub const RELAY_AFTER: Duration = Duration::from_secs(1);
+
+/// How often unacknowledged direct messages are looked at.
+const RELAY_CHECK: Duration = Duration::from_millis(100);
+
+/// How a direct message left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Over UDP; relayed later if no acknowledgement comes.
+    Udp,
+    /// Through the server: the recipient has no UDP address, or we have
+    /// no UDP socket.
+    Relayed,
+}
+
+/// A direct message sent over UDP and not yet acknowledged.
+#[derive(Debug)]
+struct Pending {
+    relay: Relay,
+    sent: Instant,
+}
+
+/// Unacknowledged direct messages by sequence number.
+type Unacknowledged = Arc<Mutex<HashMap<u64, Pending>>>;
+
 /// A logged-in session.
 #[derive(Debug)]
 pub struct Client {
@@ -60,10 +92,12 @@ pub struct Client {
     server: SocketAddr,
     tls: Option<String>,
     max_text: usize,
+    admin: bool,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     roster: Arc<Mutex<Roster>>,
-    udp: Arc<UdpSocket>,
+    udp: Option<Arc<UdpSocket>>,
     key: Arc<SessionKey>,
+    unacknowledged: Unacknowledged,
 }
 
 impl Client {
@@ -131,10 +165,18 @@ impl Client {
             None => return Err(Error::Eof),
         };
 
-        let udp = UdpSocket::bind(SocketAddr::new(local.ip(), 0))
-            .await
-            .map_err(Error::Udp)?;
-        let udp_port = udp.local_addr().map_err(Error::Udp)?.port();
+        let udp = match options.udp {
+            true => Some(
+                UdpSocket::bind(SocketAddr::new(local.ip(), 0))
+                    .await
+                    .map_err(Error::Udp)?,
+            ),
+            false => None,
+        };
+        let udp_port = match &udp {
+            Some(udp) => Some(udp.local_addr().map_err(Error::Udp)?.port()),
+            None => None,
+        };
         let key = SessionKey::generate();
         let credentials = Credentials {
             version,
@@ -160,14 +202,15 @@ impl Client {
                 }
             }
         };
-        let (name, roster) = timeout(limit, logging_in)
+        let (name, admin, roster) = timeout(limit, logging_in)
             .await
             .map_err(within("waiting for the login to be accepted"))??;
 
         let roster = Arc::new(Mutex::new(roster));
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
-        let udp = Arc::new(udp);
+        let udp = udp.map(Arc::new);
         let key = Arc::new(key);
+        let unacknowledged = Unacknowledged::default();
         let (events, receiver) = mpsc::channel(EVENT_QUEUE);
         let inbox = Inbox::new(&name, key.public());
         tokio::spawn(
@@ -176,10 +219,13 @@ impl Client {
                 writer: writer.clone(),
                 roster: roster.clone(),
                 udp: udp.clone(),
+                name: name.clone(),
                 inbox,
                 events,
+                unacknowledged: unacknowledged.clone(),
                 rooms: Vec::new(),
                 members: Vec::new(),
+                bans: Vec::new(),
             }
             .run(),
         );
@@ -188,10 +234,12 @@ impl Client {
             server,
             tls,
             max_text,
+            admin,
             writer,
             roster,
             udp,
             key,
+            unacknowledged,
         };
         Ok((client, receiver))
     }
@@ -215,16 +263,32 @@ impl Client {
         self.max_text
     }
 
-    pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.udp.local_addr().ok()
+    /// Whether the account is a server admin.
+    pub fn admin(&self) -> bool {
+        self.admin
     }
 
-    /// Active users as last reported, sorted by name.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref()?.local_addr().ok()
+    }
+
+    /// Active users as last reported, sorted by name, one entry per
+    /// session.
     pub fn users(&self) -> Vec<UserEntry> {
         lock(&self.roster)
             .users
             .values()
+            .flatten()
             .map(|peer| peer.entry.clone())
+            .collect()
+    }
+
+    /// Names of the users online, each once, sorted.
+    pub fn names(&self) -> Vec<String> {
+        lock(&self.roster)
+            .users
+            .values()
+            .filter_map(|sessions| Some(sessions.first()?.entry.name.clone()))
             .collect()
     }
 
@@ -284,23 +348,95 @@ impl Client {
         self.send(&ClientFrame::Users).await
     }
 
-    /// Sends a signed direct message over UDP to `to`'s announced address.
-    pub async fn direct(&self, to: &str, text: &str) -> Result<(), Error> {
-        let (addr, name, key) = {
+    /// Sends a signed direct message to each session of `to`: over UDP
+    /// to its announced address, falling back to the server after
+    /// [`RELAY_AFTER`] without an acknowledgement; through the server at
+    /// once when either side has no UDP. Returns how the message left
+    /// (relayed if it was for any session).
+    pub async fn direct(&self, to: &str, text: &str) -> Result<Delivery, Error> {
+        let sessions: Vec<(Option<SocketAddr>, String, PublicKey)> = {
             let roster = lock(&self.roster);
-            let peer = roster
+            let peers = roster
                 .users
                 .get(&to.to_ascii_lowercase())
                 .ok_or_else(|| Error::NotOnline(to.to_owned()))?;
-            let key = peer.key.ok_or_else(|| Error::NotOnline(to.to_owned()))?;
-            (peer.entry.addr, peer.entry.name.clone(), key)
+            peers
+                .iter()
+                .filter_map(|peer| Some((peer.entry.addr, peer.entry.name.clone(), peer.key?)))
+                .collect()
         };
-        let datagram = self.key.seal(&self.name, &name, &key, text);
-        self.udp
-            .send_to(&datagram, addr)
-            .await
-            .map_err(Error::Udp)?;
-        Ok(())
+        if sessions.is_empty() {
+            return Err(Error::NotOnline(to.to_owned()));
+        }
+        let mut delivery = Delivery::Udp;
+        for (addr, name, key) in sessions {
+            let signed = self.key.sign(&self.name, &name, &key, text);
+            let relay = Relay {
+                to: signed.to.clone(),
+                key: key.to_base64(),
+                seq: signed.seq,
+                text: signed.text.clone(),
+                sig: signed.sig.clone(),
+            };
+            let (Some(udp), Some(addr)) = (&self.udp, addr) else {
+                self.send(&ClientFrame::Relay(relay)).await?;
+                delivery = Delivery::Relayed;
+                continue;
+            };
+            let seq = signed.seq;
+            lock(&self.unacknowledged).insert(
+                seq,
+                Pending {
+                    relay,
+                    sent: Instant::now(),
+                },
+            );
+            if let Err(err) = udp.send_to(&datagram(signed), addr).await {
+                // Unreachable at once: no need to wait for the timeout.
+                debug!(%err, %addr, "direct message not sent over UDP: relaying");
+                let pending = lock(&self.unacknowledged).remove(&seq);
+                if let Some(pending) = pending {
+                    self.send(&ClientFrame::Relay(pending.relay)).await?;
+                }
+                delivery = Delivery::Relayed;
+            }
+        }
+        Ok(delivery)
+    }
+
+    /// A room moderation request (`kick`, `ban`, `unban`, `mute`,
+    /// `unmute`, `op`, `deop`); announced by [`Event::Moderation`].
+    pub async fn moderate(
+        &self,
+        action: Action,
+        room: &str,
+        user: &str,
+        reason: Option<&str>,
+    ) -> Result<(), Error> {
+        let (room, user) = (room.to_owned(), user.to_owned());
+        let reason = reason.map(str::to_owned);
+        let frame = match action {
+            Action::Kick => ClientFrame::Kick { room, user, reason },
+            Action::Ban => ClientFrame::Ban { room, user, reason },
+            Action::Unban => ClientFrame::Unban { room, user },
+            Action::Mute => ClientFrame::Mute { room, user, reason },
+            Action::Unmute => ClientFrame::Unmute { room, user },
+            Action::Op => ClientFrame::Op { room, user },
+            Action::Deop => ClientFrame::Deop { room, user },
+            Action::Disable => ClientFrame::Disable { user },
+            Action::Enable => ClientFrame::Enable { user },
+            Action::Delete => ClientFrame::Delete { user },
+        };
+        self.send(&frame).await
+    }
+
+    /// Asks for the bans of `room`, or of every room (admins); answered by
+    /// [`Event::Bans`].
+    pub async fn request_bans(&self, room: Option<&str>) -> Result<(), Error> {
+        self.send(&ClientFrame::Bans {
+            room: room.map(str::to_owned),
+        })
+        .await
     }
 
     /// Logs out; the server answers with `bye` and [`Event::Closed`] follows.
@@ -314,11 +450,13 @@ impl Client {
     }
 }
 
-/// Reads up to `welcome` and the user list that follows it.
+/// Reads up to `welcome` and the user list that follows it: the name as
+/// the server spells it, whether the account is an admin, the users.
 async fn welcome<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
-) -> Result<(String, Roster), Error> {
+) -> Result<(String, bool, Roster), Error> {
     let mut name = None;
+    let mut admin = false;
     let mut roster = Roster::default();
     loop {
         let frame = reader
@@ -326,10 +464,17 @@ async fn welcome<R: AsyncRead + Unpin>(
             .await?
             .ok_or(Error::Eof)?;
         match frame {
-            ServerFrame::Welcome { name: welcomed, .. } => name = Some(welcomed),
+            ServerFrame::Welcome {
+                name: welcomed,
+                admin: is_admin,
+                ..
+            } => {
+                name = Some(welcomed);
+                admin = is_admin;
+            }
             ServerFrame::Users { users, more } => {
                 if let (Some(name), Some(_)) = (&name, roster.page(users, more)) {
-                    return Ok((name.clone(), roster));
+                    return Ok((name.clone(), admin, roster));
                 }
             }
             ServerFrame::Error { code, text } => return Err(Error::Rejected { code, text }),
@@ -346,18 +491,22 @@ struct Peer {
     key: Option<PublicKey>,
 }
 
-/// Active users by case-folded name.
+/// Active users by case-folded name, each with its sessions.
 #[derive(Debug, Default)]
 struct Roster {
-    users: BTreeMap<String, Peer>,
+    users: BTreeMap<String, Vec<Peer>>,
     pages: Vec<UserEntry>,
 }
 
 impl Roster {
     fn insert(&mut self, entry: UserEntry) {
         let key = PublicKey::parse(&entry.key);
-        self.users
-            .insert(entry.name.to_ascii_lowercase(), Peer { entry, key });
+        let sessions = self
+            .users
+            .entry(entry.name.to_ascii_lowercase())
+            .or_default();
+        sessions.retain(|peer| peer.entry.key != entry.key);
+        sessions.push(Peer { entry, key });
     }
 
     /// Takes one page of a user list; the whole list once it is complete.
@@ -374,8 +523,26 @@ impl Roster {
         Some(complete)
     }
 
-    fn key_of(&self, name: &str) -> Option<PublicKey> {
-        self.users.get(&name.to_ascii_lowercase())?.key
+    /// Removes the session of `name` with `key`; every session of `name`
+    /// when the key is not given (an older server).
+    fn remove(&mut self, name: &str, key: Option<&str>) {
+        let account = name.to_ascii_lowercase();
+        let Some(sessions) = self.users.get_mut(&account) else {
+            return;
+        };
+        sessions.retain(|peer| key.is_some_and(|key| peer.entry.key != key));
+        if sessions.is_empty() {
+            self.users.remove(&account);
+        }
+    }
+
+    fn keys_of(&self, name: &str) -> Vec<PublicKey> {
+        self.users
+            .get(&name.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|peer| peer.key)
+            .collect()
     }
 }
 
@@ -384,17 +551,23 @@ struct Background {
     reader: FrameReader<tokio::io::ReadHalf<Box<dyn Stream>>>,
     writer: Arc<tokio::sync::Mutex<Writer>>,
     roster: Arc<Mutex<Roster>>,
-    udp: Arc<UdpSocket>,
+    udp: Option<Arc<UdpSocket>>,
+    /// This session's name, for acknowledgements.
+    name: String,
     inbox: Inbox,
     events: mpsc::Sender<Event>,
-    /// Pages of a `rooms` or `members` answer still to come.
+    unacknowledged: Unacknowledged,
+    /// Pages of a `rooms`, `members` or `bans` answer still to come.
     rooms: Vec<RoomInfo>,
     members: Vec<String>,
+    bans: Vec<BanEntry>,
 }
 
 impl Background {
     async fn run(mut self) {
-        let mut datagram = vec![0u8; MAX_DATAGRAM];
+        let mut datagram = vec![0u8; if self.udp.is_some() { MAX_DATAGRAM } else { 0 }];
+        let mut check = tokio::time::interval(RELAY_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let closed = loop {
             let event = tokio::select! {
                 frame = self.reader.read_frame::<ServerFrame>() => match frame {
@@ -410,8 +583,8 @@ impl Background {
                         continue;
                     }
                 },
-                received = self.udp.recv_from(&mut datagram) => match received {
-                    Ok((n, source)) => match self.datagram(&datagram[..n], source) {
+                received = receive(self.udp.as_deref(), &mut datagram) => match received {
+                    Ok((n, source)) => match self.datagram(&datagram[..n], source).await {
                         Some(event) => event,
                         None => continue,
                     },
@@ -419,6 +592,10 @@ impl Background {
                         debug!(%err, "UDP receive failed");
                         continue;
                     }
+                },
+                _ = check.tick() => match self.relay_overdue().await {
+                    Some(event) => event,
+                    None => continue,
                 },
             };
             if self.events.send(event).await.is_err() {
@@ -459,9 +636,14 @@ impl Background {
                 }
                 Event::Joined { name, room }
             }
-            ServerFrame::Left { name, reason, room } => {
+            ServerFrame::Left {
+                name,
+                reason,
+                room,
+                key,
+            } => {
                 if room.is_none() {
-                    lock(&self.roster).users.remove(&name.to_ascii_lowercase());
+                    lock(&self.roster).remove(&name, key.as_deref());
                 }
                 Event::Left { name, reason, room }
             }
@@ -497,6 +679,36 @@ impl Background {
                 Event::Members { room, names }
             }
             ServerFrame::Topic { room, topic, by } => Event::Topic { room, topic, by },
+            ServerFrame::Moderation {
+                action,
+                user,
+                by,
+                room,
+                reason,
+            } => Event::Moderation {
+                action,
+                user,
+                by,
+                room,
+                reason,
+            },
+            ServerFrame::Bans { bans, more } => {
+                self.bans.extend(bans);
+                if more {
+                    return Ok(None);
+                }
+                Event::Bans(std::mem::take(&mut self.bans))
+            }
+            ServerFrame::Direct(direct) => {
+                let roster = self.roster.clone();
+                let received = self
+                    .inbox
+                    .accept(direct, |name| lock(&roster).keys_of(name));
+                match self.received(received, None) {
+                    Some(event) => event,
+                    None => return Ok(None),
+                }
+            }
             ServerFrame::Ping { id } => {
                 let pong = ClientFrame::Pong { id };
                 if let Err(err) = self.writer.lock().await.write_frame(&pong).await {
@@ -517,21 +729,56 @@ impl Background {
         }))
     }
 
-    fn datagram(&mut self, bytes: &[u8], source: SocketAddr) -> Option<Event> {
+    /// A datagram: an acknowledgement of ours, or a direct message, which
+    /// is acknowledged once verified.
+    async fn datagram(&mut self, bytes: &[u8], source: SocketAddr) -> Option<Event> {
+        if let Some(ack) = Ack::parse(bytes) {
+            let mut unacknowledged = lock(&self.unacknowledged);
+            if unacknowledged
+                .get(&ack.seq)
+                .is_some_and(|pending| pending.relay.to.eq_ignore_ascii_case(&ack.from))
+            {
+                unacknowledged.remove(&ack.seq);
+            }
+            return None;
+        }
         let roster = self.roster.clone();
-        let received = self.inbox.receive(bytes, |name| lock(&roster).key_of(name));
+        let received = self
+            .inbox
+            .receive(bytes, |name| lock(&roster).keys_of(name));
+        if let (Received::Verified { seq, .. }, Some(udp)) = (&received, &self.udp) {
+            let ack = Ack::new(&self.name, *seq).to_bytes();
+            if let Err(err) = udp.send_to(&ack, source).await {
+                debug!(%err, %source, "cannot acknowledge a direct message");
+            }
+        }
+        self.received(received, Some(source))
+    }
+
+    /// The event for a checked direct message; `source` is `None` when the
+    /// server relayed it.
+    fn received(&self, received: Received, source: Option<SocketAddr>) -> Option<Event> {
         match received {
-            Received::Verified { from, text } => Some(Event::Direct { from, text }),
+            Received::Verified { from, text, .. } => Some(Event::Direct {
+                from,
+                text,
+                relayed: source.is_none(),
+            }),
             Received::Rejected {
                 why: Rejection::Replayed,
                 claimed,
                 ..
             } => {
-                debug!(%source, ?claimed, "replayed direct message dropped");
+                debug!(?source, ?claimed, "replayed direct message dropped");
                 None
             }
             Received::Rejected { why, claimed, text } => {
-                debug!(%source, ?claimed, why = why.describe(), "unverified direct message");
+                debug!(
+                    ?source,
+                    ?claimed,
+                    why = why.describe(),
+                    "unverified direct message"
+                );
                 Some(Event::Unverified {
                     source,
                     claimed,
@@ -540,6 +787,42 @@ impl Background {
                 })
             }
         }
+    }
+
+    /// Sends through the server the direct messages whose acknowledgement
+    /// is overdue; reports the first recipient.
+    async fn relay_overdue(&mut self) -> Option<Event> {
+        let overdue: Vec<Relay> = {
+            let mut unacknowledged = lock(&self.unacknowledged);
+            let late: Vec<u64> = unacknowledged
+                .iter()
+                .filter(|(_, pending)| pending.sent.elapsed() >= RELAY_AFTER)
+                .map(|(seq, _)| *seq)
+                .collect();
+            late.into_iter()
+                .filter_map(|seq| unacknowledged.remove(&seq))
+                .map(|pending| pending.relay)
+                .collect()
+        };
+        let to = overdue.first()?.to.clone();
+        let mut writer = self.writer.lock().await;
+        for relay in overdue {
+            if let Err(err) = writer.write_frame(&ClientFrame::Relay(relay)).await {
+                debug!(%err, "cannot relay a direct message");
+            }
+        }
+        Some(Event::Relayed { to })
+    }
+}
+
+/// The next datagram, or never without a UDP socket.
+async fn receive(
+    udp: Option<&UdpSocket>,
+    buffer: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match udp {
+        Some(udp) => udp.recv_from(buffer).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -16,6 +16,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::frame::{Direct, ServerFrame};
+
 /// Prefix of the signed bytes, so a signature made here means nothing to
 /// any other protocol.
 const DOMAIN: &[u8] = b"netkit-chat direct v1\0";
@@ -78,32 +80,67 @@ impl SessionKey {
         PublicKey(self.signing.verifying_key())
     }
 
-    /// A signed datagram from `from` to `to`, whose current key is `to_key`.
-    pub fn seal(&self, from: &str, to: &str, to_key: &PublicKey, text: &str) -> Vec<u8> {
+    /// A signed direct message from `from` to `to`, whose current key is
+    /// `to_key`, with the session's next sequence number.
+    pub fn sign(&self, from: &str, to: &str, to_key: &PublicKey, text: &str) -> Direct {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        self.seal_with_seq(from, to, to_key, seq, text)
-    }
-
-    fn seal_with_seq(
-        &self,
-        from: &str,
-        to: &str,
-        to_key: &PublicKey,
-        seq: u64,
-        text: &str,
-    ) -> Vec<u8> {
         let signature = self
             .signing
             .sign(&signed_bytes(from, to, to_key, seq, text));
-        let datagram = Datagram {
-            kind: "direct".into(),
+        Direct {
             from: from.into(),
             to: to.into(),
             seq,
             text: text.into(),
             sig: BASE64.encode(signature.to_bytes()),
-        };
-        serde_json::to_vec(&datagram).expect("a datagram always serializes")
+        }
+    }
+
+    /// A signed datagram from `from` to `to`, whose current key is `to_key`.
+    pub fn seal(&self, from: &str, to: &str, to_key: &PublicKey, text: &str) -> Vec<u8> {
+        datagram(self.sign(from, to, to_key, text))
+    }
+}
+
+/// A direct message as one UDP datagram: the `direct` frame the server
+/// relays, without its newline.
+pub fn datagram(direct: Direct) -> Vec<u8> {
+    serde_json::to_vec(&ServerFrame::Direct(direct)).expect("a datagram always serializes")
+}
+
+/// Tells the sender that a datagram arrived, so it need not relay it.
+/// Unsigned: a forged acknowledgement can only stop a fallback, which
+/// dropping the datagram can do as well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    #[serde(rename = "type")]
+    kind: AckType,
+    /// Who received it.
+    pub from: String,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AckType {
+    DirectAck,
+}
+
+impl Ack {
+    pub fn new(from: &str, seq: u64) -> Self {
+        Self {
+            kind: AckType::DirectAck,
+            from: from.to_owned(),
+            seq,
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an acknowledgement always serializes")
+    }
+
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
     }
 }
 
@@ -123,22 +160,15 @@ pub fn signed_bytes(from: &str, to: &str, to_key: &PublicKey, seq: u64, text: &s
     bytes
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Datagram {
-    #[serde(rename = "type")]
-    kind: String,
-    from: String,
-    to: String,
-    seq: u64,
-    text: String,
-    sig: String,
-}
-
 /// What became of one received datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
     /// Signed by the claimed sender's current key, for us, not seen before.
-    Verified { from: String, text: String },
+    Verified {
+        from: String,
+        text: String,
+        seq: u64,
+    },
     /// Dropped; `claimed` and `text` are whatever the datagram said, if it
     /// could be read at all.
     Rejected {
@@ -192,59 +222,69 @@ impl Inbox {
         }
     }
 
-    /// Checks `datagram`; `key_of` gives a user's current key by name.
+    /// Checks a datagram; `keys_of` gives a user's current keys by name
+    /// (one per session).
     pub fn receive(
         &mut self,
         datagram: &[u8],
-        key_of: impl Fn(&str) -> Option<PublicKey>,
+        keys_of: impl Fn(&str) -> Vec<PublicKey>,
     ) -> Received {
-        let Ok(parsed) = serde_json::from_slice::<Datagram>(datagram) else {
-            return Received::Rejected {
+        match serde_json::from_slice::<ServerFrame>(datagram) {
+            Ok(ServerFrame::Direct(direct)) => self.accept(direct, keys_of),
+            _ => Received::Rejected {
                 why: Rejection::Malformed,
                 claimed: None,
                 text: None,
-            };
-        };
+            },
+        }
+    }
+
+    /// Checks a direct message, whether it came as a datagram or relayed
+    /// by the server: the server cannot sign for the sender, so what it
+    /// relays passes only if it passed on the sender's bytes unchanged.
+    pub fn accept(&mut self, direct: Direct, keys_of: impl Fn(&str) -> Vec<PublicKey>) -> Received {
         let reject = |why| Received::Rejected {
             why,
-            claimed: Some(parsed.from.clone()),
-            text: Some(parsed.text.clone()),
+            claimed: Some(direct.from.clone()),
+            text: Some(direct.text.clone()),
         };
-        if parsed.kind != "direct" {
-            return reject(Rejection::Malformed);
-        }
-        let Some(sender) = key_of(&parsed.from) else {
+        let senders = keys_of(&direct.from);
+        if senders.is_empty() {
             return reject(Rejection::UnknownSender);
-        };
-        if !parsed.to.eq_ignore_ascii_case(&self.name) {
+        }
+        if !direct.to.eq_ignore_ascii_case(&self.name) {
             return reject(Rejection::NotForUs);
         }
         let Some(signature) = BASE64
-            .decode(&parsed.sig)
+            .decode(&direct.sig)
             .ok()
             .and_then(|bytes| Signature::from_slice(&bytes).ok())
         else {
             return reject(Rejection::BadSignature);
         };
         let signed = signed_bytes(
-            &parsed.from,
-            &parsed.to,
+            &direct.from,
+            &direct.to,
             &self.key,
-            parsed.seq,
-            &parsed.text,
+            direct.seq,
+            &direct.text,
         );
-        if sender.0.verify_strict(&signed, &signature).is_err() {
-            // Either forged, or sealed for another key of ours: a datagram
-            // from an earlier session can only fail here.
+        // Either forged, or sealed for another key of ours: a message from
+        // an earlier session can only fail here.
+        let Some(sender) = senders
+            .iter()
+            .find(|sender| sender.0.verify_strict(&signed, &signature).is_ok())
+        else {
             return reject(Rejection::BadSignature);
-        }
+        };
         let window = self.seen.entry(*sender.as_bytes()).or_default();
-        if !window.accept(parsed.seq) {
+        if !window.accept(direct.seq) {
             return reject(Rejection::Replayed);
         }
         Received::Verified {
-            from: parsed.from,
-            text: parsed.text,
+            from: direct.from,
+            text: direct.text,
+            seq: direct.seq,
         }
     }
 }
@@ -302,13 +342,20 @@ mod tests {
         let (alice, bob) = pair();
         let mut inbox = Inbox::new("bob", bob.public());
         let alice_key = alice.public();
-        let keys = |name: &str| (name == "alice").then_some(alice_key);
+        let keys = |name: &str| {
+            if name == "alice" {
+                vec![alice_key]
+            } else {
+                Vec::new()
+            }
+        };
         let datagram = alice.seal("alice", "bob", &bob.public(), "hi bob");
         assert_eq!(
             inbox.receive(&datagram, keys),
             Received::Verified {
                 from: "alice".into(),
-                text: "hi bob".into()
+                text: "hi bob".into(),
+                seq: 1,
             }
         );
         assert!(matches!(
@@ -328,9 +375,9 @@ mod tests {
         let alice_key = alice.public();
         let mallory_key = mallory.public();
         let keys = |name: &str| match name {
-            "alice" => Some(alice_key),
-            "mallory" => Some(mallory_key),
-            _ => None,
+            "alice" => vec![alice_key],
+            "mallory" => vec![mallory_key],
+            _ => Vec::new(),
         };
         let why = |received| match received {
             Received::Rejected { why, .. } => why,
@@ -366,6 +413,77 @@ mod tests {
         );
     }
 
+    /// What the server relays passes only as the sender signed it: a
+    /// server that changes the text, the sender, the recipient or the
+    /// sequence number, or signs with a key of its own, is caught; and a
+    /// message that came both ways is shown once.
+    #[test]
+    fn a_relay_altered_by_the_server_is_rejected() {
+        let (alice, bob) = pair();
+        let server = SessionKey::generate();
+        let alice_key = alice.public();
+        let carol_key = SessionKey::generate().public();
+        let keys = |name: &str| match name {
+            "alice" => vec![alice_key],
+            "carol" => vec![carol_key],
+            _ => Vec::new(),
+        };
+        let mut inbox = Inbox::new("bob", bob.public());
+        let genuine = alice.sign("alice", "bob", &bob.public(), "meet at noon");
+        let why = |received| match received {
+            Received::Rejected { why, .. } => why,
+            other => panic!("accepted {other:?}"),
+        };
+        let altered = [
+            Direct {
+                text: "meet at nine".into(),
+                ..genuine.clone()
+            },
+            Direct {
+                from: "carol".into(),
+                ..genuine.clone()
+            },
+            Direct {
+                seq: genuine.seq + 1,
+                ..genuine.clone()
+            },
+            server.sign("alice", "bob", &bob.public(), "meet at nine"),
+        ];
+        for direct in altered {
+            assert_eq!(why(inbox.accept(direct, keys)), Rejection::BadSignature);
+        }
+        let redirected = Direct {
+            to: "dave".into(),
+            ..genuine.clone()
+        };
+        assert_eq!(why(inbox.accept(redirected, keys)), Rejection::NotForUs);
+        assert!(matches!(
+            inbox.accept(genuine.clone(), keys),
+            Received::Verified { text, .. } if text == "meet at noon"
+        ));
+        // The same message over UDP after its relayed copy: a replay.
+        assert_eq!(
+            why(inbox.receive(&datagram(genuine), keys)),
+            Rejection::Replayed
+        );
+        // A sender in several sessions: any of its current keys will do.
+        let second = SessionKey::generate();
+        let both = |_: &str| vec![alice_key, second.public()];
+        let other = second.sign("alice", "bob", &bob.public(), "from my phone");
+        assert!(matches!(
+            inbox.accept(other, both),
+            Received::Verified { .. }
+        ));
+    }
+
+    #[test]
+    fn acknowledgements_round_trip() {
+        let ack = Ack::new("bob", 17);
+        assert_eq!(Ack::parse(&ack.to_bytes()), Some(ack));
+        let direct = datagram(SessionKey::generate().sign("a", "b", &pair().0.public(), "x"));
+        assert_eq!(Ack::parse(&direct), None);
+    }
+
     #[test]
     fn window_accepts_reordering_once() {
         let mut window = ReplayWindow::default();
@@ -395,7 +513,7 @@ mod tests {
             let bob = SessionKey::generate();
             let mut inbox = Inbox::new("bob", bob.public());
             let alice = SessionKey::generate().public();
-            let received = inbox.receive(&bytes, |_| Some(alice));
+            let received = inbox.receive(&bytes, |_| vec![alice]);
             prop_assert!(matches!(received, Received::Rejected { .. }), "accepted noise");
         }
 

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::direct::Rejection;
-use crate::frame::{ErrorCode, LeaveReason, RoomInfo, UserEntry};
+use crate::frame::{Action, BanEntry, ErrorCode, LeaveReason, RoomInfo, UserEntry};
 
 /// What the client reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,10 +30,18 @@ pub enum Event {
     Direct {
         from: String,
         text: String,
+        /// Came through the server rather than over UDP.
+        relayed: bool,
     },
-    /// A datagram that could not be verified, with what it claimed.
+    /// Direct messages to `to` got no acknowledgement over UDP and were
+    /// sent again through the server.
+    Relayed {
+        to: String,
+    },
+    /// A direct message that could not be verified, with what it claimed;
+    /// `source` is the datagram's sender, `None` when the server relayed it.
     Unverified {
-        source: SocketAddr,
+        source: Option<SocketAddr>,
         claimed: Option<String>,
         text: Option<String>,
         why: Rejection,
@@ -69,6 +77,16 @@ pub enum Event {
         topic: String,
         by: String,
     },
+    /// A moderation action in `room`, or on an account (no room).
+    Moderation {
+        action: Action,
+        user: String,
+        by: String,
+        room: Option<String>,
+        reason: Option<String>,
+    },
+    /// The complete ban list asked for.
+    Bans(Vec<BanEntry>),
     /// The complete user list, after the server sent it.
     Users(Vec<UserEntry>),
     /// A request failed; the session goes on.

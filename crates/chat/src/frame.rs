@@ -52,8 +52,10 @@ pub struct Credentials {
     pub version: u32,
     pub name: String,
     pub password: Password,
-    /// The UDP port this session receives direct messages on.
-    pub udp_port: u16,
+    /// The UDP port this session receives direct messages on; absent for
+    /// a client without UDP (a browser), which gets them relayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_port: Option<u16>,
     /// The session's Ed25519 public key, base64 (standard, padded).
     pub key: String,
 }
@@ -100,6 +102,63 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<usize>,
     },
+    /// Removes a user from a room (operators, admins).
+    Kick {
+        room: String,
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Bans an account from a room, removing it if present.
+    Ban {
+        room: String,
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Unban {
+        room: String,
+        user: String,
+    },
+    /// Refuses an account's messages in a room.
+    Mute {
+        room: String,
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Unmute {
+        room: String,
+        user: String,
+    },
+    /// Makes a member an operator of the room.
+    Op {
+        room: String,
+        user: String,
+    },
+    Deop {
+        room: String,
+        user: String,
+    },
+    /// Lists bans: of one room (its operators), or all (admins).
+    Bans {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// Disables an account and ends its sessions (admins).
+    Disable {
+        user: String,
+    },
+    Enable {
+        user: String,
+    },
+    /// Deletes an account, its bans and mutes, and ends its sessions
+    /// (admins).
+    Delete {
+        user: String,
+    },
+    /// A direct message for the server to pass on, signed by the sender.
+    Relay(Relay),
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
@@ -110,13 +169,90 @@ pub enum ClientFrame {
     },
 }
 
+/// A direct message handed to the server: as a datagram, less `from`,
+/// which the server fills in with the sender's account; plus the
+/// recipient's key, which picks the session it was sealed for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relay {
+    pub to: String,
+    pub key: String,
+    pub seq: u64,
+    pub text: String,
+    pub sig: String,
+}
+
+/// A signed direct message, as a UDP datagram carries it and as the
+/// server relays it (`direct`). The signature is checked by the recipient
+/// against the sender's key from the user list (direct.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Direct {
+    pub from: String,
+    pub to: String,
+    pub seq: u64,
+    pub text: String,
+    pub sig: String,
+}
+
+/// A moderation action, as `moderation` announces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Kick,
+    Ban,
+    Unban,
+    Mute,
+    Unmute,
+    Op,
+    Deop,
+    Disable,
+    Enable,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Kick => "kick",
+            Action::Ban => "ban",
+            Action::Unban => "unban",
+            Action::Mute => "mute",
+            Action::Unmute => "unmute",
+            Action::Op => "op",
+            Action::Deop => "deop",
+            Action::Disable => "disable",
+            Action::Enable => "enable",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ban as `bans` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanEntry {
+    pub room: String,
+    pub user: String,
+    pub by: String,
+    /// Unix seconds.
+    pub time: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// One active user, as the user list and `joined` carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEntry {
     pub name: String,
     /// Where the user receives direct messages: the address the server sees
-    /// the user's TCP connection come from, with the announced UDP port.
-    pub addr: SocketAddr,
+    /// the user's TCP connection come from, with the announced UDP port;
+    /// absent for a session without UDP (send it relayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
     /// The user's current Ed25519 public key, base64.
     pub key: String,
 }
@@ -133,7 +269,13 @@ pub enum ServerFrame {
         max_text: usize,
     },
     /// The answer to a successful `register` or `login`.
-    Welcome { name: String, registered: bool },
+    Welcome {
+        name: String,
+        registered: bool,
+        /// The account is a server admin.
+        #[serde(default, skip_serializing_if = "is_false")]
+        admin: bool,
+    },
     Message {
         from: String,
         text: String,
@@ -168,6 +310,10 @@ pub enum ServerFrame {
         /// The room left; absent for the default room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
+        /// In the default room, the key of the session that left: an
+        /// account may have several.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
     /// The answer to `join`: the room as it is now.
     RoomJoined {
@@ -202,6 +348,25 @@ pub enum ServerFrame {
         topic: String,
         by: String,
     },
+    /// A moderation action: to every member of `room` and to whoever
+    /// asked; an account action (no `room`) to the admin who asked.
+    Moderation {
+        action: Action,
+        user: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The answer to `bans`; a long list is split like `users`.
+    Bans {
+        bans: Vec<BanEntry>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+    },
+    /// A direct message the server relayed.
+    Direct(Direct),
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
@@ -246,6 +411,8 @@ pub enum LeaveReason {
     Shutdown,
     /// Left the room with `part` (named rooms only).
     Parted,
+    /// Banned from the room (named rooms only).
+    Banned,
 }
 
 impl LeaveReason {
@@ -258,6 +425,7 @@ impl LeaveReason {
             LeaveReason::Kicked => "disconnected by the server",
             LeaveReason::Shutdown => "server shutting down",
             LeaveReason::Parted => "parted",
+            LeaveReason::Banned => "banned",
         }
     }
 }
@@ -329,6 +497,20 @@ pub enum ErrorCode {
     /// Refused on connecting: every connection slot is taken (then the
     /// connection closes).
     ServerFull,
+    /// The account named does not exist, or is not in the room.
+    NoSuchUser,
+    /// `join` of a room the account is banned from.
+    Banned,
+    /// `say` in a room the account is muted in.
+    Muted,
+    /// Only server admins may do that.
+    NotAdmin,
+    /// The account is disabled (a login, or a `bye` to its sessions).
+    AccountDisabled,
+    /// The account was deleted (a `bye` to its sessions).
+    AccountDeleted,
+    /// `relay` to a user (or session key) not online.
+    NotOnline,
 }
 
 impl ErrorCode {
@@ -364,6 +546,13 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::ServerFull => "server_full",
+            ErrorCode::NoSuchUser => "no_such_user",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Muted => "muted",
+            ErrorCode::NotAdmin => "not_admin",
+            ErrorCode::AccountDisabled => "account_disabled",
+            ErrorCode::AccountDeleted => "account_deleted",
+            ErrorCode::NotOnline => "not_online",
         }
     }
 }
@@ -383,7 +572,8 @@ pub trait FrameSet: DeserializeOwned {
 impl FrameSet for ClientFrame {
     const TYPES: &'static [&'static str] = &[
         "register", "login", "logout", "say", "users", "join", "part", "rooms", "members", "topic",
-        "history", "ping", "pong",
+        "history", "kick", "ban", "unban", "mute", "unmute", "op", "deop", "bans", "disable",
+        "enable", "delete", "relay", "ping", "pong",
     ];
 }
 
@@ -401,6 +591,9 @@ impl FrameSet for ServerFrame {
         "members",
         "topic",
         "history_end",
+        "moderation",
+        "bans",
+        "direct",
         "ping",
         "pong",
         "error",
@@ -487,7 +680,7 @@ mod tests {
             version: 1,
             name: "alice".into(),
             password: Password::new("correct horse"),
-            udp_port: 40000,
+            udp_port: Some(40000),
             key: "AAAA".into(),
         }
     }
@@ -511,6 +704,28 @@ mod tests {
             },
             ClientFrame::Rooms,
             ClientFrame::Users,
+            ClientFrame::Ban {
+                room: "#rust".into(),
+                user: "bob".into(),
+                reason: Some("spam".into()),
+            },
+            ClientFrame::Unmute {
+                room: "#rust".into(),
+                user: "bob".into(),
+            },
+            ClientFrame::Bans { room: None },
+            ClientFrame::Delete { user: "bob".into() },
+            ClientFrame::Relay(Relay {
+                to: "bob".into(),
+                key: "k".into(),
+                seq: 3,
+                text: "hi".into(),
+                sig: "s".into(),
+            }),
+            ClientFrame::Register(Credentials {
+                udp_port: None,
+                ..credentials()
+            }),
             ClientFrame::Ping { id: Some(7) },
             ClientFrame::Pong { id: None },
         ];
@@ -541,6 +756,7 @@ mod tests {
             name: "bob".into(),
             reason: LeaveReason::SlowConsumer,
             room: None,
+            key: None,
         })
         .unwrap();
         assert_eq!(
@@ -559,7 +775,8 @@ mod tests {
             let example = &doc[at..];
             let end = example.find(['`', '\n']).unwrap_or(example.len());
             let example = &example[..end];
-            if example.starts_with("{\"type\":\"direct\"") {
+            if example.starts_with("{\"type\":\"direct_ack\"") {
+                assert!(crate::direct::Ack::parse(example.as_bytes()).is_some());
                 continue;
             }
             let client = decode::<ClientFrame>(example.as_bytes());
@@ -602,6 +819,13 @@ mod tests {
             ErrorCode::Internal,
             ErrorCode::TooManyConnections,
             ErrorCode::ServerFull,
+            ErrorCode::NoSuchUser,
+            ErrorCode::Banned,
+            ErrorCode::Muted,
+            ErrorCode::NotAdmin,
+            ErrorCode::AccountDisabled,
+            ErrorCode::AccountDeleted,
+            ErrorCode::NotOnline,
         ];
         for code in codes {
             // No wildcard: a new code fails to compile until it is listed.
@@ -635,7 +859,14 @@ mod tests {
                 | ErrorCode::ShuttingDown
                 | ErrorCode::Internal
                 | ErrorCode::TooManyConnections
-                | ErrorCode::ServerFull => {}
+                | ErrorCode::ServerFull
+                | ErrorCode::NoSuchUser
+                | ErrorCode::Banned
+                | ErrorCode::Muted
+                | ErrorCode::NotAdmin
+                | ErrorCode::AccountDisabled
+                | ErrorCode::AccountDeleted
+                | ErrorCode::NotOnline => {}
             }
             assert!(
                 doc.contains(&format!("| `{code}` |")),

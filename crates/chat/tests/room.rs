@@ -37,6 +37,7 @@ fn options(addr: SocketAddr) -> ClientOptions {
         server: addr.to_string(),
         tls: None,
         timeout: WAIT,
+        udp: true,
     }
 }
 

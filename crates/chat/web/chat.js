@@ -5,8 +5,6 @@
 
 const LOBBY = "#lobby";
 const VERSION = 2;
-// A browser cannot receive UDP; the port it announces is the discard port.
-const NO_UDP_PORT = 9;
 
 const $ = (id) => document.getElementById(id);
 const key = (room) => (room || LOBBY).toLowerCase();
@@ -96,7 +94,6 @@ async function logIn(register) {
     version: VERSION,
     name,
     password,
-    udp_port: NO_UDP_PORT,
     key: session.public,
   };
   delete $("status").dataset.bye;

@@ -103,7 +103,7 @@ impl Ws {
             version: PROTOCOL_VERSION,
             name: name.into(),
             password: Password::new(password),
-            udp_port: 9,
+            udp_port: None,
             key: self.key.public().to_base64(),
         };
         self.send(&ClientFrame::Register(credentials));
@@ -427,7 +427,7 @@ fn a_websocket_client_that_never_reads_is_dropped_and_others_are_unaffected() {
         for n in sent - 50..sent {
             let expected = format!("{n} {text}");
             let is_next = |frame: &ServerFrame| matches!(frame, ServerFrame::Message { text, .. } if *text == expected);
-            let slow_left = |frame: &ServerFrame| matches!(frame, ServerFrame::Left { name, reason: LeaveReason::SlowConsumer, room: None } if name == "sleeper");
+            let slow_left = |frame: &ServerFrame| matches!(frame, ServerFrame::Left { name, reason: LeaveReason::SlowConsumer, room: None, .. } if name == "sleeper");
             for reader in [0, 1] {
                 let found = loop {
                     let frame = if reader == 0 {
@@ -508,7 +508,7 @@ fn floods_and_password_guessing_are_throttled_as_on_tcp() {
             version: PROTOCOL_VERSION,
             name: "nobody".into(),
             password: Password::new("wrong guess"),
-            udp_port: 9,
+            udp_port: None,
             key: guesser.key.public().to_base64(),
         };
         guesser.send(&ClientFrame::Login(credentials));

@@ -71,7 +71,7 @@ impl Protocol {
                     version: PROTOCOL_VERSION,
                     name: name.to_owned(),
                     password: password.clone(),
-                    udp_port: *udp_port,
+                    udp_port: Some(*udp_port),
                     key: SessionKey::generate().public().to_base64(),
                 };
                 let mut attempt = ClientFrame::Register(credentials.clone());

@@ -16,7 +16,7 @@ use super::hashers::{Hashers, Job, Priority};
 use crate::frame::Password;
 use crate::name::Username;
 use crate::password::Hasher;
-use crate::store::{Accounts, StoreError};
+use crate::store::{Accounts, Standing, StoreError};
 use crate::throttle::{LoginThrottle, RegisterThrottle};
 
 #[derive(Debug)]
@@ -28,6 +28,8 @@ pub(crate) enum AuthError {
     TooManyRegistrations(Duration),
     /// The hashing queue is full.
     Busy,
+    /// The password was right but the account is disabled.
+    Disabled,
     Internal,
 }
 
@@ -108,13 +110,15 @@ impl Auth {
         Ok(stored)
     }
 
-    /// Checks a login; returns the account's name as stored.
+    /// Checks a login; returns the account's name as stored and its
+    /// standing. A disabled account is refused only once its password
+    /// proved right, so the refusal tells a guesser nothing.
     pub async fn login(
         &self,
         name: &str,
         password: Password,
         ip: IpAddr,
-    ) -> Result<String, AuthError> {
+    ) -> Result<(String, Standing), AuthError> {
         let account = name.to_ascii_lowercase();
         let attempt = lock(&self.throttle)
             .begin(&account, ip, Instant::now())
@@ -125,18 +129,28 @@ impl Auth {
         let accounts = self.accounts.clone();
         let lookup = name.to_owned();
         let verified = async {
-            let found = self
-                .database(move || lock(&accounts).lookup(&lookup))
+            let (found, standing) = self
+                .database(move || {
+                    let accounts = lock(&accounts);
+                    let standing = accounts.standing(&lookup)?;
+                    Ok((accounts.lookup(&lookup)?, standing))
+                })
                 .await?;
-            self.hashing(Priority::Login, move |hasher| {
-                hasher.check(found, password.expose())
-            })
-            .await
+            let checked = self
+                .hashing(Priority::Login, move |hasher| {
+                    hasher.check(found, password.expose())
+                })
+                .await?;
+            Ok(checked.map(|stored| (stored, standing.unwrap_or_default().1)))
         };
         match verified.await {
-            Ok(Some(stored)) => {
+            Ok(Some((stored, standing))) => {
                 lock(&self.throttle).succeeded(attempt);
-                Ok(stored)
+                if standing.disabled {
+                    info!(%ip, user = %stored, "login refused: account disabled");
+                    return Err(AuthError::Disabled);
+                }
+                Ok((stored, standing))
             }
             Ok(None) => {
                 // The attempt already counts as a failure. The name is
@@ -149,6 +163,16 @@ impl Auth {
                 Err(err)
             }
         }
+    }
+
+    /// Runs `work` on the account store, on the blocking pool.
+    pub async fn accounts<T, F>(&self, work: F) -> Result<T, AuthError>
+    where
+        F: FnOnce(&mut Accounts) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let accounts = self.accounts.clone();
+        self.database(move || work(&mut lock(&accounts))).await
     }
 
     async fn hashing<T, F>(&self, priority: Priority, work: F) -> Result<T, AuthError>

@@ -4,6 +4,8 @@
 
 mod auth;
 mod hashers;
+mod moderation;
+mod relay;
 mod requests;
 mod room;
 mod rooms;
@@ -30,7 +32,7 @@ use crate::connection::{FrameReader, FrameWriter};
 use crate::frame::{ErrorCode, ServerFrame, encode};
 use crate::history::{History, HistoryStore, Retention, SqliteHistory};
 use crate::rate::RateConfig;
-use crate::store::Accounts;
+use crate::store::{Accounts, SanctionKind};
 use crate::throttle::{LoginThrottle, RegisterThrottle};
 use auth::Auth;
 use room::Room;
@@ -82,6 +84,9 @@ pub struct ServerConfig {
     pub history_on_join: usize,
     /// The least time between two broadcasts of the user list.
     pub users_interval: Duration,
+    /// Sessions one account may have at once; a login beyond them
+    /// replaces the oldest (1: a new login replaces the old one).
+    pub sessions_per_user: usize,
     /// TLS on the TCP connection (and on the web listener).
     pub tls: Option<Arc<tls::rustls::ServerConfig>>,
     /// Where to serve the browser client (HTTP and WebSocket), if at all.
@@ -119,6 +124,7 @@ impl Default for ServerConfig {
             },
             history_on_join: 50,
             users_interval: Duration::from_millis(250),
+            sessions_per_user: 1,
             tls: None,
             web: None,
         }
@@ -178,9 +184,13 @@ impl Server {
             config.register_overall,
             config.register_window,
         );
+        let rooms = Rooms::new(config.rooms_per_session, config.max_rooms);
+        for kind in [SanctionKind::Ban, SanctionKind::Mute] {
+            rooms.restore(accounts.sanctions(kind, None).map_err(Error::Store)?);
+        }
         let shared = Shared {
             room: Room::new(config.queue, config.users_interval),
-            rooms: Rooms::new(config.rooms_per_session, config.max_rooms),
+            rooms,
             history: Arc::new(history),
             auth: Auth::new(accounts, throttle, registrations, config.login_queue),
             config,

@@ -106,11 +106,16 @@ impl Member<'_> {
             self.reply(&error(ErrorCode::InvalidRoom, text));
             return;
         }
-        let set = self
-            .shared
-            .rooms
-            .topic(&room, self.id, self.name.as_str(), topic);
-        self.refused(set);
+        let length = topic.len();
+        match self.shared.rooms.topic(&room, self.moderator(), topic) {
+            Ok(untold) => {
+                tracing::info!(room = %room.key(), by = %self.name, bytes = length, "topic set");
+                if let Some(changed) = untold {
+                    self.reply(&changed);
+                }
+            }
+            Err((code, text)) => self.reply(&error(code, text)),
+        }
     }
 
     pub(super) fn history(&self, room: &str, before: Option<u64>, limit: Option<usize>) {
@@ -174,7 +179,7 @@ impl Member<'_> {
         }
     }
 
-    fn room(&self, name: &str) -> Option<RoomName> {
+    pub(super) fn room(&self, name: &str) -> Option<RoomName> {
         match RoomName::parse(name) {
             Ok(room) => Some(room),
             Err(why) => {
@@ -206,7 +211,7 @@ impl Member<'_> {
     }
 }
 
-fn error(code: ErrorCode, text: impl Into<String>) -> ServerFrame {
+pub(super) fn error(code: ErrorCode, text: impl Into<String>) -> ServerFrame {
     ServerFrame::Error {
         code,
         text: text.into(),

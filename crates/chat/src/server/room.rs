@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::{debug, info};
@@ -81,12 +81,47 @@ struct Member {
     /// `entry` as JSON, made once: lists are built from these.
     json: Vec<u8>,
     kick: Kick,
+    /// The session's own queue, for what is meant for it alone (relayed
+    /// direct messages); set once the session has made it.
+    outbox: Option<mpsc::Sender<Bytes>>,
 }
 
 #[derive(Debug, Default)]
 struct Members {
-    by_key: HashMap<String, Member>,
+    by_id: HashMap<SessionId, Member>,
+    /// Each account's sessions, oldest first.
+    by_account: HashMap<String, Vec<SessionId>>,
     next_id: SessionId,
+}
+
+impl Members {
+    fn remove(&mut self, id: SessionId) -> Option<Member> {
+        let member = self.by_id.remove(&id)?;
+        let account = member.entry.name.to_ascii_lowercase();
+        if let Some(ids) = self.by_account.get_mut(&account) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                self.by_account.remove(&account);
+            }
+        }
+        Some(member)
+    }
+
+    fn sessions(&self, account: &str) -> impl Iterator<Item = &Member> {
+        self.by_account
+            .get(&account.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+    }
+}
+
+/// One session of an account, as `relay` and account actions find it.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub key: String,
+    pub outbox: Option<mpsc::Sender<Bytes>>,
+    pub kick: Kick,
 }
 
 /// What a session gets when it joins.
@@ -114,8 +149,8 @@ impl Room {
         let (events, _) = broadcast::channel(queue.max(1));
         Arc::new(Self {
             members: Mutex::new(Members {
-                by_key: HashMap::new(),
                 next_id: 1,
+                ..Members::default()
             }),
             events,
             list_dirty: AtomicBool::new(false),
@@ -131,23 +166,39 @@ impl Room {
         self.capacity
     }
 
-    /// Adds a session, replacing (and kicking) an earlier session of the
-    /// same account.
-    pub fn join(&self, name: &Username, addr: SocketAddr, key: String, kick: Kick) -> Joined {
+    /// Adds a session; an account already in `sessions` sessions has its
+    /// oldest replaced (kicked).
+    pub fn join(
+        &self,
+        name: &Username,
+        addr: Option<SocketAddr>,
+        key: String,
+        kick: Kick,
+        sessions: usize,
+    ) -> Joined {
         let entry = UserEntry {
             name: name.to_string(),
             addr,
             key,
         };
         let mut members = lock(&self.members);
-        if let Some(old) = members.by_key.remove(&name.key()) {
+        let held = members.by_account.get(&name.key()).map_or(0, Vec::len);
+        let oldest: Vec<SessionId> = members
+            .by_account
+            .get(&name.key())
+            .map(|ids| ids[..(held + 1).saturating_sub(sessions.max(1))].to_vec())
+            .unwrap_or_default();
+        for old in oldest {
+            let Some(old) = members.remove(old) else {
+                continue;
+            };
             info!(user = %old.entry.name, "session replaced by a new login");
             old.kick.fire(
                 ErrorCode::SessionReplaced,
                 LeaveReason::Replaced,
                 "this account logged in on another connection",
             );
-            self.publish_left(&old.entry.name, LeaveReason::Replaced);
+            self.publish_left(&old.entry, LeaveReason::Replaced);
         }
         let id = members.next_id;
         members.next_id += 1;
@@ -165,8 +216,10 @@ impl Room {
             entry,
             json,
             kick,
+            outbox: None,
         };
-        members.by_key.insert(name.key(), member);
+        members.by_id.insert(id, member);
+        members.by_account.entry(name.key()).or_default().push(id);
         let snapshot = users_pages(&members);
         drop(members);
         self.list_changed_now();
@@ -177,20 +230,34 @@ impl Room {
         }
     }
 
-    /// Removes session `id` if it is still the account's current session,
-    /// announcing the leave; returns whether it was.
-    pub fn leave(&self, id: SessionId, name: &Username, reason: LeaveReason) -> bool {
-        let mut members = lock(&self.members);
-        let current = members
-            .by_key
-            .get(&name.key())
-            .is_some_and(|member| member.id == id);
-        if !current {
-            return false;
+    /// Gives session `id` its own queue.
+    pub fn attach(&self, id: SessionId, outbox: mpsc::Sender<Bytes>) {
+        if let Some(member) = lock(&self.members).by_id.get_mut(&id) {
+            member.outbox = Some(outbox);
         }
-        members.by_key.remove(&name.key());
+    }
+
+    /// The sessions of an account (any case), oldest first.
+    pub fn sessions(&self, account: &str) -> Vec<Session> {
+        lock(&self.members)
+            .sessions(account)
+            .map(|member| Session {
+                key: member.entry.key.clone(),
+                outbox: member.outbox.clone(),
+                kick: member.kick.clone(),
+            })
+            .collect()
+    }
+
+    /// Removes session `id` if it is still logged in (not replaced),
+    /// announcing the leave; returns whether it was.
+    pub fn leave(&self, id: SessionId, reason: LeaveReason) -> bool {
+        let mut members = lock(&self.members);
+        let Some(gone) = members.remove(id) else {
+            return false;
+        };
         if reason != LeaveReason::Shutdown {
-            self.publish_left(name.as_str(), reason);
+            self.publish_left(&gone.entry, reason);
         }
         drop(members);
         self.list_changed_now();
@@ -222,16 +289,23 @@ impl Room {
     pub fn names(&self) -> Vec<String> {
         let members = lock(&self.members);
         let mut names: Vec<String> = members
-            .by_key
+            .by_account
             .values()
+            .filter_map(|ids| members.by_id.get(ids.first()?))
             .map(|member| member.entry.name.clone())
             .collect();
         names.sort_unstable();
         names
     }
 
+    /// Accounts logged in (a user in several sessions counts once).
     pub fn len(&self) -> usize {
-        lock(&self.members).by_key.len()
+        lock(&self.members).by_account.len()
+    }
+
+    /// Sessions logged in.
+    fn sessions_len(&self) -> usize {
+        lock(&self.members).by_id.len()
     }
 
     /// Sends the full user list to everyone after joins and leaves, at most
@@ -243,7 +317,7 @@ impl Room {
                 _ = shutdown.cancelled() => return,
                 _ = self.list_changed.notified() => {}
             }
-            let interval = self.list_interval + LIST_INTERVAL_PER_USER * self.len() as u32;
+            let interval = self.list_interval + LIST_INTERVAL_PER_USER * self.sessions_len() as u32;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep_until(last + interval) => {}
@@ -254,7 +328,7 @@ impl Room {
             let members = lock(&self.members);
             let pages = users_pages(&members);
             debug!(
-                users = members.by_key.len(),
+                users = members.by_id.len(),
                 frames = pages.len(),
                 "user list broadcast"
             );
@@ -271,13 +345,14 @@ impl Room {
         self.list_changed.notify_one();
     }
 
-    fn publish_left(&self, name: &str, reason: LeaveReason) {
+    fn publish_left(&self, entry: &UserEntry, reason: LeaveReason) {
         self.publish(
             0,
             &ServerFrame::Left {
-                name: name.to_owned(),
+                name: entry.name.clone(),
                 reason,
                 room: None,
+                key: Some(entry.key.clone()),
             },
         );
     }
@@ -297,8 +372,8 @@ fn users_pages(members: &Members) -> Vec<Bytes> {
     const OPEN: &[u8] = br#"{"type":"users","users":["#;
     const MORE: &[u8] = b"],\"more\":true}\n";
     const LAST: &[u8] = b"]}\n";
-    let mut entries: Vec<&Member> = members.by_key.values().collect();
-    entries.sort_unstable_by(|a, b| a.entry.name.cmp(&b.entry.name));
+    let mut entries: Vec<&Member> = members.by_id.values().collect();
+    entries.sort_unstable_by(|a, b| (&a.entry.name, a.id).cmp(&(&b.entry.name, b.id)));
     let mut pages = Vec::new();
     let mut page = OPEN.to_vec();
     for member in entries {
@@ -334,8 +409,8 @@ mod tests {
         Username::parse(text).unwrap()
     }
 
-    fn addr() -> SocketAddr {
-        "127.0.0.1:40000".parse().unwrap()
+    fn addr() -> Option<SocketAddr> {
+        Some("127.0.0.1:40000".parse().unwrap())
     }
 
     fn frame(line: &Bytes) -> ServerFrame {
@@ -345,12 +420,12 @@ mod tests {
     #[test]
     fn join_replace_and_leave_are_announced_once() {
         let room = Room::new(64, Duration::from_millis(10));
-        let alice = room.join(&name("alice"), addr(), "k1".into(), Kick::default());
+        let alice = room.join(&name("alice"), addr(), "k1".into(), Kick::default(), 1);
         let mut watcher = alice.events;
         // Everyone's writer sees its own `joined` and skips it by id.
         assert_eq!(watcher.try_recv().unwrap().from, alice.id);
         let first_kick = Kick::default();
-        let bob = room.join(&name("bob"), addr(), "k2".into(), first_kick.clone());
+        let bob = room.join(&name("bob"), addr(), "k2".into(), first_kick.clone(), 1);
         let event = watcher.try_recv().unwrap();
         assert_eq!(event.from, bob.id);
         assert!(
@@ -358,7 +433,7 @@ mod tests {
         );
 
         // Bob again, in any case: the first session is kicked and left once.
-        let bob2 = room.join(&name("BOB"), addr(), "k3".into(), Kick::default());
+        let bob2 = room.join(&name("BOB"), addr(), "k3".into(), Kick::default(), 1);
         assert_eq!(
             first_kick.farewell().unwrap().code,
             ErrorCode::SessionReplaced
@@ -370,6 +445,7 @@ mod tests {
                 name: "bob".into(),
                 reason: LeaveReason::Replaced,
                 room: None,
+                key: Some("k2".into()),
             }
         );
         assert!(matches!(
@@ -377,9 +453,9 @@ mod tests {
             ServerFrame::Joined { .. }
         ));
         // The replaced session ending later announces nothing.
-        assert!(!room.leave(bob.id, &name("bob"), LeaveReason::Lost));
+        assert!(!room.leave(bob.id, LeaveReason::Lost));
         assert!(watcher.try_recv().is_err());
-        assert!(room.leave(bob2.id, &name("bob"), LeaveReason::Quit));
+        assert!(room.leave(bob2.id, LeaveReason::Quit));
         assert!(matches!(
             frame(&watcher.try_recv().unwrap().line),
             ServerFrame::Left {
@@ -391,11 +467,39 @@ mod tests {
     }
 
     #[test]
+    fn several_sessions_of_one_account_when_allowed() {
+        let room = Room::new(64, Duration::from_millis(10));
+        let first_kick = Kick::default();
+        let first = room.join(&name("bob"), addr(), "k1".into(), first_kick.clone(), 2);
+        let second = room.join(&name("Bob"), addr(), "k2".into(), Kick::default(), 2);
+        assert!(first_kick.farewell().is_none());
+        assert_eq!(room.len(), 1);
+        assert_eq!(room.names(), ["bob"]);
+        let keys: Vec<String> = room.sessions("BOB").into_iter().map(|s| s.key).collect();
+        assert_eq!(keys, ["k1", "k2"]);
+        // A third login replaces the oldest.
+        room.join(&name("bob"), addr(), "k3".into(), Kick::default(), 2);
+        assert_eq!(
+            first_kick.farewell().unwrap().code,
+            ErrorCode::SessionReplaced
+        );
+        assert!(!room.leave(first.id, LeaveReason::Lost));
+        assert!(room.leave(second.id, LeaveReason::Quit));
+        assert_eq!(room.sessions("bob").len(), 1);
+    }
+
+    #[test]
     fn big_lists_are_paged_under_the_limit() {
         let room = Room::new(64, Duration::from_millis(10));
         for i in 0..2000 {
             let key = format!("{i:044}");
-            room.join(&name(&format!("user{i:04}")), addr(), key, Kick::default());
+            room.join(
+                &name(&format!("user{i:04}")),
+                addr(),
+                key,
+                Kick::default(),
+                1,
+            );
         }
         let pages = room.snapshot();
         assert!(pages.len() > 1);

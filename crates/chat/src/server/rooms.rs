@@ -5,14 +5,15 @@
 //! each member's own outgoing queue instead, so a member may be in any
 //! number of rooms without its writer following one stream per room.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::room::{Kick, SessionId};
-use crate::frame::{ErrorCode, LeaveReason, RoomInfo, ServerFrame, UserEntry, encode};
+use crate::frame::{Action, ErrorCode, LeaveReason, RoomInfo, ServerFrame, UserEntry, encode};
+use crate::store::{Sanction, SanctionKind};
 
 /// The room everyone is in, as `rooms` lists it and `join`/`say` name it.
 pub const DEFAULT_ROOM: &str = "#lobby";
@@ -49,6 +50,10 @@ impl RoomName {
 
     pub fn key(&self) -> String {
         self.0.to_ascii_lowercase()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub fn is_default(&self) -> bool {
@@ -96,14 +101,34 @@ impl Seat {
     }
 }
 
+/// A moderation action done.
+#[derive(Debug)]
+pub struct Moderated {
+    /// The room as shown.
+    pub room: String,
+    pub announcement: ServerFrame,
+    /// Whether the moderator got the announcement as a member.
+    pub told: bool,
+}
+
+/// Who asks for a moderation action.
+#[derive(Debug, Clone, Copy)]
+pub struct Moderator<'a> {
+    pub id: SessionId,
+    pub name: &'a str,
+    /// A server admin may act in every room, member or not.
+    pub admin: bool,
+}
+
 #[derive(Debug)]
 struct Room {
     name: String,
     topic: String,
     /// Account keys of the operators.
     operators: Vec<String>,
-    /// By account key.
-    members: BTreeMap<String, Seat>,
+    /// By account key and session: an account may be here in several
+    /// sessions.
+    members: BTreeMap<(String, SessionId), Seat>,
 }
 
 impl Room {
@@ -116,17 +141,67 @@ impl Room {
         }
     }
 
+    /// Every member's name, once per account.
     fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for seat in self.members.values() {
+            if names.last() != Some(&seat.entry.name) {
+                names.push(seat.entry.name.clone());
+            }
+        }
+        names
+    }
+
+    fn seats_of(&self, account: &str) -> Vec<Seat> {
         self.members
-            .values()
-            .map(|s| s.entry.name.clone())
+            .range((account.to_owned(), 0)..=(account.to_owned(), SessionId::MAX))
+            .map(|(_, seat)| seat.clone())
             .collect()
     }
+
+    fn holds(&self, account: &str) -> bool {
+        !self.seats_of(account).is_empty()
+    }
+
+    /// Removes every seat of `account`: it gets `room_parted`, the others
+    /// `left` with `reason`.
+    fn remove_account(&mut self, account: &str, reason: LeaveReason) -> Option<String> {
+        let seats = self.seats_of(account);
+        let first = seats.first()?;
+        let name = first.entry.name.clone();
+        let parted = encode(&ServerFrame::RoomParted {
+            room: self.name.clone(),
+        });
+        for seat in &seats {
+            self.members.remove(&(account.to_owned(), seat.id));
+            if let Ok(line) = &parted {
+                seat.send(line);
+            }
+        }
+        let left = ServerFrame::Left {
+            name: name.clone(),
+            reason,
+            room: Some(self.name.clone()),
+            key: None,
+        };
+        self.publish(&left, None);
+        Some(name)
+    }
+}
+
+/// Rooms, and the bans and mutes that outlive them, under one lock: a ban
+/// and a join, or a mute and a message, cannot pass each other.
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<String, Room>,
+    /// (room key, account key) pairs.
+    bans: HashSet<(String, String)>,
+    mutes: HashSet<(String, String)>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Rooms {
-    rooms: Mutex<HashMap<String, Room>>,
+    state: Mutex<State>,
     /// Rooms one session may be in at once, and rooms the server keeps.
     per_session: usize,
     most: usize,
@@ -135,24 +210,44 @@ pub(crate) struct Rooms {
 impl Rooms {
     pub fn new(per_session: usize, most: usize) -> Self {
         Self {
-            rooms: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
             per_session: per_session.max(1),
             most: most.max(1),
         }
     }
 
+    /// Takes the bans and mutes recorded in the database.
+    pub fn restore(&self, sanctions: Vec<Sanction>) {
+        let mut state = lock(&self.state);
+        for sanction in sanctions {
+            let pair = (
+                sanction.room.to_ascii_lowercase(),
+                sanction.account.to_ascii_lowercase(),
+            );
+            match sanction.kind {
+                SanctionKind::Ban => state.bans.insert(pair),
+                SanctionKind::Mute => state.mutes.insert(pair),
+            };
+        }
+    }
+
     /// Adds `seat` to `room`, creating it (with `seat` as its operator).
     pub fn join(&self, room: &RoomName, seat: Seat) -> Result<Entered, Refused> {
-        let mut rooms = lock(&self.rooms);
+        let mut state = lock(&self.state);
         let key = room.key();
         let me = seat.key();
+        if state.bans.contains(&(key.clone(), me.clone())) {
+            let text = format!("you are banned from {}", room.0);
+            return Err((ErrorCode::Banned, text));
+        }
+        let rooms = &mut state.rooms;
         let already = rooms
             .get(&key)
-            .is_some_and(|r| r.members.get(&me).is_some_and(|s| s.id == seat.id));
+            .is_some_and(|r| r.members.contains_key(&(me.clone(), seat.id)));
         if !already {
             let mine = rooms
                 .values()
-                .filter(|r| r.members.get(&me).is_some_and(|s| s.id == seat.id))
+                .filter(|r| r.members.contains_key(&(me.clone(), seat.id)))
                 .count();
             if mine >= self.per_session {
                 let text = format!("you are in {mine} rooms, the most allowed");
@@ -171,19 +266,20 @@ impl Rooms {
             members: BTreeMap::new(),
         });
         if !already {
-            let joined = ServerFrame::Joined {
-                user: seat.entry.clone(),
-                room: Some(entry.name.clone()),
-            };
-            entry.publish(&joined, None);
-            // A replaced session's seat is taken over by the new one.
-            entry.members.insert(me, seat);
+            // Another session of an account already here joins quietly.
+            if !entry.holds(&me) {
+                let joined = ServerFrame::Joined {
+                    user: seat.entry.clone(),
+                    room: Some(entry.name.clone()),
+                };
+                entry.publish(&joined, None);
+            }
+            entry.members.insert((me, seat.id), seat);
         }
         let operators = entry
-            .members
-            .iter()
-            .filter(|(key, _)| entry.operators.contains(key))
-            .map(|(_, seat)| seat.entry.name.clone())
+            .names()
+            .into_iter()
+            .filter(|name| entry.operators.contains(&name.to_ascii_lowercase()))
             .collect();
         Ok(Entered {
             room: entry.name.clone(),
@@ -196,20 +292,20 @@ impl Rooms {
 
     /// Removes session `id` from `room`.
     pub fn part(&self, room: &RoomName, id: SessionId, name: &str) -> Result<String, Refused> {
-        let mut rooms = lock(&self.rooms);
+        let mut state = lock(&self.state);
         let key = room.key();
         let shown = self
-            .leave_one(&mut rooms, &key, id, name, LeaveReason::Parted)
+            .leave_one(&mut state.rooms, &key, id, name, LeaveReason::Parted)
             .ok_or_else(|| not_in(room))?;
         Ok(shown)
     }
 
     /// Removes session `id` from every room it is in.
     pub fn leave_all(&self, id: SessionId, name: &str, reason: LeaveReason) {
-        let mut rooms = lock(&self.rooms);
-        let keys: Vec<String> = rooms.keys().cloned().collect();
+        let mut state = lock(&self.state);
+        let keys: Vec<String> = state.rooms.keys().cloned().collect();
         for key in keys {
-            self.leave_one(&mut rooms, &key, id, name, reason);
+            self.leave_one(&mut state.rooms, &key, id, name, reason);
         }
     }
 
@@ -223,18 +319,16 @@ impl Rooms {
     ) -> Option<String> {
         let room = rooms.get_mut(key)?;
         let me = name.to_ascii_lowercase();
-        if room.members.get(&me).is_none_or(|seat| seat.id != id) {
-            return None;
-        }
-        room.members.remove(&me);
+        room.members.remove(&(me.clone(), id))?;
         let shown = room.name.clone();
         if room.members.is_empty() {
             rooms.remove(key);
-        } else if reason != LeaveReason::Shutdown {
+        } else if reason != LeaveReason::Shutdown && !room.holds(&me) {
             let left = ServerFrame::Left {
                 name: name.to_owned(),
                 reason,
                 room: Some(shown.clone()),
+                key: None,
             };
             room.publish(&left, None);
         }
@@ -250,11 +344,19 @@ impl Rooms {
         text: String,
         stamp: impl FnOnce(&str, &str) -> (u64, u64),
     ) -> Result<(), Refused> {
-        let rooms = lock(&self.rooms);
-        let target = rooms
+        let state = lock(&self.state);
+        let target = state
+            .rooms
             .get(&room.key())
             .filter(|r| is_member(r, id, from))
             .ok_or_else(|| not_in(room))?;
+        if state
+            .mutes
+            .contains(&(room.key(), from.to_ascii_lowercase()))
+        {
+            let text = format!("you are muted in {}", target.name);
+            return Err((ErrorCode::Muted, text));
+        }
         // Recorded under the lock, so ids rise in the order members see.
         let (message_id, time) = stamp(&target.name, &text);
         let message = ServerFrame::Message {
@@ -276,53 +378,181 @@ impl Rooms {
         id: SessionId,
         name: &str,
     ) -> Result<(String, Vec<String>), Refused> {
-        let rooms = lock(&self.rooms);
-        let found = rooms
+        let state = lock(&self.state);
+        let found = state
+            .rooms
             .get(&room.key())
             .filter(|r| is_member(r, id, name))
             .ok_or_else(|| not_in(room))?;
         Ok((found.name.clone(), found.names()))
     }
 
-    /// Sets the topic, if session `id` is one of the room's operators.
+    /// Sets the topic, if the setter is one of the room's operators (or
+    /// an admin); returns the announcement if the setter is not a member
+    /// (an admin), who is told apart.
     pub fn topic(
         &self,
         room: &RoomName,
-        id: SessionId,
-        by: &str,
+        by: Moderator<'_>,
         topic: String,
-    ) -> Result<(), Refused> {
+    ) -> Result<Option<ServerFrame>, Refused> {
         if topic.len() > MAX_TOPIC {
             let text = format!("a topic has at most {MAX_TOPIC} bytes");
             return Err((ErrorCode::InvalidText, text));
         }
-        let mut rooms = lock(&self.rooms);
-        let target = rooms
-            .get_mut(&room.key())
-            .filter(|r| is_member(r, id, by))
-            .ok_or_else(|| not_in(room))?;
-        if !target.operators.contains(&by.to_ascii_lowercase()) {
-            let text = format!("only the operators of {} may do that", target.name);
-            return Err((ErrorCode::NotOperator, text));
-        }
+        let mut state = lock(&self.state);
+        let target = authorize(&mut state.rooms, room, by)?;
         target.topic = topic.clone();
         let changed = ServerFrame::Topic {
             room: target.name.clone(),
             topic,
-            by: by.to_owned(),
+            by: by.name.to_owned(),
         };
         target.publish(&changed, None);
-        Ok(())
+        let told = is_member(target, by.id, by.name);
+        Ok((!told).then_some(changed))
+    }
+
+    /// Whether `by` may moderate `room` (its bans may be listed).
+    pub fn check_moderator(&self, room: &RoomName, by: Moderator<'_>) -> Result<(), Refused> {
+        if by.admin {
+            return Ok(());
+        }
+        authorize(&mut lock(&self.state).rooms, room, by).map(|_| ())
+    }
+
+    /// Applies a moderation action on account `target` (as stored, or as
+    /// named when the action needs no account) in `room`, announcing it to
+    /// the room's members, the target's sessions there included.
+    pub fn moderate(
+        &self,
+        room: &RoomName,
+        by: Moderator<'_>,
+        action: Action,
+        target: &str,
+        reason: Option<String>,
+    ) -> Result<Moderated, Refused> {
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let key = room.key();
+        let account = target.to_ascii_lowercase();
+        let pair = (key.clone(), account.clone());
+        let present = state.rooms.get(&key).filter(|r| r.holds(&account));
+        let shown_target = present
+            .and_then(|r| r.seats_of(&account).first().map(|s| s.entry.name.clone()))
+            .unwrap_or_else(|| target.to_owned());
+        let shown_room = state
+            .rooms
+            .get(&key)
+            .map_or(room.0.clone(), |r| r.name.clone());
+        let missing = |why: &str| {
+            (
+                ErrorCode::NoSuchUser,
+                format!("{target} {why} {shown_room}"),
+            )
+        };
+        let needs_room = !matches!(action, Action::Unban | Action::Unmute) || !by.admin;
+        if needs_room {
+            authorize(&mut state.rooms, room, by)?;
+        }
+        match action {
+            Action::Kick | Action::Op
+                if state.rooms.get(&key).is_none_or(|r| !r.holds(&account)) =>
+            {
+                return Err(missing("is not in"));
+            }
+            Action::Deop
+                if state
+                    .rooms
+                    .get(&key)
+                    .is_none_or(|r| !r.operators.contains(&account)) =>
+            {
+                return Err(missing("is not an operator of"));
+            }
+            Action::Unban if !state.bans.contains(&pair) => {
+                return Err(missing("is not banned from"));
+            }
+            Action::Unmute if !state.mutes.contains(&pair) => {
+                return Err(missing("is not muted in"));
+            }
+            _ => {}
+        }
+        let announcement = ServerFrame::Moderation {
+            action,
+            user: shown_target,
+            by: by.name.to_owned(),
+            room: Some(shown_room.clone()),
+            reason,
+        };
+        let mut told = false;
+        if let Some(target) = state.rooms.get(&key) {
+            told = is_member(target, by.id, by.name);
+            target.publish(&announcement, None);
+        }
+        match action {
+            Action::Kick | Action::Ban => {
+                if action == Action::Ban {
+                    state.bans.insert(pair);
+                }
+                let leave = if action == Action::Ban {
+                    LeaveReason::Banned
+                } else {
+                    LeaveReason::Kicked
+                };
+                if let Some(target) = state.rooms.get_mut(&key) {
+                    target.remove_account(&account, leave);
+                    if target.members.is_empty() {
+                        state.rooms.remove(&key);
+                    }
+                }
+            }
+            Action::Unban => {
+                state.bans.remove(&pair);
+            }
+            Action::Mute => {
+                state.mutes.insert(pair);
+            }
+            Action::Unmute => {
+                state.mutes.remove(&pair);
+            }
+            Action::Op => {
+                if let Some(target) = state.rooms.get_mut(&key)
+                    && !target.operators.contains(&account)
+                {
+                    target.operators.push(account);
+                }
+            }
+            Action::Deop => {
+                if let Some(target) = state.rooms.get_mut(&key) {
+                    target.operators.retain(|op| *op != account);
+                }
+            }
+            Action::Disable | Action::Enable | Action::Delete => {}
+        }
+        Ok(Moderated {
+            room: shown_room,
+            announcement,
+            told,
+        })
+    }
+
+    /// Forgets a deleted account's bans and mutes.
+    pub fn forget(&self, account: &str) {
+        let account = account.to_ascii_lowercase();
+        let mut state = lock(&self.state);
+        state.bans.retain(|(_, banned)| *banned != account);
+        state.mutes.retain(|(_, muted)| *muted != account);
     }
 
     /// Every named room, sorted by name.
     pub fn list(&self) -> Vec<RoomInfo> {
-        let rooms = lock(&self.rooms);
-        let mut list: Vec<RoomInfo> = rooms
+        let state = lock(&self.state);
+        let mut list: Vec<RoomInfo> = state
+            .rooms
             .values()
             .map(|room| RoomInfo {
                 name: room.name.clone(),
-                members: room.members.len(),
+                members: room.names().len(),
                 topic: room.topic.clone(),
             })
             .collect();
@@ -331,10 +561,26 @@ impl Rooms {
     }
 }
 
+/// The room, if `by` may moderate it: an admin anywhere it exists, anyone
+/// else as one of its operators.
+fn authorize<'r>(
+    rooms: &'r mut HashMap<String, Room>,
+    room: &RoomName,
+    by: Moderator<'_>,
+) -> Result<&'r mut Room, Refused> {
+    let target = rooms
+        .get_mut(&room.key())
+        .filter(|r| by.admin || is_member(r, by.id, by.name))
+        .ok_or_else(|| not_in(room))?;
+    if !by.admin && !target.operators.contains(&by.name.to_ascii_lowercase()) {
+        let text = format!("only the operators of {} may do that", target.name);
+        return Err((ErrorCode::NotOperator, text));
+    }
+    Ok(target)
+}
+
 fn is_member(room: &Room, id: SessionId, name: &str) -> bool {
-    room.members
-        .get(&name.to_ascii_lowercase())
-        .is_some_and(|seat| seat.id == id)
+    room.members.contains_key(&(name.to_ascii_lowercase(), id))
 }
 
 fn not_in(room: &RoomName) -> Refused {
@@ -356,7 +602,7 @@ mod tests {
         let (outbox, inbox) = mpsc::channel(16);
         let entry = UserEntry {
             name: name.into(),
-            addr: "127.0.0.1:9".parse().unwrap(),
+            addr: "127.0.0.1:9".parse().ok(),
             key: "k".into(),
         };
         let kick = Kick::default();
@@ -378,6 +624,138 @@ mod tests {
 
     fn room(name: &str) -> RoomName {
         RoomName::parse(name).unwrap()
+    }
+
+    fn moderator(id: SessionId, name: &str) -> Moderator<'_> {
+        Moderator {
+            id,
+            name,
+            admin: false,
+        }
+    }
+
+    fn drain(inbox: &mut mpsc::Receiver<Bytes>) -> Vec<ServerFrame> {
+        std::iter::from_fn(|| inbox.try_recv().ok())
+            .map(|line| decode(&line[..line.len() - 1]).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn operators_kick_ban_and_mute() {
+        let rooms = Rooms::new(10, 10);
+        let (alice, mut alice_in) = seat(1, "alice");
+        let (bob, mut bob_in) = seat(2, "bob");
+        let (carol, mut carol_in) = seat(3, "carol");
+        rooms.join(&room("#r"), alice).unwrap();
+        rooms.join(&room("#r"), bob.clone()).unwrap();
+        rooms.join(&room("#r"), carol).unwrap();
+        drain(&mut alice_in);
+        drain(&mut bob_in);
+        // Not an operator: refused, nothing announced.
+        let refused = rooms.moderate(
+            &room("#r"),
+            moderator(2, "bob"),
+            Action::Kick,
+            "carol",
+            None,
+        );
+        assert_eq!(refused.unwrap_err().0, ErrorCode::NotOperator);
+        let missing = rooms.moderate(
+            &room("#r"),
+            moderator(1, "alice"),
+            Action::Kick,
+            "dave",
+            None,
+        );
+        assert_eq!(missing.unwrap_err().0, ErrorCode::NoSuchUser);
+        assert!(
+            drain(&mut carol_in)
+                .iter()
+                .all(|f| !matches!(f, ServerFrame::Moderation { .. }))
+        );
+
+        rooms
+            .moderate(
+                &room("#r"),
+                moderator(1, "alice"),
+                Action::Mute,
+                "carol",
+                None,
+            )
+            .unwrap();
+        let said = rooms.say(&room("#r"), 3, "carol", "hi".into(), |_, _| (1, 1));
+        assert_eq!(said.unwrap_err().0, ErrorCode::Muted);
+        rooms
+            .moderate(&room("#r"), moderator(1, "alice"), Action::Op, "bob", None)
+            .unwrap();
+        rooms
+            .moderate(
+                &room("#r"),
+                moderator(2, "bob"),
+                Action::Ban,
+                "carol",
+                Some("spam".into()),
+            )
+            .unwrap();
+        let seen = drain(&mut carol_in);
+        assert!(seen.iter().any(|f| matches!(f, ServerFrame::Moderation { action: Action::Ban, reason: Some(r), .. } if r == "spam")), "{seen:?}");
+        assert!(
+            matches!(seen.last(), Some(ServerFrame::RoomParted { .. })),
+            "{seen:?}"
+        );
+        assert!(drain(&mut alice_in).iter().any(|f| matches!(
+            f,
+            ServerFrame::Left {
+                reason: LeaveReason::Banned,
+                ..
+            }
+        )));
+        let (carol, _carol_in) = seat(4, "Carol");
+        assert_eq!(
+            rooms.join(&room("#R"), carol.clone()).unwrap_err().0,
+            ErrorCode::Banned
+        );
+        rooms
+            .moderate(
+                &room("#r"),
+                moderator(2, "bob"),
+                Action::Unban,
+                "CAROL",
+                None,
+            )
+            .unwrap();
+        rooms.join(&room("#r"), carol).unwrap();
+        // Kicked, not banned: may come back; the room goes with its last.
+        rooms
+            .moderate(
+                &room("#r"),
+                moderator(1, "alice"),
+                Action::Kick,
+                "bob",
+                None,
+            )
+            .unwrap();
+        assert!(
+            drain(&mut bob_in)
+                .iter()
+                .any(|f| matches!(f, ServerFrame::RoomParted { .. }))
+        );
+        rooms.join(&room("#r"), bob).unwrap();
+        let admin = Moderator {
+            id: 99,
+            name: "root",
+            admin: true,
+        };
+        rooms
+            .moderate(&room("#r"), admin, Action::Kick, "alice", None)
+            .unwrap();
+        rooms
+            .moderate(&room("#r"), admin, Action::Kick, "bob", None)
+            .unwrap();
+        rooms
+            .moderate(&room("#r"), admin, Action::Kick, "carol", None)
+            .unwrap();
+        assert!(rooms.list().is_empty());
     }
 
     #[test]
@@ -412,10 +790,10 @@ mod tests {
             .unwrap();
         assert!(matches!(next(&mut alice_in), ServerFrame::Message { text, .. } if text == "hi"));
         assert!(bob_in.try_recv().is_err(), "no echo to the sender");
-        let refused = rooms.topic(&room("#rust"), 2, "bob", "mine".into());
+        let refused = rooms.topic(&room("#rust"), moderator(2, "bob"), "mine".into());
         assert_eq!(refused.unwrap_err().0, ErrorCode::NotOperator);
         rooms
-            .topic(&room("#rust"), 1, "alice", "Rust things".into())
+            .topic(&room("#rust"), moderator(1, "alice"), "Rust things".into())
             .unwrap();
         assert!(
             matches!(next(&mut bob_in), ServerFrame::Topic { topic, .. } if topic == "Rust things")

@@ -17,11 +17,12 @@ use super::rooms::{DEFAULT_ROOM, RoomName, Seat};
 use crate::connection::{FrameSink, FrameSource};
 use crate::direct::PublicKey;
 use crate::frame::{
-    ClientFrame, Credentials, ErrorCode, FrameError, LeaveReason, OLDEST_VERSION, PROTOCOL_VERSION,
-    ServerFrame, UserEntry, encode,
+    Action, ClientFrame, Credentials, ErrorCode, FrameError, LeaveReason, OLDEST_VERSION,
+    PROTOCOL_VERSION, ServerFrame, UserEntry, encode,
 };
 use crate::name::{Username, check_password};
 use crate::rate::{RateLimit, Verdict};
+use crate::store::Standing;
 
 /// Replies a member may have waiting besides room events.
 const REPLY_QUEUE: usize = 64;
@@ -84,9 +85,11 @@ enum End {
 
 struct LoggedIn {
     name: Username,
-    udp: SocketAddr,
+    /// Where it receives direct messages; `None`: relayed only.
+    udp: Option<SocketAddr>,
     key: String,
     registered: bool,
+    admin: bool,
 }
 
 async fn send<W: FrameSink + Send>(writer: &mut W, frame: &ServerFrame) -> Result<(), End> {
@@ -152,7 +155,19 @@ where
             | ClientFrame::Rooms
             | ClientFrame::Members { .. }
             | ClientFrame::Topic { .. }
-            | ClientFrame::History { .. } => {
+            | ClientFrame::History { .. }
+            | ClientFrame::Kick { .. }
+            | ClientFrame::Ban { .. }
+            | ClientFrame::Unban { .. }
+            | ClientFrame::Mute { .. }
+            | ClientFrame::Unmute { .. }
+            | ClientFrame::Op { .. }
+            | ClientFrame::Deop { .. }
+            | ClientFrame::Bans { .. }
+            | ClientFrame::Disable { .. }
+            | ClientFrame::Enable { .. }
+            | ClientFrame::Delete { .. }
+            | ClientFrame::Relay(_) => {
                 let text = "log in first: only register, login and ping are accepted";
                 send(writer, &error(ErrorCode::NotLoggedIn, text)).await?;
                 continue;
@@ -195,7 +210,7 @@ async fn authenticate(
             "key must be a base64 Ed25519 public key".into(),
         ));
     }
-    if credentials.udp_port == 0 {
+    if credentials.udp_port == Some(0) {
         return Err(Retry(
             ErrorCode::BadFrame,
             "udp_port must be 1-65535".into(),
@@ -214,7 +229,8 @@ async fn authenticate(
             Username::parse(&name).map_err(|err| Retry(ErrorCode::InvalidName, err.to_string()))?;
         check_password(password.expose())
             .map_err(|err| Retry(ErrorCode::InvalidPassword, err.to_string()))?;
-        shared.auth.register(name, password, ip).await
+        let registered = shared.auth.register(name, password, ip).await;
+        registered.map(|stored| (stored, Standing::default()))
     } else {
         // A name that could never be registered still costs a full check,
         // so a wrong name looks exactly like a wrong password.
@@ -244,11 +260,16 @@ async fn authenticate(
             ErrorCode::Busy,
             "the server is busy checking passwords; try again shortly".into(),
         ),
+        AuthError::Disabled => Retry(
+            ErrorCode::AccountDisabled,
+            "this account is disabled; ask the server's admin".into(),
+        ),
         AuthError::Internal => Retry(
             ErrorCode::Internal,
             "the account store failed; try again later".into(),
         ),
     })?;
+    let (stored, standing) = stored;
     let name = Username::parse(&stored).map_err(|_| {
         Retry(
             ErrorCode::Internal,
@@ -257,9 +278,10 @@ async fn authenticate(
     })?;
     Ok(LoggedIn {
         name,
-        udp: SocketAddr::new(ip, udp_port),
+        udp: udp_port.map(|port| SocketAddr::new(ip, port)),
         key,
         registered: register,
+        admin: standing.admin,
     })
 }
 
@@ -278,16 +300,25 @@ async fn member<R, W>(
     W: FrameSink + Send + 'static,
 {
     let kick = Kick::default();
-    let joined = shared
-        .room
-        .join(&user.name, user.udp, user.key.clone(), kick.clone());
-    info!(user = %user.name, %peer, udp = %user.udp, registered = user.registered, "joined");
+    let joined = shared.room.join(
+        &user.name,
+        user.udp,
+        user.key.clone(),
+        kick.clone(),
+        shared.config.sessions_per_user,
+    );
+    let udp = user
+        .udp
+        .map_or_else(|| "none".into(), |udp| udp.to_string());
+    info!(user = %user.name, %peer, %udp, registered = user.registered, admin = user.admin, "joined");
     // Named rooms' events come through this queue too.
     let capacity = REPLY_QUEUE + shared.config.queue + joined.snapshot.len();
     let (replies, queue) = mpsc::channel(capacity);
+    shared.room.attach(joined.id, replies.clone());
     let welcome = ServerFrame::Welcome {
         name: user.name.to_string(),
         registered: user.registered,
+        admin: user.admin,
     };
     for line in encode(&welcome).into_iter().chain(joined.snapshot) {
         let _ = replies.try_send(line);
@@ -303,6 +334,7 @@ async fn member<R, W>(
     let member = Member {
         name: &user.name,
         id: joined.id,
+        admin: user.admin,
         shared: &shared,
         seat: Seat {
             id: joined.id,
@@ -322,7 +354,7 @@ async fn member<R, W>(
     shared
         .rooms
         .leave_all(joined.id, user.name.as_str(), reason);
-    if shared.room.leave(joined.id, &user.name, reason) {
+    if shared.room.leave(joined.id, reason) {
         info!(user = %user.name, %peer, reason = reason.describe(), "left");
     }
     kick.stop();
@@ -332,6 +364,8 @@ async fn member<R, W>(
 pub(super) struct Member<'a> {
     pub name: &'a Username,
     pub id: SessionId,
+    /// A server admin: may moderate every room and act on accounts.
+    pub admin: bool,
     pub shared: &'a Shared,
     /// This session as named rooms know it.
     pub seat: Seat,
@@ -414,6 +448,32 @@ impl Member<'_> {
                 ClientFrame::Rooms => self.rooms(),
                 ClientFrame::Members { room } => self.members(&room),
                 ClientFrame::Topic { room, topic } => self.topic(&room, topic),
+                ClientFrame::Kick { room, user, reason } => {
+                    self.moderate(Action::Kick, &room, &user, reason).await
+                }
+                ClientFrame::Ban { room, user, reason } => {
+                    self.moderate(Action::Ban, &room, &user, reason).await
+                }
+                ClientFrame::Unban { room, user } => {
+                    self.moderate(Action::Unban, &room, &user, None).await
+                }
+                ClientFrame::Mute { room, user, reason } => {
+                    self.moderate(Action::Mute, &room, &user, reason).await
+                }
+                ClientFrame::Unmute { room, user } => {
+                    self.moderate(Action::Unmute, &room, &user, None).await
+                }
+                ClientFrame::Op { room, user } => {
+                    self.moderate(Action::Op, &room, &user, None).await
+                }
+                ClientFrame::Deop { room, user } => {
+                    self.moderate(Action::Deop, &room, &user, None).await
+                }
+                ClientFrame::Bans { room } => self.bans(room).await,
+                ClientFrame::Disable { user } => self.account_action(Action::Disable, &user).await,
+                ClientFrame::Enable { user } => self.account_action(Action::Enable, &user).await,
+                ClientFrame::Delete { user } => self.account_action(Action::Delete, &user).await,
+                ClientFrame::Relay(relay) => self.relay(relay),
                 ClientFrame::History {
                     room,
                     before,

@@ -30,9 +30,19 @@ pub fn users(args: UsersArgs) -> anyhow::Result<ExitCode> {
     let accounts = open_existing(&args.db)?;
     let mut stdout = std::io::stdout().lock();
     for account in accounts.list()? {
+        let admin = if account.standing.admin {
+            "  admin"
+        } else {
+            ""
+        };
+        let disabled = if account.standing.disabled {
+            "  disabled"
+        } else {
+            ""
+        };
         writeln!(
             stdout,
-            "{:<32}  created {}  password set {}",
+            "{:<32}  created {}  password set {}{admin}{disabled}",
             account.name,
             utc(account.created),
             utc(account.updated)
@@ -56,7 +66,7 @@ pub fn passwd(args: PasswdArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Administration never creates a database: a typo in --db should fail.
-fn open_existing(path: &std::path::Path) -> anyhow::Result<Accounts> {
+pub(super) fn open_existing(path: &std::path::Path) -> anyhow::Result<Accounts> {
     if !path.exists() {
         bail!(
             "{} does not exist (the server creates it: netkit chat serve --db FILE)",
@@ -67,7 +77,7 @@ fn open_existing(path: &std::path::Path) -> anyhow::Result<Accounts> {
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
-fn utc(seconds: u64) -> String {
+pub(super) fn utc(seconds: u64) -> String {
     let days = (seconds / 86_400) as i64;
     let rest = seconds % 86_400;
     // Howard Hinnant's civil-from-days.

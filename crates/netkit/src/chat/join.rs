@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use chat::client::{ClientOptions, Event, Mode};
-use chat::{Client, ErrorCode};
+use chat::client::{ClientOptions, Delivery, Event, Mode};
+use chat::frame::Action;
+use chat::{Client, ErrorCode, LeaveReason};
 use clap::Args;
 use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
@@ -23,7 +24,12 @@ const HELP: &str = "\
 *           #part [#room] leaves it; #room #name switches the current room;
 *           #rooms lists rooms; #members [#room] lists a room's members;
 *           #topic #room text sets a topic (room operators only);
-*           #history [#room [ID]] shows the 50 messages before ID (or the latest)";
+*           #history [#room [ID]] shows the 50 messages before ID (or the latest);
+* operators (room defaults to the current one):
+*           #kick [#room] name [reason], #ban [#room] name [reason], #unban [#room] name,
+*           #mute [#room] name [reason], #unmute [#room] name, #op [#room] name,
+*           #deop [#room] name, #bans [#room];
+* admins:   #bans (every room), #disable name, #enable name, #delete name";
 
 /// How long `#quit` waits for the server's goodbye.
 const QUIT_WAIT: Duration = Duration::from_secs(2);
@@ -51,6 +57,10 @@ pub struct JoinArgs {
     /// Show direct messages that fail verification, marked unverified
     #[arg(long)]
     show_unverified: bool,
+    /// Use no UDP: direct messages go through the server both ways (still
+    /// signed end to end), as a browser's do
+    #[arg(long)]
+    relay_only: bool,
     /// How long to wait to connect and log in
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     timeout: Duration,
@@ -69,6 +79,7 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
             ca_file: args.cacert.clone(),
         }),
         timeout: args.timeout,
+        udp: !args.relay_only,
     };
     let mode = if args.register {
         Mode::Register
@@ -88,11 +99,12 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
         .map(|described| format!(", {described}"))
         .unwrap_or_default();
     // Printed before the line editor starts: it owns the terminal after.
+    let admin = if client.admin() { ", an admin" } else { "" };
     Output::Plain.line(format!(
-        "* connected to {} as {} ({} online{tls}); #help for commands",
+        "* connected to {} as {}{admin} ({} online{tls}); #help for commands",
         client.server(),
         client.name(),
-        client.users().len()
+        client.names().len()
     ));
     let (mut output, mut input) = if interactive { terminal()? } else { plain() };
 
@@ -170,6 +182,19 @@ enum Command<'a> {
         to: &'a str,
         text: &'a str,
     },
+    /// A room moderation action; the room is the current one if not named.
+    Moderate {
+        action: Action,
+        room: Option<&'a str>,
+        user: &'a str,
+        reason: Option<&'a str>,
+    },
+    Bans(Option<&'a str>),
+    /// An admin's account action.
+    Account {
+        action: Action,
+        user: &'a str,
+    },
     List,
     Help,
     Quit,
@@ -188,6 +213,7 @@ impl<'a> Command<'a> {
             "#rooms" => Command::Rooms,
             "#part" => Command::Part(None),
             "#members" => Command::Members(None),
+            "#bans" => Command::Bans(None),
             "#history" => Command::History {
                 room: None,
                 before: None,
@@ -195,6 +221,9 @@ impl<'a> Command<'a> {
             _ if trimmed.starts_with('#') => {
                 let (word, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
                 let rest = rest.trim();
+                if let Some(command) = Self::moderation(word, rest) {
+                    return command;
+                }
                 match (word, rest.split_once(' ')) {
                     ("#join", None) if !rest.is_empty() => Command::Join(rest),
                     ("#part", None) => Command::Part(Some(rest)),
@@ -237,6 +266,60 @@ impl<'a> Command<'a> {
     }
 }
 
+impl<'a> Command<'a> {
+    /// `#kick [#room] name [reason]` and the like; `None` if `word` is not
+    /// a moderation command.
+    fn moderation(word: &'a str, rest: &'a str) -> Option<Self> {
+        let action = match word {
+            "#kick" => Action::Kick,
+            "#ban" => Action::Ban,
+            "#unban" => Action::Unban,
+            "#mute" => Action::Mute,
+            "#unmute" => Action::Unmute,
+            "#op" => Action::Op,
+            "#deop" => Action::Deop,
+            "#disable" => Action::Disable,
+            "#enable" => Action::Enable,
+            "#delete" => Action::Delete,
+            "#bans" if rest.starts_with('#') && !rest.contains(' ') => {
+                return Some(Command::Bans(Some(rest)));
+            }
+            _ => return None,
+        };
+        let unknown = Command::Unknown(word);
+        let mut words = rest.splitn(2, ' ');
+        let first = words.next().filter(|w| !w.is_empty());
+        let after = words.next().map(str::trim).filter(|w| !w.is_empty());
+        if matches!(action, Action::Disable | Action::Enable | Action::Delete) {
+            return Some(match (first, after) {
+                (Some(user), None) => Command::Account { action, user },
+                _ => unknown,
+            });
+        }
+        let (room, rest) = match first {
+            Some(room) if room.starts_with('#') => (Some(room), after),
+            _ => (None, Some(rest).filter(|r| !r.is_empty())),
+        };
+        let Some(rest) = rest else {
+            return Some(unknown);
+        };
+        let (user, reason) = match rest.split_once(' ') {
+            Some((user, reason)) => (user, Some(reason.trim()).filter(|r| !r.is_empty())),
+            None => (rest, None),
+        };
+        let takes_reason = matches!(action, Action::Kick | Action::Ban | Action::Mute);
+        if reason.is_some() && !takes_reason {
+            return Some(unknown);
+        }
+        Some(Command::Moderate {
+            action,
+            room,
+            user,
+            reason,
+        })
+    }
+}
+
 /// Runs a command; returns what to print, if anything.
 async fn execute(
     client: &Client,
@@ -256,9 +339,20 @@ async fn execute(
             ));
         }
         Command::List => {
-            let names: Vec<String> = client.users().into_iter().map(|user| user.name).collect();
+            let names = client.names();
             return Some(format!("* online ({}): {}", names.len(), names.join(", ")));
         }
+        Command::Moderate {
+            action,
+            room,
+            user,
+            reason,
+        } => match room.or(current.as_deref()) {
+            Some(room) => client.moderate(action, room, user, reason).await,
+            None => return Some(format!("! which room? #{action} #room {}", clean(user))),
+        },
+        Command::Bans(room) => client.request_bans(room).await,
+        Command::Account { action, user } => client.moderate(action, "", user, None).await,
         Command::Say(text) => client.say(current.as_deref(), text).await,
         Command::Join(room) => client.join_room(room).await,
         Command::Part(room) => match room.or(current.as_deref()) {
@@ -284,7 +378,15 @@ async fn execute(
             client.request_history(room, before, None).await
         }
         Command::Direct { text: "", .. } => return Some("! nothing to send".into()),
-        Command::Direct { to, text } => client.direct(to, text).await,
+        Command::Direct { to, text } => match client.direct(to, text).await {
+            Ok(Delivery::Relayed) => {
+                return Some(format!(
+                    "* direct message to {} relayed through the server",
+                    clean(to)
+                ));
+            }
+            other => other.map(drop),
+        },
     };
     result
         .err()
@@ -312,7 +414,18 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
         Event::HistoryEnd { room, count } => {
             format!("* history of {}: {count} messages", clean(&room))
         }
-        Event::Direct { from, text } => format!("[direct] {}: {}", clean(&from), clean(&text)),
+        Event::Direct {
+            from,
+            text,
+            relayed,
+        } => {
+            let how = if relayed { " relayed" } else { "" };
+            format!("[direct{how}] {}: {}", clean(&from), clean(&text))
+        }
+        Event::Relayed { to } => format!(
+            "* no answer over UDP from {}: direct message relayed through the server",
+            clean(&to)
+        ),
         Event::Unverified {
             source,
             claimed,
@@ -324,18 +437,21 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
             }
             let claimed = claimed.map_or_else(|| "?".into(), |name| clean(&name));
             let text = text.map_or_else(String::new, |text| clean(&text));
+            let source = source.map_or_else(|| "relayed".into(), |source| source.to_string());
             format!(
                 "[direct] unverified {claimed} ({source}, {}): {text}",
                 why.describe()
             )
         }
         Event::Joined { name, room } => format!("* {} joined{}", clean(&name), in_room(room)),
-        Event::Left { name, reason, room } => format!(
-            "* {} left{} ({})",
-            clean(&name),
-            in_room(room),
-            reason.describe()
-        ),
+        Event::Left { name, reason, room } => {
+            // In a named room, the server's kick is an operator's.
+            let why = match (reason, &room) {
+                (LeaveReason::Kicked, Some(_)) => "kicked",
+                _ => reason.describe(),
+            };
+            format!("* {} left{} ({why})", clean(&name), in_room(room))
+        }
         Event::RoomJoined {
             room,
             topic,
@@ -379,6 +495,47 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
             clean(&room),
             clean(&topic)
         ),
+        Event::Moderation {
+            action,
+            user,
+            by,
+            room,
+            reason,
+        } => {
+            let (user, by) = (clean(&user), clean(&by));
+            let room = room.map_or_else(String::new, |room| clean(&room));
+            let mut shown = match action {
+                Action::Kick => format!("* {by} kicked {user} from {room}"),
+                Action::Ban => format!("* {by} banned {user} from {room}"),
+                Action::Unban => format!("* {by} lifted the ban on {user} in {room}"),
+                Action::Mute => format!("* {by} muted {user} in {room}"),
+                Action::Unmute => format!("* {by} unmuted {user} in {room}"),
+                Action::Op => format!("* {by} made {user} an operator of {room}"),
+                Action::Deop => format!("* {by} removed {user} as an operator of {room}"),
+                Action::Disable => format!("* {by} disabled the account {user}"),
+                Action::Enable => format!("* {by} enabled the account {user}"),
+                Action::Delete => format!("* {by} deleted the account {user}"),
+            };
+            if let Some(reason) = reason {
+                shown.push_str(&format!(": {}", clean(&reason)));
+            }
+            shown
+        }
+        Event::Bans(bans) => {
+            let mut shown = format!("* bans ({}):", bans.len());
+            for ban in bans {
+                let reason = ban
+                    .reason
+                    .map_or_else(String::new, |reason| format!(": {}", clean(&reason)));
+                shown.push_str(&format!(
+                    "\n*   {} {} (by {}){reason}",
+                    clean(&ban.room),
+                    clean(&ban.user),
+                    clean(&ban.by)
+                ));
+            }
+            shown
+        }
         Event::Users(_) => return None,
         Event::Error { code, text } => format!("! {} ({code})", clean(&text)),
         Event::Closed { .. } => return None,
@@ -550,6 +707,43 @@ mod tests {
             }
         ));
         assert!(matches!(Command::parse("#join"), Command::Unknown(_)));
+        assert!(matches!(
+            Command::parse("#kick #rust bob too loud"),
+            Command::Moderate {
+                action: Action::Kick,
+                room: Some("#rust"),
+                user: "bob",
+                reason: Some("too loud")
+            }
+        ));
+        assert!(matches!(
+            Command::parse("#ban bob"),
+            Command::Moderate {
+                action: Action::Ban,
+                room: None,
+                user: "bob",
+                reason: None
+            }
+        ));
+        assert!(matches!(
+            Command::parse("#unban #rust bob why"),
+            Command::Unknown(_)
+        ));
+        assert!(matches!(Command::parse("#kick"), Command::Unknown(_)));
+        assert!(matches!(Command::parse("#kick #rust"), Command::Unknown(_)));
+        assert!(matches!(Command::parse("#bans"), Command::Bans(None)));
+        assert!(matches!(
+            Command::parse("#bans #rust"),
+            Command::Bans(Some("#rust"))
+        ));
+        assert!(matches!(
+            Command::parse("#disable mallory"),
+            Command::Account {
+                action: Action::Disable,
+                user: "mallory"
+            }
+        ));
+        assert!(matches!(Command::parse("#delete a b"), Command::Unknown(_)));
         assert!(matches!(Command::parse("#join #a #b"), Command::Unknown(_)));
     }
 

@@ -2,6 +2,7 @@
 //! the load generator.
 
 mod accounts;
+mod admin;
 mod bench;
 mod join;
 mod serve;
@@ -47,6 +48,19 @@ Examples:
   netkit chat passwd alice --db chat.sqlite3      asks for the new password twice
   NETKIT_CHAT_PASSWORD=... netkit chat passwd alice")]
     Passwd(accounts::PasswdArgs),
+    /// Administer accounts and bans in a chat database: admins, disabled
+    /// and deleted accounts, room bans
+    #[command(after_help = "\
+Examples:
+  netkit chat admin --db chat.sqlite3 grant-admin alice   alice may moderate every room
+  netkit chat admin --db chat.sqlite3 disable mallory     mallory can no longer log in
+  netkit chat admin --db chat.sqlite3 bans                every room ban
+  netkit chat admin --db chat.sqlite3 unban '#rust' bob
+
+A running server sees account changes at the account's next login and ban
+changes when it next starts; admins logged in change both at once from the
+client (#disable, #unban ...).")]
+    Admin(admin::AdminArgs),
     /// Load-test a chat server (netkit's protocol or IRC): N clients each
     /// sending R room messages per second
     #[command(after_help = "\
@@ -73,6 +87,7 @@ pub async fn run(command: ChatCommand) -> anyhow::Result<ExitCode> {
         ChatCommand::Join(args) => join::run(args).await,
         ChatCommand::Users(args) => accounts::users(args),
         ChatCommand::Passwd(args) => accounts::passwd(args),
+        ChatCommand::Admin(args) => admin::run(args),
         ChatCommand::Bench(args) => bench::run(args).await,
     }
 }

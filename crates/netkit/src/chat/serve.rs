@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// Latest messages replayed to whoever joins a room (0: none)
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=200))]
     history_on_join: u32,
+    /// Sessions one account may have at once, as an IRC bouncer allows
+    /// (1: a new login replaces the old session; beyond N, the oldest)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    sessions_per_user: u32,
     /// Least time between two broadcasts of the user list (plus 1 ms per user)
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = duration::parse)]
     users_interval: Duration,
@@ -133,6 +137,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         history_on_join: args.history_on_join as usize,
         users_interval: args.users_interval,
+        sessions_per_user: args.sessions_per_user as usize,
         tls: tls.clone(),
         web: args.web,
     };

@@ -48,6 +48,7 @@ pub async fn check() -> anyhow::Result<String> {
         server: chat_addr.to_string(),
         tls: None,
         timeout: WAIT,
+        udp: true,
     };
     let (alice, _events) = Client::connect(
         &options,

@@ -26,6 +26,7 @@ pub async fn check() -> anyhow::Result<String> {
         server: addr.to_string(),
         tls: None,
         timeout: WAIT,
+        udp: true,
     };
     let password = || Password::new("demo password");
     let (alice, _alice_events) =
@@ -49,7 +50,7 @@ pub async fn check() -> anyhow::Result<String> {
     .context("bob did not get alice's room message")?;
     alice.direct("bob", "hello, bob").await?;
     expect(&mut bob_events, |event| {
-        matches!(event, Event::Direct { from, text } if from == "alice" && text == "hello, bob")
+        matches!(event, Event::Direct { from, text, relayed: false } if from == "alice" && text == "hello, bob")
     })
     .await
     .context("bob did not get alice's direct message")?;

@@ -311,7 +311,7 @@ impl Raw {
             version: PROTOCOL_VERSION,
             name: name.into(),
             password: Password::new(password),
-            udp_port: 9,
+            udp_port: Some(9),
             key: self.key.public().to_base64(),
         }
     }
