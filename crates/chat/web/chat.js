@@ -1,28 +1,42 @@
 // The netkit chat browser client: the chat protocol (PROTOCOL.md) over a
 // WebSocket to the server that served this page, one JSON frame per text
 // message. Everything received is shown with textContent, never as HTML.
+// A browser cannot receive UDP, so it logs in without a UDP port and its
+// direct messages go through the server (`relay`), signed end to end with
+// this session's Ed25519 key (WebCrypto) and checked as the protocol says.
 "use strict";
 
 const LOBBY = "#lobby";
 const VERSION = 2;
+const DOMAIN = "netkit-chat direct v1\0";
+// Sequence numbers a receiver remembers below the newest, per sender key.
+const REPLAY_WINDOW = 64n;
 
 const $ = (id) => document.getElementById(id);
 const key = (room) => (room || LOBBY).toLowerCase();
+const utf8 = new TextEncoder();
 
 let socket = null;
 let me = null;
+let admin = false;
+let session = null;
 let pendingLogin = null;
 let active = key(LOBBY);
-// Joined rooms by key: {name, topic, operators, members: Set, oldest}.
+// Joined rooms and direct conversations ("@name") by key:
+// {name, direct, topic, operators, members: Set, oldest}.
 const rooms = new Map();
-// The default room's users, by lower-case name.
-let users = new Map();
+// The default room's sessions: {name, addr, key}, several per account
+// when the server allows it.
+let users = [];
 // Lists arriving in pages ("more": true): collected until the last one.
 let usersPage = [];
 const membersPages = new Map();
 let roomsPage = [];
 // Message ids already shown, per room, so history and live never repeat.
 const seen = new Set();
+// Direct messages sent by this session, and the replay window per sender key.
+let seq = 0n;
+const windows = new Map();
 
 function status(text) {
   $("status").textContent = text;
@@ -30,16 +44,21 @@ function status(text) {
 
 function send(frame) {
   if (socket && socket.readyState === WebSocket.OPEN) {
-    socket.send(JSON.stringify(frame));
+    socket.send(JSON.stringify(frame, (_, value) => (typeof value === "bigint" ? Number(value) : value)));
   }
 }
 
-function base64(bytes) {
+function toBase64(bytes) {
   let text = "";
   for (const byte of new Uint8Array(bytes)) {
     text += String.fromCharCode(byte);
   }
   return btoa(text);
+}
+
+function fromBase64(text) {
+  const raw = atob(text);
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
 }
 
 // A fresh Ed25519 key for this session, as the protocol asks of clients.
@@ -48,7 +67,94 @@ async function sessionKey() {
     throw new Error("this page needs a secure context: open it on localhost or over https");
   }
   const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
-  return { pair, public: base64(await crypto.subtle.exportKey("raw", pair.publicKey)) };
+  const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  return { pair, raw, public: toBase64(raw) };
+}
+
+// The bytes a direct message's signature covers (PROTOCOL.md).
+function signedBytes(from, to, toKey, number, text) {
+  const parts = [utf8.encode(DOMAIN)];
+  for (const name of [from, to]) {
+    const bytes = utf8.encode(name).slice(0, 255);
+    parts.push(Uint8Array.of(bytes.length), bytes);
+  }
+  const sequence = new Uint8Array(8);
+  new DataView(sequence.buffer).setBigUint64(0, BigInt(number));
+  parts.push(toKey, sequence, utf8.encode(text));
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+// True the first time a sender key's sequence number is seen, as the
+// anti-replay window of the protocol (and of IPsec) decides.
+function fresh(senderKey, number) {
+  if (number <= 0n) {
+    return false;
+  }
+  const window = windows.get(senderKey) || { newest: 0n, seen: new Set() };
+  windows.set(senderKey, window);
+  if (number > window.newest) {
+    window.newest = number;
+  } else if (window.newest - number >= REPLAY_WINDOW || window.seen.has(number)) {
+    return false;
+  }
+  window.seen.add(number);
+  for (const old of window.seen) {
+    if (window.newest - old >= REPLAY_WINDOW) {
+      window.seen.delete(old);
+    }
+  }
+  return true;
+}
+
+function sessionsOf(name) {
+  return users.filter((user) => user.name.toLowerCase() === name.toLowerCase());
+}
+
+async function sendDirect(to, text) {
+  const targets = sessionsOf(to);
+  if (targets.length === 0) {
+    notice("@" + to, to + " is not online");
+    return;
+  }
+  for (const target of targets) {
+    seq += 1n;
+    const number = seq;
+    const bytes = signedBytes(me, target.name, fromBase64(target.key), number, text);
+    const sig = await crypto.subtle.sign({ name: "Ed25519" }, session.pair.privateKey, bytes);
+    send({ type: "relay", to: target.name, key: target.key, seq: number, text, sig: toBase64(sig) });
+  }
+}
+
+// Shows a relayed direct message only if its sender's current key signed it.
+async function receiveDirect(frame) {
+  if (!me || frame.to.toLowerCase() !== me.toLowerCase() || !Number.isSafeInteger(frame.seq)) {
+    return;
+  }
+  let sig;
+  try {
+    sig = fromBase64(frame.sig);
+  } catch (err) {
+    return;
+  }
+  const bytes = signedBytes(frame.from, frame.to, session.raw, frame.seq, frame.text);
+  for (const sender of sessionsOf(frame.from)) {
+    const senderKey = await crypto.subtle.importKey("raw", fromBase64(sender.key), { name: "Ed25519" }, false, [
+      "verify",
+    ]);
+    if (await crypto.subtle.verify({ name: "Ed25519" }, senderKey, sig, bytes)) {
+      if (fresh(sender.key, BigInt(frame.seq))) {
+        conversation(frame.from);
+        message({ from: frame.from, text: frame.text, time: Date.now(), room: "@" + frame.from, direct: true });
+      }
+      return;
+    }
+  }
 }
 
 function connect() {
@@ -67,9 +173,6 @@ function connect() {
   };
   socket.onclose = () => {
     socket = null;
-    if (me) {
-      notice(active, "disconnected");
-    }
     me = null;
     $("chat").hidden = true;
     $("login-form").hidden = false;
@@ -82,20 +185,16 @@ function connect() {
 async function logIn(register) {
   const name = $("name").value.trim();
   const password = $("password").value;
-  let session;
   try {
     session = await sessionKey();
   } catch (err) {
     status(err.message);
     return;
   }
-  pendingLogin = {
-    type: register ? "register" : "login",
-    version: VERSION,
-    name,
-    password,
-    key: session.public,
-  };
+  seq = 0n;
+  windows.clear();
+  // No udp_port: a browser receives direct messages relayed.
+  pendingLogin = { type: register ? "register" : "login", version: VERSION, name, password, key: session.public };
   delete $("status").dataset.bye;
   if (socket && socket.readyState === WebSocket.OPEN) {
     send(pendingLogin);
@@ -117,7 +216,8 @@ function handle(frame) {
       break;
     case "welcome":
       me = frame.name;
-      status("logged in as " + me + (frame.registered ? " (new account)" : ""));
+      admin = frame.admin === true;
+      status("logged in as " + me + (frame.registered ? " (new account)" : "") + (admin ? " (admin)" : ""));
       $("password").value = "";
       $("login-form").hidden = true;
       $("chat").hidden = false;
@@ -130,7 +230,7 @@ function handle(frame) {
     case "users":
       usersPage.push(...frame.users);
       if (!frame.more) {
-        users = new Map(usersPage.map((user) => [user.name.toLowerCase(), user]));
+        users = usersPage;
         usersPage = [];
         people();
       }
@@ -139,7 +239,7 @@ function handle(frame) {
       if (frame.room) {
         withRoom(frame.room, (r) => r.members.add(frame.user.name));
       } else {
-        users.set(frame.user.name.toLowerCase(), frame.user);
+        users.push(frame.user);
       }
       notice(frame.room, frame.user.name + " joined");
       people();
@@ -148,13 +248,16 @@ function handle(frame) {
       if (frame.room) {
         withRoom(frame.room, (r) => r.members.delete(frame.name));
       } else {
-        users.delete(frame.name.toLowerCase());
+        users = users.filter((user) => !(user.name === frame.name && (!frame.key || user.key === frame.key)));
       }
       notice(frame.room, frame.name + " left (" + frame.reason + ")");
       people();
       break;
     case "message":
       message(frame);
+      break;
+    case "direct":
+      receiveDirect(frame);
       break;
     case "history_end":
       if (frame.count === 0) {
@@ -167,15 +270,13 @@ function handle(frame) {
       r.topic = frame.topic;
       r.operators = frame.operators;
       rooms.set(key(frame.room), r);
-      roomTabs();
       show(frame.room);
       break;
     }
     case "room_parted":
       rooms.delete(key(frame.room));
-      roomTabs();
       notice(LOBBY, "you left " + frame.room);
-      show(LOBBY);
+      show(active === key(frame.room) ? LOBBY : rooms.get(active).name);
       break;
     case "members": {
       const pages = membersPages.get(key(frame.room)) || [];
@@ -205,15 +306,16 @@ function handle(frame) {
       notice(frame.room, frame.by + " set the topic: " + frame.topic);
       show(rooms.get(active).name);
       break;
+    case "moderation":
+      moderation(frame);
+      break;
     case "ping":
       send(frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id });
-      break;
-    case "pong":
       break;
     case "error":
       status("error: " + frame.text + " (" + frame.code + ")");
       if (me) {
-        notice(active, "error: " + frame.text);
+        notice(rooms.has(active) ? rooms.get(active).name : LOBBY, "error: " + frame.text);
       }
       break;
     case "bye":
@@ -226,15 +328,60 @@ function handle(frame) {
   }
 }
 
+// Moderation in the words the terminal client uses.
+function moderation(frame) {
+  const reason = frame.reason ? ": " + frame.reason : "";
+  const phrase = (by, user, where) =>
+    ({
+      kick: `${by} kicked ${user} from ${where}`,
+      ban: `${by} banned ${user} from ${where}`,
+      unban: `${by} lifted the ban on ${user} in ${where}`,
+      mute: `${by} muted ${user} in ${where}`,
+      unmute: `${by} unmuted ${user} in ${where}`,
+      op: `${by} made ${user} an operator of ${where}`,
+      deop: `${by} removed ${user} as an operator of ${where}`,
+      disable: `${by} disabled the account ${user}`,
+      enable: `${by} enabled the account ${user}`,
+      delete: `${by} deleted the account ${user}`,
+    })[frame.action] || `${by}: ${frame.action} ${user} ${where}`;
+  withRoom(frame.room, (r) => {
+    if (frame.action === "op") {
+      r.operators = [...r.operators, frame.user];
+    } else if (frame.action === "deop") {
+      r.operators = r.operators.filter((op) => op.toLowerCase() !== frame.user.toLowerCase());
+    }
+  });
+  const mine = frame.user.toLowerCase() === me.toLowerCase();
+  if (frame.room && mine && (frame.action === "kick" || frame.action === "ban")) {
+    // The room goes away for us next (room_parted): say it where we land.
+    notice(LOBBY, phrase(frame.by, "you", frame.room) + reason);
+  }
+  notice(frame.room || LOBBY, phrase(frame.by, frame.user, frame.room || "") + reason);
+  if (rooms.has(active)) {
+    show(rooms.get(active).name);
+  }
+}
+
 function room(name) {
-  return { name, topic: "", operators: [], members: new Set(), oldest: null };
+  return { name, direct: name.startsWith("@"), topic: "", operators: [], members: new Set(), oldest: null };
+}
+
+function conversation(name) {
+  if (!rooms.has(key("@" + name))) {
+    rooms.set(key("@" + name), room("@" + name));
+    roomTabs();
+  }
 }
 
 function withRoom(name, change) {
-  const r = rooms.get(key(name));
+  const r = name && rooms.get(key(name));
   if (r) {
     change(r);
   }
+}
+
+function isOperator(r) {
+  return admin || r.operators.some((op) => op.toLowerCase() === (me || "").toLowerCase());
 }
 
 function time(ms) {
@@ -280,7 +427,14 @@ function message(frame) {
       }
     });
   }
-  const li = entry(frame.room, frame.history ? "message history" : "message");
+  let kind = "message";
+  if (frame.history) {
+    kind += " history";
+  }
+  if (frame.direct) {
+    kind += " direct";
+  }
+  const li = entry(frame.room, kind);
   if (frame.id !== undefined) {
     li.dataset.id = frame.id;
   }
@@ -307,9 +461,10 @@ function show(name) {
   const r = rooms.get(active);
   $("room-name").textContent = r ? r.name : name;
   $("topic").textContent = r && r.topic ? "— " + r.topic : "";
-  const named = active !== key(LOBBY);
+  const named = active !== key(LOBBY) && !(r && r.direct);
   $("part").hidden = !named;
-  $("topic-form").hidden = !(named && r && r.operators.some((op) => op.toLowerCase() === (me || "").toLowerCase()));
+  $("older").hidden = Boolean(r && r.direct);
+  $("topic-form").hidden = !(named && r && isOperator(r));
   for (const li of $("log").children) {
     li.hidden = li.dataset.room !== active;
   }
@@ -347,29 +502,67 @@ function roomList(list) {
   }
 }
 
+function action(label, onclick, data) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.className = label;
+  Object.assign(button.dataset, data);
+  button.onclick = onclick;
+  return button;
+}
+
 function people() {
   const ul = $("users");
   ul.replaceChildren();
+  const r = rooms.get(active);
   let names;
   if (active === key(LOBBY)) {
     $("people-title").textContent = "Online";
-    names = [...users.values()].map((user) => user.name);
+    names = [...new Set(users.map((user) => user.name))];
+  } else if (r && r.direct) {
+    $("people-title").textContent = "Direct messages";
+    names = [r.name.slice(1)];
   } else {
     $("people-title").textContent = "In this room";
-    const r = rooms.get(active);
     names = r ? [...r.members] : [];
   }
   names.sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
   for (const name of names) {
     const li = document.createElement("li");
-    li.textContent = name;
     li.dataset.name = name.toLowerCase();
+    const label = document.createElement("span");
+    label.textContent = name;
+    li.appendChild(label);
+    const other = name.toLowerCase() !== (me || "").toLowerCase();
+    if (other && active === key(LOBBY)) {
+      li.append(
+        " ",
+        action(
+          "message",
+          () => {
+            conversation(name);
+            show("@" + name);
+          },
+          { user: name }
+        )
+      );
+    }
+    if (other && r && !r.direct && active !== key(LOBBY) && isOperator(r)) {
+      li.append(" ", action("kick", () => send({ type: "kick", room: r.name, user: name }), { user: name }));
+    }
     ul.appendChild(li);
   }
 }
 
 function say(text) {
   const r = rooms.get(active);
+  if (r.direct) {
+    const to = r.name.slice(1);
+    sendDirect(to, text);
+    message({ from: me, text, time: Date.now(), room: r.name, direct: true });
+    return;
+  }
   const frame = { type: "say", text };
   if (active !== key(LOBBY)) {
     frame.room = r.name;

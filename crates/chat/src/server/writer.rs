@@ -157,7 +157,9 @@ pub(super) async fn write_member<W: FrameSink>(
         };
         match written {
             Some(Ok(())) => {
-                batch.clear();
+                // Given back rather than kept for the next round: a member
+                // waiting for the room to speak holds no batch.
+                batch = Vec::new();
                 due = due.max(Instant::now()) + COALESCE;
             }
             Some(Err(_)) | None => break false,

@@ -106,7 +106,7 @@ class Page:
         self.wait(lambda: line in self.lines(room), f"no {line!r} in {room}: {self.lines(room)}")
 
     def people(self):
-        return [li.text for li in self.all("#users li")]
+        return [span.text for span in self.all("#users li > span")]
 
     def save(self):
         self.driver.save_screenshot(os.path.join(WORK, f"{self.name}.png"))
@@ -222,12 +222,48 @@ def scenario(alice, bob, carol):
     carol.expect("set the topic of #web: browsers welcome")
     print("ok: the operator's topic reaches browsers and the terminal")
 
-    # bob leaves the room; the others see it.
+    # bob leaves the room and comes back; the others see both.
     bob.find("#part").click()
     bob.wait(lambda: not bob.all("#rooms button[data-room='#web']"), "bob's room list drops #web")
     alice.sees("#web", "* bob left (parted)")
     carol.expect("bob left #web (parted)")
+    bob.join("#web")
+    alice.sees("#web", "* bob joined")
     print("ok: leaving a room is seen by the browser and the terminal")
+
+    # The operator kicks bob from the room's member list.
+    alice.wait(lambda: alice.all("#users button.kick[data-user='bob']"), "a kick button for bob")
+    alice.find("#users button.kick[data-user='bob']").click()
+    bob.sees("#lobby", "* alice kicked you from #web")
+    bob.wait(lambda: not bob.all("#rooms button[data-room='#web']"), "bob's room list drops #web")
+    alice.sees("#web", "* alice kicked bob from #web")
+    alice.sees("#web", "* bob left (kicked)")
+    carol.expect("* alice kicked bob from #web")
+    check(not carol.process.poll(), "carol is still connected")
+    print("ok: a kick in the browser is seen by the kicked browser, the operator and the terminal")
+
+    # Direct messages: relayed by the server, signed end to end.
+    carol.send("@alice: psst from the terminal")
+    alice.wait(lambda: alice.all("#rooms button[data-room='@carol']"), "a conversation with carol opens")
+    alice.find("#rooms button[data-room='@carol']").click()
+    alice.sees("@carol", "carol: psst from the terminal")
+    check(
+        alice.all("#log li.direct[data-room='@carol']"), "the direct message is marked as one"
+    )
+    alice.say("psst back from the browser")
+    carol.expect("[direct relayed] alice: psst back from the browser")
+    alice.find("#rooms button[data-room='#lobby']").click()
+    alice.find("#users button.message[data-user='bob']").click()
+    alice.wait(lambda: alice.find("#room-name").text == "@bob", "the conversation with bob shows")
+    alice.say("browser to browser")
+    bob.wait(lambda: bob.all("#rooms button[data-room='@alice']"), "a conversation with alice opens")
+    bob.find("#rooms button[data-room='@alice']").click()
+    bob.sees("@alice", "alice: browser to browser")
+    check(
+        "alice: browser to browser" not in carol.seen and not any("browser to browser" in line for line in carol.seen),
+        "a direct message reaches only its recipient",
+    )
+    print("ok: direct messages between browsers and the terminal, relayed and verified")
 
 
 def main():
