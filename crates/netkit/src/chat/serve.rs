@@ -98,6 +98,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    return_freed_memory();
     anyhow::ensure!(
         args.rate.is_finite() && args.rate > 0.0,
         "--rate must be a positive number of frames per second"
@@ -159,3 +160,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// glibc raises its mmap and trim thresholds once a large block is freed
+/// (Argon2's 19 MiB per password check), and from then on keeps what a
+/// thousand sessions free instead of giving it back: with 1,000 clients,
+/// 31 MiB of anonymous memory instead of 12. Setting the thresholds fixes
+/// them at their defaults.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_freed_memory() {
+    const THRESHOLD: libc::c_int = 128 * 1024;
+    // SAFETY: mallopt only changes allocator parameters, under glibc's
+    // own lock; no memory is touched.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_freed_memory() {}
