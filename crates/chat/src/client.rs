@@ -593,10 +593,14 @@ impl Background {
                         continue;
                     }
                 },
-                _ = check.tick() => match self.relay_overdue().await {
-                    Some(event) => event,
-                    None => continue,
-                },
+                _ = check.tick() => {
+                    for event in self.relay_overdue().await {
+                        if self.events.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
             };
             if self.events.send(event).await.is_err() {
                 return;
@@ -790,8 +794,8 @@ impl Background {
     }
 
     /// Sends through the server the direct messages whose acknowledgement
-    /// is overdue; reports the first recipient.
-    async fn relay_overdue(&mut self) -> Option<Event> {
+    /// is overdue; one event per recipient.
+    async fn relay_overdue(&mut self) -> Vec<Event> {
         let overdue: Vec<Relay> = {
             let mut unacknowledged = lock(&self.unacknowledged);
             let late: Vec<u64> = unacknowledged
@@ -804,14 +808,26 @@ impl Background {
                 .map(|pending| pending.relay)
                 .collect()
         };
-        let to = overdue.first()?.to.clone();
+        let mut recipients: Vec<String> = Vec::new();
+        if overdue.is_empty() {
+            return Vec::new();
+        }
         let mut writer = self.writer.lock().await;
         for relay in overdue {
+            if !recipients
+                .iter()
+                .any(|to| to.eq_ignore_ascii_case(&relay.to))
+            {
+                recipients.push(relay.to.clone());
+            }
             if let Err(err) = writer.write_frame(&ClientFrame::Relay(relay)).await {
                 debug!(%err, "cannot relay a direct message");
             }
         }
-        Some(Event::Relayed { to })
+        recipients
+            .into_iter()
+            .map(|to| Event::Relayed { to })
+            .collect()
     }
 }
 

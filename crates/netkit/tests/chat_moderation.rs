@@ -99,12 +99,15 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts() {
         listed.contains("#rust") && listed.contains("carol") && listed.contains("by bob"),
         "{listed}"
     );
+    let elsewhere = admin(&scratch.path("chat.sqlite3"), &["bans", "--room", "#go"]);
+    assert!(elsewhere.status.success());
+    assert_eq!(text(&elsewhere.stdout), "");
     let server = ChatServer::start(&scratch, &[]);
     let mut carol = Member::login(&server.addr(), "carol", "carol password");
     carol.send("#join #rust");
     carol.expect("! you are banned from #rust (banned)");
-    drop(carol);
-    drop(server);
+    // Lifted with the admin command while the server runs: the next
+    // join finds the database no longer bans her.
     let db = scratch.path("chat.sqlite3");
     let lifted = admin(&db, &["unban", "#Rust", "CAROL"]);
     assert!(lifted.status.success(), "{}", text(&lifted.stderr));
@@ -115,8 +118,6 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts() {
         "{}",
         text(&again.stderr)
     );
-    let server = ChatServer::start(&scratch, &[]);
-    let mut carol = Member::login(&server.addr(), "carol", "carol password");
     carol.send("#join #rust");
     carol.expect("* you joined #rust (created)");
 }
@@ -222,6 +223,17 @@ fn admins_moderate_every_room_and_disable_enable_and_delete_accounts() {
         .unwrap();
     assert!(
         !text(&users.stdout).contains("alice"),
+        "{}",
+        text(&users.stdout)
+    );
+    assert!(admin(&db, &["revoke-admin", "ROOT"]).status.success());
+    let users = netkit()
+        .args(["chat", "users", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        !text(&users.stdout).contains("admin"),
         "{}",
         text(&users.stdout)
     );

@@ -33,6 +33,10 @@ fn an_account_may_be_logged_in_from_several_sessions_when_allowed() {
     alice.send("at home");
     laptop.expect("[#home] alice: at home");
     phone.expect("[#home] alice: at home");
+    // What one session says, the other sees too.
+    phone.send("from my phone");
+    laptop.expect("[#home] bob: from my phone");
+    alice.expect("[#home] bob: from my phone");
     // One session leaving the room is not the account leaving it.
     phone.send("#part");
     phone.expect("* you left #home");

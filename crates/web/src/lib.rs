@@ -22,7 +22,7 @@ pub mod range;
 mod respond;
 mod server;
 mod settings;
-mod time;
+mod sys;
 
 pub use access_log::{AccessEntry, AccessLog};
 pub use basic_auth::BasicAuth;

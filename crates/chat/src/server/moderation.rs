@@ -98,10 +98,16 @@ impl Member<'_> {
                     SanctionKind::Mute
                 };
                 let sanction = Sanction { kind, ..sanction };
-                self.shared
+                let (room, account) = (sanction.room.clone(), sanction.account.clone());
+                let saved = self
+                    .shared
                     .auth
                     .accounts(move |accounts| accounts.add_sanction(&sanction))
-                    .await
+                    .await;
+                if saved.is_ok() && kind == SanctionKind::Ban {
+                    self.shared.rooms.ban_stored(&room, &account);
+                }
+                saved
             }
             Action::Unban | Action::Unmute => {
                 let kind = if action == Action::Unban {
@@ -247,6 +253,34 @@ impl Member<'_> {
                 let text = format!("your account was {done} by {}", self.name);
                 session.kick.fire(code, LeaveReason::Kicked, text);
             }
+        }
+    }
+
+    /// Whether the database still bans this session's account from
+    /// `room`, for a join the rooms refused: a ban lifted there (with
+    /// `netkit chat admin unban`) is forgotten, so the join may go on.
+    pub(super) async fn still_banned(&self, room: &RoomName) -> bool {
+        let (shown, account) = (room.as_str().to_owned(), self.name.to_string());
+        let found = self
+            .shared
+            .auth
+            .accounts(move |accounts| {
+                let bans = accounts.sanctions(SanctionKind::Ban, Some(&shown))?;
+                Ok(bans
+                    .iter()
+                    .any(|ban| ban.account.eq_ignore_ascii_case(&account)))
+            })
+            .await;
+        match found {
+            Ok(false) => {
+                info!(room = %room.key(), user = %self.name, "ban lifted in the database");
+                self.shared
+                    .rooms
+                    .ban_lifted(room.as_str(), self.name.as_str());
+                false
+            }
+            // A database that cannot tell keeps the ban.
+            Ok(true) | Err(_) => true,
         }
     }
 

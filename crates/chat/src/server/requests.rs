@@ -20,7 +20,7 @@ const MAX_PAGE: usize = 200;
 const ROOMS_PER_FRAME: usize = 100;
 
 impl Member<'_> {
-    pub(super) fn join(&self, room: &str) {
+    pub(super) async fn join(&self, room: &str) {
         let Some(room) = self.room(room) else { return };
         if room.is_default() {
             self.reply(&ServerFrame::RoomJoined {
@@ -34,7 +34,13 @@ impl Member<'_> {
             self.send_history(DEFAULT_ROOM.into(), None, replay);
             return;
         }
-        match self.shared.rooms.join(&room, self.seat.clone()) {
+        let mut joined = self.shared.rooms.join(&room, self.seat.clone());
+        if let Err((ErrorCode::Banned, _)) = joined
+            && !self.still_banned(&room).await
+        {
+            joined = self.shared.rooms.join(&room, self.seat.clone());
+        }
+        match joined {
             Ok(entered) => {
                 self.reply(&ServerFrame::RoomJoined {
                     room: entered.room.clone(),

@@ -194,8 +194,9 @@ impl Room {
 #[derive(Debug, Default)]
 struct State {
     rooms: HashMap<String, Room>,
-    /// (room key, account key) pairs.
-    bans: HashSet<(String, String)>,
+    /// (room key, account key) pairs, each marked once the database has
+    /// it: only a ban known to be stored may be found lifted there.
+    bans: HashMap<(String, String), bool>,
     mutes: HashSet<(String, String)>,
 }
 
@@ -225,8 +226,8 @@ impl Rooms {
                 sanction.account.to_ascii_lowercase(),
             );
             match sanction.kind {
-                SanctionKind::Ban => state.bans.insert(pair),
-                SanctionKind::Mute => state.mutes.insert(pair),
+                SanctionKind::Ban => drop(state.bans.insert(pair, true)),
+                SanctionKind::Mute => drop(state.mutes.insert(pair)),
             };
         }
     }
@@ -236,7 +237,7 @@ impl Rooms {
         let mut state = lock(&self.state);
         let key = room.key();
         let me = seat.key();
-        if state.bans.contains(&(key.clone(), me.clone())) {
+        if state.bans.contains_key(&(key.clone(), me.clone())) {
             let text = format!("you are banned from {}", room.0);
             return Err((ErrorCode::Banned, text));
         }
@@ -469,7 +470,7 @@ impl Rooms {
             {
                 return Err(missing("is not an operator of"));
             }
-            Action::Unban if !state.bans.contains(&pair) => {
+            Action::Unban if !state.bans.contains_key(&pair) => {
                 return Err(missing("is not banned from"));
             }
             Action::Unmute if !state.mutes.contains(&pair) => {
@@ -492,7 +493,7 @@ impl Rooms {
         match action {
             Action::Kick | Action::Ban => {
                 if action == Action::Ban {
-                    state.bans.insert(pair);
+                    state.bans.insert(pair, false);
                 }
                 let leave = if action == Action::Ban {
                     LeaveReason::Banned
@@ -536,11 +537,30 @@ impl Rooms {
         })
     }
 
+    /// Marks a ban as stored in the database.
+    pub fn ban_stored(&self, room: &str, account: &str) {
+        let pair = (room.to_ascii_lowercase(), account.to_ascii_lowercase());
+        if let Some(stored) = lock(&self.state).bans.get_mut(&pair) {
+            *stored = true;
+        }
+    }
+
+    /// Forgets a stored ban that the database no longer has (lifted with
+    /// `netkit chat admin` while the server ran); a ban still being
+    /// written is kept.
+    pub fn ban_lifted(&self, room: &str, account: &str) {
+        let pair = (room.to_ascii_lowercase(), account.to_ascii_lowercase());
+        let mut state = lock(&self.state);
+        if state.bans.get(&pair) == Some(&true) {
+            state.bans.remove(&pair);
+        }
+    }
+
     /// Forgets a deleted account's bans and mutes.
     pub fn forget(&self, account: &str) {
         let account = account.to_ascii_lowercase();
         let mut state = lock(&self.state);
-        state.bans.retain(|(_, banned)| *banned != account);
+        state.bans.retain(|(_, banned), _| *banned != account);
         state.mutes.retain(|(_, muted)| *muted != account);
     }
 
@@ -756,6 +776,23 @@ mod tests {
             .moderate(&room("#r"), admin, Action::Kick, "carol", None)
             .unwrap();
         assert!(rooms.list().is_empty());
+        // A ban is only forgotten as lifted in the database once stored.
+        rooms
+            .moderate(&room("#r"), admin, Action::Unban, "dave", None)
+            .unwrap_err();
+        let (dave, _dave_in) = seat(5, "dave");
+        rooms.join(&room("#r"), dave.clone()).unwrap();
+        rooms
+            .moderate(&room("#r"), admin, Action::Ban, "dave", None)
+            .unwrap();
+        rooms.ban_lifted("#R", "DAVE");
+        assert_eq!(
+            rooms.join(&room("#r"), dave.clone()).unwrap_err().0,
+            ErrorCode::Banned
+        );
+        rooms.ban_stored("#r", "dave");
+        rooms.ban_lifted("#r", "dave");
+        rooms.join(&room("#r"), dave).unwrap();
     }
 
     #[test]

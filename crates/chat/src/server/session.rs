@@ -443,7 +443,7 @@ impl Member<'_> {
             };
             match frame {
                 ClientFrame::Say { text, room } => self.say(text, room),
-                ClientFrame::Join { room } => self.join(&room),
+                ClientFrame::Join { room } => self.join(&room).await,
                 ClientFrame::Part { room } => self.part(&room),
                 ClientFrame::Rooms => self.rooms(),
                 ClientFrame::Members { room } => self.members(&room),

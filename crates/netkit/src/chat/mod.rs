@@ -57,9 +57,9 @@ Examples:
   netkit chat admin --db chat.sqlite3 bans                every room ban
   netkit chat admin --db chat.sqlite3 unban '#rust' bob
 
-A running server sees account changes at the account's next login and ban
-changes when it next starts; admins logged in change both at once from the
-client (#disable, #unban ...).")]
+A running server sees account changes at the account's next login, and a
+lifted ban at the account's next join; admins logged in act at once from
+the client (#disable, #unban ...).")]
     Admin(admin::AdminArgs),
     /// Load-test a chat server (netkit's protocol or IRC): N clients each
     /// sending R room messages per second

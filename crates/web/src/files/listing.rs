@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::fmt::Write;
 use std::fs::File;
+use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::time::SystemTime;
@@ -11,7 +13,9 @@ use std::time::SystemTime;
 use super::open::{OpenError, RootDir};
 use super::path::{RequestPath, encode_segment};
 use crate::pages::escape_html;
-use crate::time::Civil;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 /// Entries beyond this are left out of a listing, so one huge directory
 /// cannot make one request arbitrarily expensive.
@@ -102,22 +106,20 @@ impl Listing {
     ) -> Result<Self, OpenError> {
         let mut entries = Vec::new();
         let mut truncated = false;
-        for entry in rustix::fs::Dir::read_from(dir).map_err(std::io::Error::from)? {
-            let entry = entry.map_err(std::io::Error::from)?;
-            let name = entry.file_name().to_bytes();
+        crate::sys::read_dir(dir.as_fd(), |name| {
             if name == b"." || name == b".." || (!hidden && name.starts_with(b".")) {
-                continue;
+                return ControlFlow::Continue(());
             }
             if entries.len() == MAX_ENTRIES {
                 truncated = true;
-                break;
+                return ControlFlow::Break(());
             }
             let name = OsString::from_vec(name.to_vec());
             let Ok(file) = root.open_read(&relative.join(&name)) else {
-                continue;
+                return ControlFlow::Continue(());
             };
             let Ok(meta) = file.metadata() else {
-                continue;
+                return ControlFlow::Continue(());
             };
             entries.push(Entry {
                 name,
@@ -125,7 +127,8 @@ impl Listing {
                 size: meta.len(),
                 modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             });
-        }
+            ControlFlow::Continue(())
+        })?;
         entries.sort_by(|a, b| {
             b.is_dir
                 .cmp(&a.is_dir)
@@ -164,15 +167,14 @@ impl Listing {
             .sorted(sort)
             .into_iter()
             .map(|entry| {
-                let civil = Civil::from(entry.modified);
                 serde_json::json!({
                     "name": entry.name.to_string_lossy(),
                     "type": if entry.is_dir { "directory" } else { "file" },
                     "size": entry.size,
-                    "modified": format!(
-                        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                        civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second
-                    ),
+                    "modified": OffsetDateTime::from(entry.modified)
+                        .replace_nanosecond(0)
+                        .ok()
+                        .and_then(|time| time.format(&Rfc3339).ok()),
                 })
             })
             .collect();
@@ -209,7 +211,9 @@ impl Listing {
             } else {
                 human_size(entry.size)
             };
-            let modified = Civil::from(entry.modified).listing_format();
+            let modified = OffsetDateTime::from(entry.modified)
+                .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+                .unwrap_or_default();
             let _ = writeln!(
                 html,
                 "<tr><td><a href=\"./{href}{slash}\">{name}{slash}</a></td>\
