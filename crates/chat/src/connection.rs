@@ -1,18 +1,76 @@
 //! Byte-level framing, in one place: a [`FrameReader`] turns a byte stream
 //! into lines of at most [`MAX_FRAME`] bytes and decodes them; a
-//! [`FrameWriter`] encodes and writes them. Everything above speaks frames.
+//! [`FrameWriter`] encodes and writes them. Everything above speaks frames,
+//! through [`FrameSource`] and [`FrameSink`], which the WebSocket transport
+//! (`websocket`) implements too, so one session serves both.
 
+use std::future::{Future, poll_fn};
 use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
 use crate::frame::{FrameError, FrameSet, MAX_FRAME, decode, encode};
 
-/// Bytes asked of the socket per read: small, since every idle connection
-/// keeps its buffer.
+/// Bytes asked of the socket per read. They land on the stack and only
+/// what arrived is kept, so a connection waiting for its next line holds
+/// no read buffer, however many thousands of them wait.
 const READ_CHUNK: usize = 4 * 1024;
+
+/// Frames gathered into one vectored write.
+const WRITE_SLICES: usize = 64;
+
+/// Where a session's frames come from: lines of a byte stream, or
+/// WebSocket text messages.
+pub trait FrameSource {
+    /// The next frame's bytes (without a line ending), `None` at the end.
+    fn next_frame(&mut self) -> impl Future<Output = Result<Option<Bytes>, FrameError>> + Send;
+
+    /// The next frame decoded, `None` at the end. A non-fatal error (see
+    /// [`FrameError::is_fatal`]) consumed one bad frame; reading can go on.
+    fn read_frame<F: FrameSet>(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<F>, FrameError>> + Send
+    where
+        Self: Send,
+    {
+        async move {
+            match self.next_frame().await? {
+                Some(line) => decode(&line).map(Some),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// Where a session's frames go.
+pub trait FrameSink {
+    /// Writes whole encoded frames, each ending in a newline (one `Bytes`
+    /// may hold several), and flushes.
+    fn write_frames(
+        &mut self,
+        frames: &[Bytes],
+    ) -> impl Future<Output = Result<(), FrameError>> + Send;
+
+    /// Flushes and closes the sending side.
+    fn close(&mut self) -> impl Future<Output = Result<(), FrameError>> + Send;
+
+    fn send_frame<F: Serialize + Sync>(
+        &mut self,
+        frame: &F,
+    ) -> impl Future<Output = Result<(), FrameError>> + Send
+    where
+        Self: Send,
+    {
+        async move {
+            let line = encode(frame)?;
+            self.write_frames(std::slice::from_ref(&line)).await
+        }
+    }
+}
 
 /// Splits a byte stream into lines. Pure and synchronous, so it can be
 /// tested (and fuzzed) without I/O.
@@ -46,6 +104,11 @@ impl LineBuffer {
                     return Err(FrameError::TooLong);
                 }
                 let mut line = self.buf.split_to(end + 1).freeze();
+                if self.buf.is_empty() {
+                    // Lets the memory go with the line, rather than keep it
+                    // for a next line that may be long in coming.
+                    self.buf = BytesMut::new();
+                }
                 line.truncate(end);
                 if line.ends_with(b"\r") {
                     line.truncate(end - 1);
@@ -70,9 +133,17 @@ impl LineBuffer {
         Some(rest)
     }
 
-    fn reserve(&mut self) -> &mut BytesMut {
-        self.buf.reserve(READ_CHUNK);
-        &mut self.buf
+    /// Reads what `inner` has (at most `READ_CHUNK` bytes) and keeps it;
+    /// 0 at the end of the stream. Nothing is allocated while waiting.
+    async fn read_from<R: AsyncRead + Unpin>(&mut self, inner: &mut R) -> std::io::Result<usize> {
+        poll_fn(|cx| {
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut read = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut *inner).poll_read(cx, &mut read))?;
+            self.buf.extend_from_slice(read.filled());
+            Poll::Ready(Ok(read.filled().len()))
+        })
+        .await
     }
 }
 
@@ -106,10 +177,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if self.eof {
                 return Ok(self.lines.take_rest().filter(|rest| !rest.is_empty()));
             }
-            let buf = self.lines.reserve();
-            let before = buf.len();
-            self.inner.read_buf(buf).await?;
-            if buf.len() == before {
+            if self.lines.read_from(&mut self.inner).await? == 0 {
                 self.eof = true;
             }
         }
@@ -122,6 +190,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             Some(line) => decode(&line).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send> FrameSource for FrameReader<R> {
+    async fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        self.read_line().await
     }
 }
 
@@ -151,17 +225,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Writes whole encoded frames, many per system call where the stream
     /// supports vectored writes, without copying them into one buffer.
     pub async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), FrameError> {
-        const SLICES: usize = 64;
         let (mut first, mut offset) = (0, 0);
         while first < frames.len() {
-            let mut slices = [IoSlice::new(&[]); SLICES];
-            let mut count = 0;
-            for (slot, frame) in slices.iter_mut().zip(&frames[first..]) {
-                let skip = if count == 0 { offset } else { 0 };
-                *slot = IoSlice::new(&frame[skip..]);
-                count += 1;
-            }
-            let mut written = self.inner.write_vectored(&slices[..count]).await?;
+            let mut written = self.write_some(&frames[first..], offset).await?;
             if written == 0 {
                 return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
             }
@@ -181,6 +247,24 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Ok(())
     }
 
+    /// One vectored write of `frames`, the first from `offset` on. The
+    /// slices are built on the stack inside the poll, so a writer waiting on
+    /// a full socket holds none of them.
+    async fn write_some(&mut self, frames: &[Bytes], offset: usize) -> std::io::Result<usize> {
+        let inner = &mut self.inner;
+        poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(frames) {
+                let skip = if count == 0 { offset } else { 0 };
+                *slot = IoSlice::new(&frame[skip..]);
+                count += 1;
+            }
+            Pin::new(&mut *inner).poll_write_vectored(cx, &slices[..count])
+        })
+        .await
+    }
+
     /// Flushes and closes the writing side.
     pub async fn shutdown(&mut self) -> Result<(), FrameError> {
         self.inner.shutdown().await?;
@@ -189,6 +273,16 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> FrameSink for FrameWriter<W> {
+    async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), FrameError> {
+        FrameWriter::write_frames(self, frames).await
+    }
+
+    async fn close(&mut self) -> Result<(), FrameError> {
+        self.shutdown().await
     }
 }
 
@@ -214,6 +308,7 @@ mod tests {
     use super::*;
     use crate::frame::ClientFrame;
     use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
 
     #[test]
     fn splits_lines_and_strips_endings() {

@@ -18,6 +18,7 @@ pub mod rate;
 pub mod server;
 pub mod store;
 mod throttle;
+pub mod websocket;
 
 pub use client::{Client, ClientOptions, Event, Mode};
 pub use error::Error;

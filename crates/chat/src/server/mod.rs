@@ -10,7 +10,10 @@ mod requests;
 mod room;
 mod rooms;
 mod session;
+mod web;
 mod writer;
+
+pub use web::CHAT_PATH;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,13 +21,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use listener::{Connection, Handler, Limits, Listener, Refusal};
-use tokio::net::TcpStream;
+use listener::{Admission, Connection, Handler, Limits, Refusal};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::Error;
+use crate::connection::{FrameReader, FrameWriter};
 use crate::frame::{ErrorCode, ServerFrame, encode};
 use crate::history::{History, HistoryStore, Retention, SqliteHistory};
 use crate::rate::RateConfig;
@@ -83,8 +87,10 @@ pub struct ServerConfig {
     /// Sessions one account may have at once; a login beyond them
     /// replaces the oldest (1: a new login replaces the old one).
     pub sessions_per_user: usize,
-    /// TLS on the TCP connection.
+    /// TLS on the TCP connection (and on the web listener).
     pub tls: Option<Arc<tls::rustls::ServerConfig>>,
+    /// Where to serve the browser client (HTTP and WebSocket), if at all.
+    pub web: Option<SocketAddr>,
 }
 
 /// The largest `max_text` allowed: escaped as JSON (at most six bytes per
@@ -120,6 +126,7 @@ impl Default for ServerConfig {
             users_interval: Duration::from_millis(250),
             sessions_per_user: 1,
             tls: None,
+            web: None,
         }
     }
 }
@@ -136,7 +143,10 @@ pub(crate) struct Shared {
 
 #[derive(Debug)]
 pub struct Server {
-    listener: Listener,
+    listener: TcpListener,
+    /// The browser client's listener, sharing `admission`.
+    web: Option<TcpListener>,
+    admission: Admission,
     shared: Arc<Shared>,
 }
 
@@ -160,8 +170,14 @@ impl Server {
     ) -> Result<Self, Error> {
         let history = History::start(store, config.history).map_err(Error::Store)?;
         config.max_text = config.max_text.clamp(1, MAX_TEXT_LIMIT);
-        let listener = Listener::bind(addr, config.limits.clone())
-            .map_err(|source| Error::Bind { addr, source })?;
+        let bind = |addr| {
+            listener::bind(addr)
+                .and_then(TcpListener::from_std)
+                .map_err(|source| Error::Bind { addr, source })
+        };
+        let listener = bind(addr)?;
+        let web = config.web.map(bind).transpose()?;
+        let admission = Admission::new(config.limits.clone());
         let throttle = LoginThrottle::new(config.login_failures, config.login_window);
         let registrations = RegisterThrottle::new(
             config.register_per_address,
@@ -181,24 +197,51 @@ impl Server {
         };
         Ok(Self {
             listener,
+            web,
+            admission,
             shared: Arc::new(shared),
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr()
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The browser client's address, when it is served.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        let web = self.web.as_ref()?;
+        Some(web.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// The browser client's URL, when it is served.
+    pub fn web_url(&self) -> Option<String> {
+        let tls = self.shared.config.tls.is_some();
+        self.web_addr().map(|addr| web::url(addr, tls))
     }
 
     /// Serves until `shutdown` is cancelled; then every session says `bye`
     /// and closes, and `run` returns once all have.
     pub async fn run(self, shutdown: CancellationToken) {
+        let tls = self.shared.config.tls.clone().map(tls::TlsAcceptor::from);
         let sessions = Sessions {
-            tls: self.shared.config.tls.clone().map(tls::TlsAcceptor::from),
+            tls: tls.clone(),
             shared: self.shared.clone(),
+        };
+        let web = async {
+            if let Some(socket) = self.web {
+                let sessions = web::WebSessions {
+                    tls,
+                    shared: self.shared.clone(),
+                };
+                listener::accept(socket, &self.admission, sessions, shutdown.clone()).await;
+            }
         };
         tokio::join!(
             self.shared.room.clone().announce_lists(shutdown.clone()),
-            self.listener.run(sessions, shutdown),
+            listener::accept(self.listener, &self.admission, sessions, shutdown.clone()),
+            web,
         );
     }
 }
@@ -258,6 +301,7 @@ async fn start_session(
     match tls {
         None => {
             let (reader, writer) = stream.into_split();
+            let (reader, writer) = (FrameReader::new(reader), FrameWriter::new(writer));
             session::serve(reader, writer, peer, shared, shutdown).await;
         }
         Some(acceptor) => {
@@ -265,6 +309,7 @@ async fn start_session(
             match handshake.await {
                 Ok(Ok(stream)) => {
                     let (reader, writer) = tokio::io::split(stream);
+                    let (reader, writer) = (FrameReader::new(reader), FrameWriter::new(writer));
                     session::serve(reader, writer, peer, shared, shutdown).await;
                 }
                 Ok(Err(err)) => debug!(%peer, %err, "TLS handshake failed"),

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
@@ -15,7 +14,7 @@ use super::Shared;
 use super::auth::AuthError;
 use super::room::{Kick, SessionId};
 use super::rooms::{DEFAULT_ROOM, RoomName, Seat};
-use crate::connection::{FrameReader, FrameWriter};
+use crate::connection::{FrameSink, FrameSource};
 use crate::direct::PublicKey;
 use crate::frame::{
     Action, ClientFrame, Credentials, ErrorCode, FrameError, LeaveReason, OLDEST_VERSION,
@@ -30,19 +29,17 @@ const REPLY_QUEUE: usize = 64;
 
 use super::writer::{BYE_WAIT, write_member};
 
-/// Serves one connection until it ends.
+/// Serves one connection, whatever its transport, until it ends.
 pub(crate) async fn serve<R, W>(
-    reader: R,
-    writer: W,
+    mut reader: R,
+    mut writer: W,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    R: FrameSource + Send + 'static,
+    W: FrameSink + Send + 'static,
 {
-    let mut reader = FrameReader::new(reader);
-    let mut writer = FrameWriter::new(writer);
     let mut limit = RateLimit::new(shared.config.rate, std::time::Instant::now());
     let deadline = Instant::now() + shared.config.login_timeout;
     let hello = ServerFrame::Hello {
@@ -69,11 +66,11 @@ pub(crate) async fn serve<R, W>(
                 debug!(%peer, %code, "closing before login");
                 let _ = timeout(
                     BYE_WAIT,
-                    writer.write_frame(&ServerFrame::Bye { code, text }),
+                    writer.send_frame(&ServerFrame::Bye { code, text }),
                 )
                 .await;
             }
-            let _ = timeout(BYE_WAIT, writer.shutdown()).await;
+            let _ = timeout(BYE_WAIT, writer.close()).await;
             return;
         }
     };
@@ -95,11 +92,8 @@ struct LoggedIn {
     admin: bool,
 }
 
-async fn send<W: AsyncWrite + Unpin>(
-    writer: &mut FrameWriter<W>,
-    frame: &ServerFrame,
-) -> Result<(), End> {
-    writer.write_frame(frame).await.map_err(|_| End::Closed)
+async fn send<W: FrameSink + Send>(writer: &mut W, frame: &ServerFrame) -> Result<(), End> {
+    writer.send_frame(frame).await.map_err(|_| End::Closed)
 }
 
 fn error(code: ErrorCode, text: impl Into<String>) -> ServerFrame {
@@ -110,15 +104,15 @@ fn error(code: ErrorCode, text: impl Into<String>) -> ServerFrame {
 }
 
 async fn log_in<R, W>(
-    reader: &mut FrameReader<R>,
-    writer: &mut FrameWriter<W>,
+    reader: &mut R,
+    writer: &mut W,
     limit: &mut RateLimit,
     peer: SocketAddr,
     shared: &Shared,
 ) -> Result<LoggedIn, End>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    R: FrameSource + Send,
+    W: FrameSink + Send,
 {
     loop {
         let read = reader.read_frame::<ClientFrame>().await;
@@ -294,16 +288,16 @@ async fn authenticate(
 /// A logged-in member: joins the room, runs the writer, reads requests,
 /// and leaves exactly once.
 async fn member<R, W>(
-    mut reader: FrameReader<R>,
-    writer: FrameWriter<W>,
+    mut reader: R,
+    writer: W,
     mut limit: RateLimit,
     user: LoggedIn,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    R: FrameSource + Send + 'static,
+    W: FrameSink + Send + 'static,
 {
     let kick = Kick::default();
     let joined = shared.room.join(
@@ -382,9 +376,9 @@ pub(super) struct Member<'a> {
 impl Member<'_> {
     /// Handles requests until the session ends; returns how it ended if
     /// nobody kicked it.
-    async fn read<R: AsyncRead + Unpin>(
+    async fn read<R: FrameSource + Send>(
         &self,
-        reader: &mut FrameReader<R>,
+        reader: &mut R,
         limit: &mut RateLimit,
         shutdown: &CancellationToken,
     ) -> LeaveReason {

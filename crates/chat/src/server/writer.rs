@@ -7,13 +7,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::AsyncWrite;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::room::{Event, Kick, SessionId};
-use crate::connection::FrameWriter;
+use crate::connection::FrameSink;
 use crate::frame::{ErrorCode, LeaveReason, ServerFrame, encode};
 
 /// Frames gathered into one (vectored) write.
@@ -78,8 +77,8 @@ fn drain(
 
 /// Writes until kicked; then flushes queued replies and a `bye` if the
 /// stream is at a frame boundary, and closes.
-pub(super) async fn write_member<W: AsyncWrite + Unpin>(
-    mut writer: FrameWriter<W>,
+pub(super) async fn write_member<W: FrameSink>(
+    mut writer: W,
     mut queue: mpsc::Receiver<Bytes>,
     mut events: broadcast::Receiver<Event>,
     me: SessionId,
@@ -158,7 +157,9 @@ pub(super) async fn write_member<W: AsyncWrite + Unpin>(
         };
         match written {
             Some(Ok(())) => {
-                batch.clear();
+                // Given back rather than kept for the next round: a member
+                // waiting for the room to speak holds no batch.
+                batch = Vec::new();
                 due = due.max(Instant::now()) + COALESCE;
             }
             Some(Err(_)) | None => break false,
@@ -177,5 +178,5 @@ pub(super) async fn write_member<W: AsyncWrite + Unpin>(
         }
         let _ = timeout(BYE_WAIT, writer.write_frames(&batch)).await;
     }
-    let _ = timeout(BYE_WAIT, writer.shutdown()).await;
+    let _ = timeout(BYE_WAIT, writer.close()).await;
 }

@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
     bind: SocketAddr,
+    /// Also serve the browser client (a page and its WebSocket) here, with
+    /// TLS when the chat has it
+    #[arg(long, value_name = "ADDR")]
+    web: Option<SocketAddr>,
     /// The account database (SQLite), created if missing
     #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
     db: PathBuf,
@@ -102,6 +106,7 @@ impl ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    return_freed_memory();
     anyhow::ensure!(
         args.rate.is_finite() && args.rate > 0.0,
         "--rate must be a positive number of frames per second"
@@ -143,6 +148,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         users_interval: args.users_interval,
         sessions_per_user: args.sessions_per_user as usize,
         tls: tls.clone(),
+        web: args.web,
     };
     let history = SqliteHistory::open(&args.db)?;
     let server = Server::bind_stored(args.bind, config, accounts, history)
@@ -150,6 +156,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot start the chat server on {}", args.bind))?;
     let suffix = if tls.is_some() { " (tls)" } else { "" };
     println!("listening on {}{suffix}", server.local_addr());
+    if let Some(url) = server.web_url() {
+        println!("web client listening on {url}");
+    }
     let token = shutdown.token();
     shutdown
         .run(async move {
@@ -159,3 +168,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// glibc raises its mmap and trim thresholds once a large block is freed
+/// (Argon2's 19 MiB per password check), and from then on keeps what a
+/// thousand sessions free instead of giving it back: with 1,000 clients,
+/// 31 MiB of anonymous memory instead of 12. Setting the thresholds fixes
+/// them at their defaults.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_freed_memory() {
+    const THRESHOLD: libc::c_int = 128 * 1024;
+    // SAFETY: mallopt only changes allocator parameters, under glibc's
+    // own lock; no memory is touched.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_freed_memory() {}
