@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::ops::Range;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -45,16 +46,12 @@ impl Content {
                     let filled = buf.len();
                     let position = offset + filled as u64;
                     let spare = &mut buf.spare_capacity_mut()[..max - filled];
-                    match rustix::io::pread(file.as_ref(), spare, position) {
-                        Ok(([], _)) => break,
-                        Ok((read, _)) => {
-                            let n = read.len();
-                            // SAFETY: pread initialized the first `n` bytes
-                            // of the spare capacity it was given.
-                            unsafe { buf.set_len(buf.len() + n) };
-                        }
-                        Err(rustix::io::Errno::INTR) => {}
-                        Err(errno) => return Err(errno.into()),
+                    let file: &File = file;
+                    match crate::sys::pread(file.as_fd(), spare, position)? {
+                        0 => break,
+                        // SAFETY: pread initialized the first `n` bytes of
+                        // the spare capacity it was given.
+                        n => unsafe { buf.set_len(buf.len() + n) },
                     }
                 }
                 Ok(buf.split().freeze())

@@ -23,6 +23,7 @@ pub mod range;
 mod respond;
 mod server;
 mod settings;
+mod sys;
 mod time;
 
 pub use access_log::{AccessEntry, AccessLog};

@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::fmt::Write;
 use std::fs::File;
+use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::time::SystemTime;
@@ -102,22 +104,20 @@ impl Listing {
     ) -> Result<Self, OpenError> {
         let mut entries = Vec::new();
         let mut truncated = false;
-        for entry in rustix::fs::Dir::read_from(dir).map_err(std::io::Error::from)? {
-            let entry = entry.map_err(std::io::Error::from)?;
-            let name = entry.file_name().to_bytes();
+        crate::sys::read_dir(dir.as_fd(), |name| {
             if name == b"." || name == b".." || (!hidden && name.starts_with(b".")) {
-                continue;
+                return ControlFlow::Continue(());
             }
             if entries.len() == MAX_ENTRIES {
                 truncated = true;
-                break;
+                return ControlFlow::Break(());
             }
             let name = OsString::from_vec(name.to_vec());
             let Ok(file) = root.open_read(&relative.join(&name)) else {
-                continue;
+                return ControlFlow::Continue(());
             };
             let Ok(meta) = file.metadata() else {
-                continue;
+                return ControlFlow::Continue(());
             };
             entries.push(Entry {
                 name,
@@ -125,7 +125,8 @@ impl Listing {
                 size: meta.len(),
                 modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             });
-        }
+            ControlFlow::Continue(())
+        })?;
         entries.sort_by(|a, b| {
             b.is_dir
                 .cmp(&a.is_dir)

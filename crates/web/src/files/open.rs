@@ -15,8 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
-use rustix::io::Errno;
+use crate::sys;
 
 /// The served directory, held open so every lookup is relative to it.
 #[derive(Debug)]
@@ -45,11 +44,7 @@ static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 impl RootDir {
     pub fn open(path: &Path, follow_symlinks: bool) -> io::Result<Self> {
         let canonical = path.canonicalize()?;
-        let fd = rustix::fs::open(
-            &canonical,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = sys::open(&canonical, libc::O_PATH | libc::O_DIRECTORY)?;
         Ok(Self {
             fd,
             canonical,
@@ -64,16 +59,14 @@ impl RootDir {
     /// Opens `relative` (from `RequestPath::relative`) for reading. Works
     /// for files and directories alike.
     pub fn open_read(&self, relative: &Path) -> Result<File, OpenError> {
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
         self.open_with(relative, flags).map(File::from)
     }
 
-    fn open_with(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+    fn open_with(&self, relative: &Path, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
         if !NO_OPENAT2.load(Ordering::Relaxed) {
             match self.open_beneath(relative, flags) {
-                Err(OpenError::Io(err))
-                    if err.raw_os_error() == Some(Errno::NOSYS.raw_os_error()) =>
-                {
+                Err(OpenError::Io(err)) if err.raw_os_error() == Some(libc::ENOSYS) => {
                     NO_OPENAT2.store(true, Ordering::Relaxed);
                 }
                 result => return result,
@@ -82,15 +75,17 @@ impl RootDir {
         self.open_canonical(relative, flags)
     }
 
-    fn open_beneath(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
-        let mut resolve = ResolveFlags::NO_MAGICLINKS;
+    fn open_beneath(&self, relative: &Path, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
+        let mut resolve = libc::RESOLVE_NO_MAGICLINKS;
         if !self.follow_symlinks {
-            resolve |= ResolveFlags::BENEATH;
+            resolve |= libc::RESOLVE_BENEATH;
         }
         match self.openat2(relative, flags, resolve) {
             // RESOLVE_BENEATH refuses every absolute symlink, even one that
             // points back inside the root.
-            Err(Errno::XDEV) if !self.follow_symlinks => self.open_resolved(relative, flags),
+            Err(err) if err.raw_os_error() == Some(libc::EXDEV) && !self.follow_symlinks => {
+                self.open_resolved(relative, flags)
+            }
             result => result.map_err(classify),
         }
     }
@@ -99,7 +94,7 @@ impl RootDir {
     /// is inside the root, opens that link-free path beneath the root with
     /// symlinks forbidden: a link swapped in meanwhile is refused, not
     /// followed.
-    fn open_resolved(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+    fn open_resolved(&self, relative: &Path, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
         let canonical = self
             .canonical
             .join(relative)
@@ -114,15 +109,15 @@ impl RootDir {
             inside
         };
         let resolve =
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
         self.openat2(inside, flags, resolve).map_err(classify)
     }
 
-    fn openat2(&self, path: &Path, flags: OFlags, resolve: ResolveFlags) -> Result<OwnedFd, Errno> {
+    fn openat2(&self, path: &Path, flags: libc::c_int, resolve: u64) -> io::Result<OwnedFd> {
         loop {
-            match rustix::fs::openat2(self.fd.as_fd(), path, flags, Mode::empty(), resolve) {
+            match sys::openat2(self.fd.as_fd(), path, flags, resolve) {
                 // The kernel asks for a retry when a rename raced the lookup.
-                Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
+                Err(err) if matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => {}
                 result => return result,
             }
         }
@@ -131,7 +126,7 @@ impl RootDir {
     /// The fallback for kernels without `openat2`. Racy against a local user
     /// swapping in a symlink between the check and the open, which
     /// `openat2` is not.
-    fn open_canonical(&self, relative: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+    fn open_canonical(&self, relative: &Path, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
         let joined = self.canonical.join(relative);
         let target = if self.follow_symlinks {
             joined
@@ -142,16 +137,16 @@ impl RootDir {
             }
             canonical
         };
-        rustix::fs::open(&target, flags, Mode::empty()).map_err(classify)
+        sys::open(&target, flags).map_err(classify)
     }
 }
 
-fn classify(errno: Errno) -> OpenError {
-    match errno {
-        Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => OpenError::NotFound,
+fn classify(err: io::Error) -> OpenError {
+    match err.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) => OpenError::NotFound,
         // EXDEV: resolution left the root; ELOOP: too many or refused links.
-        Errno::XDEV | Errno::LOOP | Errno::ACCESS | Errno::PERM => OpenError::Forbidden,
-        other => OpenError::Io(other.into()),
+        Some(libc::EXDEV | libc::ELOOP | libc::EACCES | libc::EPERM) => OpenError::Forbidden,
+        _ => OpenError::Io(err),
     }
 }
 
@@ -254,7 +249,7 @@ mod tests {
         let tree = Tree::new("fallback");
         for follow in [false, true] {
             let root = tree.root(follow);
-            let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+            let flags = libc::O_RDONLY;
             let open = |path: &str| root.open_canonical(Path::new(path), flags);
             assert!(open("file.txt").is_ok());
             assert!(open("inner-link").is_ok());
