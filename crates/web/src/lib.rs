@@ -25,6 +25,7 @@ mod server;
 mod settings;
 mod sys;
 mod time;
+mod upload;
 
 pub use access_log::{AccessEntry, AccessLog};
 pub use basic_auth::BasicAuth;
@@ -35,7 +36,7 @@ pub use client::{
 pub use cookie_store;
 pub use cors::CorsOrigins;
 pub use error::Error;
-pub use files::RequestPath;
+pub use files::{RequestPath, UploadPolicy};
 pub use server::{MAX_PER_CLIENT, Reloader, Root, Server, ServerConfig, SiteConfig};
 pub use settings::{SiteSettings, parse_header};
 pub use url::Url;

@@ -55,7 +55,10 @@ pub fn respond<B>(site: &Site, request: &Request<B>) -> Response<Body> {
                 if wants_json(request) {
                     listing_response("application/json", listing.to_json(sort))
                 } else {
-                    listing_response("text/html; charset=utf-8", listing.to_html(sort))
+                    listing_response(
+                        "text/html; charset=utf-8",
+                        listing.to_html(sort, site.upload().is_some()),
+                    )
                 }
             }
             Ok(Resolved::Redirect(mut location)) => {

@@ -144,8 +144,13 @@ impl SiteSettings {
         (self.spa && !last.contains('.')).then_some("/index.html")
     }
 
-    /// A refusal made outside `admit`, with the site's headers added.
-    pub fn refused<B>(&self, request: &Request<B>, mut response: Response<Body>) -> Response<Body> {
+    /// A response made outside `answer` (a refused login, an upload's
+    /// outcome), with the site's headers added.
+    pub fn decorated<B>(
+        &self,
+        request: &Request<B>,
+        mut response: Response<Body>,
+    ) -> Response<Body> {
         self.decorate(request, &mut response);
         response
     }
@@ -282,7 +287,7 @@ pub struct CredentialCheck {
 impl CredentialCheck {
     /// Checks on a blocking thread (hashes are slow by design): `Ok` to
     /// serve the request, or the fresh challenge a wrong password gets
-    /// (to pass through `SiteSettings::refused`).
+    /// (to pass through `SiteSettings::decorated`).
     pub async fn run(self) -> Result<(), Response<Body>> {
         let Self {
             auth,

@@ -108,6 +108,55 @@ pub fn read_dir(
     result
 }
 
+/// Creates `name` in `dir` for writing; fails if anything has that name
+/// (`O_EXCL`, which also refuses to follow a symlink there).
+pub fn create_new_at(dir: BorrowedFd<'_>, name: &Path, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let name = c_path(name)?;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode as libc::c_uint) };
+    owned(fd)
+}
+
+/// Renames `from` to `to`, both in `dir`. Without `replace`, an existing
+/// `to` is an `AlreadyExists` error, decided atomically by the kernel
+/// (`RENAME_NOREPLACE`, or a hard link on file systems without it).
+pub fn rename_at(dir: BorrowedFd<'_>, from: &Path, to: &Path, replace: bool) -> io::Result<()> {
+    let (from, to) = (c_path(from)?, c_path(to)?);
+    let fd = dir.as_raw_fd();
+    if replace {
+        // SAFETY: both names are NUL-terminated and outlive the call.
+        return check(unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) });
+    }
+    // SAFETY: as above.
+    let renamed = check(unsafe {
+        libc::renameat2(fd, from.as_ptr(), fd, to.as_ptr(), libc::RENAME_NOREPLACE)
+    });
+    match renamed {
+        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+            // SAFETY: as above.
+            check(unsafe { libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) })?;
+            // SAFETY: `from` is NUL-terminated and outlives the call.
+            check(unsafe { libc::unlinkat(fd, from.as_ptr(), 0) })
+        }
+        result => result,
+    }
+}
+
+/// Removes the file `name` from `dir`.
+pub fn unlink_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    let name = c_path(name)?;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })
+}
+
+fn check(result: libc::c_int) -> io::Result<()> {
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))

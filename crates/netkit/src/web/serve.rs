@@ -18,7 +18,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use web::htpasswd::Htpasswd;
 use web::{
     AccessEntry, AccessLog, BasicAuth, CorsOrigins, Reloader, Root, Server, ServerConfig,
-    SiteConfig, SiteSettings,
+    SiteConfig, SiteSettings, UploadPolicy,
 };
 
 use crate::duration;
@@ -121,6 +121,16 @@ pub struct ServeArgs {
     /// (repeatable), e.g. 404=404.html
     #[arg(long, value_name = "STATUS=FILE", value_parser = error_page_flag)]
     error_page: Vec<(StatusCode, String)>,
+    /// Take file uploads into listed directories: a form on each listing
+    /// (multipart POST to the directory's URL); needs --list
+    #[arg(long)]
+    upload: bool,
+    /// Let an upload replace a file of the same name (refused by default)
+    #[arg(long)]
+    overwrite: bool,
+    /// The largest upload request taken (e.g. 512K, 100M, 2G)
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = crate::proxy::parse_size)]
+    max_upload_size: u64,
     #[command(flatten)]
     grace: GraceArgs,
 }
@@ -239,6 +249,7 @@ fn check_combinations(args: &ServeArgs) -> Result<(), String> {
         (args.spa, "--spa"),
         (args.fallback.is_some(), "--fallback"),
         (!args.error_page.is_empty(), "--error-page"),
+        (args.upload, "--upload"),
     ];
     if let Some((_, flag)) = needs_dir.iter().find(|(set, _)| *set && args.dir.is_none()) {
         return Err(format!("{flag} needs a directory to serve (DIR)"));
@@ -260,6 +271,12 @@ fn check_combinations(args: &ServeArgs) -> Result<(), String> {
     ];
     if let Some((_, flags)) = conflicts.iter().find(|(both, _)| *both) {
         return Err(format!("{flags} cannot be used together"));
+    }
+    if args.upload && !args.list {
+        return Err("--upload puts its form on the listings: add --list".into());
+    }
+    if args.overwrite && !args.upload {
+        return Err("--overwrite is for --upload".into());
     }
     if args.tls.tls_cert.is_some() != args.tls.tls_key.is_some() {
         return Err("--tls-cert and --tls-key go together".into());
@@ -337,6 +354,10 @@ fn site_config(loaded: &Loaded, secure: bool, https_port: Option<u16>) -> SiteCo
         list: args.list,
         hidden: args.hidden,
         follow_symlinks: args.follow_symlinks,
+        upload: args.upload.then_some(UploadPolicy {
+            max_size: args.max_upload_size,
+            overwrite: args.overwrite,
+        }),
         settings,
     }
 }

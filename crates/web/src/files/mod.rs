@@ -6,6 +6,7 @@ mod builtin;
 mod listing;
 mod open;
 mod path;
+mod store;
 
 use std::fs::File;
 use std::io;
@@ -22,6 +23,7 @@ use crate::negotiate::Coding;
 pub use listing::{Listing, Sort};
 pub use open::{OpenError, RootDir};
 pub use path::RequestPath;
+pub use store::{StoreError, UploadPolicy};
 
 /// The file a directory URL is answered with, when present.
 const INDEX: &str = "index.html";
@@ -61,6 +63,7 @@ pub struct Site {
     source: Source,
     list: bool,
     hidden: bool,
+    upload: Option<UploadPolicy>,
 }
 
 impl Site {
@@ -69,6 +72,7 @@ impl Site {
             source: Source::BuiltIn(builtin::Site::new()),
             list: false,
             hidden: false,
+            upload: None,
         }
     }
 
@@ -86,7 +90,18 @@ impl Site {
             source: Source::Directory(root),
             list,
             hidden,
+            upload: None,
         })
+    }
+
+    /// Takes uploads into listed directories (a form on each listing).
+    pub fn with_upload(mut self, policy: Option<UploadPolicy>) -> Self {
+        self.upload = policy;
+        self
+    }
+
+    pub fn upload(&self) -> Option<UploadPolicy> {
+        self.upload
     }
 
     /// A description for logs: the directory, or that the site is built in.

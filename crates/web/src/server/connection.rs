@@ -34,6 +34,7 @@ use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
 use crate::body::Body;
 use crate::files::Site;
 use crate::settings::{Admission, SiteSettings};
+use crate::upload;
 
 /// Request heads (request line and headers) larger than this are refused
 /// by hyper itself with 431 (414 when the request line alone is too long,
@@ -312,23 +313,35 @@ impl Service<Request<Incoming>> for Handler {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let served = self.served();
         let settings = &served.settings;
-        let response = match settings.admit(&request, self.client) {
-            Admission::Serve => settings.answer(&served.site, &request),
-            Admission::Answer(response) => response,
-            Admission::Check(check) => {
-                let handler = self.clone();
-                let served = served.clone();
-                return Either::Right(Box::pin(async move {
-                    let settings = &served.settings;
-                    let response = match check.run().await {
-                        Ok(()) => settings.answer(&served.site, &request),
-                        Err(refusal) => settings.refused(&request, refusal),
-                    };
-                    Ok(handler.track(&request, response))
-                }));
+        let check = match settings.admit(&request, self.client) {
+            Admission::Answer(response) => {
+                return Either::Left(ready(Ok(self.track(&request, response))));
             }
+            Admission::Serve if !upload::is_upload(&served.site, &request) => {
+                let response = settings.answer(&served.site, &request);
+                return Either::Left(ready(Ok(self.track(&request, response))));
+            }
+            Admission::Serve => None,
+            Admission::Check(check) => Some(check),
         };
-        Either::Left(ready(Ok(self.track(&request, response))))
+        // Credentials to check, or an upload to receive: both wait.
+        let handler = self.clone();
+        let served = Arc::clone(&served);
+        Either::Right(Box::pin(async move {
+            let settings = &served.settings;
+            if let Some(check) = check
+                && let Err(refusal) = check.run().await
+            {
+                return Ok(handler.track(&request, settings.decorated(&request, refusal)));
+            }
+            if upload::is_upload(&served.site, &request) {
+                let (parts, body) = request.into_parts();
+                let head = Request::from_parts(parts, ());
+                let response = upload::receive(&served.site, &head, body).await;
+                return Ok(handler.track(&head, settings.decorated(&head, response)));
+            }
+            Ok(handler.track(&request, settings.answer(&served.site, &request)))
+        }))
     }
 }
 
@@ -344,11 +357,7 @@ impl Handler {
     }
 
     /// Logs the response and, on HTTP/2, counts it as in flight.
-    fn track(
-        &self,
-        request: &Request<Incoming>,
-        response: Response<Body>,
-    ) -> Response<TrackedBody> {
+    fn track<B>(&self, request: &Request<B>, response: Response<Body>) -> Response<TrackedBody> {
         let pending = self.shared.log.as_ref().map(|log| {
             let mut entry = AccessEntry::start(self.client, request);
             entry.status = response.status().as_u16();

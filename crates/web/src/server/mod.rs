@@ -22,7 +22,7 @@ use tracing::{debug, warn};
 
 use crate::Error;
 use crate::access_log::AccessLog;
-use crate::files::Site;
+use crate::files::{Site, UploadPolicy};
 use crate::settings::SiteSettings;
 
 use connection::{Served, Shared};
@@ -50,6 +50,8 @@ pub struct SiteConfig {
     pub hidden: bool,
     /// Follow symlinks that lead outside the root.
     pub follow_symlinks: bool,
+    /// Take uploads into listed directories.
+    pub upload: Option<UploadPolicy>,
     /// Headers, caching policy, CORS, Basic auth and pages.
     pub settings: SiteSettings,
 }
@@ -62,6 +64,7 @@ impl Default for SiteConfig {
             list: false,
             hidden: false,
             follow_symlinks: false,
+            upload: None,
             settings: SiteSettings::default(),
         }
     }
@@ -83,7 +86,7 @@ impl SiteConfig {
         };
         debug!(site = %site.describe(), "site ready");
         Ok(Served {
-            site,
+            site: site.with_upload(self.upload),
             settings: self.settings.clone(),
         })
     }

@@ -55,6 +55,9 @@ struct SiteFile {
     fallback: Option<String>,
     error_page: Option<BTreeMap<Spanned<String>, String>>,
     grace: Option<Spanned<String>>,
+    upload: Option<bool>,
+    overwrite: Option<bool>,
+    max_upload_size: Option<Spanned<String>>,
     #[serde(default)]
     path: Vec<PathSection>,
 }
@@ -212,6 +215,13 @@ fn merge(
             .collect::<Result<Vec<_>, _>>()
     });
     take!(grace, args.grace.grace, duration);
+    take!(upload, args.upload, same);
+    take!(overwrite, args.overwrite, same);
+    take!(max_upload_size, args.max_upload_size, |size: Spanned<
+        String,
+    >| {
+        crate::proxy::parse_size(size.get_ref()).map_err(|err| source.error(&size.span(), err))
+    });
     path_rules(file.path, source)
 }
 
