@@ -1,7 +1,7 @@
 //! Live capture through an `AF_PACKET` socket (no libpcap: one socket, one
 //! filter attached with `SO_ATTACH_FILTER`, kernel timestamps and original
-//! lengths from control messages). rustix has no packet-socket options, so
-//! this module speaks to libc directly.
+//! lengths from control messages), over libc, the workspace's one
+//! system-call layer.
 
 use std::ffi::CStr;
 use std::io;

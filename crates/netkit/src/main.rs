@@ -95,27 +95,30 @@ fn watch_for_closed_pipes(code: u8) {
     .into_iter()
     .flatten()
     {
-        if !rustix::fs::fstat(&fd).is_ok_and(|stat| {
-            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo
-        }) {
+        let pipe = std::fs::File::from(fd);
+        if !pipe
+            .metadata()
+            .is_ok_and(|meta| std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()))
+        {
             continue;
         }
         std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
             loop {
-                let mut fds = [rustix::event::PollFd::new(
-                    &fd,
-                    rustix::event::PollFlags::empty(),
-                )];
-                match rustix::event::poll(&mut fds, None) {
-                    Ok(_)
-                        if fds[0].revents().intersects(
-                            rustix::event::PollFlags::ERR | rustix::event::PollFlags::HUP,
-                        ) =>
-                    {
-                        std::process::exit(code.into())
-                    }
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(_) => return,
+                let mut poll = libc::pollfd {
+                    fd: pipe.as_raw_fd(),
+                    events: 0,
+                    revents: 0,
+                };
+                // SAFETY: one live pollfd, as the count says.
+                let ready = unsafe { libc::poll(&mut poll, 1, -1) };
+                if ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                    std::process::exit(code.into())
+                }
+                if ready < 0
+                    && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+                {
+                    return;
                 }
             }
         });

@@ -6,13 +6,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use http_body_util::{BodyExt, Empty, Full};
+use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use tokio_util::io::ReaderStream;
+use tokio_util::io::poll_read_buf;
 use tokio_util::sync::PollSender;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -32,8 +33,7 @@ pub fn empty() -> Body {
 
 /// A body file already checked against its checksum.
 pub fn file(file: std::fs::File) -> Body {
-    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
-    StreamBody::new(frames(stream)).boxed_unsync()
+    Reader::new(tokio::fs::File::from_std(file)).boxed_unsync()
 }
 
 /// `len` bytes of a checked body file from `first` on.
@@ -42,15 +42,48 @@ pub fn file_part(mut file: std::fs::File, first: u64, len: u64) -> std::io::Resu
     use tokio::io::AsyncReadExt;
     file.seek(std::io::SeekFrom::Start(first))?;
     let part = tokio::fs::File::from_std(file).take(len);
-    let stream = ReaderStream::with_capacity(part, 64 * 1024);
-    Ok(StreamBody::new(frames(stream)).boxed_unsync())
+    Ok(Reader::new(part).boxed_unsync())
 }
 
-fn frames<R: tokio::io::AsyncRead>(
-    stream: ReaderStream<R>,
-) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, BoxError>> {
-    use tokio_stream::StreamExt;
-    stream.map(|chunk| chunk.map(Frame::data).map_err(BoxError::from))
+/// Bytes read from a file per frame.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A body read from `R` a chunk at a time, ending where `R` ends.
+#[derive(Debug)]
+struct Reader<R> {
+    reader: R,
+    buf: BytesMut,
+}
+
+impl<R> Reader<R> {
+    fn new(reader: R) -> Self {
+        Reader {
+            reader,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> HttpBody for Reader<R> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.buf.capacity() == 0 {
+            this.buf.reserve(READ_CHUNK);
+        }
+        Poll::Ready(
+            match ready!(poll_read_buf(Pin::new(&mut this.reader), cx, &mut this.buf)) {
+                Ok(0) => None,
+                Ok(_) => Some(Ok(Frame::data(this.buf.split().freeze()))),
+                Err(err) => Some(Err(err.into())),
+            },
+        )
+    }
 }
 
 /// What the body copy sends to the cache writer.
@@ -257,9 +290,9 @@ mod tests {
     #[tokio::test]
     async fn tee_copies_everything_then_ends() {
         let (tx, mut rx) = mpsc::channel(4);
-        let inner = http_body_util::StreamBody::new(tokio_stream::iter(
-            ["one ", "two ", "three"].map(|s| Ok::<_, std::io::Error>(Frame::data(Bytes::from(s)))),
-        ));
+        use tokio::io::AsyncReadExt;
+        // Three reads, so three frames.
+        let inner = Reader::new((&b"one "[..]).chain(&b"two "[..]).chain(&b"three"[..]));
         let body = Tee::new(inner, tx);
         let collected = tokio::spawn(async move { body.collect().await.unwrap().to_bytes() });
         let mut copy = Vec::new();

@@ -94,7 +94,7 @@ impl AsyncRead for OriginStream {
         if buf.filled().len() > before {
             // Not permanent: the kernel may go back to delaying, so after
             // every read. A failure only costs the delay it would have saved.
-            let _ = rustix::net::sockopt::set_tcp_quickack(&self.stream, true);
+            let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
         }
         Poll::Ready(Ok(()))
     }

@@ -38,6 +38,7 @@ mod stamp;
 mod state;
 mod stats;
 mod stored;
+mod sys;
 pub mod target;
 mod tunnel;
 mod zerocopy;

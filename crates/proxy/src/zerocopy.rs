@@ -10,8 +10,9 @@
 //! on the wire are the same either way.
 
 use std::collections::BTreeMap;
-use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::fs::File;
+use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,11 +20,10 @@ use std::sync::{LazyLock, RwLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use rustix::fs::{MemfdFlags, SealFlags};
-use rustix::mm::{MapFlags, ProtFlags};
-use rustix::net::SendFlags;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::sys;
 
 /// Smaller bodies are copied: the copy is cheap and a memfd costs a file
 /// descriptor.
@@ -75,31 +75,11 @@ unsafe impl Sync for Sealed {}
 
 impl Sealed {
     fn new(body: &[u8]) -> io::Result<Self> {
-        let fd = rustix::fs::memfd_create(
-            "netkit-cached-body",
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )?;
-        let mut written = 0;
-        while written < body.len() {
-            written += rustix::io::write(&fd, &body[written..])?;
-        }
-        rustix::fs::fcntl_add_seals(
-            &fd,
-            SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL,
-        )?;
-        // SAFETY: a fresh shared read-only mapping of the whole file, at an
-        // address of the kernel's choosing; no other memory is touched.
-        let start = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                body.len(),
-                ProtFlags::READ,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )?
-        };
-        let start = NonNull::new(start.cast::<u8>()).ok_or(io::ErrorKind::Other)?;
+        let mut file = File::from(sys::memfd_sealable(c"netkit-cached-body")?);
+        file.write_all(body)?;
+        let fd = OwnedFd::from(file);
+        sys::seal_contents(fd.as_fd())?;
+        let start = sys::map_read_only(fd.as_fd(), body.len())?;
         REGIONS
             .write()
             .expect("not poisoned")
@@ -128,7 +108,7 @@ impl Drop for Sealed {
             .remove(&(self.start.as_ptr() as usize));
         // SAFETY: the mapping made in `new`; no `Bytes` refers to it any
         // more, or this owner would not be dropped.
-        let _ = unsafe { rustix::mm::munmap(self.start.as_ptr().cast(), self.len) };
+        unsafe { sys::unmap(self.start, self.len) };
         SEALED.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -168,16 +148,14 @@ impl ClientStream {
             // SAFETY: see `sealed_source`: the caller holds the buffer whose
             // owner keeps `fd` open.
             let file = unsafe { BorrowedFd::borrow_raw(fd) };
-            rustix::fs::sendfile(&self.0, file, Some(&mut offset), len)
+            sys::sendfile(self.0.as_fd(), file, &mut offset, len)
         })
     }
 
     /// Sends the head before a sealed body with `MSG_MORE`, so it leaves
     /// in the same segment as the body's first bytes.
     fn poll_send_more(&self, cx: &mut Context<'_>, head: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, || {
-            rustix::net::send(&self.0, head, SendFlags::MORE | SendFlags::NOSIGNAL)
-        })
+        self.poll_send(cx, || sys::send_more(self.0.as_fd(), head))
     }
 
     /// Runs a non-blocking send once the socket is writable, waiting again
@@ -185,11 +163,11 @@ impl ClientStream {
     fn poll_send(
         &self,
         cx: &mut Context<'_>,
-        mut send: impl FnMut() -> rustix::io::Result<usize>,
+        mut send: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_io(Interest::WRITABLE, || Ok(send()?)) {
+            match self.0.try_io(Interest::WRITABLE, &mut send) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                 sent => return Poll::Ready(sent),
             }
@@ -291,7 +269,9 @@ mod tests {
             tokio::spawn(async move {
                 let (stream, _) = listener.accept().await.unwrap();
                 // Small buffers both ends: sends come up short and resume.
-                rustix::net::sockopt::set_socket_send_buffer_size(&stream, 16 * 1024).unwrap();
+                socket2::SockRef::from(&stream)
+                    .set_send_buffer_size(16 * 1024)
+                    .unwrap();
                 let mut stream = ClientStream::new(stream);
                 let mut calls = 0;
                 // As hyper writes: vectored, advancing past what was taken,

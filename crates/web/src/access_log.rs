@@ -21,7 +21,9 @@ use http::{Request, Version};
 use http_body::{Frame, SizeHint};
 
 use crate::body::Body;
-use crate::time::Civil;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 /// One request as the access log records it.
 #[derive(Debug, Clone)]
@@ -70,12 +72,9 @@ impl AccessEntry {
     /// `referer`, `user_agent` (null when absent). serde_json escapes
     /// every control character, so a client cannot forge lines.
     pub fn to_json(&self) -> String {
-        let civil = Civil::from(self.time);
+        let time = OffsetDateTime::from(self.time).replace_nanosecond(0);
         serde_json::json!({
-            "time": format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second
-            ),
+            "time": time.ok().and_then(|time| time.format(&Rfc3339).ok()),
             "client": self.client.to_string(),
             "request": self.request_line,
             "status": self.status,
@@ -108,7 +107,11 @@ impl fmt::Display for AccessEntry {
             f,
             "{} - - [{}] \"{}\" {} {bytes} \"{}\" \"{}\"",
             self.client,
-            Civil::from(self.time).log_format(),
+            OffsetDateTime::from(self.time)
+                .format(format_description!(
+                    "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+                ))
+                .unwrap_or_default(),
             Quoted(&self.request_line),
             self.status,
             Quoted(self.referer.as_deref().unwrap_or("-")),
@@ -227,6 +230,7 @@ mod tests {
             "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /apache_pb.gif HTTP/1.0\" 200 2326 \
              \"http://www.example.com/start.html\" \"Mozilla/4.08 [en] (Win98; I ;Nav)\""
         );
+        assert!(entry.to_json().contains(r#""time":"2000-10-10T13:55:36Z""#));
     }
 
     #[test]

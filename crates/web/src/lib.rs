@@ -24,7 +24,6 @@ mod respond;
 mod server;
 mod settings;
 mod sys;
-mod time;
 mod upload;
 
 pub use access_log::{AccessEntry, AccessLog};

@@ -190,14 +190,13 @@ impl Disk {
 /// An advisory lock the kernel drops when the process exits, however it
 /// exits, so a crashed proxy never leaves the directory locked.
 fn lock_exclusively(file: &File) -> io::Result<()> {
-    use rustix::fs::{FlockOperation, flock};
-    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+    match file.try_lock() {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(io::Error::new(
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
             io::ErrorKind::WouldBlock,
             "in use by another netkit proxy (choose another --cache-dir)",
         )),
-        Err(err) => Err(err.into()),
+        Err(std::fs::TryLockError::Error(err)) => Err(err),
     }
 }
 

@@ -13,7 +13,9 @@ use std::time::SystemTime;
 use super::open::{OpenError, RootDir};
 use super::path::{RequestPath, encode_segment};
 use crate::pages::escape_html;
-use crate::time::Civil;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 /// Entries beyond this are left out of a listing, so one huge directory
 /// cannot make one request arbitrarily expensive.
@@ -165,15 +167,14 @@ impl Listing {
             .sorted(sort)
             .into_iter()
             .map(|entry| {
-                let civil = Civil::from(entry.modified);
                 serde_json::json!({
                     "name": entry.name.to_string_lossy(),
                     "type": if entry.is_dir { "directory" } else { "file" },
                     "size": entry.size,
-                    "modified": format!(
-                        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                        civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second
-                    ),
+                    "modified": OffsetDateTime::from(entry.modified)
+                        .replace_nanosecond(0)
+                        .ok()
+                        .and_then(|time| time.format(&Rfc3339).ok()),
                 })
             })
             .collect();
@@ -211,7 +212,9 @@ impl Listing {
             } else {
                 human_size(entry.size)
             };
-            let modified = Civil::from(entry.modified).listing_format();
+            let modified = OffsetDateTime::from(entry.modified)
+                .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+                .unwrap_or_default();
             let _ = writeln!(
                 html,
                 "<tr><td><a href=\"./{href}{slash}\">{name}{slash}</a></td>\
