@@ -143,6 +143,63 @@ pub fn rename_at(dir: BorrowedFd<'_>, from: &Path, to: &Path, replace: bool) -> 
     }
 }
 
+/// What `statx` says of a file: enough to tell whether it is still the
+/// file it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub regular: bool,
+    pub dev: (u32, u32),
+    pub ino: u64,
+    pub len: u64,
+    pub modified: (i64, u32),
+    pub changed: (i64, u32),
+}
+
+/// `statx` of `path` beneath `dir`, following symlinks.
+pub fn stamp_at(dir: BorrowedFd<'_>, path: &Path) -> io::Result<FileStamp> {
+    let path = c_path(path)?;
+    let mut buf = MaybeUninit::<libc::statx>::zeroed();
+    let mask = libc::STATX_TYPE
+        | libc::STATX_INO
+        | libc::STATX_SIZE
+        | libc::STATX_MTIME
+        | libc::STATX_CTIME;
+    // SAFETY: `path` is NUL-terminated and `buf` is a statx the kernel fills.
+    check(unsafe {
+        libc::statx(
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            libc::AT_STATX_SYNC_AS_STAT,
+            mask,
+            buf.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: statx succeeded, so the buffer is filled (and was zeroed).
+    let stx = unsafe { buf.assume_init() };
+    Ok(FileStamp {
+        regular: u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG,
+        dev: (stx.stx_dev_major, stx.stx_dev_minor),
+        ino: stx.stx_ino,
+        len: stx.stx_size,
+        modified: (stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec),
+        changed: (stx.stx_ctime.tv_sec, stx.stx_ctime.tv_nsec),
+    })
+}
+
+/// The same stamp for an open file, from its metadata.
+pub fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    let dev = meta.dev();
+    FileStamp {
+        regular: meta.is_file(),
+        dev: (libc::major(dev), libc::minor(dev)),
+        ino: meta.ino(),
+        len: meta.size(),
+        modified: (meta.mtime(), meta.mtime_nsec() as u32),
+        changed: (meta.ctime(), meta.ctime_nsec() as u32),
+    }
+}
+
 /// Removes the file `name` from `dir`.
 pub fn unlink_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
     let name = c_path(name)?;

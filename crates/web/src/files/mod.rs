@@ -3,6 +3,7 @@
 //! redirect.
 
 mod builtin;
+mod cache;
 mod listing;
 mod open;
 mod path;
@@ -60,6 +61,8 @@ enum Source {
 /// The served tree and the policies that apply to it.
 #[derive(Debug)]
 pub struct Site {
+    /// Tells this site's kept files from another's (`cache`).
+    id: u64,
     source: Source,
     list: bool,
     hidden: bool,
@@ -69,6 +72,7 @@ pub struct Site {
 impl Site {
     pub fn built_in() -> Self {
         Self {
+            id: next_id(),
             source: Source::BuiltIn(builtin::Site::new()),
             list: false,
             hidden: false,
@@ -87,6 +91,7 @@ impl Site {
     ) -> io::Result<Self> {
         let root = RootDir::open(path, follow_symlinks)?;
         Ok(Self {
+            id: next_id(),
             source: Source::Directory(root),
             list,
             hidden,
@@ -124,6 +129,14 @@ impl Site {
 
     fn resolve_on_disk(&self, root: &RootDir, path: &RequestPath) -> Result<Resolved, OpenError> {
         let relative = path.relative();
+        if !path.has_trailing_slash()
+            && let Some(entity) = cache::get(self.id, root, &relative)
+        {
+            return Ok(Resolved::File {
+                entity,
+                path: relative,
+            });
+        }
         let file = root.open_read(&relative)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
@@ -160,7 +173,7 @@ impl Site {
         }
         match file_entity(file, &meta, &relative, None) {
             Some(entity) => Ok(Resolved::File {
-                entity,
+                entity: cache::keep(self.id, &relative, crate::sys::stamp_of(&meta), entity),
                 path: relative,
             }),
             None => Err(OpenError::Forbidden),
@@ -182,6 +195,12 @@ impl Site {
         entity.content_type = original.content_type.clone();
         Some(entity)
     }
+}
+
+/// A number no other site of this process has.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// An entity for an open file and its metadata, or `None` if it is not a
