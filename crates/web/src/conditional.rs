@@ -35,7 +35,8 @@ impl Validators {
         )
     }
 
-    fn new(etag: String, modified: SystemTime) -> Self {
+    /// `etag` with its quotes; `modified` in whole seconds.
+    pub fn new(etag: String, modified: SystemTime) -> Self {
         Self {
             etag_header: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("")),
             last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))

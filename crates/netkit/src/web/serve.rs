@@ -254,9 +254,6 @@ fn check_combinations(args: &ServeArgs) -> Result<(), String> {
     if let Some((_, flag)) = needs_dir.iter().find(|(set, _)| *set && args.dir.is_none()) {
         return Err(format!("{flag} needs a directory to serve (DIR)"));
     }
-    if let Some(dir) = args.dir.as_deref().filter(|dir| !dir.is_dir()) {
-        return Err(format!("{}: not a directory", dir.display()));
-    }
     let conflicts = [
         (args.spa && args.fallback.is_some(), "--spa and --fallback"),
         (
@@ -465,7 +462,17 @@ impl Reloading {
         let path = self.command_line.config.clone().unwrap_or_default();
         let path = path.display();
         while self.hangup.recv().await.is_some() {
-            let loaded = match load(&self.command_line, &self.given) {
+            // A root that is gone would fail every server's reload; it is
+            // refused before any of them changes.
+            let loaded = match load(&self.command_line, &self.given).and_then(|loaded| match loaded
+                .args
+                .dir
+                .as_deref()
+                .filter(|dir| !dir.is_dir())
+            {
+                Some(dir) => Err(format!("{}: not a directory", dir.display())),
+                None => Ok(loaded),
+            }) {
                 Ok(loaded) => loaded,
                 Err(message) => {
                     tracing::error!(
