@@ -340,7 +340,7 @@ fn default_cache_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// `1GiB`, `64MiB`, `512k`, `1.5G`, `4096`: bytes, in powers of 1024.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| c.is_ascii_alphabetic())

@@ -2,7 +2,10 @@
 //! `netkit web serve` and `fetch()`es (with a custom header, so a
 //! preflight comes first) from a second one that allows only the first
 //! page's origin. From an allowed origin the data arrives; from another
-//! origin the browser refuses it.
+//! origin the browser refuses it. With credentials (`credentials:
+//! "include"` and an `Authorization` header for Basic auth), a listed
+//! origin reads the protected file, and `--cors`'s wildcard is refused by
+//! the browser, as the Fetch standard has it.
 //!
 //! Server and browser run in a network namespace of the test's own with
 //! nothing but loopback, as in web_browser.rs.
@@ -83,12 +86,18 @@ fn chromium(netns: &Netns, profile: &Path, mode: &str, url: &str) -> Output {
 /// A page whose script fetches `data` with an `X-Token` header and shows
 /// the outcome in `#out`.
 fn fetching_page(data: &str) -> String {
+    page_fetching(data, r#"{ headers: { "X-Token": "abc" } }"#)
+}
+
+/// A page whose script fetches `data` with these `fetch()` options (a
+/// JavaScript object) and shows the outcome in `#out`.
+fn page_fetching(data: &str, options: &str) -> String {
     format!(
         r#"<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>cors</title></head><body>
 <pre id="out">pending</pre>
 <script>
-fetch("{data}", {{ headers: {{ "X-Token": "abc" }} }})
+fetch("{data}", {options})
   .then(r => r.text())
   .then(t => {{ document.getElementById("out").textContent = "allowed: " + t.trim(); }})
   .catch(e => {{ document.getElementById("out").textContent = "refused: " + e.name; }});
@@ -166,4 +175,64 @@ fn chromium_fetch_across_origins_follows_the_cors_settings() {
         1,
         "{log:#?}"
     );
+}
+
+/// An htpasswd file with one bcrypt user, made by Apache's tool.
+fn htpasswd_file(dir: &Path, user: &str, password: &str) -> std::path::PathBuf {
+    let file = dir.join("users.htpasswd");
+    let status = std::process::Command::new("htpasswd")
+        .args(["-cbB"])
+        .arg(&file)
+        .args([user, password])
+        .output()
+        .expect("htpasswd runs")
+        .status;
+    assert!(status.success());
+    file
+}
+
+#[test]
+fn chromium_sends_credentials_only_to_a_listed_origin() {
+    if !tools() || !testkit::require("htpasswd") {
+        return;
+    }
+    let fixture = Fixture::new("browser-cors-credentials");
+    let netns = Netns::new("nkcred");
+    let pages = fixture.base.join("pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    let page = serve_in(&netns, Some(&pages), &["-q"]);
+    let origin = format!("http://{}", page.addr());
+    let users = htpasswd_file(&fixture.base, "alice", "wonderland");
+    let auth = ["--auth-file", users.to_str().unwrap()];
+    let listed = serve_in(
+        &netns,
+        Some(&fixture.root()),
+        &[&auth[..], &["-q", "--cors-origin", &origin]].concat(),
+    );
+    let wildcard = serve_in(
+        &netns,
+        Some(&fixture.root()),
+        &[&auth[..], &["-q", "--cors"]].concat(),
+    );
+    // alice:wonderland; Authorization is no safelisted header, so the
+    // browser asks first (a preflight, which carries no credentials).
+    let options = r#"{ credentials: "include", headers: { "Authorization": "Basic YWxpY2U6d29uZGVybGFuZA==" } }"#;
+    let run = |data: &Server, profile: &str| {
+        std::fs::write(
+            pages.join("index.html"),
+            page_fetching(&url(data, "/hello.txt"), options),
+        )
+        .unwrap();
+        let out = chromium(
+            &netns,
+            &fixture.base.join(profile),
+            "--dump-dom",
+            &url(&page, "/"),
+        );
+        text(&out.stdout)
+    };
+    let dom = run(&listed, "profile-listed");
+    assert!(dom.contains(&format!("allowed: {}", HELLO.trim())), "{dom}");
+    let dom = run(&wildcard, "profile-wildcard");
+    assert!(dom.contains("refused: TypeError"), "{dom}");
 }

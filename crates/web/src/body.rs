@@ -26,6 +26,8 @@ pub enum Content {
     File(Arc<File>),
     /// Compiled into the binary (the built-in site).
     Static(&'static [u8]),
+    /// A small file kept in memory (`files::cache`).
+    Memory(Bytes),
 }
 
 impl Content {
@@ -39,6 +41,13 @@ impl Content {
                     .min(bytes.len());
                 let end = start.saturating_add(max).min(bytes.len());
                 Ok(Bytes::from_static(&bytes[start..end]))
+            }
+            Content::Memory(bytes) => {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let end = start.saturating_add(max).min(bytes.len());
+                Ok(bytes.slice(start..end))
             }
             Content::File(file) => {
                 let buf = pool.take(max);

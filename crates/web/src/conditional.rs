@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE};
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 
 /// The validators of one representation: a strong entity tag (with its
 /// quotes, as sent in `ETag`) and the modification time.
@@ -14,6 +14,10 @@ pub struct Validators {
     pub etag: String,
     /// Whole seconds, as `Last-Modified` can carry no more.
     pub modified: SystemTime,
+    /// `etag` and `modified` as header values, made once: a kept file's
+    /// (`files::cache`) serve every response without formatting.
+    pub etag_header: HeaderValue,
+    pub last_modified: HeaderValue,
 }
 
 impl Validators {
@@ -21,13 +25,24 @@ impl Validators {
     /// modification time to the nanosecond (nginx uses the same idea).
     pub fn for_file(len: u64, modified: SystemTime, suffix: &str) -> Self {
         let since = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
-        Self {
-            etag: format!(
+        Self::new(
+            format!(
                 "\"{len:x}-{:x}.{:x}{suffix}\"",
                 since.as_secs(),
                 since.subsec_nanos()
             ),
-            modified: whole_seconds(modified),
+            whole_seconds(modified),
+        )
+    }
+
+    /// `etag` with its quotes; `modified` in whole seconds.
+    pub fn new(etag: String, modified: SystemTime) -> Self {
+        Self {
+            etag_header: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("")),
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+                .unwrap_or(HeaderValue::from_static("")),
+            etag,
+            modified,
         }
     }
 
@@ -35,10 +50,7 @@ impl Validators {
     /// so it needs another strong tag.
     pub fn with_coding(&self, coding: &str) -> Self {
         let inner = self.etag.trim_end_matches('"');
-        Self {
-            etag: format!("{inner}-{coding}\""),
-            modified: self.modified,
-        }
+        Self::new(format!("{inner}-{coding}\""), self.modified)
     }
 }
 

@@ -2,11 +2,17 @@
 //! it: a preflight (`OPTIONS` with `Access-Control-Request-Method`) is
 //! answered with what may follow, and an ordinary response says which
 //! origin may read it. A file server only allows `GET` and `HEAD`.
+//!
+//! Credentials (Basic auth, cookies) go only to listed origins: Fetch
+//! refuses `Access-Control-Allow-Credentials: true` beside the wildcard
+//! origin, so `--cors` serves credential-less requests only, while a
+//! listed origin is echoed with `Access-Control-Allow-Credentials: true`
+//! on preflights and responses alike.
 
 use http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,
-    CONTENT_LENGTH, ORIGIN, VARY,
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, CONTENT_LENGTH, ORIGIN, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
@@ -16,6 +22,11 @@ use crate::pages;
 /// How long a browser may reuse a preflight answer (Chromium caps it at
 /// two hours).
 const MAX_AGE: HeaderValue = HeaderValue::from_static("7200");
+
+/// Response headers a page may read beyond the CORS-safelisted ones:
+/// those a script needs for revalidation and ranges (a video or PDF
+/// viewer reading a file in parts).
+const EXPOSE: HeaderValue = HeaderValue::from_static("ETag, Content-Range, Accept-Ranges");
 
 /// Which origins may read responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +45,18 @@ impl CorsOrigins {
         match self {
             CorsOrigins::Any => Some(HeaderValue::from_static("*")),
             CorsOrigins::List(list) => list.contains(origin).then(|| origin.clone()),
+        }
+    }
+
+    /// Says which origin may read the response, and with credentials
+    /// when it was listed.
+    fn grant(&self, origin: HeaderValue, out: &mut HeaderMap) {
+        out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        if let CorsOrigins::List(_) = self {
+            out.insert(
+                ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
     }
 }
@@ -60,7 +83,7 @@ pub fn preflight<B>(origins: &CorsOrigins, request: &Request<B>) -> Response<Bod
                 .body(Body::Empty)
                 .expect("valid parts");
             let out = response.headers_mut();
-            out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            origins.grant(origin, out);
             out.insert(
                 ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static("GET, HEAD"),
@@ -103,7 +126,8 @@ pub fn decorate(origins: &CorsOrigins, request: &HeaderMap, response: &mut Heade
         response.insert(VARY, vary);
     }
     if let Some(origin) = request.get(ORIGIN).and_then(|origin| origins.allow(origin)) {
-        response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        origins.grant(origin, response);
+        response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE);
     }
 }
 
@@ -130,12 +154,51 @@ mod tests {
         assert_eq!(ok.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "http://a.test");
         assert_eq!(ok.headers()[ACCESS_CONTROL_ALLOW_HEADERS], "x-token");
         assert_eq!(ok.headers()[ACCESS_CONTROL_ALLOW_METHODS], "GET, HEAD");
+        assert_eq!(ok.headers()[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
         assert!(ok.headers()[VARY].to_str().unwrap().contains("Origin"));
         let refused = preflight(&origins, &preflight_request("http://b.test"));
         assert_eq!(refused.status(), 403);
         assert!(!refused.headers().contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
+        assert!(
+            !refused
+                .headers()
+                .contains_key(ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        );
         let any = preflight(&CorsOrigins::Any, &preflight_request("http://b.test"));
         assert_eq!(any.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        // Fetch forbids credentials beside the wildcard.
+        assert!(!any.headers().contains_key(ACCESS_CONTROL_ALLOW_CREDENTIALS));
+    }
+
+    #[test]
+    fn responses_name_the_origin_and_what_it_may_read() {
+        let origins = CorsOrigins::List(vec![HeaderValue::from_static("http://a.test")]);
+        let mut request = HeaderMap::new();
+        request.insert(ORIGIN, HeaderValue::from_static("http://a.test"));
+        let mut response = HeaderMap::new();
+        response.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        decorate(&origins, &request, &mut response);
+        assert_eq!(response[ACCESS_CONTROL_ALLOW_ORIGIN], "http://a.test");
+        assert_eq!(response[ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(response[VARY], "Accept-Encoding, Origin");
+        assert!(
+            response[ACCESS_CONTROL_EXPOSE_HEADERS]
+                .to_str()
+                .unwrap()
+                .contains("ETag")
+        );
+
+        let mut other = HeaderMap::new();
+        other.insert(ORIGIN, HeaderValue::from_static("http://b.test"));
+        let mut response = HeaderMap::new();
+        decorate(&origins, &other, &mut response);
+        assert_eq!(response.len(), 1, "only Vary: {response:?}");
+
+        let mut response = HeaderMap::new();
+        decorate(&CorsOrigins::Any, &other, &mut response);
+        assert_eq!(response[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(!response.contains_key(ACCESS_CONTROL_ALLOW_CREDENTIALS));
+        assert!(!response.contains_key(VARY));
     }
 
     #[test]

@@ -18,11 +18,13 @@ mod files;
 pub mod htpasswd;
 mod negotiate;
 mod pages;
+pub mod path_rules;
 pub mod range;
 mod respond;
 mod server;
 mod settings;
 mod sys;
+mod upload;
 
 pub use access_log::{AccessEntry, AccessLog};
 pub use basic_auth::{BasicAuth, Gate};
@@ -33,7 +35,7 @@ pub use client::{
 pub use cookie_store;
 pub use cors::CorsOrigins;
 pub use error::Error;
-pub use files::RequestPath;
-pub use server::{MAX_PER_CLIENT, Root, Server, ServerConfig};
+pub use files::{RequestPath, UploadPolicy};
+pub use server::{MAX_PER_CLIENT, Reloader, Root, Server, ServerConfig, SiteConfig};
 pub use settings::{SiteSettings, parse_header};
 pub use url::Url;

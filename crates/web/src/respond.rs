@@ -55,7 +55,10 @@ pub fn respond<B>(site: &Site, request: &Request<B>) -> Response<Body> {
                 if wants_json(request) {
                     listing_response("application/json", listing.to_json(sort))
                 } else {
-                    listing_response("text/html; charset=utf-8", listing.to_html(sort))
+                    listing_response(
+                        "text/html; charset=utf-8",
+                        listing.to_html(sort, site.upload().is_some()),
+                    )
                 }
             }
             Ok(Resolved::Redirect(mut location)) => {
@@ -204,8 +207,8 @@ fn serve_file<B>(
         Coded::OnTheFly(_, _, validators) => validators,
     };
     let mut builder = Response::builder()
-        .header(ETAG, &validators.etag)
-        .header(LAST_MODIFIED, httpdate::fmt_http_date(validators.modified))
+        .header(ETAG, validators.etag_header.clone())
+        .header(LAST_MODIFIED, validators.last_modified.clone())
         .header(VARY, HeaderValue::from_static("Accept-Encoding"));
     match conditional::evaluate(request.method(), headers, validators) {
         Precondition::Proceed => {}
@@ -222,7 +225,7 @@ fn serve_file<B>(
             );
             response
                 .headers_mut()
-                .insert(ETAG, header_value(&validators.etag));
+                .insert(ETAG, validators.etag_header.clone());
             return response;
         }
     }

@@ -14,6 +14,7 @@ use crate::body::Body;
 use crate::cors::{self, CorsOrigins};
 use crate::files::Site;
 use crate::pages;
+use crate::path_rules::{self, PathRule};
 use crate::respond;
 
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,9 @@ pub struct SiteSettings {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// `Cache-Control` of successful and not-modified responses.
     pub cache_control: Option<HeaderValue>,
+    /// Headers and Cache-Control per path pattern, winning over the two
+    /// above; checked with `path_rules::check`.
+    pub rules: Vec<PathRule>,
     pub cors: Option<CorsOrigins>,
     pub auth: Option<BasicAuth>,
     /// A single-page app: unknown paths without a file extension get
@@ -65,6 +69,7 @@ impl SiteSettings {
     fn is_plain(&self) -> bool {
         self.headers.is_empty()
             && self.cache_control.is_none()
+            && self.rules.is_empty()
             && self.cors.is_none()
             && self.auth.is_none()
             && !self.spa
@@ -76,14 +81,14 @@ impl SiteSettings {
     pub fn admit<B>(&self, request: &Request<B>, client: IpAddr) -> Admission {
         if let Some(port) = self.redirect_to_https {
             let mut response = to_https(request, port);
-            self.add_headers(&mut response);
+            self.add_headers(request, &mut response);
             return Admission::Answer(response);
         }
         if let Some(origins) = &self.cors {
             // Browsers never send credentials with a preflight.
             if cors::is_preflight(request) {
                 let mut response = cors::preflight(origins, request);
-                self.add_headers(&mut response);
+                self.add_headers(request, &mut response);
                 return Admission::Answer(response);
             }
         }
@@ -139,8 +144,13 @@ impl SiteSettings {
         (self.spa && !last.contains('.')).then_some("/index.html")
     }
 
-    /// A refusal made outside `admit`, with the site's headers added.
-    pub fn refused<B>(&self, request: &Request<B>, mut response: Response<Body>) -> Response<Body> {
+    /// A response made outside `answer` (a refused login, an upload's
+    /// outcome), with the site's headers added.
+    pub fn decorated<B>(
+        &self,
+        request: &Request<B>,
+        mut response: Response<Body>,
+    ) -> Response<Body> {
         self.decorate(request, &mut response);
         response
     }
@@ -149,20 +159,40 @@ impl SiteSettings {
         if let Some(origins) = &self.cors {
             cors::decorate(origins, request.headers(), response.headers_mut());
         }
-        if let Some(policy) = &self.cache_control {
-            let status = response.status();
-            if status.is_success() || status == StatusCode::NOT_MODIFIED {
-                response.headers_mut().insert(CACHE_CONTROL, policy.clone());
-            }
+        if let Some(policy) = &self.cache_control
+            && is_cacheable(response.status())
+        {
+            response.headers_mut().insert(CACHE_CONTROL, policy.clone());
         }
-        self.add_headers(response);
+        self.add_headers(request, response);
     }
 
-    fn add_headers(&self, response: &mut Response<Body>) {
+    /// The site-wide headers, then those of the path rules that match.
+    fn add_headers<B>(&self, request: &Request<B>, response: &mut Response<Body>) {
+        let cacheable = is_cacheable(response.status());
+        let headers = response.headers_mut();
         for (name, value) in &self.headers {
-            response.headers_mut().insert(name.clone(), value.clone());
+            headers.insert(name.clone(), value.clone());
+        }
+        if self.rules.is_empty() {
+            return;
+        }
+        let path = path_rules::matched_path(request.uri().path());
+        for rule in self.rules.iter().filter(|rule| rule.pattern.matches(&path)) {
+            for (name, value) in &rule.headers {
+                headers.insert(name.clone(), value.clone());
+            }
+            if let Some(policy) = rule.cache_control.as_ref().filter(|_| cacheable) {
+                headers.insert(CACHE_CONTROL, policy.clone());
+            }
         }
     }
+}
+
+/// Whether a response with this status gets the Cache-Control policy:
+/// errors keep their own (none), so a 404 is not cached for a year.
+fn is_cacheable(status: StatusCode) -> bool {
+    status.is_success() || status == StatusCode::NOT_MODIFIED
 }
 
 /// `308` to the same host and target on `https://` at `port` (308 keeps
@@ -257,7 +287,7 @@ pub struct CredentialCheck {
 impl CredentialCheck {
     /// Checks on a blocking thread (hashes are slow by design): `Ok` to
     /// serve the request, or the fresh challenge a wrong password gets
-    /// (to pass through `SiteSettings::refused`).
+    /// (to pass through `SiteSettings::decorated`).
     pub async fn run(self) -> Result<(), Response<Body>> {
         let Self {
             auth,

@@ -108,6 +108,112 @@ pub fn read_dir(
     result
 }
 
+/// Creates `name` in `dir` for writing; fails if anything has that name
+/// (`O_EXCL`, which also refuses to follow a symlink there).
+pub fn create_new_at(dir: BorrowedFd<'_>, name: &Path, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let name = c_path(name)?;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode as libc::c_uint) };
+    owned(fd)
+}
+
+/// Renames `from` to `to`, both in `dir`. Without `replace`, an existing
+/// `to` is an `AlreadyExists` error, decided atomically by the kernel
+/// (`RENAME_NOREPLACE`, or a hard link on file systems without it).
+pub fn rename_at(dir: BorrowedFd<'_>, from: &Path, to: &Path, replace: bool) -> io::Result<()> {
+    let (from, to) = (c_path(from)?, c_path(to)?);
+    let fd = dir.as_raw_fd();
+    if replace {
+        // SAFETY: both names are NUL-terminated and outlive the call.
+        return check(unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) });
+    }
+    // SAFETY: as above.
+    let renamed = check(unsafe {
+        libc::renameat2(fd, from.as_ptr(), fd, to.as_ptr(), libc::RENAME_NOREPLACE)
+    });
+    match renamed {
+        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+            // SAFETY: as above.
+            check(unsafe { libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) })?;
+            // SAFETY: `from` is NUL-terminated and outlives the call.
+            check(unsafe { libc::unlinkat(fd, from.as_ptr(), 0) })
+        }
+        result => result,
+    }
+}
+
+/// What `statx` says of a file: enough to tell whether it is still the
+/// file it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub regular: bool,
+    pub dev: (u32, u32),
+    pub ino: u64,
+    pub len: u64,
+    pub modified: (i64, u32),
+    pub changed: (i64, u32),
+}
+
+/// `statx` of `path` beneath `dir`, following symlinks.
+pub fn stamp_at(dir: BorrowedFd<'_>, path: &Path) -> io::Result<FileStamp> {
+    let path = c_path(path)?;
+    let mut buf = MaybeUninit::<libc::statx>::zeroed();
+    let mask = libc::STATX_TYPE
+        | libc::STATX_INO
+        | libc::STATX_SIZE
+        | libc::STATX_MTIME
+        | libc::STATX_CTIME;
+    // SAFETY: `path` is NUL-terminated and `buf` is a statx the kernel fills.
+    check(unsafe {
+        libc::statx(
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            libc::AT_STATX_SYNC_AS_STAT,
+            mask,
+            buf.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: statx succeeded, so the buffer is filled (and was zeroed).
+    let stx = unsafe { buf.assume_init() };
+    Ok(FileStamp {
+        regular: u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG,
+        dev: (stx.stx_dev_major, stx.stx_dev_minor),
+        ino: stx.stx_ino,
+        len: stx.stx_size,
+        modified: (stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec),
+        changed: (stx.stx_ctime.tv_sec, stx.stx_ctime.tv_nsec),
+    })
+}
+
+/// The same stamp for an open file, from its metadata.
+pub fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    let dev = meta.dev();
+    FileStamp {
+        regular: meta.is_file(),
+        dev: (libc::major(dev), libc::minor(dev)),
+        ino: meta.ino(),
+        len: meta.size(),
+        modified: (meta.mtime(), meta.mtime_nsec() as u32),
+        changed: (meta.ctime(), meta.ctime_nsec() as u32),
+    }
+}
+
+/// Removes the file `name` from `dir`.
+pub fn unlink_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    let name = c_path(name)?;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })
+}
+
+fn check(result: libc::c_int) -> io::Result<()> {
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))

@@ -206,7 +206,7 @@ async fn shutdown_waits_for_a_download_in_flight() {
     let data = vec![7u8; 8 * 1024 * 1024];
     std::fs::write(dir.join("large.bin"), &data).unwrap();
     let mut config = ServerConfig::new(loopback());
-    config.root = Root::Directory(dir.clone());
+    config.site.root = Root::Directory(dir.clone());
     let running = start(config).await;
     let client = Client::new(ClientConfig::default()).unwrap();
     let url = Client::parse_url(&format!("{}large.bin", running.url)).unwrap();
@@ -239,7 +239,7 @@ async fn bind_and_root_errors_are_typed() {
         .unwrap_err();
     assert!(matches!(err, web::Error::Bind { .. }), "{err}");
     let mut config = ServerConfig::new(loopback());
-    config.root = Root::Directory("/nonexistent/web/root".into());
+    config.site.root = Root::Directory("/nonexistent/web/root".into());
     let err = Server::bind(config).await.unwrap_err();
     assert!(matches!(err, web::Error::Root { .. }), "{err}");
 }

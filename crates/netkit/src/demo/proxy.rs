@@ -36,7 +36,7 @@ pub async fn check() -> anyhow::Result<String> {
     let _stop = token.clone().drop_guard();
     let served = Arc::new(AtomicU64::new(0));
     let mut web_config = ServerConfig::new("127.0.0.1:0".parse()?);
-    web_config.root = Root::Directory(site);
+    web_config.site.root = Root::Directory(site);
     web_config.access_log = Some(AccessLog::new({
         let served = served.clone();
         move |_| {

@@ -17,7 +17,8 @@ Examples:
   netkit web serve                              the built-in site on 127.0.0.1:8080
   netkit web serve ./public --list              a directory, with listings
   netkit web serve . --bind 0.0.0.0:8443 --self-signed    HTTPS for testing
-  netkit web serve ./public --access-log access.log --max-connections 500")]
+  netkit web serve ./public --access-log access.log --max-connections 500
+  netkit web serve --config site.toml           settings from a file (kill -HUP rereads it)")]
     Serve(Box<serve::ServeArgs>),
     /// Fetch a URL over HTTP/1.1 or HTTP/2, like a small curl
     #[command(after_help = "\

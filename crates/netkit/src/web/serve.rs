@@ -1,4 +1,7 @@
-//! `netkit web serve`: flags to `ServerConfig`, and the access log writer.
+//! `netkit web serve`: flags (and `--config`) to `ServerConfig`, reloads
+//! on SIGHUP, and the access log writer.
+
+mod site_file;
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
@@ -9,21 +12,28 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{ArgMatches, Args, CommandFactory};
 use http::{HeaderName, HeaderValue, StatusCode};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use web::htpasswd::Htpasswd;
 use web::{
-    AccessEntry, AccessLog, BasicAuth, CorsOrigins, Root, Server, ServerConfig, SiteSettings,
+    AccessEntry, AccessLog, BasicAuth, CorsOrigins, Reloader, Root, Server, ServerConfig,
+    SiteConfig, SiteSettings, UploadPolicy,
 };
 
 use crate::duration;
 use crate::serve::{GraceArgs, LimitArgs, Shutdown, TlsArgs};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Directory to serve; without it, a small built-in site
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Read settings from this TOML file: every flag by its long name,
+    /// and headers per path pattern (see the README); flags given here
+    /// win. SIGHUP rereads it
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on, repeatable (0.0.0.0:PORT for every IPv4
     /// interface, [::]:PORT for IPv6); TLS when a certificate is given
     /// and there is no --tls-bind
@@ -35,7 +45,7 @@ pub struct ServeArgs {
     tls_bind: Vec<SocketAddr>,
     /// Cleartext listeners answer every request with a 308 to the first
     /// --tls-bind address's port
-    #[arg(long, requires = "tls_bind")]
+    #[arg(long)]
     redirect_http_to_https: bool,
     /// Send Strict-Transport-Security (max-age in seconds) on HTTPS
     /// responses
@@ -73,7 +83,7 @@ pub struct ServeArgs {
         value_name = "FILE",
         conflicts_with = "quiet"
     )]
-    log: Option<PathBuf>,
+    access_log: Option<PathBuf>,
     /// No access log
     #[arg(long, short)]
     quiet: bool,
@@ -99,28 +109,33 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     auth_file: Option<PathBuf>,
     /// The realm browsers show in their login prompt
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "netkit",
-        requires = "auth_file"
-    )]
+    #[arg(long, value_name = "NAME", default_value = "netkit")]
     realm: String,
     /// Allow --auth-file over plain HTTP on an address other than
     /// loopback (passwords then cross the network readable)
-    #[arg(long, requires = "auth_file")]
+    #[arg(long)]
     allow_insecure_auth: bool,
     /// A single-page app: unknown paths without a file extension get
     /// DIR/index.html with 200
-    #[arg(long, requires = "dir")]
+    #[arg(long)]
     spa: bool,
     /// Unknown paths get this file of DIR (e.g. 200.html) with 200
-    #[arg(long, value_name = "FILE", requires = "dir", conflicts_with = "spa")]
+    #[arg(long, value_name = "FILE", conflicts_with = "spa")]
     fallback: Option<String>,
     /// Answer an error status with a file of DIR, keeping the status
     /// (repeatable), e.g. 404=404.html
-    #[arg(long, value_name = "STATUS=FILE", value_parser = error_page_flag, requires = "dir")]
+    #[arg(long, value_name = "STATUS=FILE", value_parser = error_page_flag)]
     error_page: Vec<(StatusCode, String)>,
+    /// Take file uploads into listed directories: a form on each listing
+    /// (multipart POST to the directory's URL); needs --list
+    #[arg(long)]
+    upload: bool,
+    /// Let an upload replace a file of the same name (refused by default)
+    #[arg(long)]
+    overwrite: bool,
+    /// The largest upload request taken (e.g. 512K, 100M, 2G)
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = crate::proxy::parse_size)]
+    max_upload_size: u64,
     #[command(flatten)]
     grace: GraceArgs,
 }
@@ -155,7 +170,8 @@ fn site_file(dir: &std::path::Path, flag: &str, file: &str) -> Result<String, St
     Ok(path)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum LogFormat {
     Combined,
     Json,
@@ -227,40 +243,57 @@ fn site_settings(args: &ServeArgs, tls: bool) -> Result<SiteSettings, String> {
         cors,
         auth,
         redirect_to_https: None,
+        rules: Vec::new(),
     })
 }
 
-/// One listener: its address, whether it speaks TLS, and its settings
-/// (the site's, plus HSTS on TLS or the redirect on cleartext).
-fn listeners(
-    args: &ServeArgs,
-    tls: bool,
-    site: &SiteSettings,
-) -> Result<Vec<(SocketAddr, bool, SiteSettings)>, String> {
+/// Flag combinations checked once the config file is merged in (clap
+/// sees only the command line).
+fn check_combinations(args: &ServeArgs) -> Result<(), String> {
+    let needs_dir = [
+        (args.spa, "--spa"),
+        (args.fallback.is_some(), "--fallback"),
+        (!args.error_page.is_empty(), "--error-page"),
+        (args.upload, "--upload"),
+    ];
+    if let Some((_, flag)) = needs_dir.iter().find(|(set, _)| *set && args.dir.is_none()) {
+        return Err(format!("{flag} needs a directory to serve (DIR)"));
+    }
+    let conflicts = [
+        (args.spa && args.fallback.is_some(), "--spa and --fallback"),
+        (
+            args.cors && !args.cors_origin.is_empty(),
+            "--cors and --cors-origin",
+        ),
+        (
+            args.quiet && args.access_log.is_some(),
+            "--quiet and --access-log",
+        ),
+        (
+            args.tls.self_signed && args.tls.tls_cert.is_some(),
+            "--self-signed and --tls-cert",
+        ),
+    ];
+    if let Some((_, flags)) = conflicts.iter().find(|(both, _)| *both) {
+        return Err(format!("{flags} cannot be used together"));
+    }
+    if args.upload && !args.list {
+        return Err("--upload puts its form on the listings: add --list".into());
+    }
+    if args.overwrite && !args.upload {
+        return Err("--overwrite is for --upload".into());
+    }
+    if args.tls.tls_cert.is_some() != args.tls.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".into());
+    }
+    if args.redirect_http_to_https && args.tls_bind.is_empty() {
+        return Err("--redirect-http-to-https needs --tls-bind".into());
+    }
+    let tls = args.tls.identity().is_some();
     if !tls && (!args.tls_bind.is_empty() || args.hsts.is_some()) {
         return Err("--tls-bind and --hsts need --tls-cert/--tls-key or --self-signed".into());
     }
-    let bind_is_tls = tls && args.tls_bind.is_empty();
-    let mut secure = site.clone();
-    if let Some(max_age) = args.hsts {
-        secure.headers.push((
-            http::header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_str(&format!("max-age={max_age}")).expect("digits are a value"),
-        ));
-    }
-    let mut plain = site.clone();
-    if args.redirect_http_to_https {
-        plain.redirect_to_https = args.tls_bind.first().map(SocketAddr::port);
-    }
-    let mut all = Vec::new();
-    for &addr in &args.bind {
-        let settings = if bind_is_tls { &secure } else { &plain };
-        all.push((addr, bind_is_tls, settings.clone()));
-    }
-    for &addr in &args.tls_bind {
-        all.push((addr, true, secure.clone()));
-    }
-    Ok(all)
+    Ok(())
 }
 
 impl ServeArgs {
@@ -273,37 +306,105 @@ impl ServeArgs {
     }
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let tls = args.tls.identity();
-    let settings = match site_settings(&args, tls.is_some()) {
-        Ok(settings) => settings,
+/// The flags with the config file merged in, and the site settings they
+/// make. Made at start-up and again on each SIGHUP.
+#[derive(Debug)]
+struct Loaded {
+    args: ServeArgs,
+    settings: SiteSettings,
+}
+
+/// `given` says which flags the command line gave (they win over the
+/// file); `Err` is a message for the user.
+fn load(command_line: &ServeArgs, given: &ArgMatches) -> Result<Loaded, String> {
+    let mut args = command_line.clone();
+    let rules = match &command_line.config {
+        Some(path) => site_file::apply(&mut args, given, path)?,
+        None => Vec::new(),
+    };
+    check_combinations(&args)?;
+    let mut settings = site_settings(&args, args.tls.identity().is_some())?;
+    settings.rules = rules;
+    Ok(Loaded { args, settings })
+}
+
+/// Which flags the command line gave: the process's arguments parsed
+/// again, down to `web serve`.
+fn command_line_flags() -> ArgMatches {
+    let all = crate::cli::Cli::command().get_matches_from(std::env::args_os());
+    all.subcommand_matches("web")
+        .and_then(|web| web.subcommand_matches("serve"))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The listening addresses, TLS ones first (so redirects can name the
+/// port actually bound), each with whether it speaks TLS.
+fn addresses(args: &ServeArgs) -> Vec<(SocketAddr, bool)> {
+    let tls = args.tls.identity().is_some();
+    let bind_is_tls = tls && args.tls_bind.is_empty();
+    let mut all: Vec<_> = args.tls_bind.iter().map(|&addr| (addr, true)).collect();
+    all.extend(args.bind.iter().map(|&addr| (addr, bind_is_tls)));
+    all.sort_by_key(|&(_, secure)| !secure);
+    all
+}
+
+/// What one listener serves: the site's settings, plus HSTS on TLS or the
+/// redirect to `https_port` on cleartext.
+fn site_config(loaded: &Loaded, secure: bool, https_port: Option<u16>) -> SiteConfig {
+    let args = &loaded.args;
+    let mut settings = loaded.settings.clone();
+    if secure {
+        if let Some(max_age) = args.hsts {
+            settings.headers.push((
+                http::header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_str(&format!("max-age={max_age}")).expect("digits are a value"),
+            ));
+        }
+    } else if args.redirect_http_to_https {
+        settings.redirect_to_https = https_port;
+    }
+    SiteConfig {
+        root: args.dir.clone().map_or(Root::BuiltIn, Root::Directory),
+        list: args.list,
+        hidden: args.hidden,
+        follow_symlinks: args.follow_symlinks,
+        upload: args.upload.then_some(UploadPolicy {
+            max_size: args.max_upload_size,
+            overwrite: args.overwrite,
+        }),
+        settings,
+    }
+}
+
+pub async fn serve(command_line: ServeArgs) -> anyhow::Result<ExitCode> {
+    let given = match command_line.config {
+        Some(_) => command_line_flags(),
+        None => ArgMatches::default(),
+    };
+    let loaded = match load(&command_line, &given) {
+        Ok(loaded) => loaded,
         Err(message) => return Ok(usage(&message)),
     };
+    let args = &loaded.args;
+    let tls = args.tls.identity();
     let shutdown = Shutdown::install(&args.grace)?;
+    let hangup = match &command_line.config {
+        Some(_) => Some(signal(SignalKind::hangup()).context("cannot handle SIGHUP")?),
+        None => None,
+    };
     let (access_log, log_writer) = if args.quiet {
         (None, None)
     } else {
-        let (log, writer) = access_log(args.log.as_deref(), args.log_format)?;
+        let (log, writer) = access_log(args.access_log.as_deref(), args.log_format)?;
         (Some(log), Some(writer))
     };
-    let listeners = match listeners(&args, tls.is_some(), &settings) {
-        Ok(listeners) => listeners,
-        Err(message) => return Ok(usage(&message)),
-    };
     let mut servers = Vec::new();
-    // TLS listeners first, so redirects name the port actually bound.
-    let (secure, plain): (Vec<_>, Vec<_>) = listeners.into_iter().partition(|(_, tls, _)| *tls);
     let mut https_port = None;
-    for (addr, secure, mut settings) in secure.into_iter().chain(plain) {
-        if settings.redirect_to_https.is_some() {
-            settings.redirect_to_https = https_port;
-        }
+    for (addr, secure) in addresses(args) {
         let config = ServerConfig {
             addr,
-            root: args.dir.clone().map_or(Root::BuiltIn, Root::Directory),
-            list: args.list,
-            hidden: args.hidden,
-            follow_symlinks: args.follow_symlinks,
+            site: site_config(&loaded, secure, https_port),
             header_read_timeout: args.header_timeout,
             send_timeout: args.send_timeout,
             limits: args.limits.limits(),
@@ -313,7 +414,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 Some(workers) => workers as usize,
                 None => std::thread::available_parallelism().map_or(1, usize::from),
             },
-            settings,
         };
         let server = Server::bind(config).await?;
         println!("listening on {}", server.url());
@@ -327,11 +427,32 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => tracing::info!("serving the built-in site"),
     }
     let token = shutdown.token();
+    let reloaders: Vec<_> = servers
+        .iter()
+        .map(|server| (server.is_tls(), server.reloader()))
+        .collect();
+    let reloading = hangup.map(|hangup| Reloading {
+        hangup,
+        command_line: command_line.clone(),
+        given,
+        current: loaded,
+        servers: reloaders,
+        https_port,
+    });
     let result = shutdown
         .run(async move {
             let mut running = tokio::task::JoinSet::new();
             for server in servers {
                 running.spawn(server.run(token.clone()));
+            }
+            if let Some(reloading) = reloading {
+                let token = token.clone();
+                running.spawn(async move {
+                    tokio::select! {
+                        _ = reloading.run() => {}
+                        _ = token.cancelled() => {}
+                    }
+                });
             }
             while running.join_next().await.is_some() {}
             Ok(())
@@ -341,6 +462,86 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         writer.finish();
     }
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Rereads the config file on SIGHUP and gives every server the new site;
+/// a file with a mistake is refused and the running site stays.
+struct Reloading {
+    hangup: Signal,
+    command_line: ServeArgs,
+    given: ArgMatches,
+    current: Loaded,
+    servers: Vec<(bool, Reloader)>,
+    https_port: Option<u16>,
+}
+
+impl Reloading {
+    async fn run(mut self) {
+        let path = self.command_line.config.clone().unwrap_or_default();
+        let path = path.display();
+        while self.hangup.recv().await.is_some() {
+            // A root that is gone would fail every server's reload; it is
+            // refused before any of them changes.
+            let loaded = match load(&self.command_line, &self.given).and_then(|loaded| match loaded
+                .args
+                .dir
+                .as_deref()
+                .filter(|dir| !dir.is_dir())
+            {
+                Some(dir) => Err(format!("{}: not a directory", dir.display())),
+                None => Ok(loaded),
+            }) {
+                Ok(loaded) => loaded,
+                Err(message) => {
+                    tracing::error!(
+                        "SIGHUP: {path} refused, still serving the previous configuration: {message}"
+                    );
+                    continue;
+                }
+            };
+            for flag in needs_restart(&self.current.args, &loaded.args) {
+                tracing::warn!("SIGHUP: {flag} changed in {path}; it takes effect on restart");
+            }
+            let mut failed = false;
+            for (secure, reloader) in &self.servers {
+                if let Err(err) = reloader.reload(&site_config(&loaded, *secure, self.https_port)) {
+                    tracing::error!("SIGHUP: {path} refused: {err}");
+                    failed = true;
+                }
+            }
+            if !failed {
+                tracing::info!("SIGHUP: reloaded {path}");
+                self.current = loaded;
+            }
+        }
+    }
+}
+
+/// The settings a running server cannot change (its sockets, threads,
+/// limits and logs) that differ between `old` and `new`.
+fn needs_restart(old: &ServeArgs, new: &ServeArgs) -> Vec<&'static str> {
+    let fixed = |args: &ServeArgs| {
+        [
+            ("bind", format!("{:?}", args.bind)),
+            ("tls-bind", format!("{:?}", args.tls_bind)),
+            ("the TLS identity", format!("{:?}", args.tls)),
+            ("workers", format!("{:?}", args.workers)),
+            ("the connection limits", format!("{:?}", args.limits)),
+            ("header-timeout", format!("{:?}", args.header_timeout)),
+            ("send-timeout", format!("{:?}", args.send_timeout)),
+            (
+                "the access log",
+                format!("{:?}", (&args.access_log, args.quiet, args.log_format)),
+            ),
+            ("grace", format!("{:?}", args.grace)),
+        ]
+    };
+    fixed(old)
+        .into_iter()
+        .zip(fixed(new))
+        .filter(|(a, b)| a.1 != b.1)
+        .map(|(a, _)| a.0)
+        .collect()
 }
 
 /// The thread writing the access log, which ends once the server is gone.

@@ -7,7 +7,7 @@ use super::open::OpenError;
 use super::path::RequestPath;
 use super::{Entity, Resolved, content_type};
 use crate::body::Content;
-use crate::conditional::Validators;
+use crate::conditional::{Validators, whole_seconds};
 
 const FILES: &[(&str, &[u8])] = &[
     ("index.html", include_bytes!("../../site/index.html")),
@@ -27,8 +27,10 @@ impl Site {
         let entities = FILES
             .iter()
             .map(|&(name, bytes)| {
-                let mut validators = Validators::for_file(bytes.len() as u64, started, "");
-                validators.etag = format!("\"{:x}-{:016x}\"", bytes.len(), fnv1a(bytes));
+                let validators = Validators::new(
+                    format!("\"{:x}-{:016x}\"", bytes.len(), fnv1a(bytes)),
+                    whole_seconds(started),
+                );
                 let entity = Entity {
                     content: Content::Static(bytes),
                     len: bytes.len() as u64,

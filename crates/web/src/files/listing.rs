@@ -181,7 +181,8 @@ impl Listing {
         serde_json::Value::Array(entries).to_string()
     }
 
-    pub fn to_html(&self, sort: Sort) -> String {
+    /// The page; with `upload`, a form that posts files to this directory.
+    pub fn to_html(&self, sort: Sort, upload: bool) -> String {
         let decoded = percent_encoding::percent_decode_str(&self.url_path).decode_utf8_lossy();
         let title = escape_html(&decoded);
         let mut html = String::with_capacity(1024 + self.entries.len() * 160);
@@ -222,6 +223,9 @@ impl Listing {
             );
         }
         html.push_str("</tbody>\n</table>\n");
+        if upload {
+            html.push_str(UPLOAD_FORM);
+        }
         if self.truncated {
             let _ = writeln!(
                 html,
@@ -233,11 +237,16 @@ impl Listing {
     }
 }
 
+/// Posts the chosen files to the listing's own URL, as miniserve's does.
+const UPLOAD_FORM: &str = "<form id=\"upload\" method=\"post\" enctype=\"multipart/form-data\">\n\
+<input type=\"file\" name=\"file\" id=\"file\" multiple required>\n\
+<button type=\"submit\" id=\"send\">Upload</button>\n</form>\n";
+
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}\
 h1{font-size:1.4em;word-break:break-all}table{border-collapse:collapse;width:100%}\
 th,td{text-align:left;padding:.25em .75em;border-bottom:1px solid #eee}\
 td.size,th.size{text-align:right;white-space:nowrap}a{color:#0645ad;text-decoration:none}\
-a:hover{text-decoration:underline}footer{margin-top:2em;color:#777;font-size:.85em}";
+a:hover{text-decoration:underline}form{margin-top:1.5em}footer{margin-top:2em;color:#777;font-size:.85em}";
 
 /// `932 B`, `1.5 KiB`, `2.0 GiB`.
 fn human_size(bytes: u64) -> String {
@@ -279,7 +288,7 @@ mod tests {
         let path = RequestPath::parse("/").unwrap();
         let html = Listing::read(&root, Path::new("."), &dir, &path, false)
             .unwrap()
-            .to_html(Sort::from_query(None));
+            .to_html(Sort::from_query(None), false);
         std::fs::remove_dir_all(&base).unwrap();
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("b &lt;img src=x onerror=alert(1)&gt;.txt"));
@@ -323,10 +332,13 @@ mod tests {
         assert_eq!(json[1]["type"], "file");
         assert_eq!(json[0]["type"], "directory");
         assert!(json[1]["modified"].as_str().unwrap().ends_with('Z'));
-        let html = listing.to_html(Sort::from_query(Some("sort=size")));
+        let html = listing.to_html(Sort::from_query(Some("sort=size")), true);
         assert!(
             html.contains("href=\"?sort=size&amp;order=desc\""),
             "{html}"
         );
+        assert!(html.contains("<form id=\"upload\" method=\"post\""));
+        let html = listing.to_html(Sort::from_query(None), false);
+        assert!(!html.contains("<form"));
     }
 }

@@ -3,9 +3,11 @@
 //! redirect.
 
 mod builtin;
+mod cache;
 mod listing;
 mod open;
 mod path;
+mod store;
 
 use std::fs::File;
 use std::io;
@@ -22,6 +24,7 @@ use crate::negotiate::Coding;
 pub use listing::{Listing, Sort};
 pub use open::{OpenError, RootDir};
 pub use path::RequestPath;
+pub use store::{StoreError, UploadPolicy};
 
 /// The file a directory URL is answered with, when present.
 const INDEX: &str = "index.html";
@@ -58,17 +61,22 @@ enum Source {
 /// The served tree and the policies that apply to it.
 #[derive(Debug)]
 pub struct Site {
+    /// Tells this site's kept files from another's (`cache`).
+    id: u64,
     source: Source,
     list: bool,
     hidden: bool,
+    upload: Option<UploadPolicy>,
 }
 
 impl Site {
     pub fn built_in() -> Self {
         Self {
+            id: next_id(),
             source: Source::BuiltIn(builtin::Site::new()),
             list: false,
             hidden: false,
+            upload: None,
         }
     }
 
@@ -83,10 +91,22 @@ impl Site {
     ) -> io::Result<Self> {
         let root = RootDir::open(path, follow_symlinks)?;
         Ok(Self {
+            id: next_id(),
             source: Source::Directory(root),
             list,
             hidden,
+            upload: None,
         })
+    }
+
+    /// Takes uploads into listed directories (a form on each listing).
+    pub fn with_upload(mut self, policy: Option<UploadPolicy>) -> Self {
+        self.upload = policy;
+        self
+    }
+
+    pub fn upload(&self) -> Option<UploadPolicy> {
+        self.upload
     }
 
     /// A description for logs: the directory, or that the site is built in.
@@ -109,6 +129,14 @@ impl Site {
 
     fn resolve_on_disk(&self, root: &RootDir, path: &RequestPath) -> Result<Resolved, OpenError> {
         let relative = path.relative();
+        if !path.has_trailing_slash()
+            && let Some(entity) = cache::get(self.id, root, &relative)
+        {
+            return Ok(Resolved::File {
+                entity,
+                path: relative,
+            });
+        }
         let file = root.open_read(&relative)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
@@ -145,7 +173,7 @@ impl Site {
         }
         match file_entity(file, &meta, &relative, None) {
             Some(entity) => Ok(Resolved::File {
-                entity,
+                entity: cache::keep(self.id, &relative, crate::sys::stamp_of(&meta), entity),
                 path: relative,
             }),
             None => Err(OpenError::Forbidden),
@@ -167,6 +195,12 @@ impl Site {
         entity.content_type = original.content_type.clone();
         Some(entity)
     }
+}
+
+/// A number no other site of this process has.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// An entity for an open file and its metadata, or `None` if it is not a

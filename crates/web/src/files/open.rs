@@ -56,6 +56,12 @@ impl RootDir {
         &self.canonical
     }
 
+    /// What `relative` names now (symlinks followed), to tell whether it
+    /// is still a file opened before; not a safety check.
+    pub fn stamp(&self, relative: &Path) -> io::Result<sys::FileStamp> {
+        sys::stamp_at(self.fd.as_fd(), relative)
+    }
+
     /// Opens `relative` (from `RequestPath::relative`) for reading. Works
     /// for files and directories alike.
     pub fn open_read(&self, relative: &Path) -> Result<File, OpenError> {

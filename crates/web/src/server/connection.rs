@@ -1,12 +1,13 @@
 //! One connection: TLS and protocol selection, then hyper serving requests
 //! until the client leaves, a timeout strikes, or the server shuts down.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ use crate::access_log::{AccessEntry, AccessLog, LoggedBody};
 use crate::body::Body;
 use crate::files::Site;
 use crate::settings::{Admission, SiteSettings};
+use crate::upload;
 
 /// Request heads (request line and headers) larger than this are refused
 /// by hyper itself with 431 (414 when the request line alone is too long,
@@ -43,10 +45,20 @@ const MAX_HEADERS: usize = 100;
 /// Streams one HTTP/2 client may have open at once.
 const MAX_STREAMS: u32 = 128;
 
+/// What is served and how; replaced whole by a reload.
+#[derive(Debug)]
+pub struct Served {
+    pub site: Site,
+    pub settings: SiteSettings,
+}
+
 /// What every connection needs, built once per server.
 pub struct Shared {
-    site: Site,
-    settings: SiteSettings,
+    /// The site now served; `generation` counts replacements, so a
+    /// connection rereads this only after one (a single atomic load per
+    /// request otherwise, and no lock).
+    served: RwLock<Arc<Served>>,
+    generation: AtomicU64,
     tls: Option<tls::TlsAcceptor>,
     log: Option<AccessLog>,
     header_read_timeout: Duration,
@@ -57,8 +69,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(
-        site: Site,
-        settings: SiteSettings,
+        served: Served,
         tls: Option<tls::TlsAcceptor>,
         log: Option<AccessLog>,
         header_read_timeout: Duration,
@@ -83,8 +94,8 @@ impl Shared {
             .keep_alive_interval(header_read_timeout)
             .keep_alive_timeout(header_read_timeout);
         Self {
-            site,
-            settings,
+            served: RwLock::new(Arc::new(served)),
+            generation: AtomicU64::new(0),
             tls,
             log,
             header_read_timeout,
@@ -97,12 +108,24 @@ impl Shared {
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
     }
+
+    /// The site now served, and its generation.
+    fn current(&self) -> (u64, Arc<Served>) {
+        let served = self.served.read().unwrap_or_else(PoisonError::into_inner);
+        (self.generation.load(Ordering::Acquire), served.clone())
+    }
+
+    pub fn replace(&self, served: Served) {
+        let mut current = self.served.write().unwrap_or_else(PoisonError::into_inner);
+        *current = Arc::new(served);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("site", &self.site)
+            .field("generation", &self.generation)
             .field("tls", &self.tls.is_some())
             .field("header_read_timeout", &self.header_read_timeout)
             .finish_non_exhaustive()
@@ -131,6 +154,7 @@ pub async fn serve(stream: TcpStream, connection: Connection, shared: Arc<Shared
     let stream = SendTimeout::new(stream, shared.send_timeout);
     let wait = shared.header_read_timeout;
     let handler = Handler {
+        served: RefCell::new(shared.current()),
         shared: shared.clone(),
         client: peer.ip(),
         activity: None,
@@ -267,6 +291,8 @@ pub fn refusal(tls: bool) -> Option<Vec<u8>> {
 /// Answers each request on one connection.
 #[derive(Debug, Clone)]
 struct Handler {
+    /// The site as this connection last saw it, with its generation.
+    served: RefCell<(u64, Arc<Served>)>,
     shared: Arc<Shared>,
     client: IpAddr,
     /// Kept for HTTP/2 connections only.
@@ -285,33 +311,53 @@ impl Service<Request<Incoming>> for Handler {
     >;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let settings = &self.shared.settings;
-        let response = match settings.admit(&request, self.client) {
-            Admission::Serve => settings.answer(&self.shared.site, &request),
-            Admission::Answer(response) => response,
-            Admission::Check(check) => {
-                let handler = self.clone();
-                return Either::Right(Box::pin(async move {
-                    let settings = &handler.shared.settings;
-                    let response = match check.run().await {
-                        Ok(()) => settings.answer(&handler.shared.site, &request),
-                        Err(refusal) => settings.refused(&request, refusal),
-                    };
-                    Ok(handler.track(&request, response))
-                }));
+        let served = self.served();
+        let settings = &served.settings;
+        let check = match settings.admit(&request, self.client) {
+            Admission::Answer(response) => {
+                return Either::Left(ready(Ok(self.track(&request, response))));
             }
+            Admission::Serve if !upload::is_upload(&served.site, &request) => {
+                let response = settings.answer(&served.site, &request);
+                return Either::Left(ready(Ok(self.track(&request, response))));
+            }
+            Admission::Serve => None,
+            Admission::Check(check) => Some(check),
         };
-        Either::Left(ready(Ok(self.track(&request, response))))
+        // Credentials to check, or an upload to receive: both wait.
+        let handler = self.clone();
+        let served = Arc::clone(&served);
+        Either::Right(Box::pin(async move {
+            let settings = &served.settings;
+            if let Some(check) = check
+                && let Err(refusal) = check.run().await
+            {
+                return Ok(handler.track(&request, settings.decorated(&request, refusal)));
+            }
+            if upload::is_upload(&served.site, &request) {
+                let (parts, body) = request.into_parts();
+                let head = Request::from_parts(parts, ());
+                let response = upload::receive(&served.site, &head, body).await;
+                return Ok(handler.track(&head, settings.decorated(&head, response)));
+            }
+            Ok(handler.track(&request, settings.answer(&served.site, &request)))
+        }))
     }
 }
 
 impl Handler {
+    /// The site to answer with: the one this connection saw last, unless
+    /// a reload has replaced it since.
+    fn served(&self) -> std::cell::Ref<'_, Arc<Served>> {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        if self.served.borrow().0 != generation {
+            *self.served.borrow_mut() = self.shared.current();
+        }
+        std::cell::Ref::map(self.served.borrow(), |(_, served)| served)
+    }
+
     /// Logs the response and, on HTTP/2, counts it as in flight.
-    fn track(
-        &self,
-        request: &Request<Incoming>,
-        response: Response<Body>,
-    ) -> Response<TrackedBody> {
+    fn track<B>(&self, request: &Request<B>, response: Response<Body>) -> Response<TrackedBody> {
         let pending = self.shared.log.as_ref().map(|log| {
             let mut entry = AccessEntry::start(self.client, request);
             entry.status = response.status().as_u16();

@@ -22,10 +22,10 @@ use tracing::{debug, warn};
 
 use crate::Error;
 use crate::access_log::AccessLog;
-use crate::files::Site;
+use crate::files::{Site, UploadPolicy};
 use crate::settings::SiteSettings;
 
-use connection::Shared;
+use connection::{Served, Shared};
 
 /// Connections one client may hold by default: a browser opens six per
 /// host, and a NAT may hide dozens of browsers behind one address.
@@ -39,9 +39,10 @@ pub enum Root {
     Directory(PathBuf),
 }
 
+/// What a server serves and how: the part of its configuration that
+/// `Reloader::reload` may replace while it runs.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub addr: SocketAddr,
+pub struct SiteConfig {
     pub root: Root,
     /// List directories that have no `index.html`.
     pub list: bool,
@@ -49,6 +50,52 @@ pub struct ServerConfig {
     pub hidden: bool,
     /// Follow symlinks that lead outside the root.
     pub follow_symlinks: bool,
+    /// Take uploads into listed directories.
+    pub upload: Option<UploadPolicy>,
+    /// Headers, caching policy, CORS, Basic auth and pages.
+    pub settings: SiteSettings,
+}
+
+impl Default for SiteConfig {
+    /// The built-in site, with no settings.
+    fn default() -> Self {
+        Self {
+            root: Root::BuiltIn,
+            list: false,
+            hidden: false,
+            follow_symlinks: false,
+            upload: None,
+            settings: SiteSettings::default(),
+        }
+    }
+}
+
+impl SiteConfig {
+    /// Opens the root.
+    fn open(&self) -> Result<Served, Error> {
+        let site = match &self.root {
+            Root::BuiltIn => Site::built_in(),
+            Root::Directory(path) => {
+                Site::directory(path, self.list, self.hidden, self.follow_symlinks).map_err(
+                    |source| Error::Root {
+                        path: path.clone(),
+                        source,
+                    },
+                )?
+            }
+        };
+        debug!(site = %site.describe(), "site ready");
+        Ok(Served {
+            site: site.with_upload(self.upload),
+            settings: self.settings.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub site: SiteConfig,
     /// A client must send a complete request head (and, at the start, its
     /// TLS handshake) within this time, or the connection is closed. This
     /// also bounds how long an idle keep-alive connection stays open.
@@ -70,8 +117,6 @@ pub struct ServerConfig {
     /// stealing, no cross-thread wake-ups). 0 serves on the runtime that
     /// calls `run`, which suits a server embedded in other code.
     pub workers: usize,
-    /// Headers, caching policy, CORS and Basic auth.
-    pub settings: SiteSettings,
 }
 
 impl ServerConfig {
@@ -79,10 +124,7 @@ impl ServerConfig {
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
-            root: Root::BuiltIn,
-            list: false,
-            hidden: false,
-            follow_symlinks: false,
+            site: SiteConfig::default(),
             header_read_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(60),
             limits: Limits {
@@ -93,7 +135,6 @@ impl ServerConfig {
             tls: None,
             access_log: None,
             workers: 0,
-            settings: SiteSettings::default(),
         }
     }
 }
@@ -110,17 +151,7 @@ impl Server {
     /// Opens the root, prepares TLS and binds; nothing is served until
     /// `run`.
     pub async fn bind(config: ServerConfig) -> Result<Self, Error> {
-        let site = match &config.root {
-            Root::BuiltIn => Site::built_in(),
-            Root::Directory(path) => {
-                Site::directory(path, config.list, config.hidden, config.follow_symlinks).map_err(
-                    |source| Error::Root {
-                        path: path.clone(),
-                        source,
-                    },
-                )?
-            }
-        };
+        let served = config.site.open()?;
         let tls = match &config.tls {
             Some(identity) => Some(tls::TlsAcceptor::from(tls::server_config(
                 identity,
@@ -132,10 +163,8 @@ impl Server {
             addr: config.addr,
             source,
         })?;
-        debug!(site = %site.describe(), "site ready");
         let shared = Arc::new(Shared::new(
-            site,
-            config.settings,
+            served,
             tls,
             config.access_log,
             config.header_read_timeout,
@@ -157,6 +186,13 @@ impl Server {
 
     pub fn is_tls(&self) -> bool {
         self.shared.is_tls()
+    }
+
+    /// A handle that replaces what this server serves while it runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The base URL clients use: `http://127.0.0.1:8080/`.
@@ -243,6 +279,22 @@ impl Server {
         Ok(tokio::task::spawn_blocking(move || {
             let _ = thread.join();
         }))
+    }
+}
+
+/// Replaces a running server's site: requests that arrive afterwards, on
+/// open connections too, are served with the new one; those in progress
+/// finish with the old.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+}
+
+impl Reloader {
+    /// Opens the new root first: on an error the old site stays.
+    pub fn reload(&self, site: &SiteConfig) -> Result<(), Error> {
+        self.shared.replace(site.open()?);
+        Ok(())
     }
 }
 

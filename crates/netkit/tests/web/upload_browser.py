@@ -1,0 +1,103 @@
+"""Drives `netkit web serve --list --upload` in headless Chromium through
+selenium and chromedriver, as a person would: sorts the listing by
+clicking its column headings, then chooses a file in the listing's form,
+submits it, and sees it listed. Run inside the test's network namespace.
+
+usage: upload_browser.py LISTING_URL UPLOAD_FILE WORK_DIR
+On failure a screenshot and the page source are saved in WORK_DIR.
+"""
+
+import os
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+LISTING, UPLOAD, WORK = sys.argv[1:4]
+WAIT = 30
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--window-size=1200,900",
+        f"--user-data-dir={os.path.join(WORK, 'profile')}",
+    ]:
+        options.add_argument(flag)
+    service = Service(
+        executable_path="/usr/bin/chromedriver",
+        log_output=os.path.join(WORK, "chromedriver.log"),
+    )
+    return webdriver.Chrome(options=options, service=service)
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def names(driver):
+    """The file names in the listing, in page order (without ../)."""
+    cells = driver.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child a")
+    return [cell.text for cell in cells if cell.text != "../"]
+
+
+def sort_by(driver, heading, query):
+    driver.find_element(By.LINK_TEXT, heading).click()
+    WebDriverWait(driver, WAIT).until(lambda d: query in d.current_url, f"sorted by {query}")
+
+
+def run(driver):
+    driver.get(LISTING)
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "upload"), "the form")
+    check(names(driver) == ["large.txt", "medium.txt", "small.txt"], f"by name: {names(driver)}")
+
+    sort_by(driver, "Size", "sort=size")
+    check(names(driver) == ["small.txt", "medium.txt", "large.txt"], f"by size: {names(driver)}")
+    # The heading of the column sorted ascending now sorts descending.
+    sort_by(driver, "Size", "order=desc")
+    check(names(driver) == ["large.txt", "medium.txt", "small.txt"], f"size desc: {names(driver)}")
+    sort_by(driver, "Modified (UTC)", "sort=date")
+    check(names(driver) == ["medium.txt", "large.txt", "small.txt"], f"by date: {names(driver)}")
+    print("ok: the listing sorts by size and date")
+
+    driver.get(LISTING)
+    chooser = driver.find_element(By.ID, "file")
+    chooser.send_keys(UPLOAD)
+    driver.find_element(By.ID, "send").click()
+    name = os.path.basename(UPLOAD)
+    WebDriverWait(driver, WAIT).until(lambda d: name in names(d), f"{name} listed after the upload")
+    check(driver.current_url.rstrip("/") == LISTING.rstrip("/"), f"back on the listing: {driver.current_url}")
+    driver.find_element(By.LINK_TEXT, name).click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.current_url.endswith(name), "the file opens")
+    body = driver.find_element(By.TAG_NAME, "body").text
+    check("uploaded from chromium" in body, f"the stored file's text: {body!r}")
+    print("ok: the chosen file was uploaded, listed and served")
+
+
+def main():
+    driver = browser()
+    try:
+        run(driver)
+    except Exception:
+        driver.save_screenshot(os.path.join(WORK, "failure.png"))
+        with open(os.path.join(WORK, "page.html"), "w") as page:
+            page.write(driver.page_source)
+        raise
+    finally:
+        driver.quit()
+
+
+main()
