@@ -405,6 +405,8 @@ fn tls_with_self_signed_and_with_certificate_files() {
         &[&["--register"][..], &trust].concat(),
     );
     dave.expect("* connected to");
+    // A direct message needs dave's key, which carol learns from his join.
+    carol.expect("* dave joined");
     carol.send("over TLS");
     dave.expect("[room] carol: over TLS");
     carol.send("@dave: direct, still signed");

@@ -110,9 +110,12 @@ impl Command {
 /// RSET, DATA, STARTTLS and QUIT do not take are ignored.
 pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
     let line = String::from_utf8_lossy(line);
+    // Trimmed as parameters are split (ASCII whitespace), so a parameter
+    // ending in another control character, such as VT, written last
+    // survives being read again.
     let (verb, arg) = match line.split_once(' ') {
-        Some((verb, arg)) => (verb, arg.trim()),
-        None => (line.trim(), ""),
+        Some((verb, arg)) => (verb, arg.trim_ascii()),
+        None => (line.trim_ascii(), ""),
     };
     let verb = match verb.to_ascii_uppercase().as_str() {
         "EHLO" => Verb::Ehlo,
@@ -139,7 +142,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
         Verb::Auth => match arg.split_once(' ') {
             Some((mechanism, initial)) => Command::Auth {
                 mechanism: mechanism.to_owned(),
-                initial: Some(initial.trim().to_owned()),
+                initial: Some(initial.trim_ascii().to_owned()),
             },
             None => Command::Auth {
                 mechanism: arg.to_owned(),
