@@ -491,6 +491,9 @@ pub enum ErrorCode {
     ShuttingDown,
     /// Something failed inside the server; try again later.
     Internal,
+    /// The server cannot reach its account database now (a login or
+    /// registration); try again later.
+    Unavailable,
     /// Refused on connecting: the address holds too many connections or
     /// opened too many in the last minute (then the connection closes).
     TooManyConnections,
@@ -544,6 +547,7 @@ impl ErrorCode {
             ErrorCode::LoggedOut => "logged_out",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::ServerFull => "server_full",
             ErrorCode::NoSuchUser => "no_such_user",
@@ -817,6 +821,7 @@ mod tests {
             ErrorCode::LoggedOut,
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
+            ErrorCode::Unavailable,
             ErrorCode::TooManyConnections,
             ErrorCode::ServerFull,
             ErrorCode::NoSuchUser,
@@ -858,6 +863,7 @@ mod tests {
                 | ErrorCode::LoggedOut
                 | ErrorCode::ShuttingDown
                 | ErrorCode::Internal
+                | ErrorCode::Unavailable
                 | ErrorCode::TooManyConnections
                 | ErrorCode::ServerFull
                 | ErrorCode::NoSuchUser

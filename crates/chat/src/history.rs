@@ -1,10 +1,10 @@
 //! Room history: every room message gets a server-assigned id and time and
 //! is stored, bounded per room by count and age. Storage sits behind
-//! [`HistoryStore`] (SQLite here, in the accounts database; another engine
-//! can be added behind the same trait). One thread owns the store and
-//! serves appends and queries in the order they were made, so a query
-//! sees every message accepted before it, and a busy room costs one
-//! transaction per batch of messages, not one per message.
+//! [`HistoryStore`] (SQLite here, in the accounts database; PostgreSQL in
+//! the `postgres` module). One thread owns the store and serves appends
+//! and queries in the order they were made, so a query sees every message
+//! accepted before it, and a busy room costs one transaction per batch of
+//! messages, not one per message.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -282,7 +282,7 @@ fn flush(store: &mut impl HistoryStore, batch: &mut Vec<Stored>, retention: Rete
     batch.clear();
 }
 
-fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |now| now.as_millis() as u64)

@@ -1,5 +1,5 @@
-//! Registration and login for the async server. SQLite and Argon2 block,
-//! so neither runs on the runtime's threads: database calls go to the
+//! Registration and login for the async server. The account store and
+//! Argon2 block, so neither runs on the runtime's threads: database calls go to the
 //! blocking pool, and hashing to the bounded queues of hashers.rs, where
 //! logins go before registrations. A burst of logins or registrations is
 //! refused with `busy` once it fills its queue instead of exhausting memory
@@ -16,7 +16,7 @@ use super::hashers::{Hashers, Job, Priority};
 use crate::frame::Password;
 use crate::name::Username;
 use crate::password::Hasher;
-use crate::store::{Accounts, Standing, StoreError};
+use crate::store::{AccountStore, Standing, StoreError};
 use crate::throttle::{LoginThrottle, RegisterThrottle};
 
 #[derive(Debug)]
@@ -30,12 +30,14 @@ pub(crate) enum AuthError {
     Busy,
     /// The password was right but the account is disabled.
     Disabled,
+    /// The account store cannot be reached now.
+    Unavailable,
     Internal,
 }
 
 #[derive(Debug)]
 pub(crate) struct Auth {
-    accounts: Arc<Mutex<Accounts>>,
+    accounts: Arc<dyn AccountStore>,
     hashers: Hashers,
     throttle: Mutex<LoginThrottle>,
     registrations: Mutex<RegisterThrottle>,
@@ -43,7 +45,7 @@ pub(crate) struct Auth {
 
 impl Auth {
     pub fn new(
-        accounts: Accounts,
+        accounts: Arc<dyn AccountStore>,
         throttle: LoginThrottle,
         registrations: RegisterThrottle,
         login_queue: usize,
@@ -58,7 +60,7 @@ impl Auth {
             }),
         );
         Self {
-            accounts: Arc::new(Mutex::new(accounts)),
+            accounts,
             hashers,
             throttle: Mutex::new(throttle),
             registrations: Mutex::new(registrations),
@@ -79,7 +81,7 @@ impl Auth {
                 AuthError::TooManyRegistrations(wait)
             })?;
         let created = self.create(name, password).await;
-        if let Err(AuthError::Busy | AuthError::Internal) = created {
+        if let Err(AuthError::Busy | AuthError::Internal | AuthError::Unavailable) = created {
             lock(&self.registrations).abandoned(registration);
         }
         created
@@ -92,15 +94,19 @@ impl Auth {
         let accounts = self.accounts.clone();
         let stored = name.to_string();
         self.hashing(Priority::Register, move |hasher| {
-            if lock(&accounts).lookup(name.as_str())?.is_some() {
+            if accounts.lookup(name.as_str())?.is_some() {
                 return Err(StoreError::NameTaken(name.to_string()));
             }
             let hash = hasher.hash(password.expose())?;
-            lock(&accounts).insert(&name, &hash)
+            accounts.insert(&name, &hash)
         })
         .await?
         .map_err(|err| match err {
             StoreError::NameTaken(_) => AuthError::NameTaken,
+            err @ StoreError::Unavailable(_) => {
+                warn!(%err, "registration failed");
+                AuthError::Unavailable
+            }
             err => {
                 warn!(%err, "registration failed");
                 AuthError::Internal
@@ -131,7 +137,6 @@ impl Auth {
         let verified = async {
             let (found, standing) = self
                 .database(move || {
-                    let accounts = lock(&accounts);
                     let standing = accounts.standing(&lookup)?;
                     Ok((accounts.lookup(&lookup)?, standing))
                 })
@@ -168,11 +173,11 @@ impl Auth {
     /// Runs `work` on the account store, on the blocking pool.
     pub async fn accounts<T, F>(&self, work: F) -> Result<T, AuthError>
     where
-        F: FnOnce(&mut Accounts) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn AccountStore) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let accounts = self.accounts.clone();
-        self.database(move || work(&mut lock(&accounts))).await
+        self.database(move || work(accounts.as_ref())).await
     }
 
     async fn hashing<T, F>(&self, priority: Priority, work: F) -> Result<T, AuthError>
@@ -200,6 +205,10 @@ impl Auth {
         match tokio::task::spawn_blocking(work).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(StoreError::NameTaken(_))) => Err(AuthError::NameTaken),
+            Ok(Err(err @ StoreError::Unavailable(_))) => {
+                warn!(%err, "account store unavailable");
+                Err(AuthError::Unavailable)
+            }
             Ok(Err(err)) => {
                 warn!(%err, "account store failed");
                 Err(AuthError::Internal)

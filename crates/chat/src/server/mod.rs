@@ -32,7 +32,7 @@ use crate::connection::{FrameReader, FrameWriter};
 use crate::frame::{ErrorCode, ServerFrame, encode};
 use crate::history::{History, HistoryStore, Retention, SqliteHistory};
 use crate::rate::RateConfig;
-use crate::store::{Accounts, SanctionKind};
+use crate::store::{AccountStore, SanctionKind, StoreError};
 use crate::throttle::{LoginThrottle, RegisterThrottle};
 use auth::Auth;
 use room::Room;
@@ -155,7 +155,7 @@ impl Server {
     pub async fn bind(
         addr: SocketAddr,
         config: ServerConfig,
-        accounts: Accounts,
+        accounts: impl AccountStore,
     ) -> Result<Self, Error> {
         let store = SqliteHistory::open_in_memory().map_err(Error::Store)?;
         Self::bind_stored(addr, config, accounts, store).await
@@ -165,10 +165,25 @@ impl Server {
     pub async fn bind_stored(
         addr: SocketAddr,
         mut config: ServerConfig,
-        accounts: Accounts,
+        accounts: impl AccountStore,
         store: impl HistoryStore,
     ) -> Result<Self, Error> {
-        let history = History::start(store, config.history).map_err(Error::Store)?;
+        let accounts: Arc<dyn AccountStore> = Arc::new(accounts);
+        let retention = config.history;
+        // The stores block (PostgreSQL's on this very runtime), so they are
+        // read off its worker threads.
+        let stored = accounts.clone();
+        let (history, sanctions) = tokio::task::spawn_blocking(move || {
+            let history = History::start(store, retention)?;
+            let mut sanctions = Vec::new();
+            for kind in [SanctionKind::Ban, SanctionKind::Mute] {
+                sanctions.push(stored.sanctions(kind, None)?);
+            }
+            Ok((history, sanctions))
+        })
+        .await
+        .map_err(|err| Error::Store(StoreError::Thread(err.to_string())))?
+        .map_err(Error::Store)?;
         config.max_text = config.max_text.clamp(1, MAX_TEXT_LIMIT);
         let bind = |addr| {
             listener::bind(addr)
@@ -185,8 +200,8 @@ impl Server {
             config.register_window,
         );
         let rooms = Rooms::new(config.rooms_per_session, config.max_rooms);
-        for kind in [SanctionKind::Ban, SanctionKind::Mute] {
-            rooms.restore(accounts.sanctions(kind, None).map_err(Error::Store)?);
+        for restored in sanctions {
+            rooms.restore(restored);
         }
         let shared = Shared {
             room: Room::new(config.queue, config.users_interval),

@@ -268,6 +268,10 @@ async fn authenticate(
             ErrorCode::Internal,
             "the account store failed; try again later".into(),
         ),
+        AuthError::Unavailable => Retry(
+            ErrorCode::Unavailable,
+            "the account database is unavailable; try again later".into(),
+        ),
     })?;
     let (stored, standing) = stored;
     let name = Username::parse(&stored).map_err(|_| {

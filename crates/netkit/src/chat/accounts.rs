@@ -1,29 +1,30 @@
 //! `netkit chat users` and `netkit chat passwd`: the account database,
-//! offline (a running server may have it open: SQLite allows both).
+//! offline (a running server may have it open: SQLite and PostgreSQL
+//! allow both).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use chat::Accounts;
+use anyhow::bail;
 use chat::name::check_password;
 use clap::Args;
 
+use super::db::{Db, open_existing};
+
 #[derive(Debug, Args)]
 pub struct UsersArgs {
-    /// The account database
-    #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
-    db: PathBuf,
+    /// The account database: an SQLite file, or postgres://USER@HOST:PORT/DBNAME
+    #[arg(long, value_name = "FILE|URL", default_value = "chat.sqlite3")]
+    db: Db,
 }
 
 #[derive(Debug, Args)]
 pub struct PasswdArgs {
     /// The account whose password to set
     name: String,
-    /// The account database
-    #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
-    db: PathBuf,
+    /// The account database: an SQLite file, or postgres://USER@HOST:PORT/DBNAME
+    #[arg(long, value_name = "FILE|URL", default_value = "chat.sqlite3")]
+    db: Db,
 }
 
 pub fn users(args: UsersArgs) -> anyhow::Result<ExitCode> {
@@ -54,26 +55,15 @@ pub fn users(args: UsersArgs) -> anyhow::Result<ExitCode> {
 pub fn passwd(args: PasswdArgs) -> anyhow::Result<ExitCode> {
     let accounts = open_existing(&args.db)?;
     if accounts.lookup(&args.name)?.is_none() {
-        bail!("no account `{}` in {}", args.name, args.db.display());
+        bail!("no account `{}` in {}", args.name, args.db);
     }
     let password = super::password(&format!("New password for {}: ", args.name), true)?;
     check_password(password.expose())?;
     if !accounts.set_password(&args.name, password.expose())? {
-        bail!("no account `{}` in {}", args.name, args.db.display());
+        bail!("no account `{}` in {}", args.name, args.db);
     }
     eprintln!("password for {} changed", args.name);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Administration never creates a database: a typo in --db should fail.
-pub(super) fn open_existing(path: &std::path::Path) -> anyhow::Result<Accounts> {
-    if !path.exists() {
-        bail!(
-            "{} does not exist (the server creates it: netkit chat serve --db FILE)",
-            path.display()
-        );
-    }
-    Accounts::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.

@@ -2,26 +2,27 @@
 //! room bans, in the database, offline (a running server may have it open).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use chat::store::{Accounts, SanctionKind};
+use chat::AccountStore;
+use chat::store::SanctionKind;
 use clap::{Args, Subcommand};
 use tracing::info;
 
-use super::accounts::{open_existing, utc};
+use super::accounts::utc;
+use super::db::{Db, open_existing};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// The account database
+    /// The account database: an SQLite file, or postgres://USER@HOST:PORT/DBNAME
     #[arg(
         long,
-        value_name = "FILE",
+        value_name = "FILE|URL",
         default_value = "chat.sqlite3",
         global = true
     )]
-    db: PathBuf,
+    db: Db,
     #[command(subcommand)]
     action: AdminAction,
 }
@@ -54,8 +55,8 @@ enum AdminAction {
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
-    let mut accounts = open_existing(&args.db)?;
-    let db = args.db.display();
+    let accounts = open_existing(&args.db)?;
+    let db = &args.db;
     let (user, done) = match args.action {
         AdminAction::GrantAdmin { user } => {
             let found = accounts.set_admin(&user, true)?;
@@ -77,7 +78,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
             let found = accounts.delete(&user)?;
             (user, found.then_some("is deleted"))
         }
-        AdminAction::Bans { room } => return bans(&accounts, room.as_deref()),
+        AdminAction::Bans { room } => return bans(accounts.as_ref(), room.as_deref()),
         AdminAction::Unban { room, user } => {
             if !accounts.remove_sanction(SanctionKind::Ban, &room, &user)? {
                 bail!("{user} is not banned from {room} in {db}");
@@ -95,7 +96,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bans(accounts: &Accounts, room: Option<&str>) -> anyhow::Result<ExitCode> {
+fn bans(accounts: &dyn AccountStore, room: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     for ban in accounts.sanctions(SanctionKind::Ban, room)? {
         let reason = ban

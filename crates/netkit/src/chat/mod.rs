@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod bench;
+mod db;
 mod join;
 mod json;
 mod serve;
@@ -24,6 +25,7 @@ pub enum ChatCommand {
 Examples:
   netkit chat serve                              127.0.0.1:5000, accounts in ./chat.sqlite3
   netkit chat serve --bind 0.0.0.0:5000 --db /var/lib/chat.sqlite3
+  netkit chat serve --db postgres://chat@127.0.0.1:5432/chat   PGPASSWORD or ~/.pgpass
   netkit chat serve --self-signed                TLS with a throwaway certificate
   netkit chat serve --tls-cert cert.pem --tls-key key.pem")]
     Serve(serve::ServeArgs),
@@ -93,11 +95,21 @@ pub async fn run(command: ChatCommand) -> anyhow::Result<ExitCode> {
     match command {
         ChatCommand::Serve(args) => serve::run(args).await,
         ChatCommand::Join(args) => join::run(args).await,
-        ChatCommand::Users(args) => accounts::users(args),
-        ChatCommand::Passwd(args) => accounts::passwd(args),
-        ChatCommand::Admin(args) => admin::run(args),
+        // Administration blocks on its database (PostgreSQL's queries run
+        // on this runtime), so it runs off the runtime's threads.
+        ChatCommand::Users(args) => offline(move || accounts::users(args)).await,
+        ChatCommand::Passwd(args) => offline(move || accounts::passwd(args)).await,
+        ChatCommand::Admin(args) => offline(move || admin::run(args)).await,
         ChatCommand::Bench(args) => bench::run(args).await,
     }
+}
+
+async fn offline(
+    work: impl FnOnce() -> anyhow::Result<ExitCode> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .context("the administration task failed")?
 }
 
 /// A password from NETKIT_CHAT_PASSWORD, or asked for on the terminal

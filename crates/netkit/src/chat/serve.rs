@@ -1,17 +1,18 @@
 //! `netkit chat serve`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use chat::history::{Retention, SqliteHistory};
+use chat::postgres::Postgres;
 use chat::rate::RateConfig;
 use chat::{Accounts, Server, ServerConfig};
 use clap::Args;
-use tracing::warn;
+use tracing::{info, warn};
 
+use super::db::Db;
 use crate::duration;
 use crate::serve::{GraceArgs, LimitArgs, LogArgs, LogFormat, Shutdown, TlsArgs};
 
@@ -24,9 +25,11 @@ pub struct ServeArgs {
     /// TLS when the chat has it
     #[arg(long, value_name = "ADDR")]
     web: Option<SocketAddr>,
-    /// The account database (SQLite), created if missing
-    #[arg(long, value_name = "FILE", default_value = "chat.sqlite3")]
-    db: PathBuf,
+    /// Where accounts, bans and history are kept: an SQLite file, created
+    /// if missing, or postgres://USER@HOST:PORT/DBNAME (loopback or a Unix
+    /// socket; the password from PGPASSWORD or ~/.pgpass, never the URL)
+    #[arg(long, value_name = "FILE|URL", default_value = "chat.sqlite3")]
+    db: Db,
     #[command(flatten)]
     tls: TlsArgs,
     /// Close connections that have not logged in within this time
@@ -120,7 +123,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.tls.self_signed {
         warn!("TLS with a self-signed certificate: for testing only");
     }
-    let accounts = Accounts::open(&args.db)?;
     let config = ServerConfig {
         login_timeout: args.login_timeout,
         keepalive: args.keepalive,
@@ -150,10 +152,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tls: tls.clone(),
         web: args.web,
     };
-    let history = SqliteHistory::open(&args.db)?;
-    let server = Server::bind_stored(args.bind, config, accounts, history)
-        .await
-        .with_context(|| format!("cannot start the chat server on {}", args.bind))?;
+    let bound = match &args.db {
+        Db::Sqlite(path) => {
+            let accounts = Accounts::open(path)?;
+            let history = SqliteHistory::open(path)?;
+            Server::bind_stored(args.bind, config, accounts, history).await
+        }
+        Db::Postgres(url) => {
+            let postgres = Postgres::connect(url).await?;
+            info!(db = postgres.shown(), "accounts and history in PostgreSQL");
+            Server::bind_stored(args.bind, config, postgres.clone(), postgres).await
+        }
+    };
+    let server = bound.with_context(|| format!("cannot start the chat server on {}", args.bind))?;
     let suffix = if tls.is_some() { " (tls)" } else { "" };
     println!("listening on {}{suffix}", server.local_addr());
     if let Some(url) = server.web_url() {

@@ -1,45 +1,16 @@
-//! The account store: SQLite tables of accounts (user names, Argon2id
-//! password hashes as PHC strings each with its own salt, whether the
-//! account is disabled or a server admin) and of room sanctions (bans and
-//! mutes). The plain password is never stored. The schema is versioned
-//! (`PRAGMA user_version`) and migrated forward on open. Everything here
-//! blocks: the server calls it from other threads.
+//! The account store in SQLite: the accounts database file (created
+//! readable by its owner only), its schema versioned with `PRAGMA
+//! user_version` and migrated forward on open. Everything here blocks.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::{Account, AccountStore, Sanction, SanctionKind, Standing, StoreError, unix_now};
 use crate::name::Username;
-use crate::password::{HashError, Hasher};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot open the account database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("cannot create the account database {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("account database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("the name `{0}` is taken")]
-    NameTaken(String),
-    #[error(transparent)]
-    Hash(#[from] HashError),
-    #[error("cannot start the history thread: {0}")]
-    Thread(String),
-    #[error(
-        "the account database {path} has schema version {found}; this netkit knows up to {SCHEMA_VERSION}: use a newer netkit"
-    )]
-    Newer { path: PathBuf, found: i64 },
-}
 
 /// The schema version this code writes: 1 is accounts alone, 2 adds the
 /// disabled and admin flags and the sanctions table.
@@ -67,61 +38,11 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
      ) STRICT;",
 ];
 
-/// What a sanction does to an account in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SanctionKind {
-    /// May not join the room.
-    Ban,
-    /// May not say anything in it.
-    Mute,
-}
-
-impl SanctionKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            SanctionKind::Ban => "ban",
-            SanctionKind::Mute => "mute",
-        }
-    }
-}
-
-/// A ban or mute of an account in a room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sanction {
-    pub kind: SanctionKind,
-    /// The room as shown; looked up regardless of case.
-    pub room: String,
-    /// The account as stored.
-    pub account: String,
-    /// Who imposed it.
-    pub moderator: String,
-    pub reason: Option<String>,
-    /// Unix seconds.
-    pub time: u64,
-}
-
-/// Whether an account may log in and what it may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Standing {
-    pub disabled: bool,
-    pub admin: bool,
-}
-
-/// One account as `netkit chat users` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub name: String,
-    /// Unix seconds.
-    pub created: u64,
-    /// Unix seconds of the last password change.
-    pub updated: u64,
-    pub standing: Standing,
-}
-
 /// A connection to the account database.
 #[derive(Debug)]
 pub struct Accounts {
-    conn: Connection,
+    /// One connection, shared by the server's threads one call at a time.
+    conn: Mutex<Connection>,
 }
 
 impl Accounts {
@@ -148,8 +69,9 @@ impl Accounts {
         match Self::init(conn) {
             Ok(accounts) => Ok(accounts),
             Err(InitError::Newer(found)) => Err(StoreError::Newer {
-                path: path.to_owned(),
+                db: path.display().to_string(),
                 found,
+                known: SCHEMA_VERSION,
             }),
             Err(InitError::Sqlite(source)) => Err(open(source)),
         }
@@ -159,8 +81,9 @@ impl Accounts {
         Self::init(Connection::open_in_memory()?).map_err(|err| match err {
             InitError::Sqlite(err) => StoreError::Sqlite(err),
             InitError::Newer(found) => StoreError::Newer {
-                path: ":memory:".into(),
+                db: ":memory:".into(),
                 found,
+                known: SCHEMA_VERSION,
             },
         })
     }
@@ -184,13 +107,22 @@ impl Accounts {
             tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
         }
-        Ok(Self { conn })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
-    /// The stored spelling and PHC hash of `name` (any case), if it exists.
-    pub fn lookup(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl AccountStore for Accounts {
+    fn lookup(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
         Ok(self
-            .conn
+            .conn()
             .query_row(
                 "SELECT name, hash FROM accounts WHERE name = ?1",
                 [name],
@@ -199,10 +131,9 @@ impl Accounts {
             .optional()?)
     }
 
-    /// Adds an account with an already computed hash.
-    pub fn insert(&self, name: &Username, hash: &str) -> Result<(), StoreError> {
+    fn insert(&self, name: &Username, hash: &str) -> Result<(), StoreError> {
         let now = unix_now();
-        match self.conn.execute(
+        match self.conn().execute(
             "INSERT INTO accounts (name, hash, created, updated) VALUES (?1, ?2, ?3, ?3)",
             params![name.as_str(), hash, now],
         ) {
@@ -216,17 +147,17 @@ impl Accounts {
         }
     }
 
-    /// Replaces the hash of `name`; false when there is no such account.
-    pub fn set_hash(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
-        let changed = self.conn.execute(
+    fn set_hash(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
             "UPDATE accounts SET hash = ?2, updated = ?3 WHERE name = ?1",
             params![name, hash, unix_now()],
         )?;
         Ok(changed > 0)
     }
 
-    pub fn list(&self) -> Result<Vec<Account>, StoreError> {
-        let mut query = self.conn.prepare(
+    fn list(&self) -> Result<Vec<Account>, StoreError> {
+        let conn = self.conn();
+        let mut query = conn.prepare(
             "SELECT name, created, updated, disabled, admin FROM accounts
              ORDER BY name COLLATE NOCASE",
         )?;
@@ -244,10 +175,9 @@ impl Accounts {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The stored spelling and standing of `name` (any case), if it exists.
-    pub fn standing(&self, name: &str) -> Result<Option<(String, Standing)>, StoreError> {
+    fn standing(&self, name: &str) -> Result<Option<(String, Standing)>, StoreError> {
         Ok(self
-            .conn
+            .conn()
             .query_row(
                 "SELECT name, disabled, admin FROM accounts WHERE name = ?1",
                 [name],
@@ -262,39 +192,33 @@ impl Accounts {
             .optional()?)
     }
 
-    /// Disables or enables an account; false when there is no such account.
-    pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
-        let changed = self.conn.execute(
+    fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
             "UPDATE accounts SET disabled = ?2 WHERE name = ?1",
             params![name, disabled],
         )?;
         Ok(changed > 0)
     }
 
-    /// Makes an account a server admin or not; false when there is no such
-    /// account.
-    pub fn set_admin(&self, name: &str, admin: bool) -> Result<bool, StoreError> {
-        let changed = self.conn.execute(
+    fn set_admin(&self, name: &str, admin: bool) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
             "UPDATE accounts SET admin = ?2 WHERE name = ?1",
             params![name, admin],
         )?;
         Ok(changed > 0)
     }
 
-    /// Deletes an account with its bans and mutes; false when there is no
-    /// such account.
-    pub fn delete(&mut self, name: &str) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction()?;
+    fn delete(&self, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
         tx.execute("DELETE FROM sanctions WHERE account = ?1", [name])?;
         let deleted = tx.execute("DELETE FROM accounts WHERE name = ?1", [name])?;
         tx.commit()?;
         Ok(deleted > 0)
     }
 
-    /// Records a sanction, replacing one of the same kind for the same
-    /// account and room.
-    pub fn add_sanction(&self, sanction: &Sanction) -> Result<(), StoreError> {
-        self.conn.execute(
+    fn add_sanction(&self, sanction: &Sanction) -> Result<(), StoreError> {
+        self.conn().execute(
             "INSERT OR REPLACE INTO sanctions
                  (kind, room_key, room, account, moderator, reason, time)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -311,27 +235,26 @@ impl Accounts {
         Ok(())
     }
 
-    /// Lifts a sanction; false when there was none.
-    pub fn remove_sanction(
+    fn remove_sanction(
         &self,
         kind: SanctionKind,
         room: &str,
         account: &str,
     ) -> Result<bool, StoreError> {
-        let removed = self.conn.execute(
+        let removed = self.conn().execute(
             "DELETE FROM sanctions WHERE kind = ?1 AND room_key = ?2 AND account = ?3",
             params![kind.as_str(), room.to_ascii_lowercase(), account],
         )?;
         Ok(removed > 0)
     }
 
-    /// Sanctions of one kind, of one room or all, by room then account.
-    pub fn sanctions(
+    fn sanctions(
         &self,
         kind: SanctionKind,
         room: Option<&str>,
     ) -> Result<Vec<Sanction>, StoreError> {
-        let mut query = self.conn.prepare(
+        let conn = self.conn();
+        let mut query = conn.prepare(
             "SELECT room, account, moderator, reason, time FROM sanctions
              WHERE kind = ?1 AND (?2 IS NULL OR room_key = ?2)
              ORDER BY room_key, account COLLATE NOCASE",
@@ -349,29 +272,6 @@ impl Accounts {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// Hashes `password` and creates the account (slow: one Argon2 run).
-    pub fn register(&self, name: &Username, password: &str) -> Result<(), StoreError> {
-        if self.lookup(name.as_str())?.is_some() {
-            return Err(StoreError::NameTaken(name.to_string()));
-        }
-        self.insert(name, &Hasher::new().hash(password)?)
-    }
-
-    /// The account's spelling if `password` is right; `None` for a wrong
-    /// password and for a missing account alike, after the same work.
-    pub fn verify(&self, name: &str, password: &str) -> Result<Option<String>, StoreError> {
-        let found = self.lookup(name)?;
-        Ok(Hasher::new().check(found, password))
-    }
-
-    /// Sets a new password; false when there is no such account.
-    pub fn set_password(&self, name: &str, password: &str) -> Result<bool, StoreError> {
-        if self.lookup(name)?.is_none() {
-            return Ok(false);
-        }
-        self.set_hash(name, &Hasher::new().hash(password)?)
-    }
 }
 
 /// Why the schema could not be brought up to date.
@@ -384,12 +284,6 @@ impl From<rusqlite::Error> for InitError {
     fn from(err: rusqlite::Error) -> Self {
         InitError::Sqlite(err)
     }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[cfg(test)]
@@ -439,7 +333,7 @@ mod tests {
 
     #[test]
     fn standing_and_sanctions() {
-        let mut accounts = Accounts::open_in_memory().unwrap();
+        let accounts = Accounts::open_in_memory().unwrap();
         accounts.insert(&name("Bob"), "hash").unwrap();
         assert_eq!(
             accounts.standing("bob").unwrap(),
