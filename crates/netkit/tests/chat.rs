@@ -11,11 +11,18 @@ use chat::LeaveReason;
 use chat::frame::{ClientFrame, ErrorCode, ServerFrame};
 use support::{ChatServer, Member, Raw, Scratch, netkit, run_with_password};
 
+crate::on_both_stores!(
+    room_messages_reach_everyone_but_the_sender,
+    user_list_is_broadcast_on_join_and_leave,
+    wrong_password_and_unknown_user_get_the_same_error,
+    duplicate_registration_is_refused_whatever_the_case,
+    second_login_replaces_the_first_session,
+    accounts_persist_across_restart_and_can_be_administered,
+);
+
 const SETTLE: Duration = Duration::from_millis(300);
 
-#[test]
-fn room_messages_reach_everyone_but_the_sender() {
-    let scratch = Scratch::new();
+fn room_messages_reach_everyone_but_the_sender(scratch: Scratch) {
     let server = ChatServer::start(&scratch, &[]);
     let addr = server.addr();
     let mut alice = Member::register(&addr, "alice", "alice password");
@@ -56,9 +63,7 @@ fn room_messages_reach_everyone_but_the_sender() {
     alice.expect("* online (2): alice, bob");
 }
 
-#[test]
-fn user_list_is_broadcast_on_join_and_leave() {
-    let scratch = Scratch::new();
+fn user_list_is_broadcast_on_join_and_leave(scratch: Scratch) {
     let server = ChatServer::start(&scratch, &[]);
     let mut watcher = Raw::connect(server.addr);
     watcher.join("watcher", "watcher password", true);
@@ -102,9 +107,7 @@ fn user_list_is_broadcast_on_join_and_leave() {
     assert_eq!(users(&list).unwrap(), ["watcher"]);
 }
 
-#[test]
-fn wrong_password_and_unknown_user_get_the_same_error() {
-    let scratch = Scratch::new();
+fn wrong_password_and_unknown_user_get_the_same_error(scratch: Scratch) {
     let server = ChatServer::start(&scratch, &[]);
     let addr = server.addr();
     drop(Member::register(&addr, "alice", "alice password"));
@@ -128,9 +131,7 @@ fn wrong_password_and_unknown_user_get_the_same_error() {
     assert_eq!(join("bad name!", "alice password"), unknown_user);
 }
 
-#[test]
-fn duplicate_registration_is_refused_whatever_the_case() {
-    let scratch = Scratch::new();
+fn duplicate_registration_is_refused_whatever_the_case(scratch: Scratch) {
     let server = ChatServer::start(&scratch, &[]);
     let addr = server.addr();
     drop(Member::register(&addr, "Alice", "alice password"));
@@ -194,9 +195,7 @@ fn killed_client_is_removed_and_announced_once() {
     alice.expect("* bob joined");
 }
 
-#[test]
-fn second_login_replaces_the_first_session() {
-    let scratch = Scratch::new();
+fn second_login_replaces_the_first_session(scratch: Scratch) {
     let server = ChatServer::start(&scratch, &[]);
     let addr = server.addr();
     let mut watcher = Member::register(&addr, "watcher", "watcher password");
@@ -218,10 +217,8 @@ fn second_login_replaces_the_first_session() {
     watcher.expect("* online (2): alice, watcher");
 }
 
-#[test]
-fn accounts_persist_across_restart_and_can_be_administered() {
-    let scratch = Scratch::new();
-    let db = scratch.path("accounts.sqlite3");
+fn accounts_persist_across_restart_and_can_be_administered(scratch: Scratch) {
+    let db = scratch.db();
     {
         let server = ChatServer::start_with_db(&db, &[]);
         drop(Member::register(&server.addr(), "alice", "first password"));
@@ -273,8 +270,11 @@ fn accounts_persist_across_restart_and_can_be_administered() {
     let alice = Member::login(&server.addr(), "alice", "second password");
     assert!(alice.quit().success());
 
-    // Hashes only: neither password is anywhere in the database file.
-    let bytes = std::fs::read(&db).unwrap();
+    // Hashes only: neither password is anywhere in the database.
+    let bytes = match scratch.postgres_server() {
+        Some(postgres) => postgres.psql("SELECT * FROM accounts").into_bytes(),
+        None => std::fs::read(&db).unwrap(),
+    };
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains("first password") && !text.contains("second password"));
 }
@@ -381,7 +381,7 @@ fn tls_with_self_signed_and_with_certificate_files() {
     std::fs::write(&cert, &generated.cert_pem).unwrap();
     std::fs::write(&key, &generated.key_pem).unwrap();
     let files = ChatServer::start_with_db(
-        &scratch.path("files.sqlite3"),
+        scratch.path("files.sqlite3"),
         &[
             "--tls-cert",
             cert.to_str().unwrap(),

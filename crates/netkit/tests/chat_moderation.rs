@@ -13,7 +13,12 @@ use std::process::Output;
 use chat::frame::{Action, ClientFrame, ErrorCode, ServerFrame};
 use support::{ChatServer, Member, Raw, Scratch, netkit};
 
-fn admin(db: &std::path::Path, args: &[&str]) -> Output {
+crate::on_both_stores!(
+    operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts,
+    admins_moderate_every_room_and_disable_enable_and_delete_accounts,
+);
+
+fn admin(db: &std::ffi::OsStr, args: &[&str]) -> Output {
     netkit()
         .args(["chat", "admin", "--db"])
         .arg(db)
@@ -26,9 +31,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-#[test]
-fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts() {
-    let scratch = Scratch::new();
+fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts(scratch: Scratch) {
     let server = ChatServer::start(&scratch, &[]);
     let addr = server.addr();
     let mut alice = Member::register(&addr, "alice", "alice password");
@@ -92,14 +95,14 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts() {
     // command lifts it.
     drop((alice, bob, carol));
     drop(server);
-    let listed = admin(&scratch.path("chat.sqlite3"), &["bans"]);
+    let listed = admin(&scratch.db(), &["bans"]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     let listed = text(&listed.stdout);
     assert!(
         listed.contains("#rust") && listed.contains("carol") && listed.contains("by bob"),
         "{listed}"
     );
-    let elsewhere = admin(&scratch.path("chat.sqlite3"), &["bans", "--room", "#go"]);
+    let elsewhere = admin(&scratch.db(), &["bans", "--room", "#go"]);
     assert!(elsewhere.status.success());
     assert_eq!(text(&elsewhere.stdout), "");
     let server = ChatServer::start(&scratch, &[]);
@@ -108,7 +111,7 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts() {
     carol.expect("! you are banned from #rust (banned)");
     // Lifted with the admin command while the server runs: the next
     // join finds the database no longer bans her.
-    let db = scratch.path("chat.sqlite3");
+    let db = scratch.db();
     let lifted = admin(&db, &["unban", "#Rust", "CAROL"]);
     assert!(lifted.status.success(), "{}", text(&lifted.stderr));
     let again = admin(&db, &["unban", "#rust", "carol"]);
@@ -122,10 +125,8 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts() {
     carol.expect("* you joined #rust (created)");
 }
 
-#[test]
-fn admins_moderate_every_room_and_disable_enable_and_delete_accounts() {
-    let scratch = Scratch::new();
-    let db = scratch.path("chat.sqlite3");
+fn admins_moderate_every_room_and_disable_enable_and_delete_accounts(scratch: Scratch) {
+    let db = scratch.db();
     let server = ChatServer::start(&scratch, &[]);
     let addr = server.addr();
     let root = Member::register(&addr, "root", "root password");

@@ -10,9 +10,12 @@ use std::time::Duration;
 use chat::frame::{ClientFrame, ErrorCode, ServerFrame};
 use support::{ChatServer, Member, Raw, Scratch};
 
-#[test]
-fn rooms_are_joined_talked_in_listed_and_left() {
-    let scratch = Scratch::new();
+crate::on_both_stores!(
+    rooms_are_joined_talked_in_listed_and_left,
+    history_is_replayed_on_join_paged_and_kept_across_restarts,
+);
+
+fn rooms_are_joined_talked_in_listed_and_left(scratch: Scratch) {
     let server = ChatServer::start(&scratch, &[]);
     let addr = server.addr();
     let mut alice = Member::register(&addr, "alice", "alice password");
@@ -244,10 +247,8 @@ fn read_page(raw: &mut Raw) -> Vec<(u64, String)> {
     }
 }
 
-#[test]
-fn history_is_replayed_on_join_paged_and_kept_across_restarts() {
-    let scratch = Scratch::new();
-    let db = scratch.path("chat.sqlite3");
+fn history_is_replayed_on_join_paged_and_kept_across_restarts(scratch: Scratch) {
+    let db = scratch.db();
     let server = ChatServer::start_with_db(&db, &["--history-on-join", "2"]);
     let mut alice = Member::register(&server.addr(), "alice", "alice password");
     alice.send("#join #rust");

@@ -1,13 +1,16 @@
 //! Support for integration tests: start a server process and learn the
-//! address it bound, and require the outside tools a test drives.
+//! address it bound, require the outside tools a test drives, and run a
+//! PostgreSQL server of a test's own.
 //!
 //! A test that needs a tool or privilege the machine lacks is skipped with a
 //! note on stderr during development, but fails under `CI=true`: CI installs
 //! everything and runs as root, so a skip there would hide a broken test.
 
 mod netns;
+pub mod postgres;
 
 pub use netns::Netns;
+pub use postgres::Postgres;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -38,11 +41,15 @@ pub fn require(tool: &str) -> bool {
 
 /// Whether the test may go on: true when running as root.
 pub fn require_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { geteuid() } == 0 {
+    if is_root() {
         return true;
     }
     skip_or_fail("this test needs root (raw sockets or network namespaces)")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { geteuid() == 0 }
 }
 
 /// Fails under CI; elsewhere notes the skip and returns false.

@@ -1,12 +1,14 @@
 //! Test support for `netkit chat`: a server on port 0 with its own database
-//! directory, clients driven through piped stdin/stdout, and a raw protocol
+//! (an SQLite file in its own directory, or a PostgreSQL server of its
+//! own), clients driven through piped stdin/stdout, and a raw protocol
 //! client for what the netkit client would never send.
 
 #![allow(dead_code)]
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -18,17 +20,50 @@ use chat::frame::{
     ClientFrame, Credentials, PROTOCOL_VERSION, Password, ServerFrame, decode, encode,
 };
 use testkit::Server;
+use testkit::postgres::{self, Postgres};
 
 /// How long any expected line may take to appear.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// netkit, given the test PostgreSQL's password as an operator would (in
+/// the environment, never on the command line).
 pub fn netkit() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netkit"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netkit"));
+    command.env("PGPASSWORD", postgres::PASSWORD);
+    command
 }
 
-/// A directory of its own for each test, removed afterwards.
+/// Runs each named test, a `fn(Scratch)`, twice: as `sqlite::NAME` with
+/// the default SQLite file, and as `postgres::NAME` on a PostgreSQL server
+/// of its own, so one suite covers both stores.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::support::Scratch::new());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(scratch) = $crate::support::Scratch::postgres() {
+                        super::$name(scratch);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A directory of its own for each test, removed afterwards, and the
+/// PostgreSQL server of a test on that store.
 #[derive(Debug)]
-pub struct Scratch(pub PathBuf);
+pub struct Scratch(pub PathBuf, Option<Postgres>);
 
 impl Scratch {
     pub fn new() -> Self {
@@ -39,7 +74,29 @@ impl Scratch {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
+        Self(dir, None)
+    }
+
+    /// A scratch whose database is a PostgreSQL server of its own; `None`
+    /// when the test is skipped (no PostgreSQL, outside CI).
+    pub fn postgres() -> Option<Self> {
+        let postgres = Postgres::start()?;
+        let mut scratch = Self::new();
+        scratch.1 = Some(postgres);
+        Some(scratch)
+    }
+
+    /// The `--db` of this test's server: `chat.sqlite3` in the directory,
+    /// or the PostgreSQL URL.
+    pub fn db(&self) -> OsString {
+        match &self.1 {
+            Some(postgres) => postgres.url().into(),
+            None => self.path("chat.sqlite3").into(),
+        }
+    }
+
+    pub fn postgres_server(&self) -> Option<&Postgres> {
+        self.1.as_ref()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -57,15 +114,16 @@ impl Drop for Scratch {
 pub struct ChatServer {
     pub server: Server,
     pub addr: SocketAddr,
-    pub db: PathBuf,
+    pub db: OsString,
 }
 
 impl ChatServer {
     pub fn start(scratch: &Scratch, extra: &[&str]) -> Self {
-        Self::start_with_db(&scratch.path("chat.sqlite3"), extra)
+        Self::start_with_db(scratch.db(), extra)
     }
 
-    pub fn start_with_db(db: &Path, extra: &[&str]) -> Self {
+    pub fn start_with_db(db: impl AsRef<OsStr>, extra: &[&str]) -> Self {
+        let db = db.as_ref();
         let mut command = netkit();
         command
             .args(["chat", "serve", "--bind", "127.0.0.1:0", "--db"])
