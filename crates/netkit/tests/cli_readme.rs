@@ -65,12 +65,20 @@ fn no_example_leaves_the_machine() {
     let local = ["127.0.0.1", "localhost", "[::1]", "netkit.proxy", "$h"];
     for line in code_lines() {
         for (at, _) in line.match_indices("://") {
-            let host: String = line[at + 3..]
+            let mut rest = &line[at + 3..];
+            // A user before the host (`postgres://chat@127.0.0.1`) is skipped.
+            if let Some(user) = rest
+                .find('@')
+                .filter(|&end| !rest[..end].contains(['/', ' ']))
+            {
+                rest = &rest[user + 1..];
+            }
+            let host: String = rest
                 .chars()
                 .take_while(|c| !matches!(c, '/' | ':' | ' ' | '"' | '\'' | ')'))
                 .collect();
             let host = if host.starts_with('[') {
-                line[at + 3..].split(']').next().unwrap().to_owned() + "]"
+                rest.split(']').next().unwrap().to_owned() + "]"
             } else {
                 host
             };
