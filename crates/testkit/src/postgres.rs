@@ -105,6 +105,13 @@ impl Postgres {
         format!("postgres://{USER}@127.0.0.1:{}/{DATABASE}", self.port)
     }
 
+    /// The same database over the Unix socket, where no password is
+    /// asked: `postgres://netkit@%2Ftmp%2F…/chat`.
+    pub fn socket_url(&self) -> String {
+        let dir = self.dir.display().to_string().replace('/', "%2F");
+        format!("postgres://{USER}@{dir}:{}/{DATABASE}", self.port)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
