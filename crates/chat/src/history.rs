@@ -194,7 +194,7 @@ impl History {
         std::thread::Builder::new()
             .name("chat-history".into())
             .spawn(move || serve(store, retention, &queue))
-            .map_err(|err| StoreError::Thread(err.to_string()))?;
+            .map_err(|err| StoreError::Thread(format!("cannot start the history thread: {err}")))?;
         Ok(Self {
             commands,
             next_id: AtomicU64::new(last + 1),

@@ -182,7 +182,11 @@ impl Server {
             Ok((history, sanctions))
         })
         .await
-        .map_err(|err| Error::Store(StoreError::Thread(err.to_string())))?
+        .map_err(|err| {
+            Error::Store(StoreError::Thread(format!(
+                "cannot read the store at start-up: {err}"
+            )))
+        })?
         .map_err(Error::Store)?;
         config.max_text = config.max_text.clamp(1, MAX_TEXT_LIMIT);
         let bind = |addr| {

@@ -42,7 +42,9 @@ pub enum StoreError {
     NameTaken(String),
     #[error(transparent)]
     Hash(#[from] HashError),
-    #[error("cannot start the history thread: {0}")]
+    /// The history thread could not be started, or the start-up reads
+    /// off the runtime failed.
+    #[error("{0}")]
     Thread(String),
     #[error(
         "the account database {db} has schema version {found}; this netkit knows up to {known}: use a newer netkit"
