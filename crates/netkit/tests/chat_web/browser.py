@@ -15,6 +15,7 @@ import threading
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -60,7 +61,11 @@ class Page:
         self.driver = browser(name)
 
     def wait(self, condition, what):
-        WebDriverWait(self.driver, WAIT, poll_frequency=0.05).until(
+        # The page redraws its lists as events arrive, so an element read
+        # in one poll may be gone by the next call: that poll just retries.
+        WebDriverWait(
+            self.driver, WAIT, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(
             lambda d: condition(), f"{self.name}: {what}"
         )
 

@@ -12,6 +12,7 @@ import sys
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -49,9 +50,19 @@ def check(condition, message):
 
 
 def names(driver):
-    """The file names in the listing, in page order (without ../)."""
-    cells = driver.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child a")
-    return [cell.text for cell in cells if cell.text != "../"]
+    """The file names in the listing, in page order (without ../); None
+    while a navigation replaces the page under the lookup."""
+    try:
+        cells = driver.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child a")
+        return [cell.text for cell in cells if cell.text != "../"]
+    except StaleElementReferenceException:
+        return None
+
+
+def listed(driver, expected, what):
+    """Waits for the listing to show `expected`, in order: a click's
+    navigation may still be loading the next page."""
+    WebDriverWait(driver, WAIT).until(lambda d: names(d) == expected, f"{what}: {names(driver)}")
 
 
 def sort_by(driver, heading, query):
@@ -62,15 +73,15 @@ def sort_by(driver, heading, query):
 def run(driver):
     driver.get(LISTING)
     WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "upload"), "the form")
-    check(names(driver) == ["large.txt", "medium.txt", "small.txt"], f"by name: {names(driver)}")
+    listed(driver, ["large.txt", "medium.txt", "small.txt"], "by name")
 
     sort_by(driver, "Size", "sort=size")
-    check(names(driver) == ["small.txt", "medium.txt", "large.txt"], f"by size: {names(driver)}")
+    listed(driver, ["small.txt", "medium.txt", "large.txt"], "by size")
     # The heading of the column sorted ascending now sorts descending.
     sort_by(driver, "Size", "order=desc")
-    check(names(driver) == ["large.txt", "medium.txt", "small.txt"], f"size desc: {names(driver)}")
+    listed(driver, ["large.txt", "medium.txt", "small.txt"], "size desc")
     sort_by(driver, "Modified (UTC)", "sort=date")
-    check(names(driver) == ["medium.txt", "large.txt", "small.txt"], f"by date: {names(driver)}")
+    listed(driver, ["medium.txt", "large.txt", "small.txt"], "by date")
     print("ok: the listing sorts by size and date")
 
     driver.get(LISTING)
@@ -78,7 +89,7 @@ def run(driver):
     chooser.send_keys(UPLOAD)
     driver.find_element(By.ID, "send").click()
     name = os.path.basename(UPLOAD)
-    WebDriverWait(driver, WAIT).until(lambda d: name in names(d), f"{name} listed after the upload")
+    WebDriverWait(driver, WAIT).until(lambda d: name in (names(d) or []), f"{name} listed after the upload")
     check(driver.current_url.rstrip("/") == LISTING.rstrip("/"), f"back on the listing: {driver.current_url}")
     driver.find_element(By.LINK_TEXT, name).click()
     WebDriverWait(driver, WAIT).until(lambda d: d.current_url.endswith(name), "the file opens")
