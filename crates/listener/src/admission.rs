@@ -1,12 +1,15 @@
 //! Who gets a connection slot: the global and per-client limits, the
 //! per-client rate, and the reclaiming of idle connections when the server
 //! is full. One `Admission` may be shared by several accept loops (the web
-//! server's worker threads), so every count is under one lock.
+//! server's worker threads), so every count is under one lock, except each
+//! connection's busy/idle mode: that changes twice a request, so it is one
+//! atomic word the connection owns, and only reclaiming (a full server)
+//! reads them all.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -72,28 +75,36 @@ struct Inner {
     limits: Limits,
     slots: Arc<Semaphore>,
     state: Mutex<State>,
-    /// Told whenever a connection becomes idle, so a waiting newcomer can
-    /// reclaim it.
+    /// Told when a connection becomes idle while a newcomer waits, so it
+    /// can reclaim it.
     idle_now: Notify,
+    /// Newcomers waiting for a slot.
     waiting: AtomicUsize,
+    /// What idle times count from.
+    epoch: Instant,
 }
 
 #[derive(Debug, Default)]
 struct State {
     next_id: u64,
     live: HashMap<u64, Live>,
-    /// Idle connections, oldest first.
-    idle: BTreeSet<(Instant, u64)>,
     per_client: HashMap<Client, usize>,
     rates: HashMap<Client, Bucket>,
 }
 
 #[derive(Debug)]
 struct Live {
-    mode: Mode,
+    slot: Arc<Slot>,
     /// Taken away when the connection is reclaimed: its slot goes to the
     /// newcomer at once, while the connection closes.
     permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What a connection and the listener both see of it.
+#[derive(Debug)]
+struct Slot {
+    /// A `Mode`, packed.
+    mode: AtomicU64,
     closing: CancellationToken,
 }
 
@@ -101,12 +112,38 @@ struct Live {
 enum Mode {
     /// Serving, or not yet asked for anything: not to be closed.
     Active,
-    /// Waiting for the client's next request since then.
-    Idle(Instant),
+    /// Waiting for the client's next request since this many nanoseconds
+    /// after the admission's epoch.
+    Idle(u64),
     /// Serving this many requests (HTTP/2 streams serve several).
-    Busy(usize),
+    Busy(u64),
     /// Asked to close to make room; never idle again.
     Reclaimed,
+}
+
+/// A mode packs into one word: its kind in the top two bits, its count or
+/// time in the rest (2^62 ns is over a century).
+const KIND: u32 = 62;
+const PAYLOAD: u64 = (1 << KIND) - 1;
+
+impl Mode {
+    fn pack(self) -> u64 {
+        match self {
+            Mode::Active => 0,
+            Mode::Busy(n) => (1 << KIND) | (n & PAYLOAD),
+            Mode::Idle(since) => (2 << KIND) | (since & PAYLOAD),
+            Mode::Reclaimed => 3 << KIND,
+        }
+    }
+
+    fn unpack(word: u64) -> Self {
+        match word >> KIND {
+            0 => Mode::Active,
+            1 => Mode::Busy(word & PAYLOAD),
+            2 => Mode::Idle(word & PAYLOAD),
+            _ => Mode::Reclaimed,
+        }
+    }
 }
 
 impl Admission {
@@ -123,6 +160,7 @@ impl Admission {
                 state: Mutex::new(State::default()),
                 idle_now: Notify::new(),
                 waiting: AtomicUsize::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -182,21 +220,49 @@ impl Inner {
         }
     }
 
-    /// Closes the oldest idle connection and takes its slot.
+    /// Nanoseconds since the epoch, as idle modes count.
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Closes the oldest idle connection and takes its slot. A scan of
+    /// every connection, but only when the server is full: the price of
+    /// keeping the per-request path to one atomic operation.
     fn reclaim(&self, state: &mut State) -> Option<OwnedSemaphorePermit> {
-        while let Some((since, id)) = state.idle.pop_first() {
-            let Some(live) = state.live.get_mut(&id) else {
+        loop {
+            let (since, id) = state
+                .live
+                .iter()
+                .filter_map(|(&id, live)| match live.slot.mode() {
+                    Mode::Idle(since) => Some((since, id)),
+                    _ => None,
+                })
+                .min()?;
+            let live = state.live.get_mut(&id).expect("just found");
+            let idle = Mode::Idle(since).pack();
+            let reclaimed = Mode::Reclaimed.pack();
+            if live
+                .slot
+                .mode
+                .compare_exchange(idle, reclaimed, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                // A request arrived on it meanwhile: look again.
                 continue;
-            };
-            debug_assert_eq!(live.mode, Mode::Idle(since));
-            live.mode = Mode::Reclaimed;
-            live.closing.cancel();
+            }
+            live.slot.closing.cancel();
             if let Some(permit) = live.permit.take() {
-                tracing::debug!(idle = ?since.elapsed(), "closing an idle connection to make room");
+                let idle = Duration::from_nanos(self.now().saturating_sub(since));
+                tracing::debug!(?idle, "closing an idle connection to make room");
                 return Some(permit);
             }
         }
-        None
+    }
+}
+
+impl Slot {
+    fn mode(&self) -> Mode {
+        Mode::unpack(self.mode.load(Ordering::SeqCst))
     }
 }
 
@@ -219,7 +285,18 @@ impl Arrival {
     pub async fn admit(mut self, shutdown: &CancellationToken) -> Option<Connection> {
         let inner = self.admission.inner.clone();
         let deadline = tokio::time::Instant::now() + FULL_WAIT;
-        let mut waiting = None;
+        if let Ok(permit) = inner.slots.clone().try_acquire_owned() {
+            return Some(self.connect(permit, shutdown));
+        }
+        // Counted as waiting before looking for an idle connection, so one
+        // turning idle after the look sees a waiter and says so (see
+        // `Connection::set`). At most as many waiting as served: past that
+        // a flood would only pile up sockets.
+        if inner.waiting.fetch_add(1, Ordering::SeqCst) >= inner.limits.max_connections {
+            inner.waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let _waiting = Waiting(&inner.waiting);
         loop {
             let idle_now = inner.idle_now.notified();
             tokio::pin!(idle_now);
@@ -230,15 +307,6 @@ impl Arrival {
             };
             if let Some(permit) = permit {
                 return Some(self.connect(permit, shutdown));
-            }
-            if waiting.is_none() {
-                // At most as many waiting as served: past that a flood
-                // would only pile up sockets.
-                if inner.waiting.fetch_add(1, Ordering::Relaxed) >= inner.limits.max_connections {
-                    inner.waiting.fetch_sub(1, Ordering::Relaxed);
-                    return None;
-                }
-                waiting = Some(Waiting(&inner.waiting));
             }
             tokio::select! {
                 permit = inner.slots.clone().acquire_owned() => {
@@ -258,16 +326,18 @@ impl Arrival {
         shutdown: &CancellationToken,
     ) -> Connection {
         let inner = &self.admission.inner;
-        let closing = shutdown.child_token();
+        let slot = Arc::new(Slot {
+            mode: AtomicU64::new(Mode::Active.pack()),
+            closing: shutdown.child_token(),
+        });
         let mut state = inner.lock();
         let id = state.next_id;
         state.next_id += 1;
         state.live.insert(
             id,
             Live {
-                mode: Mode::Active,
+                slot: slot.clone(),
                 permit: Some(permit),
-                closing: closing.clone(),
             },
         );
         self.counted = false;
@@ -277,7 +347,7 @@ impl Arrival {
                 id,
                 client: self.client,
                 peer: self.peer,
-                closing,
+                slot,
             }),
         }
     }
@@ -314,7 +384,7 @@ struct Shared {
     id: u64,
     client: Client,
     peer: SocketAddr,
-    closing: CancellationToken,
+    slot: Arc<Slot>,
 }
 
 impl Connection {
@@ -330,25 +400,22 @@ impl Connection {
     /// this connection (idle) to make room: either way the server finishes
     /// what it is doing and closes, as for a graceful shutdown.
     pub fn closing(&self) -> CancellationToken {
-        self.shared.closing.clone()
+        self.shared.slot.closing.clone()
     }
 
     /// Whether the listener closed this connection to make room (rather
     /// than for shutdown), so the server can say why.
     pub fn is_reclaimed(&self) -> bool {
-        let state = self.shared.admission.inner.lock();
-        state
-            .live
-            .get(&self.shared.id)
-            .is_some_and(|live| live.mode == Mode::Reclaimed)
+        self.shared.slot.mode() == Mode::Reclaimed
     }
 
     /// The connection now waits for the client's next request (an idle
     /// keep-alive connection, an SMTP session between commands): when the
     /// server is full it may be closed to make room, oldest idle first.
     pub fn idle(&self) {
+        let now = self.shared.admission.inner.now();
         self.set(|mode| match mode {
-            Mode::Active | Mode::Idle(_) => Mode::Idle(Instant::now()),
+            Mode::Active | Mode::Idle(_) => Mode::Idle(now),
             other => other,
         });
     }
@@ -374,25 +441,27 @@ impl Connection {
         }
     }
 
-    fn set(&self, change: impl FnOnce(Mode) -> Mode) {
-        let inner = &self.shared.admission.inner;
-        let id = self.shared.id;
-        let mut state = inner.lock();
-        let Some(live) = state.live.get_mut(&id) else {
+    fn set(&self, change: impl Fn(Mode) -> Mode) {
+        let changed =
+            self.shared
+                .slot
+                .mode
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |word| {
+                    let before = Mode::unpack(word);
+                    let after = change(before);
+                    (after != before).then(|| after.pack())
+                });
+        let Ok(before) = changed else {
             return;
         };
-        let before = live.mode;
-        let after = change(before);
-        if before == after {
-            return;
-        }
-        live.mode = after;
-        if let Mode::Idle(since) = before {
-            state.idle.remove(&(since, id));
-        }
-        if let Mode::Idle(since) = after {
-            state.idle.insert((since, id));
-            drop(state);
+        let before = Mode::unpack(before);
+        let became_idle =
+            matches!(change(before), Mode::Idle(_)) && !matches!(before, Mode::Idle(_));
+        let inner = &self.shared.admission.inner;
+        // The store above comes before this load, and a waiter counts
+        // itself before it looks: either it sees this connection idle or
+        // this sees it waiting.
+        if became_idle && inner.waiting.load(Ordering::SeqCst) > 0 {
             inner.idle_now.notify_waiters();
         }
     }
@@ -401,13 +470,7 @@ impl Connection {
 impl Drop for Shared {
     fn drop(&mut self) {
         let mut state = self.admission.inner.lock();
-        if let Some(Live {
-            mode: Mode::Idle(since),
-            ..
-        }) = state.live.remove(&self.id)
-        {
-            state.idle.remove(&(since, self.id));
-        }
+        state.live.remove(&self.id);
         Inner::forget_client(&mut state, self.client);
     }
 }
@@ -420,8 +483,9 @@ pub struct Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
+        let now = self.connection.shared.admission.inner.now();
         self.connection.set(|mode| match mode {
-            Mode::Busy(1) => Mode::Idle(Instant::now()),
+            Mode::Busy(1) => Mode::Idle(now),
             Mode::Busy(n) => Mode::Busy(n - 1),
             other => other,
         });
@@ -451,6 +515,39 @@ mod tests {
             max_per_client,
             max_rate: None,
         }
+    }
+
+    #[test]
+    fn modes_pack_into_one_word_and_back() {
+        for mode in [
+            Mode::Active,
+            Mode::Busy(1),
+            Mode::Busy(70_000),
+            Mode::Idle(0),
+            Mode::Idle(PAYLOAD),
+            Mode::Reclaimed,
+        ] {
+            assert_eq!(Mode::unpack(mode.pack()), mode);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_busy_again_is_not_reclaimed() {
+        let admission = Admission::new(limits(2, 10));
+        let shutdown = CancellationToken::new();
+        let first = served(&admission, "10.0.0.1", &shutdown).await;
+        let second = served(&admission, "10.0.0.1", &shutdown).await;
+        drop(first.busy());
+        drop(second.busy());
+        let _working = first.busy();
+        let third = admission
+            .arrive(peer("10.0.0.3"))
+            .unwrap()
+            .admit(&shutdown)
+            .await;
+        assert!(third.is_some());
+        assert!(!first.is_reclaimed(), "a request came in on it");
+        assert!(second.is_reclaimed());
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use http::header::{
     ACCEPT, ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
     CONTENT_TYPE, ETAG, HOST, LAST_MODIFIED, LOCATION, RANGE, VARY,
 };
-use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use tracing::warn;
 
 use crate::body::{Body, Part};
@@ -206,17 +206,14 @@ fn serve_file<B>(
         Coded::Identity(entity) | Coded::Precompressed(entity, _) => &entity.validators,
         Coded::OnTheFly(_, _, validators) => validators,
     };
-    let mut builder = Response::builder()
+    let mut builder = Head::new()
         .header(ETAG, validators.etag_header.clone())
         .header(LAST_MODIFIED, validators.last_modified.clone())
         .header(VARY, HeaderValue::from_static("Accept-Encoding"));
     match conditional::evaluate(request.method(), headers, validators) {
         Precondition::Proceed => {}
         Precondition::NotModified => {
-            return builder
-                .status(StatusCode::NOT_MODIFIED)
-                .body(Body::Empty)
-                .expect("valid parts");
+            return builder.status(StatusCode::NOT_MODIFIED).body(Body::Empty);
         }
         Precondition::Failed => {
             let mut response = pages::error(
@@ -238,14 +235,13 @@ fn serve_file<B>(
             };
             builder
                 .header(CONTENT_TYPE, entity.content_type)
-                .header(CONTENT_ENCODING, coding.token())
+                .header(CONTENT_ENCODING, HeaderValue::from_static(coding.token()))
                 .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))
                 .body(body)
-                .expect("valid parts")
         }
         Coded::Precompressed(entity, coding) => {
             builder = builder
-                .header(CONTENT_ENCODING, coding.token())
+                .header(CONTENT_ENCODING, HeaderValue::from_static(coding.token()))
                 .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
             whole(builder, entity, request.method() == Method::HEAD)
         }
@@ -276,10 +272,12 @@ fn serve_file<B>(
                     builder
                         .status(StatusCode::PARTIAL_CONTENT)
                         .header(CONTENT_TYPE, entity.content_type)
-                        .header(CONTENT_RANGE, range::content_range(&range, entity.len))
+                        .header(
+                            CONTENT_RANGE,
+                            header_value(&range::content_range(&range, entity.len)),
+                        )
                         .header(CONTENT_LENGTH, range.end - range.start)
                         .body(Body::range(entity.content, range))
-                        .expect("valid parts")
                 }
                 RangeRequest::Ranges(ranges) => multipart(builder, entity, ranges),
             }
@@ -323,7 +321,7 @@ fn choose_coding<B>(
     }
 }
 
-fn whole(builder: http::response::Builder, entity: Entity, head: bool) -> Response<Body> {
+fn whole(builder: Head, entity: Entity, head: bool) -> Response<Body> {
     let body = if head {
         Body::Empty
     } else if entity.len <= SMALL_FILE {
@@ -344,16 +342,11 @@ fn whole(builder: http::response::Builder, entity: Entity, head: bool) -> Respon
         .header(CONTENT_TYPE, entity.content_type)
         .header(CONTENT_LENGTH, entity.len)
         .body(body)
-        .expect("valid parts")
 }
 
 /// `multipart/byteranges` (RFC 9110 §14.6): each range with its own
 /// Content-Type and Content-Range, between boundary delimiters.
-fn multipart(
-    builder: http::response::Builder,
-    entity: Entity,
-    ranges: Vec<std::ops::Range<u64>>,
-) -> Response<Body> {
+fn multipart(builder: Head, entity: Entity, ranges: Vec<std::ops::Range<u64>>) -> Response<Body> {
     let boundary = boundary();
     let content_type = entity
         .content_type
@@ -378,11 +371,10 @@ fn multipart(
         .status(StatusCode::PARTIAL_CONTENT)
         .header(
             CONTENT_TYPE,
-            format!("multipart/byteranges; boundary={boundary}"),
+            header_value(&format!("multipart/byteranges; boundary={boundary}")),
         )
         .header(CONTENT_LENGTH, len)
         .body(Body::parts(parts))
-        .expect("valid parts")
 }
 
 /// A boundary that will not occur in the file by chance: a per-process
@@ -402,6 +394,41 @@ fn boundary() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mixed = (seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     format!("netkit-{mixed:016x}{n:x}")
+}
+
+/// A response's status and headers as they are put together: `http`'s
+/// builder without its `Result` threaded through every header, and with
+/// room for the site's own headers, which would otherwise regrow the map on
+/// every response.
+struct Head {
+    status: StatusCode,
+    headers: HeaderMap,
+}
+
+impl Head {
+    fn new() -> Self {
+        Head {
+            status: StatusCode::OK,
+            headers: HeaderMap::with_capacity(12),
+        }
+    }
+
+    fn header(mut self, name: HeaderName, value: impl Into<HeaderValue>) -> Self {
+        self.headers.append(name, value.into());
+        self
+    }
+
+    fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    fn body(self, body: Body) -> Response<Body> {
+        let mut response = Response::new(body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+    }
 }
 
 fn header_value(text: &str) -> HeaderValue {
