@@ -682,6 +682,38 @@ mod tests {
     }
 
     #[test]
+    fn other_nodes_sessions_are_listed_replace_older_ones_and_go_with_their_node() {
+        let room = Room::new(64, Duration::from_millis(10), 1, 1, None);
+        let kick = Kick::default();
+        let local = room.join(&name("bob"), addr(), "k1".into(), kick.clone());
+        assert_eq!(node_of(local.id), 1);
+        let mut watcher = local.events;
+        let remote = |id: SessionId, user: &str, since: u64| Present {
+            id,
+            since,
+            user: UserEntry {
+                name: user.into(),
+                addr: addr(),
+                key: format!("key-{id}"),
+            },
+        };
+        room.remote_joined(remote((2 << NODE_SHIFT) | 1, "alice", 1));
+        assert_eq!(room.names(), ["alice", "bob"]);
+        // A newer login of bob on node 2 replaces the one here.
+        room.remote_joined(remote((2 << NODE_SHIFT) | 2, "Bob", u64::MAX));
+        assert_eq!(kick.farewell().unwrap().code, ErrorCode::SessionReplaced);
+        assert_eq!(room.sessions("bob").len(), 1);
+        assert!(room.local().is_empty());
+        // Node 2 is gone: its sessions leave, once each.
+        room.sync(2, Vec::new(), LeaveReason::Lost);
+        assert!(room.names().is_empty());
+        let lefts = std::iter::from_fn(|| watcher.try_recv().ok())
+            .filter(|event| matches!(frame(&event.line), ServerFrame::Left { .. }))
+            .count();
+        assert_eq!(lefts, 3);
+    }
+
+    #[test]
     fn big_lists_are_paged_under_the_limit() {
         let room = Room::new(64, Duration::from_millis(10), 1, 0, None);
         for i in 0..2000 {
