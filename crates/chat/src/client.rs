@@ -720,6 +720,7 @@ impl Background {
                 }
                 return Ok(None);
             }
+            ServerFrame::Status { cluster, text } => Event::Status { cluster, text },
             ServerFrame::Error { code, text } => Event::Error { code, text },
             ServerFrame::Bye { code, text } => {
                 return Err(Event::Closed {

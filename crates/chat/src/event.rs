@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::direct::Rejection;
-use crate::frame::{Action, BanEntry, ErrorCode, LeaveReason, RoomInfo, UserEntry};
+use crate::frame::{Action, BanEntry, ClusterState, ErrorCode, LeaveReason, RoomInfo, UserEntry};
 
 /// What the client reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,11 @@ pub enum Event {
     Bans(Vec<BanEntry>),
     /// The complete user list, after the server sent it.
     Users(Vec<UserEntry>),
+    /// The server's link to its cluster went down or came back.
+    Status {
+        cluster: ClusterState,
+        text: String,
+    },
     /// A request failed; the session goes on.
     Error {
         code: ErrorCode,

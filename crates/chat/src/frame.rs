@@ -375,10 +375,24 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
     },
+    /// The node's link to the rest of its cluster changed (or, on login,
+    /// is down): while `degraded`, what is said reaches this server's
+    /// members only.
+    Status { cluster: ClusterState, text: String },
     /// A request failed; the connection goes on.
     Error { code: ErrorCode, text: String },
     /// The server is closing the connection, and why.
     Bye { code: ErrorCode, text: String },
+}
+
+/// The state of a server's link to its cluster, as `status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterState {
+    /// Linked: messages reach every node's members.
+    Connected,
+    /// Cut off: messages reach this node's members only.
+    Degraded,
 }
 
 /// One room as `rooms` lists it.

@@ -180,16 +180,36 @@ enum Command {
 }
 
 /// The server's side: assigns ids and hands work to the store's thread.
+///
+/// In a cluster, nodes share the store, so an id is a counter with the
+/// node's number in its low bits ([`NODE_BITS`]), and each node moves its
+/// counter past every id it sees from the others (a Lamport clock): ids
+/// never collide, and a message said after another was seen gets a
+/// higher one.
 #[derive(Debug)]
 pub struct History {
     commands: mpsc::Sender<Command>,
     next_id: AtomicU64,
+    node: Option<u64>,
 }
 
+/// Low bits of a clustered message id that hold its node's number.
+pub const NODE_BITS: u32 = 10;
+
 impl History {
-    /// Starts the thread that owns `store`.
-    pub fn start(mut store: impl HistoryStore, retention: Retention) -> Result<Self, StoreError> {
+    /// Starts the thread that owns `store`, for node `node` of a cluster
+    /// (ids as above), or for a server alone (`None`: ids count up by one).
+    pub fn start(
+        mut store: impl HistoryStore,
+        retention: Retention,
+        node: Option<u16>,
+    ) -> Result<Self, StoreError> {
+        let node = node.map(u64::from);
         let last = store.last_id()?;
+        let next = match node {
+            Some(_) => (last >> NODE_BITS) + 1,
+            None => last + 1,
+        };
         let (commands, queue) = mpsc::channel::<Command>();
         std::thread::Builder::new()
             .name("chat-history".into())
@@ -197,13 +217,26 @@ impl History {
             .map_err(|err| StoreError::Thread(format!("cannot start the history thread: {err}")))?;
         Ok(Self {
             commands,
-            next_id: AtomicU64::new(last + 1),
+            next_id: AtomicU64::new(next),
+            node,
         })
+    }
+
+    /// Another node gave a message `id`: later ones here go above it.
+    pub fn observe(&self, id: u64) {
+        if self.node.is_some() {
+            self.next_id
+                .fetch_max((id >> NODE_BITS) + 1, Ordering::Relaxed);
+        }
     }
 
     /// Records a message said now in `room`; returns its id and time.
     pub fn record(&self, room: &str, from: &str, text: &str) -> (u64, u64) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let count = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = match self.node {
+            Some(node) => (count << NODE_BITS) | node,
+            None => count,
+        };
         let time = now_millis();
         let stored = Stored {
             id,

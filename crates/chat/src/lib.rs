@@ -5,6 +5,7 @@
 //! and for IRC.
 
 pub mod bench;
+pub mod bus;
 pub mod client;
 pub mod connection;
 pub mod direct;

@@ -132,7 +132,7 @@ impl RegisterThrottle {
 }
 
 /// IPv6 clients usually own a whole /64, so that is the unit throttled.
-fn source(ip: IpAddr) -> IpAddr {
+pub(crate) fn source(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -312,6 +312,9 @@ function handle(frame) {
     case "ping":
       send(frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id });
       break;
+    case "status":
+      notice(LOBBY, frame.text);
+      break;
     case "error":
       status("error: " + frame.text + " (" + frame.code + ")");
       if (me) {

@@ -1,6 +1,6 @@
 //! Support for integration tests: start a server process and learn the
 //! address it bound, require the outside tools a test drives, and run a
-//! PostgreSQL server of a test's own.
+//! PostgreSQL or Redis server of a test's own.
 //!
 //! A test that needs a tool or privilege the machine lacks is skipped with a
 //! note on stderr during development, but fails under `CI=true`: CI installs
@@ -8,9 +8,11 @@
 
 mod netns;
 pub mod postgres;
+pub mod redis;
 
 pub use netns::Netns;
 pub use postgres::Postgres;
+pub use redis::Redis;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

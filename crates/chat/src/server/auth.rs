@@ -13,11 +13,12 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::hashers::{Hashers, Job, Priority};
+use crate::bus::{Counted, Throttles};
 use crate::frame::Password;
 use crate::name::Username;
 use crate::password::Hasher;
 use crate::store::{AccountStore, Standing, StoreError};
-use crate::throttle::{LoginThrottle, RegisterThrottle};
+use crate::throttle::{Attempt, LoginThrottle, RegisterThrottle, Registration, source};
 
 #[derive(Debug)]
 pub(crate) enum AuthError {
@@ -41,6 +42,15 @@ pub(crate) struct Auth {
     hashers: Hashers,
     throttle: Mutex<LoginThrottle>,
     registrations: Mutex<RegisterThrottle>,
+    /// In a cluster, the counts every node shares; the local ones above
+    /// stand in while Redis cannot be reached.
+    shared: Option<Arc<Throttles>>,
+}
+
+/// An attempt counted here or in the cluster.
+enum Ticket<T> {
+    Local(T),
+    Shared(Counted),
 }
 
 impl Auth {
@@ -48,6 +58,7 @@ impl Auth {
         accounts: Arc<dyn AccountStore>,
         throttle: LoginThrottle,
         registrations: RegisterThrottle,
+        shared: Option<Throttles>,
         login_queue: usize,
     ) -> Self {
         let hashers = Hashers::start(login_queue);
@@ -64,6 +75,7 @@ impl Auth {
             hashers,
             throttle: Mutex::new(throttle),
             registrations: Mutex::new(registrations),
+            shared: shared.map(Arc::new),
         }
     }
 
@@ -74,15 +86,16 @@ impl Auth {
         password: Password,
         ip: IpAddr,
     ) -> Result<String, AuthError> {
-        let registration = lock(&self.registrations)
-            .begin(ip, Instant::now())
-            .map_err(|wait| {
-                info!(%ip, "registration refused: throttled");
-                AuthError::TooManyRegistrations(wait)
-            })?;
+        let registration = self.begin_register(ip).await.map_err(|wait| {
+            info!(%ip, "registration refused: throttled");
+            AuthError::TooManyRegistrations(wait)
+        })?;
         let created = self.create(name, password).await;
         if let Err(AuthError::Busy | AuthError::Internal | AuthError::Unavailable) = created {
-            lock(&self.registrations).abandoned(registration);
+            match registration {
+                Ticket::Local(registration) => lock(&self.registrations).abandoned(registration),
+                Ticket::Shared(counted) => self.settle(counted, false),
+            }
         }
         created
     }
@@ -126,12 +139,10 @@ impl Auth {
         ip: IpAddr,
     ) -> Result<(String, Standing), AuthError> {
         let account = name.to_ascii_lowercase();
-        let attempt = lock(&self.throttle)
-            .begin(&account, ip, Instant::now())
-            .map_err(|wait| {
-                info!(%ip, "login refused: throttled");
-                AuthError::Throttled(wait)
-            })?;
+        let attempt = self.begin_login(&account, ip).await.map_err(|wait| {
+            info!(%ip, "login refused: throttled");
+            AuthError::Throttled(wait)
+        })?;
         let accounts = self.accounts.clone();
         let lookup = name.to_owned();
         let verified = async {
@@ -150,7 +161,10 @@ impl Auth {
         };
         match verified.await {
             Ok(Some((stored, standing))) => {
-                lock(&self.throttle).succeeded(attempt);
+                match attempt {
+                    Ticket::Local(attempt) => lock(&self.throttle).succeeded(attempt),
+                    Ticket::Shared(counted) => self.settle(counted, true),
+                }
                 if standing.disabled {
                     info!(%ip, user = %stored, "login refused: account disabled");
                     return Err(AuthError::Disabled);
@@ -164,10 +178,50 @@ impl Auth {
                 Err(AuthError::LoginFailed)
             }
             Err(err) => {
-                lock(&self.throttle).abandoned(attempt);
+                match attempt {
+                    Ticket::Local(attempt) => lock(&self.throttle).abandoned(attempt),
+                    Ticket::Shared(counted) => self.settle(counted, false),
+                }
                 Err(err)
             }
         }
+    }
+
+    async fn begin_login(&self, account: &str, ip: IpAddr) -> Result<Ticket<Attempt>, Duration> {
+        if let Some(shared) = &self.shared
+            && let Ok(counted) = shared.begin_login(account, source(ip)).await
+        {
+            return counted.map(Ticket::Shared);
+        }
+        let mut throttle = lock(&self.throttle);
+        throttle
+            .begin(account, ip, Instant::now())
+            .map(Ticket::Local)
+    }
+
+    async fn begin_register(&self, ip: IpAddr) -> Result<Ticket<Registration>, Duration> {
+        if let Some(shared) = &self.shared
+            && let Ok(counted) = shared.begin_register(source(ip)).await
+        {
+            return counted.map(Ticket::Shared);
+        }
+        let mut registrations = lock(&self.registrations);
+        registrations.begin(ip, Instant::now()).map(Ticket::Local)
+    }
+
+    /// Settles a shared attempt in the background: the answer need not
+    /// wait for Redis.
+    fn settle(&self, counted: Counted, succeeded: bool) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if succeeded {
+                shared.succeeded(counted).await;
+            } else {
+                shared.abandoned(counted).await;
+            }
+        });
     }
 
     /// Runs `work` on the account store, on the blocking pool.

@@ -3,6 +3,7 @@
 //! shared room, and the account service.
 
 mod auth;
+mod cluster;
 mod hashers;
 mod moderation;
 mod relay;
@@ -19,6 +20,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use listener::{Admission, Connection, Handler, Limits, Refusal};
@@ -28,8 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::Error;
+use crate::bus::{Bus, ThrottleLimits};
 use crate::connection::{FrameReader, FrameWriter};
-use crate::frame::{ErrorCode, ServerFrame, encode};
+use crate::frame::{ClusterState, ErrorCode, ServerFrame, encode};
 use crate::history::{History, HistoryStore, Retention, SqliteHistory};
 use crate::rate::RateConfig;
 use crate::store::{AccountStore, SanctionKind, StoreError};
@@ -91,6 +94,9 @@ pub struct ServerConfig {
     pub tls: Option<Arc<tls::rustls::ServerConfig>>,
     /// Where to serve the browser client (HTTP and WebSocket), if at all.
     pub web: Option<SocketAddr>,
+    /// In a cluster, how long a node may be silent before its sessions
+    /// are taken for gone; it beats four times as often.
+    pub presence: Duration,
 }
 
 /// The largest `max_text` allowed: escaped as JSON (at most six bytes per
@@ -127,6 +133,7 @@ impl Default for ServerConfig {
             sessions_per_user: 1,
             tls: None,
             web: None,
+            presence: Duration::from_secs(10),
         }
     }
 }
@@ -139,6 +146,21 @@ pub(crate) struct Shared {
     pub rooms: Rooms,
     pub history: Arc<History>,
     pub auth: Auth,
+    /// In a cluster, whether the link to the other nodes is down.
+    pub degraded: AtomicBool,
+}
+
+impl Shared {
+    /// The `status` a member logging in now is told: only while this
+    /// node is cut off from its cluster.
+    pub fn status(&self) -> Option<ServerFrame> {
+        self.degraded
+            .load(Ordering::Acquire)
+            .then(|| ServerFrame::Status {
+                cluster: ClusterState::Degraded,
+                text: cluster::DEGRADED.into(),
+            })
+    }
 }
 
 #[derive(Debug)]
@@ -148,6 +170,8 @@ pub struct Server {
     web: Option<TcpListener>,
     admission: Admission,
     shared: Arc<Shared>,
+    /// The cluster this node is in, until `run` starts its link.
+    bus: Option<Bus>,
 }
 
 impl Server {
@@ -164,17 +188,41 @@ impl Server {
     /// A server keeping room history in `store`.
     pub async fn bind_stored(
         addr: SocketAddr,
-        mut config: ServerConfig,
+        config: ServerConfig,
         accounts: impl AccountStore,
         store: impl HistoryStore,
     ) -> Result<Self, Error> {
+        Self::bind_with(addr, config, accounts, store, None).await
+    }
+
+    /// A node of the cluster `bus` joins, sharing `accounts` and `store`
+    /// (PostgreSQL) with the other nodes.
+    pub async fn bind_cluster(
+        addr: SocketAddr,
+        config: ServerConfig,
+        accounts: impl AccountStore,
+        store: impl HistoryStore,
+        bus: Bus,
+    ) -> Result<Self, Error> {
+        Self::bind_with(addr, config, accounts, store, Some(bus)).await
+    }
+
+    async fn bind_with(
+        addr: SocketAddr,
+        mut config: ServerConfig,
+        accounts: impl AccountStore,
+        store: impl HistoryStore,
+        bus: Option<Bus>,
+    ) -> Result<Self, Error> {
         let accounts: Arc<dyn AccountStore> = Arc::new(accounts);
+        let node = bus.as_ref().map(Bus::node);
+        let uplink = bus.as_ref().map(Bus::uplink);
         let retention = config.history;
         // The stores block (PostgreSQL's on this very runtime), so they are
         // read off its worker threads.
         let stored = accounts.clone();
         let (history, sanctions) = tokio::task::spawn_blocking(move || {
-            let history = History::start(store, retention)?;
+            let history = History::start(store, retention, node)?;
             let mut sanctions = Vec::new();
             for kind in [SanctionKind::Ban, SanctionKind::Mute] {
                 sanctions.push(stored.sanctions(kind, None)?);
@@ -203,15 +251,37 @@ impl Server {
             config.register_overall,
             config.register_window,
         );
-        let rooms = Rooms::new(config.rooms_per_session, config.max_rooms);
+        let throttles = bus.as_ref().map(|bus| {
+            bus.throttles(ThrottleLimits {
+                login_failures: config.login_failures,
+                login_window: config.login_window,
+                register_per_address: config.register_per_address,
+                register_overall: config.register_overall,
+                register_window: config.register_window,
+            })
+        });
+        let rooms = Rooms::new(config.rooms_per_session, config.max_rooms, uplink.clone());
         for restored in sanctions {
             rooms.restore(restored);
         }
         let shared = Shared {
-            room: Room::new(config.queue, config.users_interval),
+            room: Room::new(
+                config.queue,
+                config.users_interval,
+                config.sessions_per_user,
+                node.unwrap_or(0),
+                uplink,
+            ),
             rooms,
             history: Arc::new(history),
-            auth: Auth::new(accounts, throttle, registrations, config.login_queue),
+            auth: Auth::new(
+                accounts,
+                throttle,
+                registrations,
+                throttles,
+                config.login_queue,
+            ),
+            degraded: AtomicBool::new(false),
             config,
         };
         Ok(Self {
@@ -219,6 +289,7 @@ impl Server {
             web,
             admission,
             shared: Arc::new(shared),
+            bus,
         })
     }
 
@@ -257,10 +328,18 @@ impl Server {
                 listener::accept(socket, &self.admission, sessions, shutdown.clone()).await;
             }
         };
+        let cluster = async {
+            if let Some(bus) = self.bus {
+                let presence = self.shared.config.presence;
+                let arrivals = bus.start(shutdown.clone());
+                cluster::follow(&self.shared, arrivals, presence, shutdown.clone()).await;
+            }
+        };
         tokio::join!(
             self.shared.room.clone().announce_lists(shutdown.clone()),
             listener::accept(self.listener, &self.admission, sessions, shutdown.clone()),
             web,
+            cluster,
         );
     }
 }

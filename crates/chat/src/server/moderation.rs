@@ -9,6 +9,7 @@ use tracing::{info, warn};
 use super::requests::error;
 use super::rooms::{Moderated, Moderator, RoomName};
 use super::session::Member;
+use crate::bus::wire::Event;
 use crate::frame::{Action, BanEntry, ErrorCode, LeaveReason, ServerFrame};
 use crate::name::Username;
 use crate::store::{Sanction, SanctionKind, unix_now};
@@ -249,10 +250,18 @@ impl Member<'_> {
             reason: None,
         });
         if let Some((code, done)) = ending {
+            let text = format!("your account was {done} by {}", self.name);
             for session in self.shared.room.sessions(&stored) {
-                let text = format!("your account was {done} by {}", self.name);
-                session.kick.fire(code, LeaveReason::Kicked, text);
+                if let Some(kick) = session.kick {
+                    kick.fire(code, LeaveReason::Kicked, text.clone());
+                }
             }
+            self.shared.room.tell(|| Event::Ended {
+                account: stored,
+                code,
+                text,
+                deleted: action == Action::Delete,
+            });
         }
     }
 

@@ -10,6 +10,7 @@ use tracing::debug;
 
 use super::requests::error;
 use super::session::Member;
+use crate::bus::wire::Event;
 use crate::frame::{Direct, ErrorCode, LeaveReason, Relay, ServerFrame, encode};
 
 impl Member<'_> {
@@ -29,7 +30,7 @@ impl Member<'_> {
             .sessions(&relay.to)
             .into_iter()
             .find(|session| session.key == relay.key);
-        let Some((outbox, kick)) = session.and_then(|s| Some((s.outbox?, s.kick))) else {
+        let Some(session) = session else {
             let shown: String = relay.to.chars().take(crate::name::MAX_NAME).collect();
             let text = format!("{shown} is not online with that key");
             self.reply(&error(ErrorCode::NotOnline, text));
@@ -47,12 +48,23 @@ impl Member<'_> {
             return;
         };
         debug!(from = %self.name, "direct message relayed");
-        if let Err(TrySendError::Full(_)) = outbox.try_send(line) {
-            kick.fire(
-                ErrorCode::SlowConsumer,
-                LeaveReason::SlowConsumer,
-                "outgoing queue full: not reading fast enough",
-            );
+        match (session.outbox, session.kick) {
+            (Some(outbox), Some(kick)) => {
+                if let Err(TrySendError::Full(_)) = outbox.try_send(line) {
+                    kick.fire(
+                        ErrorCode::SlowConsumer,
+                        LeaveReason::SlowConsumer,
+                        "outgoing queue full: not reading fast enough",
+                    );
+                }
+            }
+            // On another node: that node delivers it.
+            (None, None) => self.shared.room.tell(|| Event::Relay {
+                to: session.id,
+                line: String::from_utf8_lossy(&line).into_owned(),
+            }),
+            // Logged in here, its queue not made yet: as if offline.
+            _ => {}
         }
     }
 }

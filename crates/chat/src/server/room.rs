@@ -14,10 +14,13 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::{debug, info};
 
+use crate::bus::Uplink;
+use crate::bus::wire::{self, NODE_SHIFT, Present, node_of};
 use crate::frame::{ErrorCode, LeaveReason, MAX_FRAME, ServerFrame, UserEntry, encode};
+use crate::history::now_millis;
 use crate::name::Username;
 
-pub(crate) type SessionId = u64;
+pub(crate) use crate::bus::wire::SessionId;
 
 /// Added to the list interval per active user, so the bytes spent on list
 /// updates grow with the room, not with its square.
@@ -77,10 +80,14 @@ impl Kick {
 #[derive(Debug)]
 struct Member {
     id: SessionId,
+    /// When it logged in, Unix milliseconds: an account's newest sessions
+    /// are kept, on every node alike.
+    since: u64,
     entry: UserEntry,
     /// `entry` as JSON, made once: lists are built from these.
     json: Vec<u8>,
-    kick: Kick,
+    /// How to end it; `None` for a session on another node.
+    kick: Option<Kick>,
     /// The session's own queue, for what is meant for it alone (relayed
     /// direct messages); set once the session has made it.
     outbox: Option<mpsc::Sender<Bytes>>,
@@ -88,13 +95,20 @@ struct Member {
 
 #[derive(Debug, Default)]
 struct Members {
+    /// This node's sessions and, in a cluster, the other nodes'.
     by_id: HashMap<SessionId, Member>,
-    /// Each account's sessions, oldest first.
+    /// Each account's sessions.
     by_account: HashMap<String, Vec<SessionId>>,
     next_id: SessionId,
 }
 
 impl Members {
+    fn insert(&mut self, member: Member) {
+        let account = member.entry.name.to_ascii_lowercase();
+        self.by_account.entry(account).or_default().push(member.id);
+        self.by_id.insert(member.id, member);
+    }
+
     fn remove(&mut self, id: SessionId) -> Option<Member> {
         let member = self.by_id.remove(&id)?;
         let account = member.entry.name.to_ascii_lowercase();
@@ -107,21 +121,41 @@ impl Members {
         Some(member)
     }
 
-    fn sessions(&self, account: &str) -> impl Iterator<Item = &Member> {
-        self.by_account
+    /// An account's sessions, oldest first.
+    fn sessions(&self, account: &str) -> Vec<&Member> {
+        let mut found: Vec<&Member> = self
+            .by_account
             .get(&account.to_ascii_lowercase())
             .into_iter()
             .flatten()
             .filter_map(|id| self.by_id.get(id))
+            .collect();
+        found.sort_unstable_by_key(|member| (member.since, member.id));
+        found
+    }
+
+    /// This node's sessions of `account` that are not among its newest
+    /// `keep` (counting `adding` new ones) anywhere in the cluster.
+    fn beyond(&self, account: &str, keep: usize, adding: usize) -> Vec<SessionId> {
+        let sessions = self.sessions(account);
+        let excess = (sessions.len() + adding).saturating_sub(keep.max(1));
+        sessions
+            .into_iter()
+            .take(excess)
+            .filter(|member| member.kick.is_some())
+            .map(|member| member.id)
+            .collect()
     }
 }
 
 /// One session of an account, as `relay` and account actions find it.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
+    pub id: SessionId,
     pub key: String,
+    /// `None` for a session on another node (or not yet started).
     pub outbox: Option<mpsc::Sender<Bytes>>,
-    pub kick: Kick,
+    pub kick: Option<Kick>,
 }
 
 /// What a session gets when it joins.
@@ -141,15 +175,27 @@ pub(crate) struct Room {
     list_changed: Notify,
     list_interval: Duration,
     capacity: usize,
+    /// Sessions one account may have at once, in the whole cluster.
+    sessions_per_user: usize,
+    /// Where the other nodes hear of joins, leaves and messages; `None`
+    /// for a server alone.
+    uplink: Option<Uplink>,
 }
 
 impl Room {
-    /// `queue` bounds how many events a member may fall behind.
-    pub fn new(queue: usize, list_interval: Duration) -> Arc<Self> {
+    /// `queue` bounds how many events a member may fall behind. `node` is
+    /// this node's number in a cluster (0 alone): its session ids carry it.
+    pub fn new(
+        queue: usize,
+        list_interval: Duration,
+        sessions_per_user: usize,
+        node: u16,
+        uplink: Option<Uplink>,
+    ) -> Arc<Self> {
         let (events, _) = broadcast::channel(queue.max(1));
         Arc::new(Self {
             members: Mutex::new(Members {
-                next_id: 1,
+                next_id: (u64::from(node) << NODE_SHIFT) + 1,
                 ..Members::default()
             }),
             events,
@@ -158,6 +204,8 @@ impl Room {
             list_interval,
             // The channel rounds its capacity up to a power of two.
             capacity: queue.max(1).next_power_of_two(),
+            sessions_per_user: sessions_per_user.max(1),
+            uplink,
         })
     }
 
@@ -166,15 +214,15 @@ impl Room {
         self.capacity
     }
 
-    /// Adds a session; an account already in `sessions` sessions has its
-    /// oldest replaced (kicked).
+    /// Adds a session; an account already in as many sessions as it may
+    /// have has its oldest here replaced (kicked). Older ones on other
+    /// nodes are replaced there, when they hear of this one.
     pub fn join(
         &self,
         name: &Username,
         addr: Option<SocketAddr>,
         key: String,
         kick: Kick,
-        sessions: usize,
     ) -> Joined {
         let entry = UserEntry {
             name: name.to_string(),
@@ -182,24 +230,8 @@ impl Room {
             key,
         };
         let mut members = lock(&self.members);
-        let held = members.by_account.get(&name.key()).map_or(0, Vec::len);
-        let oldest: Vec<SessionId> = members
-            .by_account
-            .get(&name.key())
-            .map(|ids| ids[..(held + 1).saturating_sub(sessions.max(1))].to_vec())
-            .unwrap_or_default();
-        for old in oldest {
-            let Some(old) = members.remove(old) else {
-                continue;
-            };
-            info!(user = %old.entry.name, "session replaced by a new login");
-            old.kick.fire(
-                ErrorCode::SessionReplaced,
-                LeaveReason::Replaced,
-                "this account logged in on another connection",
-            );
-            self.publish_left(&old.entry, LeaveReason::Replaced);
-        }
+        let oldest = members.beyond(&name.key(), self.sessions_per_user, 1);
+        self.replace(&mut members, oldest);
         let id = members.next_id;
         members.next_id += 1;
         let events = self.events.subscribe();
@@ -211,15 +243,22 @@ impl Room {
             },
         );
         let json = serde_json::to_vec(&entry).expect("a user entry serializes");
-        let member = Member {
+        let since = now_millis();
+        self.tell(|| {
+            wire::Event::Joined(Present {
+                id,
+                since,
+                user: entry.clone(),
+            })
+        });
+        members.insert(Member {
             id,
+            since,
             entry,
             json,
-            kick,
+            kick: Some(kick),
             outbox: None,
-        };
-        members.by_id.insert(id, member);
-        members.by_account.entry(name.key()).or_default().push(id);
+        });
         let snapshot = users_pages(&members);
         drop(members);
         self.list_changed_now();
@@ -227,6 +266,28 @@ impl Room {
             id,
             events,
             snapshot,
+        }
+    }
+
+    /// Ends this node's sessions `ids`, replaced by newer logins.
+    fn replace(&self, members: &mut Members, ids: Vec<SessionId>) {
+        for old in ids {
+            let Some(old) = members.remove(old) else {
+                continue;
+            };
+            info!(user = %old.entry.name, "session replaced by a new login");
+            if let Some(kick) = &old.kick {
+                kick.fire(
+                    ErrorCode::SessionReplaced,
+                    LeaveReason::Replaced,
+                    "this account logged in on another connection",
+                );
+            }
+            self.publish_left(&old.entry, LeaveReason::Replaced);
+            self.tell(|| wire::Event::Left {
+                id: old.id,
+                reason: LeaveReason::Replaced,
+            });
         }
     }
 
@@ -241,7 +302,9 @@ impl Room {
     pub fn sessions(&self, account: &str) -> Vec<Session> {
         lock(&self.members)
             .sessions(account)
+            .into_iter()
             .map(|member| Session {
+                id: member.id,
                 key: member.entry.key.clone(),
                 outbox: member.outbox.clone(),
                 kick: member.kick.clone(),
@@ -259,6 +322,7 @@ impl Room {
         if reason != LeaveReason::Shutdown {
             self.publish_left(&gone.entry, reason);
         }
+        self.tell(|| wire::Event::Left { id, reason });
         drop(members);
         self.list_changed_now();
         true
@@ -267,6 +331,17 @@ impl Room {
     /// Sends a room message from session `id` to everyone else.
     /// `stamp` is the message's id and time, as history recorded it.
     pub fn say(&self, id: SessionId, from: &str, text: String, stamp: (u64, u64)) {
+        if let Some(uplink) = &self.uplink {
+            // Told before the local members see it, so that no node sees
+            // a reply to it before it.
+            uplink.send(wire::Event::Said {
+                id: stamp.0,
+                time: stamp.1,
+                from: from.to_owned(),
+                text: text.clone(),
+                room: None,
+            });
+        }
         self.publish(
             id,
             &ServerFrame::Message {
@@ -278,6 +353,124 @@ impl Room {
                 history: false,
             },
         );
+    }
+
+    /// A session on another node joined.
+    pub fn remote_joined(&self, present: Present) {
+        let mut members = lock(&self.members);
+        if members.by_id.contains_key(&present.id) {
+            return;
+        }
+        self.publish(
+            0,
+            &ServerFrame::Joined {
+                user: present.user.clone(),
+                room: None,
+            },
+        );
+        let account = present.user.name.to_ascii_lowercase();
+        let json = serde_json::to_vec(&present.user).expect("a user entry serializes");
+        members.insert(Member {
+            id: present.id,
+            since: present.since,
+            entry: present.user,
+            json,
+            kick: None,
+            outbox: None,
+        });
+        let oldest = members.beyond(&account, self.sessions_per_user, 0);
+        self.replace(&mut members, oldest);
+        drop(members);
+        self.list_changed_now();
+    }
+
+    /// A session on another node left.
+    pub fn remote_left(&self, id: SessionId, reason: LeaveReason) {
+        let mut members = lock(&self.members);
+        if members
+            .by_id
+            .get(&id)
+            .is_none_or(|member| member.kick.is_some())
+        {
+            return;
+        }
+        if let Some(gone) = members.remove(id) {
+            self.publish_left(&gone.entry, reason);
+        }
+        drop(members);
+        self.list_changed_now();
+    }
+
+    /// Node `node`'s sessions, as it listed them: those no longer there
+    /// leave (`lost`), new ones join. An empty list: the node is gone.
+    pub fn sync(&self, node: u16, sessions: Vec<Present>, reason: LeaveReason) {
+        let listed: Vec<SessionId> = sessions.iter().map(|present| present.id).collect();
+        let gone: Vec<SessionId> = lock(&self.members)
+            .by_id
+            .values()
+            .filter(|member| {
+                member.kick.is_none() && node_of(member.id) == node && !listed.contains(&member.id)
+            })
+            .map(|member| member.id)
+            .collect();
+        for id in gone {
+            self.remote_left(id, reason);
+        }
+        for present in sessions {
+            self.remote_joined(present);
+        }
+    }
+
+    /// This node's own sessions, for another node's `Sync`.
+    pub fn local(&self) -> Vec<Present> {
+        lock(&self.members)
+            .by_id
+            .values()
+            .filter(|member| member.kick.is_some())
+            .map(|member| Present {
+                id: member.id,
+                since: member.since,
+                user: member.entry.clone(),
+            })
+            .collect()
+    }
+
+    /// A session's entry, wherever it is.
+    pub fn entry(&self, id: SessionId) -> Option<UserEntry> {
+        lock(&self.members)
+            .by_id
+            .get(&id)
+            .map(|member| member.entry.clone())
+    }
+
+    /// Hands an encoded frame to one of this node's sessions; a session
+    /// whose queue is full is too slow to keep.
+    pub fn deliver_to(&self, id: SessionId, line: Bytes) {
+        let members = lock(&self.members);
+        let Some(member) = members.by_id.get(&id) else {
+            return;
+        };
+        if let (Some(outbox), Some(kick)) = (&member.outbox, &member.kick)
+            && let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(line)
+        {
+            kick.fire(
+                ErrorCode::SlowConsumer,
+                LeaveReason::SlowConsumer,
+                "outgoing queue full: not reading fast enough",
+            );
+        }
+    }
+
+    /// Sends a frame to every member here.
+    pub fn broadcast(&self, frame: &ServerFrame) {
+        self.publish(0, frame);
+    }
+
+    /// Hands an event to the other nodes, if there are any.
+    pub fn tell(&self, event: impl FnOnce() -> wire::Event) {
+        if let Some(uplink) = &self.uplink {
+            uplink.send(event());
+        }
     }
 
     /// The current user list as encoded frames.
@@ -419,13 +612,13 @@ mod tests {
 
     #[test]
     fn join_replace_and_leave_are_announced_once() {
-        let room = Room::new(64, Duration::from_millis(10));
-        let alice = room.join(&name("alice"), addr(), "k1".into(), Kick::default(), 1);
+        let room = Room::new(64, Duration::from_millis(10), 1, 0, None);
+        let alice = room.join(&name("alice"), addr(), "k1".into(), Kick::default());
         let mut watcher = alice.events;
         // Everyone's writer sees its own `joined` and skips it by id.
         assert_eq!(watcher.try_recv().unwrap().from, alice.id);
         let first_kick = Kick::default();
-        let bob = room.join(&name("bob"), addr(), "k2".into(), first_kick.clone(), 1);
+        let bob = room.join(&name("bob"), addr(), "k2".into(), first_kick.clone());
         let event = watcher.try_recv().unwrap();
         assert_eq!(event.from, bob.id);
         assert!(
@@ -433,7 +626,7 @@ mod tests {
         );
 
         // Bob again, in any case: the first session is kicked and left once.
-        let bob2 = room.join(&name("BOB"), addr(), "k3".into(), Kick::default(), 1);
+        let bob2 = room.join(&name("BOB"), addr(), "k3".into(), Kick::default());
         assert_eq!(
             first_kick.farewell().unwrap().code,
             ErrorCode::SessionReplaced
@@ -468,17 +661,17 @@ mod tests {
 
     #[test]
     fn several_sessions_of_one_account_when_allowed() {
-        let room = Room::new(64, Duration::from_millis(10));
+        let room = Room::new(64, Duration::from_millis(10), 2, 0, None);
         let first_kick = Kick::default();
-        let first = room.join(&name("bob"), addr(), "k1".into(), first_kick.clone(), 2);
-        let second = room.join(&name("Bob"), addr(), "k2".into(), Kick::default(), 2);
+        let first = room.join(&name("bob"), addr(), "k1".into(), first_kick.clone());
+        let second = room.join(&name("Bob"), addr(), "k2".into(), Kick::default());
         assert!(first_kick.farewell().is_none());
         assert_eq!(room.len(), 1);
         assert_eq!(room.names(), ["bob"]);
         let keys: Vec<String> = room.sessions("BOB").into_iter().map(|s| s.key).collect();
         assert_eq!(keys, ["k1", "k2"]);
         // A third login replaces the oldest.
-        room.join(&name("bob"), addr(), "k3".into(), Kick::default(), 2);
+        room.join(&name("bob"), addr(), "k3".into(), Kick::default());
         assert_eq!(
             first_kick.farewell().unwrap().code,
             ErrorCode::SessionReplaced
@@ -489,17 +682,43 @@ mod tests {
     }
 
     #[test]
+    fn other_nodes_sessions_are_listed_replace_older_ones_and_go_with_their_node() {
+        let room = Room::new(64, Duration::from_millis(10), 1, 1, None);
+        let kick = Kick::default();
+        let local = room.join(&name("bob"), addr(), "k1".into(), kick.clone());
+        assert_eq!(node_of(local.id), 1);
+        let mut watcher = local.events;
+        let remote = |id: SessionId, user: &str, since: u64| Present {
+            id,
+            since,
+            user: UserEntry {
+                name: user.into(),
+                addr: addr(),
+                key: format!("key-{id}"),
+            },
+        };
+        room.remote_joined(remote((2 << NODE_SHIFT) | 1, "alice", 1));
+        assert_eq!(room.names(), ["alice", "bob"]);
+        // A newer login of bob on node 2 replaces the one here.
+        room.remote_joined(remote((2 << NODE_SHIFT) | 2, "Bob", u64::MAX));
+        assert_eq!(kick.farewell().unwrap().code, ErrorCode::SessionReplaced);
+        assert_eq!(room.sessions("bob").len(), 1);
+        assert!(room.local().is_empty());
+        // Node 2 is gone: its sessions leave, once each.
+        room.sync(2, Vec::new(), LeaveReason::Lost);
+        assert!(room.names().is_empty());
+        let lefts = std::iter::from_fn(|| watcher.try_recv().ok())
+            .filter(|event| matches!(frame(&event.line), ServerFrame::Left { .. }))
+            .count();
+        assert_eq!(lefts, 3);
+    }
+
+    #[test]
     fn big_lists_are_paged_under_the_limit() {
-        let room = Room::new(64, Duration::from_millis(10));
+        let room = Room::new(64, Duration::from_millis(10), 1, 0, None);
         for i in 0..2000 {
             let key = format!("{i:044}");
-            room.join(
-                &name(&format!("user{i:04}")),
-                addr(),
-                key,
-                Kick::default(),
-                1,
-            );
+            room.join(&name(&format!("user{i:04}")), addr(), key, Kick::default());
         }
         let pages = room.snapshot();
         assert!(pages.len() > 1);

@@ -12,6 +12,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::room::{Kick, SessionId};
+use crate::bus::Uplink;
+use crate::bus::wire::{Event, RoomState, node_of};
 use crate::frame::{Action, ErrorCode, LeaveReason, RoomInfo, ServerFrame, UserEntry, encode};
 use crate::store::{Sanction, SanctionKind};
 
@@ -80,18 +82,34 @@ pub struct Entered {
 pub struct Seat {
     pub id: SessionId,
     pub entry: UserEntry,
-    pub outbox: mpsc::Sender<Bytes>,
+    /// `None` for a session on another node, which delivers its events.
+    pub outbox: Option<mpsc::Sender<Bytes>>,
     pub kick: Kick,
 }
 
 impl Seat {
+    /// A session on another node.
+    pub fn remote(id: SessionId, entry: UserEntry) -> Self {
+        Self {
+            id,
+            entry,
+            outbox: None,
+            kick: Kick::default(),
+        }
+    }
+
     fn key(&self) -> String {
         self.entry.name.to_ascii_lowercase()
     }
 
+    fn is_local(&self) -> bool {
+        self.outbox.is_some()
+    }
+
     /// Queues a frame; a member whose queue is full is too slow to keep.
     fn send(&self, line: &Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(line.clone()) {
+        let Some(outbox) = &self.outbox else { return };
+        if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(line.clone()) {
             self.kick.fire(
                 ErrorCode::SlowConsumer,
                 LeaveReason::SlowConsumer,
@@ -206,14 +224,23 @@ pub(crate) struct Rooms {
     /// Rooms one session may be in at once, and rooms the server keeps.
     per_session: usize,
     most: usize,
+    /// Where the other nodes hear what happens in rooms; `None` alone.
+    uplink: Option<Uplink>,
 }
 
 impl Rooms {
-    pub fn new(per_session: usize, most: usize) -> Self {
+    pub fn new(per_session: usize, most: usize, uplink: Option<Uplink>) -> Self {
         Self {
             state: Mutex::new(State::default()),
             per_session: per_session.max(1),
             most: most.max(1),
+            uplink,
+        }
+    }
+
+    fn tell(&self, event: impl FnOnce() -> Event) {
+        if let Some(uplink) = &self.uplink {
+            uplink.send(event());
         }
     }
 
@@ -260,22 +287,13 @@ impl Rooms {
             }
         }
         let created = !rooms.contains_key(&key);
-        let entry = rooms.entry(key).or_insert_with(|| Room {
-            name: room.0.clone(),
-            topic: String::new(),
-            operators: vec![me.clone()],
-            members: BTreeMap::new(),
-        });
+        let id = seat.id;
+        let entry = enter(rooms, &room.0, seat);
         if !already {
-            // Another session of an account already here joins quietly.
-            if !entry.holds(&me) {
-                let joined = ServerFrame::Joined {
-                    user: seat.entry.clone(),
-                    room: Some(entry.name.clone()),
-                };
-                entry.publish(&joined, None);
-            }
-            entry.members.insert((me, seat.id), seat);
+            self.tell(|| Event::RoomJoined {
+                room: entry.name.clone(),
+                id,
+            });
         }
         let operators = entry
             .names()
@@ -320,8 +338,15 @@ impl Rooms {
     ) -> Option<String> {
         let room = rooms.get_mut(key)?;
         let me = name.to_ascii_lowercase();
-        room.members.remove(&(me.clone(), id))?;
+        let seat = room.members.remove(&(me.clone(), id))?;
         let shown = room.name.clone();
+        if seat.is_local() {
+            self.tell(|| Event::RoomLeft {
+                room: shown.clone(),
+                id,
+                reason,
+            });
+        }
         if room.members.is_empty() {
             rooms.remove(key);
         } else if reason != LeaveReason::Shutdown && !room.holds(&me) {
@@ -360,6 +385,13 @@ impl Rooms {
         }
         // Recorded under the lock, so ids rise in the order members see.
         let (message_id, time) = stamp(&target.name, &text);
+        self.tell(|| Event::Said {
+            id: message_id,
+            time,
+            from: from.to_owned(),
+            text: text.clone(),
+            room: Some(target.name.clone()),
+        });
         let message = ServerFrame::Message {
             from: from.to_owned(),
             text,
@@ -404,6 +436,11 @@ impl Rooms {
         let mut state = lock(&self.state);
         let target = authorize(&mut state.rooms, room, by)?;
         target.topic = topic.clone();
+        self.tell(|| Event::Topic {
+            room: target.name.clone(),
+            topic: topic.clone(),
+            by: by.name.to_owned(),
+        });
         let changed = ServerFrame::Topic {
             room: target.name.clone(),
             topic,
@@ -480,56 +517,23 @@ impl Rooms {
         }
         let announcement = ServerFrame::Moderation {
             action,
-            user: shown_target,
+            user: shown_target.clone(),
             by: by.name.to_owned(),
             room: Some(shown_room.clone()),
-            reason,
+            reason: reason.clone(),
         };
-        let mut told = false;
-        if let Some(target) = state.rooms.get(&key) {
-            told = is_member(target, by.id, by.name);
-            target.publish(&announcement, None);
-        }
-        match action {
-            Action::Kick | Action::Ban => {
-                if action == Action::Ban {
-                    state.bans.insert(pair, false);
-                }
-                let leave = if action == Action::Ban {
-                    LeaveReason::Banned
-                } else {
-                    LeaveReason::Kicked
-                };
-                if let Some(target) = state.rooms.get_mut(&key) {
-                    target.remove_account(&account, leave);
-                    if target.members.is_empty() {
-                        state.rooms.remove(&key);
-                    }
-                }
-            }
-            Action::Unban => {
-                state.bans.remove(&pair);
-            }
-            Action::Mute => {
-                state.mutes.insert(pair);
-            }
-            Action::Unmute => {
-                state.mutes.remove(&pair);
-            }
-            Action::Op => {
-                if let Some(target) = state.rooms.get_mut(&key)
-                    && !target.operators.contains(&account)
-                {
-                    target.operators.push(account);
-                }
-            }
-            Action::Deop => {
-                if let Some(target) = state.rooms.get_mut(&key) {
-                    target.operators.retain(|op| *op != account);
-                }
-            }
-            Action::Disable | Action::Enable | Action::Delete => {}
-        }
+        let told = state
+            .rooms
+            .get(&key)
+            .is_some_and(|target| is_member(target, by.id, by.name));
+        apply(state, &key, &account, action, &announcement);
+        self.tell(|| Event::Moderated {
+            room: shown_room.clone(),
+            action,
+            target: shown_target,
+            by: by.name.to_owned(),
+            reason,
+        });
         Ok(Moderated {
             room: shown_room,
             announcement,
@@ -578,6 +582,227 @@ impl Rooms {
             .collect();
         list.sort_unstable_by_key(|room| room.name.to_ascii_lowercase());
         list
+    }
+    /// A session on another node joined `room` (creating it here too, as
+    /// its operator, if this node had no one in it).
+    pub fn remote_join(&self, room: &str, seat: Seat) {
+        let mut state = lock(&self.state);
+        enter(&mut state.rooms, room, seat);
+    }
+
+    /// A session on another node left `room`.
+    pub fn remote_leave(&self, room: &str, id: SessionId, reason: LeaveReason) {
+        let mut state = lock(&self.state);
+        let key = room.to_ascii_lowercase();
+        let name = state.rooms.get(&key).and_then(|r| {
+            r.members
+                .values()
+                .find(|seat| seat.id == id)
+                .map(|seat| seat.entry.name.clone())
+        });
+        if let Some(name) = name {
+            self.leave_one(&mut state.rooms, &key, id, &name, reason);
+        }
+    }
+
+    /// A message said in `room` on another node, for the members here.
+    pub fn remote_say(&self, room: &str, message: &ServerFrame) {
+        let state = lock(&self.state);
+        if let Some(target) = state.rooms.get(&room.to_ascii_lowercase()) {
+            target.publish(message, None);
+        }
+    }
+
+    /// A topic set on another node.
+    pub fn remote_topic(&self, room: &str, topic: String, by: String) {
+        let mut state = lock(&self.state);
+        if let Some(target) = state.rooms.get_mut(&room.to_ascii_lowercase()) {
+            target.topic = topic.clone();
+            let changed = ServerFrame::Topic {
+                room: target.name.clone(),
+                topic,
+                by,
+            };
+            target.publish(&changed, None);
+        }
+    }
+
+    /// A moderation action taken on another node, which checked it and
+    /// stores it: applied and announced here alike.
+    pub fn remote_moderate(
+        &self,
+        room: &str,
+        action: Action,
+        target: String,
+        by: String,
+        reason: Option<String>,
+    ) {
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let key = room.to_ascii_lowercase();
+        let shown_room = state
+            .rooms
+            .get(&key)
+            .map_or(room.to_owned(), |r| r.name.clone());
+        let announcement = ServerFrame::Moderation {
+            action,
+            user: target.clone(),
+            by,
+            room: Some(shown_room),
+            reason,
+        };
+        apply(
+            state,
+            &key,
+            &target.to_ascii_lowercase(),
+            action,
+            &announcement,
+        );
+    }
+
+    /// Node `node`'s seats, as it listed them (with its rooms' topics and
+    /// operators): those no longer listed leave with `reason`, new ones
+    /// join. `entry` finds a session's user entry.
+    pub fn sync(
+        &self,
+        node: u16,
+        listed: Vec<RoomState>,
+        reason: LeaveReason,
+        entry: impl Fn(SessionId) -> Option<UserEntry>,
+    ) {
+        let mut state = lock(&self.state);
+        let mut gone = Vec::new();
+        for (key, room) in &state.rooms {
+            for seat in room.members.values() {
+                let still = listed
+                    .iter()
+                    .any(|r| r.room.eq_ignore_ascii_case(&room.name) && r.seats.contains(&seat.id));
+                if node_of(seat.id) == node && !seat.is_local() && !still {
+                    gone.push((key.clone(), seat.id, seat.entry.name.clone()));
+                }
+            }
+        }
+        for (key, id, name) in gone {
+            self.leave_one(&mut state.rooms, &key, id, &name, reason);
+        }
+        for room in listed {
+            let key = room.room.to_ascii_lowercase();
+            let known = state.rooms.entry(key).or_insert_with(|| Room {
+                name: room.room.clone(),
+                topic: room.topic.clone(),
+                operators: room.operators.clone(),
+                members: BTreeMap::new(),
+            });
+            for op in room.operators {
+                if !known.operators.contains(&op) {
+                    known.operators.push(op);
+                }
+            }
+            for id in room.seats {
+                if let Some(user) = entry(id) {
+                    enter(&mut state.rooms, &room.room, Seat::remote(id, user));
+                }
+            }
+        }
+    }
+
+    /// This node's seats in every room, for another node's `Sync`.
+    pub fn local(&self) -> Vec<RoomState> {
+        let state = lock(&self.state);
+        state
+            .rooms
+            .values()
+            .filter_map(|room| {
+                let seats: Vec<SessionId> = room
+                    .members
+                    .values()
+                    .filter(|seat| seat.is_local())
+                    .map(|seat| seat.id)
+                    .collect();
+                (!seats.is_empty()).then(|| RoomState {
+                    room: room.name.clone(),
+                    topic: room.topic.clone(),
+                    operators: room.operators.clone(),
+                    seats,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Seats `seat` in the room shown as `shown`, creating the room with its
+/// account as operator; another session of an account already there
+/// joins quietly, and a seat already there changes nothing.
+fn enter<'r>(rooms: &'r mut HashMap<String, Room>, shown: &str, seat: Seat) -> &'r mut Room {
+    let me = seat.key();
+    let room = rooms
+        .entry(shown.to_ascii_lowercase())
+        .or_insert_with(|| Room {
+            name: shown.to_owned(),
+            topic: String::new(),
+            operators: vec![me.clone()],
+            members: BTreeMap::new(),
+        });
+    if !room.members.contains_key(&(me.clone(), seat.id)) {
+        if !room.holds(&me) {
+            let joined = ServerFrame::Joined {
+                user: seat.entry.clone(),
+                room: Some(room.name.clone()),
+            };
+            room.publish(&joined, None);
+        }
+        room.members.insert((me, seat.id), seat);
+    }
+    room
+}
+
+/// Announces a moderation action to the room and applies it. A ban is
+/// not yet known to be stored (on another node, not yet known here at
+/// all), so a join meanwhile cannot find it missing from the database.
+fn apply(state: &mut State, key: &str, account: &str, action: Action, announcement: &ServerFrame) {
+    let pair = (key.to_owned(), account.to_owned());
+    if let Some(target) = state.rooms.get(key) {
+        target.publish(announcement, None);
+    }
+    match action {
+        Action::Kick | Action::Ban => {
+            if action == Action::Ban {
+                state.bans.insert(pair, false);
+            }
+            let leave = if action == Action::Ban {
+                LeaveReason::Banned
+            } else {
+                LeaveReason::Kicked
+            };
+            if let Some(target) = state.rooms.get_mut(key) {
+                target.remove_account(account, leave);
+                if target.members.is_empty() {
+                    state.rooms.remove(key);
+                }
+            }
+        }
+        Action::Unban => {
+            state.bans.remove(&pair);
+        }
+        Action::Mute => {
+            state.mutes.insert(pair);
+        }
+        Action::Unmute => {
+            state.mutes.remove(&pair);
+        }
+        Action::Op => {
+            if let Some(target) = state.rooms.get_mut(key)
+                && !target.operators.contains(&pair.1)
+            {
+                target.operators.push(pair.1);
+            }
+        }
+        Action::Deop => {
+            if let Some(target) = state.rooms.get_mut(key) {
+                target.operators.retain(|op| *op != account);
+            }
+        }
+        Action::Disable | Action::Enable | Action::Delete => {}
     }
 }
 
@@ -630,7 +855,7 @@ mod tests {
             Seat {
                 id,
                 entry,
-                outbox,
+                outbox: Some(outbox),
                 kick,
             },
             inbox,
@@ -662,7 +887,7 @@ mod tests {
 
     #[test]
     fn operators_kick_ban_and_mute() {
-        let rooms = Rooms::new(10, 10);
+        let rooms = Rooms::new(10, 10, None);
         let (alice, mut alice_in) = seat(1, "alice");
         let (bob, mut bob_in) = seat(2, "bob");
         let (carol, mut carol_in) = seat(3, "carol");
@@ -808,7 +1033,7 @@ mod tests {
 
     #[test]
     fn join_say_topic_part() {
-        let rooms = Rooms::new(2, 10);
+        let rooms = Rooms::new(2, 10, None);
         let (alice, mut alice_in) = seat(1, "alice");
         let (bob, mut bob_in) = seat(2, "bob");
         let joined = rooms.join(&room("#Rust"), alice).unwrap();
@@ -863,7 +1088,7 @@ mod tests {
 
     #[test]
     fn limits_per_session_and_overall() {
-        let rooms = Rooms::new(2, 3);
+        let rooms = Rooms::new(2, 3, None);
         let (alice, _alice_in) = seat(1, "alice");
         rooms.join(&room("#a"), alice.clone()).unwrap();
         rooms.join(&room("#b"), alice.clone()).unwrap();

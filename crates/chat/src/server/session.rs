@@ -304,13 +304,9 @@ async fn member<R, W>(
     W: FrameSink + Send + 'static,
 {
     let kick = Kick::default();
-    let joined = shared.room.join(
-        &user.name,
-        user.udp,
-        user.key.clone(),
-        kick.clone(),
-        shared.config.sessions_per_user,
-    );
+    let joined = shared
+        .room
+        .join(&user.name, user.udp, user.key.clone(), kick.clone());
     let udp = user
         .udp
         .map_or_else(|| "none".into(), |udp| udp.to_string());
@@ -324,7 +320,13 @@ async fn member<R, W>(
         registered: user.registered,
         admin: user.admin,
     };
-    for line in encode(&welcome).into_iter().chain(joined.snapshot) {
+    let status = shared.status();
+    let status = status.as_ref().and_then(|frame| encode(frame).ok());
+    for line in encode(&welcome)
+        .into_iter()
+        .chain(joined.snapshot)
+        .chain(status)
+    {
         let _ = replies.try_send(line);
     }
     let writing = tokio::spawn(write_member(
@@ -347,7 +349,7 @@ async fn member<R, W>(
                 addr: user.udp,
                 key: user.key.clone(),
             },
-            outbox: replies.clone(),
+            outbox: Some(replies.clone()),
             kick: kick.clone(),
         },
         replies,

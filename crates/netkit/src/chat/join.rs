@@ -566,6 +566,7 @@ fn render(event: Event, show_unverified: bool) -> Option<String> {
             shown
         }
         Event::Users(_) => return None,
+        Event::Status { text, .. } => format!("* {}", clean(&text)),
         Event::Error { code, text } => format!("! {} ({code})", clean(&text)),
         Event::Closed { .. } => return None,
     })

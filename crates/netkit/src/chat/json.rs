@@ -109,6 +109,9 @@ pub fn event(event: &Event) -> Option<Value> {
                 .collect::<Vec<_>>(),
         }),
         Event::Users(_) => return None,
+        Event::Status { cluster, text } => {
+            json!({"type": "status", "cluster": cluster, "text": text})
+        }
         Event::Error { code, text } => json!({"type": "error", "code": code, "text": text}),
         Event::Closed { code, text } => json!({"type": "closed", "code": code, "text": text}),
     })

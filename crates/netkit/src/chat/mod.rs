@@ -27,8 +27,10 @@ Examples:
   netkit chat serve --bind 0.0.0.0:5000 --db /var/lib/chat.sqlite3
   netkit chat serve --db postgres://chat@127.0.0.1:5432/chat   PGPASSWORD or ~/.pgpass
   netkit chat serve --self-signed                TLS with a throwaway certificate
-  netkit chat serve --tls-cert cert.pem --tls-key key.pem")]
-    Serve(serve::ServeArgs),
+  netkit chat serve --tls-cert cert.pem --tls-key key.pem
+  netkit chat serve --db postgres://chat@127.0.0.1/chat --bus redis://127.0.0.1:6379
+                                                 one node of a cluster; NETKIT_REDIS_PASSWORD")]
+    Serve(Box<serve::ServeArgs>),
     /// Join a chat server: type to talk, #ls lists users, @name: text sends
     /// a direct message, #quit leaves
     #[command(after_help = "\
@@ -93,7 +95,7 @@ impl ChatCommand {
 
 pub async fn run(command: ChatCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ChatCommand::Serve(args) => serve::run(args).await,
+        ChatCommand::Serve(args) => serve::run(*args).await,
         ChatCommand::Join(args) => join::run(args).await,
         // Administration blocks on its database (PostgreSQL's queries run
         // on this runtime), so it runs off the runtime's threads.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use chat::bus::Bus;
 use chat::history::{Retention, SqliteHistory};
 use chat::postgres::Postgres;
 use chat::rate::RateConfig;
@@ -30,6 +31,16 @@ pub struct ServeArgs {
     /// socket; the password from PGPASSWORD or ~/.pgpass, never the URL)
     #[arg(long, value_name = "FILE|URL", default_value = "chat.sqlite3")]
     db: Db,
+    /// Join a cluster of chat nodes over Redis: redis://HOST:PORT[/DB]
+    /// (loopback only) or rediss://HOST:PORT[/DB] (TLS); the password from
+    /// NETKIT_REDIS_PASSWORD or REDISCLI_AUTH, never the URL. Needs
+    /// --db postgres://, which the nodes share
+    #[arg(long, value_name = "URL")]
+    bus: Option<String>,
+    /// With --bus: how long a node may be silent before its users are
+    /// announced as gone on the others
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    presence: Duration,
     #[command(flatten)]
     tls: TlsArgs,
     /// Close connections that have not logged in within this time
@@ -114,6 +125,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.rate.is_finite() && args.rate > 0.0,
         "--rate must be a positive number of frames per second"
     );
+    if args.bus.is_some() && matches!(args.db, Db::Sqlite(_)) {
+        eprintln!(
+            "netkit: --bus needs --db postgres://…: the nodes of a cluster must share \
+             their accounts, bans and history, and an SQLite file is one machine's"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if args.presence < Duration::from_millis(100) {
+        eprintln!("netkit: --presence must be at least 100ms");
+        return Ok(ExitCode::from(2));
+    }
     let shutdown = Shutdown::install(&args.grace)?;
     let identity = args.tls.identity();
     let tls = match &identity {
@@ -151,6 +173,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sessions_per_user: args.sessions_per_user as usize,
         tls: tls.clone(),
         web: args.web,
+        presence: args.presence,
+    };
+    // The bus first: a URL it refuses is found before anything else.
+    let bus = match &args.bus {
+        Some(url) => {
+            let bus = Bus::connect(url, args.presence).await?;
+            info!(bus = bus.shown(), node = bus.node(), "joined the cluster");
+            Some(bus)
+        }
+        None => None,
     };
     let bound = match &args.db {
         Db::Sqlite(path) => {
@@ -161,7 +193,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Db::Postgres(url) => {
             let postgres = Postgres::connect(url).await?;
             info!(db = postgres.shown(), "accounts and history in PostgreSQL");
-            Server::bind_stored(args.bind, config, postgres.clone(), postgres).await
+            match bus {
+                None => Server::bind_stored(args.bind, config, postgres.clone(), postgres).await,
+                Some(bus) => {
+                    Server::bind_cluster(args.bind, config, postgres.clone(), postgres, bus).await
+                }
+            }
         }
     };
     let server = bound.with_context(|| format!("cannot start the chat server on {}", args.bind))?;
