@@ -91,6 +91,10 @@ fn forged_and_replayed_direct_messages_are_rejected() {
     };
     expect_script("ready");
     let mut alice = Member::register(&addr, "alice", "alice password");
+    // Alice's key reaches bob and dave over TCP, the datagrams over UDP:
+    // only once they know her can they judge her captured message.
+    bob.expect("* alice joined");
+    dave.expect("* alice joined");
     expect_script("roster");
     alice.send("@carol: for carol only");
     expect_script("verified alice for carol only");
