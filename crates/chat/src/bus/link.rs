@@ -40,12 +40,18 @@ const LAST_RETRY: Duration = Duration::from_secs(5);
 /// Arrivals waiting for the server before the link stops reading.
 const ARRIVALS: usize = 4096;
 
+/// The node's own events waiting for Redis. Past this (a Redis that
+/// accepts but answers slowly) new events are dropped and counted in the
+/// log, rather than growing memory without bound; the other nodes see the
+/// gap in the sequence numbers.
+const OUTGOING: usize = 65_536;
+
 /// A node's membership in a cluster, connected but not yet running.
 #[derive(Debug)]
 pub struct Bus {
     link: Link,
     uplink: Uplink,
-    outgoing: mpsc::UnboundedReceiver<Event>,
+    outgoing: mpsc::Receiver<Event>,
 }
 
 /// The connection to Redis.
@@ -74,12 +80,25 @@ pub enum Arrival {
 /// Where the server's parts hand the node's events to the link; sending
 /// never blocks, so it may be done under the rooms' locks, in their order.
 #[derive(Debug, Clone)]
-pub struct Uplink(mpsc::UnboundedSender<Event>);
+pub struct Uplink(mpsc::Sender<Event>);
 
 impl Uplink {
     pub fn send(&self, event: Event) {
-        // Gone only when the server is stopping.
-        let _ = self.0.send(event);
+        match self.0.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let dropped = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped,
+                        "the bus is not keeping up: events not sent to the other nodes"
+                    );
+                }
+            }
+            // Gone only when the server is stopping.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 }
 
@@ -107,7 +126,7 @@ impl Bus {
             .await
             .map_err(|err| unavailable(err.to_string()))?
             .ok_or_else(|| unavailable(format!("all {MOST_NODES} node numbers are taken")))?;
-        let (uplink, outgoing) = mpsc::unbounded_channel();
+        let (uplink, outgoing) = mpsc::channel(OUTGOING);
         Ok(Self {
             link: Link {
                 target,
@@ -179,7 +198,7 @@ async fn claim(
 impl Link {
     async fn run(
         self,
-        mut outgoing: mpsc::UnboundedReceiver<Event>,
+        mut outgoing: mpsc::Receiver<Event>,
         arrive: mpsc::Sender<Arrival>,
         shutdown: CancellationToken,
     ) {
@@ -265,7 +284,7 @@ impl Session<'_> {
     async fn serve(
         mut self,
         pubsub: redis::aio::PubSub,
-        outgoing: &mut mpsc::UnboundedReceiver<Event>,
+        outgoing: &mut mpsc::Receiver<Event>,
         arrive: &mpsc::Sender<Arrival>,
         shutdown: &CancellationToken,
     ) -> Result<(), String> {
