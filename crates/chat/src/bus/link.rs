@@ -323,7 +323,7 @@ impl Session<'_> {
                     let Some(message) = message else {
                         return Err("the subscription ended".into());
                     };
-                    let envelope: Envelope = match serde_json::from_slice(message.get_payload_bytes()) {
+                    let envelope = match Envelope::decode(message.get_payload_bytes()) {
                         Ok(envelope) => envelope,
                         Err(err) => {
                             debug!(%err, "unreadable bus message skipped");
@@ -361,7 +361,7 @@ impl Session<'_> {
                 seq: *self.seq,
                 event,
             };
-            let Ok(payload) = serde_json::to_vec(&envelope) else {
+            let Ok(payload) = envelope.encode() else {
                 continue;
             };
             pipe.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();

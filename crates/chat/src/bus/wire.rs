@@ -20,11 +20,24 @@ pub fn node_of(id: SessionId) -> u16 {
 }
 
 /// One bus message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub node: u16,
     pub seq: u64,
     pub event: Event,
+}
+
+impl Envelope {
+    /// Reads a message from the channel, as any node (or anyone else who
+    /// can publish to this Redis) put it there.
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The message as it goes on the channel.
+    pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
 }
 
 /// A session as other nodes list it.
@@ -130,10 +143,34 @@ mod tests {
                 room: Some("#rust".into()),
             },
         };
-        let json = serde_json::to_string(&envelope).unwrap();
+        let json = String::from_utf8(envelope.encode().unwrap()).unwrap();
         assert!(json.contains(r#""op":"said""#), "{json}");
-        let back: Envelope = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.event, envelope.event);
+        let back = Envelope::decode(json.as_bytes()).unwrap();
+        assert_eq!(back, envelope);
         assert_eq!(node_of((7 << NODE_SHIFT) | 5), 7);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(envelope) = Envelope::decode(&bytes) {
+                let again = Envelope::decode(&envelope.encode().unwrap()).unwrap();
+                proptest::prop_assert_eq!(again, envelope);
+            }
+        }
+
+        #[test]
+        fn said_events_survive_the_channel(
+            node in 1u16..1024,
+            seq: u64,
+            id: u64,
+            time: u64,
+            from in "\\PC{1,32}",
+            text in "\\PC{0,200}",
+            room in proptest::option::of("#\\PC{1,20}"),
+        ) {
+            let envelope = Envelope { node, seq, event: Event::Said { id, time, from, text, room } };
+            proptest::prop_assert_eq!(Envelope::decode(&envelope.encode().unwrap()).unwrap(), envelope);
+        }
     }
 }
