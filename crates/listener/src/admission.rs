@@ -500,13 +500,17 @@ mod tests {
         SocketAddr::new(ip.parse().unwrap(), 40000)
     }
 
+    /// A newcomer from `ip` through both checks: `None` if refused a slot.
+    async fn newcomer(
+        admission: &Admission,
+        ip: &str,
+        shutdown: &CancellationToken,
+    ) -> Option<Connection> {
+        admission.arrive(peer(ip)).unwrap().admit(shutdown).await
+    }
+
     async fn served(admission: &Admission, ip: &str, shutdown: &CancellationToken) -> Connection {
-        admission
-            .arrive(peer(ip))
-            .unwrap()
-            .admit(shutdown)
-            .await
-            .unwrap()
+        newcomer(admission, ip, shutdown).await.unwrap()
     }
 
     fn limits(max_connections: usize, max_per_client: usize) -> Limits {
@@ -540,11 +544,7 @@ mod tests {
         drop(first.busy());
         drop(second.busy());
         let _working = first.busy();
-        let third = admission
-            .arrive(peer("10.0.0.3"))
-            .unwrap()
-            .admit(&shutdown)
-            .await;
+        let third = newcomer(&admission, "10.0.0.3", &shutdown).await;
         assert!(third.is_some());
         assert!(!first.is_reclaimed(), "a request came in on it");
         assert!(second.is_reclaimed());
@@ -579,11 +579,7 @@ mod tests {
         newer.idle();
         older.idle();
         newer.idle();
-        let third = admission
-            .arrive(peer("10.0.0.3"))
-            .unwrap()
-            .admit(&shutdown)
-            .await;
+        let third = newcomer(&admission, "10.0.0.3", &shutdown).await;
         assert!(third.is_some());
         assert!(older.closing().is_cancelled(), "idle the longest");
         assert!(older.is_reclaimed());
@@ -597,11 +593,7 @@ mod tests {
         let shutdown = CancellationToken::new();
         let held = served(&admission, "10.0.0.1", &shutdown).await;
         let _busy = held.busy();
-        let refused = admission
-            .arrive(peer("10.0.0.2"))
-            .unwrap()
-            .admit(&shutdown)
-            .await;
+        let refused = newcomer(&admission, "10.0.0.2", &shutdown).await;
         assert!(refused.is_none());
         assert!(!held.closing().is_cancelled());
     }

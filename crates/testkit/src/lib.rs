@@ -25,6 +25,20 @@ use std::time::{Duration, Instant};
 /// How long a server may take to print its `listening on` lines.
 const STARTUP: Duration = Duration::from_secs(20);
 
+/// A fresh directory under the temp dir for one server a test runs
+/// (`netkit-KIND-PID-N`); the server's guard removes it.
+fn scratch_dir(kind: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "netkit-{kind}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("create {}: {err}", dir.display()));
+    dir
+}
+
 pub fn in_ci() -> bool {
     matches!(
         std::env::var("CI").as_deref(),

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The superuser the cluster is made with, and its password.
 pub const USER: &str = "netkit";
@@ -51,13 +50,7 @@ impl Postgres {
             );
             return None;
         };
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "netkit-pg-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create the PostgreSQL directory");
+        let dir = crate::scratch_dir("pg");
         let mut postgres = Postgres { dir, bin, port: 0 };
         postgres.give_away(&postgres.dir);
         let pwfile = postgres.dir.join("pwfile");

@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long redis-server may take to answer PING.
@@ -35,13 +34,7 @@ impl Redis {
             crate::skip_or_fail("redis-server is not installed (see .ci/apt-packages)");
             return None;
         }
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "netkit-redis-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create the Redis directory");
+        let dir = crate::scratch_dir("redis");
         let mut redis = Redis {
             dir,
             port: 0,
