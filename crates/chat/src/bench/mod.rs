@@ -41,7 +41,10 @@ pub const KEEPS_UP_P99: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    pub server: SocketAddr,
+    /// The servers to load: clients are spread over them round-robin (a
+    /// cluster's nodes), and latency is still measured on this process's
+    /// one clock.
+    pub servers: Vec<SocketAddr>,
     pub protocol: Protocol,
     pub clients: usize,
     /// Messages per second per client, one step per rate, stopping after
@@ -53,8 +56,37 @@ pub struct BenchConfig {
     pub warmup: Duration,
     /// User names are this prefix and a number.
     pub prefix: String,
-    /// The server process, for its resident memory.
-    pub server_pid: Option<u32>,
+    /// The server processes, for their memory and CPU; found from the
+    /// first server's port when empty.
+    pub server_pids: Vec<u32>,
+    /// Other processes whose memory and CPU are reported beside the
+    /// servers' but not counted in their total (a cluster's Redis).
+    pub watched: Vec<Watched>,
+}
+
+/// A process reported beside the servers, by a name of the caller's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub name: String,
+    pub pid: u32,
+}
+
+/// One process's memory at the end of a step and CPU during it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessUsage {
+    pub name: String,
+    pub pid: u32,
+    pub rss_kib: Option<u64>,
+    pub cpu: Option<Duration>,
+}
+
+impl ProcessUsage {
+    /// CPU time per delivered message, the cost a node or the bus adds to
+    /// each delivery.
+    pub fn cpu_per_delivery(&self, delivered: u64) -> Option<Duration> {
+        let cpu = self.cpu?;
+        (delivered > 0).then(|| cpu.div_f64(delivered as f64))
+    }
 }
 
 /// What one step measured.
@@ -72,9 +104,13 @@ pub struct StepReport {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// Every server's resident memory, summed.
     pub server_rss_kib: Option<u64>,
-    /// CPU time the server used during the measured window.
+    /// CPU time every server used during the measured window, summed.
     pub server_cpu: Option<Duration>,
+    /// Each server (named `server`, `server 2`, ...), then each watched
+    /// process.
+    pub processes: Vec<ProcessUsage>,
 }
 
 impl StepReport {
@@ -170,9 +206,17 @@ pub async fn run(
         clients: config.clients,
         took: started.elapsed(),
     });
-    let pid = config
-        .server_pid
-        .or_else(|| find_listener_pid(config.server));
+    let servers = if config.server_pids.is_empty() {
+        config
+            .servers
+            .first()
+            .and_then(|server| find_listener_pid(*server))
+            .into_iter()
+            .collect()
+    } else {
+        config.server_pids.clone()
+    };
+    let processes = process_names(&servers, &config.watched);
 
     let mut reports = Vec::new();
     for &rate in &config.rates {
@@ -182,11 +226,11 @@ pub async fn run(
         tally.delivered.store(0, Ordering::Relaxed);
         tally.latencies.lock().expect("not poisoned").clear();
         let window = Instant::now();
-        let cpu_before = pid.and_then(cpu_time);
+        let cpu_before: Vec<_> = processes.iter().map(|(_, pid)| cpu_time(*pid)).collect();
         tally.measuring.store(true, Ordering::Release);
         sleep(config.duration).await;
         tally.measuring.store(false, Ordering::Release);
-        let cpu_after = pid.and_then(cpu_time);
+        let cpu_after: Vec<_> = processes.iter().map(|(_, pid)| cpu_time(*pid)).collect();
         let measured = window.elapsed();
         let sent = tally.sent.load(Ordering::Relaxed);
         let mut latencies = std::mem::take(&mut *tally.latencies.lock().expect("not poisoned"));
@@ -206,10 +250,26 @@ pub async fn run(
             p50: at(0.50),
             p99: at(0.99),
             max: at(1.0),
-            server_rss_kib: pid.and_then(resident_kib),
-            server_cpu: cpu_after
-                .zip(cpu_before)
-                .map(|(after, before)| after.saturating_sub(before)),
+            server_rss_kib: None,
+            server_cpu: None,
+            processes: processes
+                .iter()
+                .zip(cpu_before.iter().zip(&cpu_after))
+                .map(|((name, pid), (before, after))| ProcessUsage {
+                    name: name.clone(),
+                    pid: *pid,
+                    rss_kib: resident_kib(*pid),
+                    cpu: after
+                        .zip(*before)
+                        .map(|(after, before)| after.saturating_sub(before)),
+                })
+                .collect(),
+        };
+        let servers = &report.processes[..servers.len()];
+        let report = StepReport {
+            server_rss_kib: total(servers.iter().map(|usage| usage.rss_kib)),
+            server_cpu: total(servers.iter().map(|usage| usage.cpu)),
+            ..report
         };
         progress(Progress::Step(report.clone()));
         let keeps_up = report.keeps_up();
@@ -224,6 +284,35 @@ pub async fn run(
         tracing::warn!(%why, "the server closed a benchmark client");
     }
     Ok(reports)
+}
+
+/// The servers named `server`, `server 2`, ... then the watched
+/// processes by their own names, each with its pid.
+fn process_names(servers: &[u32], watched: &[Watched]) -> Vec<(String, u32)> {
+    let servers = servers.iter().enumerate().map(|(index, pid)| {
+        let name = match index {
+            0 => "server".to_string(),
+            n => format!("server {}", n + 1),
+        };
+        (name, *pid)
+    });
+    servers
+        .chain(watched.iter().map(|w| (w.name.clone(), w.pid)))
+        .collect()
+}
+
+/// The sum, when every part is known (a total missing a part would
+/// understate it), and there is at least one.
+fn total<T: std::iter::Sum<T>>(parts: impl Iterator<Item = Option<T>>) -> Option<T> {
+    let parts: Option<Vec<T>> = parts.collect();
+    parts
+        .filter(|parts| !parts.is_empty())
+        .map(|parts| parts.into_iter().sum())
+}
+
+/// The server client `index` connects to: round-robin over `servers`.
+fn server_for(servers: &[SocketAddr], index: usize) -> SocketAddr {
+    servers[index % servers.len()]
 }
 
 /// Connects client `index`. To a server on 127.0.0.0/8 each client comes
@@ -262,7 +351,8 @@ struct Client {
 
 impl Client {
     async fn join(&self) -> Result<(TcpStream, LineBuffer), WireError> {
-        let mut stream = connect(self.config.server, self.index).await?;
+        let server = server_for(&self.config.servers, self.index);
+        let mut stream = connect(server, self.index).await?;
         stream.set_nodelay(true)?;
         let mut lines = LineBuffer::new();
         self.config
@@ -406,5 +496,51 @@ mod tests {
         );
         assert_eq!(spread_source(0), Ipv4Addr::new(127, 100, 0, 1));
         assert_eq!(spread_source(250), Ipv4Addr::new(127, 100, 1, 1));
+    }
+
+    #[test]
+    fn clients_are_spread_round_robin_over_the_servers() {
+        let servers: Vec<SocketAddr> = vec![
+            "127.0.0.1:1000".parse().unwrap(),
+            "127.0.0.1:2000".parse().unwrap(),
+        ];
+        let ports: Vec<u16> = (0..5).map(|i| server_for(&servers, i).port()).collect();
+        assert_eq!(ports, [1000, 2000, 1000, 2000, 1000]);
+    }
+
+    #[test]
+    fn servers_are_numbered_and_watched_processes_keep_their_names() {
+        let watched = [Watched {
+            name: "redis".into(),
+            pid: 30,
+        }];
+        let names = process_names(&[10, 20], &watched);
+        assert_eq!(
+            names,
+            [
+                ("server".to_string(), 10),
+                ("server 2".to_string(), 20),
+                ("redis".to_string(), 30)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_total_needs_every_part() {
+        assert_eq!(total([Some(1u64), Some(2)].into_iter()), Some(3));
+        assert_eq!(total([Some(1u64), None].into_iter()), None);
+        assert_eq!(total(std::iter::empty::<Option<u64>>()), None);
+    }
+
+    #[test]
+    fn cpu_per_delivery_divides_by_what_was_delivered() {
+        let usage = ProcessUsage {
+            name: "server".into(),
+            pid: 1,
+            rss_kib: None,
+            cpu: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(usage.cpu_per_delivery(1000), Some(Duration::from_millis(1)));
+        assert_eq!(usage.cpu_per_delivery(0), None);
     }
 }

@@ -5,16 +5,20 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use chat::Password;
-use chat::bench::{BenchConfig, KEEPS_UP_DELIVERY, KEEPS_UP_P99, Progress, Protocol, StepReport};
+use chat::bench::{
+    BenchConfig, KEEPS_UP_DELIVERY, KEEPS_UP_P99, ProcessUsage, Progress, Protocol, StepReport,
+    Watched,
+};
 use clap::Args;
 
 use crate::duration;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The server to load, as HOST:PORT
-    #[arg(long, value_name = "HOST:PORT")]
-    server: String,
+    /// The server to load, as HOST:PORT; repeat it for a cluster's nodes,
+    /// and clients are spread over them round-robin
+    #[arg(long, value_name = "HOST:PORT", required = true)]
+    server: Vec<String>,
     /// Speak IRC (NICK, USER, JOIN, PRIVMSG, PING/PONG) instead of netkit's protocol
     #[arg(long)]
     irc: bool,
@@ -42,9 +46,30 @@ pub struct BenchArgs {
     /// User names are this prefix and a number
     #[arg(long, value_name = "PREFIX", default_value = "bench")]
     prefix: String,
-    /// The server's process id, for its memory (found from the port if not given)
+    /// A server's process id, for its memory and CPU (found from the port
+    /// if not given); repeat it for each node, and the total is theirs
     #[arg(long, value_name = "PID")]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// Another process to report beside the servers, not in their total
+    /// (a cluster's Redis: `--watch redis=PID`)
+    #[arg(long, value_name = "NAME=PID", value_parser = parse_watched)]
+    watch: Vec<Watched>,
+}
+
+fn parse_watched(text: &str) -> Result<Watched, String> {
+    let (name, pid) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PID, got {text:?}"))?;
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("{pid:?} is not a process id"))?;
+    if name.is_empty() {
+        return Err("the name before = is empty".into());
+    }
+    Ok(Watched {
+        name: name.into(),
+        pid,
+    })
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -52,11 +77,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.rate.iter().all(|rate| rate.is_finite() && *rate > 0.0),
         "--rate takes positive numbers of messages per second"
     );
-    let server = chat::client::resolve(&args.server)
-        .await?
-        .into_iter()
-        .next()
-        .context("no address")?;
+    let mut servers = Vec::new();
+    for server in &args.server {
+        let address = chat::client::resolve(server)
+            .await?
+            .into_iter()
+            .next()
+            .with_context(|| format!("{server} has no address"))?;
+        servers.push(address);
+    }
+    let server = servers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let protocol = if args.irc {
         Protocol::Irc {
             channel: args.channel.clone(),
@@ -74,14 +108,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let config = BenchConfig {
-        server,
+        servers,
         protocol,
         clients: args.clients as usize,
         rates: args.rate.clone(),
         duration: args.duration,
         warmup: args.warmup,
         prefix: args.prefix.clone(),
-        server_pid: args.server_pid,
+        server_pids: args.server_pid.clone(),
+        watched: args.watch.clone(),
     };
     let kind = if args.irc { "irc" } else { "netkit" };
     println!(
@@ -97,7 +132,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Progress::Joined { clients, took } => {
             println!("{clients} clients joined in {:.1} s", took.as_secs_f64());
         }
-        Progress::Step(report) => println!("{}", line(&report)),
+        Progress::Step(report) => {
+            println!("{}", line(&report));
+            // One server alone is already on the step's line.
+            if report.processes.len() > 1 {
+                for usage in &report.processes {
+                    println!("  {}", process_line(usage, &report));
+                }
+            }
+        }
     })
     .await
     .with_context(|| format!("benchmark against {server} failed"))?;
@@ -134,6 +177,23 @@ fn cpu(report: &StepReport) -> String {
     }
 }
 
+/// One process of several: `NAME (pid P): rss X MiB, cpu Y% (Z µs per delivered)`.
+fn process_line(usage: &ProcessUsage, report: &StepReport) -> String {
+    let rss = usage.rss_kib.map_or_else(
+        || "n/a".into(),
+        |kib| format!("{:.1} MiB", kib as f64 / 1024.0),
+    );
+    let cpu = match (usage.cpu, usage.cpu_per_delivery(report.delivered)) {
+        (Some(cpu), Some(each)) => format!(
+            "{:.0}% ({:.2} µs per delivered)",
+            cpu.as_secs_f64() / report.measured.as_secs_f64() * 100.0,
+            each.as_secs_f64() * 1e6
+        ),
+        _ => "n/a".into(),
+    };
+    format!("{} (pid {}): rss {rss}, cpu {cpu}", usage.name, usage.pid)
+}
+
 fn rss(report: &StepReport) -> String {
     report.server_rss_kib.map_or_else(
         || "n/a".into(),
@@ -166,4 +226,23 @@ fn line(report: &StepReport) -> String {
 
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watched_process_is_a_name_and_a_pid() {
+        assert_eq!(
+            parse_watched("redis=42"),
+            Ok(Watched {
+                name: "redis".into(),
+                pid: 42
+            })
+        );
+        assert!(parse_watched("redis").is_err());
+        assert!(parse_watched("=42").is_err());
+        assert!(parse_watched("redis=x").is_err());
+    }
 }
