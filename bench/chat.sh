@@ -17,8 +17,10 @@
 #
 #   bench/chat.sh                      # full run
 #   CLIENTS=200 RATES=1,2 bench/chat.sh
+#   bench/chat.sh --cluster            # one node against two (bench/chat-cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --cluster ]; then exec bench/chat-cluster.sh; fi
 
 CLIENTS=${CLIENTS:-1000}
 RATES=${RATES:-0.1,0.2,0.3,0.5,0.7,1,1.25,1.5,2,2.5,3,4,5}
