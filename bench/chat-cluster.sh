@@ -164,7 +164,12 @@ if b1 and b2:
     n1 = sum(v for k, v in b1[4].items() if k.startswith("server"))
     n2 = sum(v for k, v in b2[4].items() if k.startswith("server"))
     r1, r2 = b1[4].get("redis", 0.0), b2[4].get("redis", 0.0)
-    k = n2 - n1
+    # A further node cannot make the others cheaper: a negative slope is
+    # measurement noise, and taken as zero (so is a falling Redis cost).
+    k = max(n2 - n1, 0.0)
+    r2 = max(r2, r1)
+    if k == 0.0:
+        print(f"(two nodes measured {n2:.2f} µs against {n1:.2f}: the slope is within noise, taken as 0)")
     print(f"model: node CPU per delivered = {n1:.2f} µs + {k:.2f} µs per extra node; Redis {r1:.2f} µs at 1 node, {r2:.2f} µs at 2")
     print("projection, each node on its own core, clients spread evenly, Redis on its own core:")
     for nodes in (1, 2, 4, 8, 16):
