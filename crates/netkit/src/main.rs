@@ -16,6 +16,7 @@ mod ping;
 mod prompt;
 mod proxy;
 mod serve;
+mod size;
 mod udping;
 mod upper;
 mod web;

@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 use proxy::{AccessRecord, Config, ForwardedFor, Hierarchy, IpNet, Proxy, PurgeError};
 use tokio::sync::mpsc;
 
-use crate::duration;
 use crate::serve::{GraceArgs, LimitArgs, LogArgs, LogFormat, Shutdown};
+use crate::{duration, size};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8888";
 /// The longest an access log line waits to be written.
@@ -89,19 +89,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Disk space for the cache; least recently used entries go first
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = size::parse)]
     cache_size: u64,
     /// Larger responses are passed through without being cached
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = size::parse)]
     max_object_size: u64,
     /// Memory for the bodies of hot small objects (0 turns the memory tier off)
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = size::parse)]
     memory_size: u64,
     /// Largest body kept in memory
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = size::parse)]
     memory_object_size: u64,
     /// Request bodies larger than this get 413
-    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = size::parse)]
     max_body: u64,
     /// Time allowed to connect to an origin (then 504)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
@@ -337,51 +337,4 @@ fn default_cache_dir() -> anyhow::Result<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .context("neither XDG_CACHE_HOME nor HOME is set: give --cache-dir")?;
     Ok(base.join("netkit-proxy-cache"))
-}
-
-/// `1GiB`, `64MiB`, `512k`, `1.5G`, `4096`: bytes, in powers of 1024.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` (use B, KiB, MiB, GiB or TiB)"
-            ));
-        }
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (examples: 4096, 512KiB, 64MiB, 1GiB)"))?;
-    if !value.is_finite() || value < 0.0 || value * scale as f64 > u64::MAX as f64 {
-        return Err(format!("`{text}` is not a size that fits"));
-    }
-    Ok((value * scale as f64) as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("512k"), Ok(512 << 10));
-        assert_eq!(parse_size("1.5M"), Ok(3 << 19));
-        assert_eq!(parse_size("0"), Ok(0));
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("5 parsecs").is_err());
-    }
 }

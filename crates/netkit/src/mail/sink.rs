@@ -69,7 +69,7 @@ pub struct SinkArgs {
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     no_tls: bool,
     /// Largest message accepted, e.g. 32M, 1G (advertised as SIZE)
-    #[arg(long, value_name = "BYTES", default_value = "32M", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", default_value = "32M", value_parser = crate::size::parse)]
     max_size: u64,
     /// Name in the greeting and Received headers
     #[arg(long, value_name = "NAME", default_value = "localhost", value_parser = parse_hostname)]
@@ -269,27 +269,9 @@ fn parse_hostname(text: &str) -> Result<String, String> {
     }
 }
 
-/// `1048576`, `512K`, `32M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let upper = text.trim().to_ascii_uppercase();
-    let upper = upper.trim_end_matches("IB").trim_end_matches('B');
-    let (number, scale) = match upper.chars().last() {
-        Some('K') => (&upper[..upper.len() - 1], 1u64 << 10),
-        Some('M') => (&upper[..upper.len() - 1], 1 << 20),
-        Some('G') => (&upper[..upper.len() - 1], 1 << 30),
-        _ => (upper, 1),
-    };
-    number
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .ok_or_else(|| format!("`{text}` is not a size (examples: 1048576, 512K, 32M, 1G)"))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{parse_hostname, parse_size};
+    use super::parse_hostname;
 
     #[test]
     fn hostnames() {
@@ -300,15 +282,5 @@ mod tests {
         assert!(parse_hostname("").is_err());
         assert!(parse_hostname("a b").is_err());
         assert!(parse_hostname("a\r\n250 injected").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1000"), Ok(1000));
-        assert_eq!(parse_size("512K"), Ok(512 * 1024));
-        assert_eq!(parse_size("32M"), Ok(32 << 20));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("-1M").is_err());
     }
 }

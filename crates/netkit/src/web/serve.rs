@@ -134,7 +134,7 @@ pub struct ServeArgs {
     #[arg(long)]
     overwrite: bool,
     /// The largest upload request taken (e.g. 512K, 100M, 2G)
-    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = crate::proxy::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = crate::size::parse)]
     max_upload_size: u64,
     #[command(flatten)]
     grace: GraceArgs,

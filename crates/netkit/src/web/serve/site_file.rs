@@ -221,7 +221,7 @@ fn merge(
     take!(max_upload_size, args.max_upload_size, |size: Spanned<
         String,
     >| {
-        crate::proxy::parse_size(size.get_ref()).map_err(|err| source.error(&size.span(), err))
+        crate::size::parse(size.get_ref()).map_err(|err| source.error(&size.span(), err))
     });
     path_rules(file.path, source)
 }
