@@ -130,11 +130,7 @@ impl Inbox {
                 let stored = std::mem::take(&mut batch);
                 let inbox = inbox.clone();
                 let added = tokio::task::spawn_blocking(move || {
-                    let arrivals = stored
-                        .iter()
-                        .map(|s| (s.path.clone(), s.recipients.clone()))
-                        .collect::<Vec<_>>();
-                    let result = inbox.add(&arrivals);
+                    let result = inbox.add(&stored);
                     for s in stored {
                         let _ = s.done.send(());
                     }
@@ -151,11 +147,13 @@ impl Inbox {
         tx
     }
 
-    /// Indexes messages just stored: (path, envelope recipients).
-    pub fn add(&self, arrivals: &[(PathBuf, Vec<String>)]) -> Result<(), InboxError> {
+    /// Indexes messages just stored.
+    fn add(&self, arrivals: &[Stored]) -> Result<(), InboxError> {
         let mut records = Vec::with_capacity(arrivals.len());
-        for (path, recipients) in arrivals {
-            let Some(record) = self.record_at(path, recipients.clone()) else {
+        for arrival in arrivals {
+            let content = arrival.content.as_deref();
+            let Some(record) = self.record_at(&arrival.path, content, arrival.recipients.clone())
+            else {
                 continue;
             };
             records.push(record);
@@ -174,21 +172,34 @@ impl Inbox {
         self.prune()
     }
 
-    /// A row for the file at `path`; None if it is not a message file of
-    /// this Maildir or cannot be read.
-    fn record_at(&self, path: &Path, envelope_to: Vec<String>) -> Option<Record> {
+    /// A row for the file at `path` (whose bytes are `content`, if the
+    /// caller has them); None if it is not a message file of this Maildir
+    /// or cannot be read.
+    fn record_at(
+        &self,
+        path: &Path,
+        content: Option<&[u8]>,
+        envelope_to: Vec<String>,
+    ) -> Option<Record> {
         let relative = path.strip_prefix(&self.root).ok()?.to_str()?.to_owned();
         let name = path.file_name()?.to_str()?;
         let (id, read) = match name.split_once(":2,") {
             Some((id, flags)) => (id, relative.starts_with("cur/") && flags.contains('S')),
             None => (name, false),
         };
-        let raw = match std::fs::read(path) {
-            Ok(raw) => raw,
-            Err(err) => {
-                warn!(%err, path = %path.display(), "cannot read a stored message");
-                return None;
-            }
+        let from_file;
+        let raw = match content {
+            Some(content) => content,
+            None => match std::fs::read(path) {
+                Ok(bytes) => {
+                    from_file = bytes;
+                    &from_file[..]
+                }
+                Err(err) => {
+                    warn!(%err, path = %path.display(), "cannot read a stored message");
+                    return None;
+                }
+            },
         };
         let received = maildir::received_from_name(id).unwrap_or_else(|| {
             std::time::SystemTime::now()
@@ -202,7 +213,7 @@ impl Inbox {
             read,
             size: raw.len() as u64,
             envelope_to,
-            digest: parsed::digest(&raw),
+            digest: parsed::digest(raw),
         })
     }
 
@@ -238,7 +249,7 @@ impl Inbox {
                         .map_err(|e| self.index_error(e))?,
                     None => {
                         let path = self.root.join(&entry.file);
-                        if let Some(mut record) = self.record_at(&path, Vec::new()) {
+                        if let Some(mut record) = self.record_at(&path, None, Vec::new()) {
                             record.received = entry.received;
                             record.read = entry.read;
                             records.push(record);

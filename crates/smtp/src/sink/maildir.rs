@@ -31,12 +31,23 @@ type SyncRequest = oneshot::Sender<Result<(), io::ErrorKind>>;
 pub struct Maildir {
     root: PathBuf,
     hostname: String,
+    /// Part of every file name; read once, not a syscall per message.
+    pid: u32,
     counter: AtomicU64,
     /// `new/`, held open to be synced.
     new_dir: Arc<std::fs::File>,
     /// The group-commit task, started with the first message (inside the
     /// runtime).
     syncer: OnceLock<mpsc::UnboundedSender<SyncRequest>>,
+}
+
+/// A message made durable by [`Delivery::commit`].
+#[derive(Debug)]
+pub struct Committed {
+    /// Its file in `new/`.
+    pub path: PathBuf,
+    /// Its bytes, if it was small enough to be held in memory whole.
+    pub content: Option<Vec<u8>>,
 }
 
 /// A message being written; dropped without `commit`, it is removed.
@@ -66,6 +77,7 @@ impl Maildir {
         Ok(Self {
             root,
             hostname: hostname.replace(['/', ':'], "_"),
+            pid: std::process::id(),
             counter: AtomicU64::new(0),
             new_dir: Arc::new(new_dir),
             syncer: OnceLock::new(),
@@ -83,7 +95,7 @@ impl Maildir {
             "{}.M{}P{}Q{n}.{}",
             now.as_secs(),
             now.subsec_micros(),
-            std::process::id(),
+            self.pid,
             self.hostname
         );
         let tmp = self.root.join("tmp").join(&name);
@@ -136,11 +148,17 @@ impl Delivery {
         Ok(())
     }
 
-    /// Makes the message durable and visible; returns its path.
-    pub async fn commit(mut self) -> io::Result<PathBuf> {
+    /// Makes the message durable and visible.
+    pub async fn commit(mut self) -> io::Result<Committed> {
+        // A message that never outgrew the buffer is all in it: it is
+        // handed back so that whoever reads it next need not read the file.
+        let whole = self.file.is_none();
         let (tmp, new) = (self.tmp.clone(), self.new.clone());
         self.on_file(move |file, buffer| {
             file.write_all(buffer)?;
+            if !whole {
+                buffer.clear();
+            }
             file.sync_all()?;
             std::fs::rename(&tmp, &new)
         })
@@ -151,7 +169,10 @@ impl Delivery {
             .send(request)
             .map_err(|_| io::Error::other("the Maildir's sync task is gone"))?;
         match synced.await {
-            Ok(Ok(())) => Ok(self.new.clone()),
+            Ok(Ok(())) => Ok(Committed {
+                path: self.new.clone(),
+                content: whole.then(|| std::mem::take(&mut self.buffer)),
+            }),
             Ok(Err(kind)) => Err(io::Error::new(
                 kind,
                 "cannot sync the Maildir's new/ to disk",
@@ -227,8 +248,13 @@ mod tests {
                 for piece in body.chunks(1000) {
                     delivery.write(piece).await.unwrap();
                 }
-                let path = delivery.commit().await.unwrap();
-                (path, body)
+                let committed = delivery.commit().await.unwrap();
+                let in_memory = size < SPILL_AT;
+                assert_eq!(committed.content.is_some(), in_memory, "{size} bytes");
+                if let Some(content) = &committed.content {
+                    assert_eq!(content, &body);
+                }
+                (committed.path, body)
             }));
         }
         for store in stores {

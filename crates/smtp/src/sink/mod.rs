@@ -13,7 +13,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-pub use maildir::Maildir;
+pub use maildir::{Committed, Maildir};
 
 use crate::auth::Credentials;
 use crate::reply::ReplyCode;
@@ -72,6 +72,8 @@ pub struct SinkConfig {
 #[derive(Debug)]
 pub struct Stored {
     pub path: PathBuf,
+    /// The file's bytes, when the sink still held them all in memory.
+    pub content: Option<Vec<u8>>,
     /// The envelope: MAIL FROM (empty for the null path) and RCPT TO.
     pub from: String,
     pub recipients: Vec<String>,
@@ -101,13 +103,14 @@ impl SinkConfig {
     }
 
     /// Tells `on_stored` of a message and waits for its answer.
-    pub(crate) async fn announce(&self, path: &Path, from: &str, recipients: &[String]) {
+    pub(crate) async fn announce(&self, committed: Committed, from: &str, recipients: &[String]) {
         let Some(on_stored) = &self.on_stored else {
             return;
         };
         let (done, answered) = oneshot::channel();
         let stored = Stored {
-            path: path.to_owned(),
+            path: committed.path,
+            content: committed.content,
             from: from.to_owned(),
             recipients: recipients.to_vec(),
             done,

@@ -465,13 +465,14 @@ impl Session {
             return self.carry_on(Answer::CannotStore).await;
         };
         match delivery.commit().await {
-            Ok(path) => {
+            Ok(committed) => {
+                let path = committed.path.clone();
                 let id = path
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 info!(peer = %self.peer, from = %from, recipients = %recipients.join(","), size, path = %path.display(), "message stored");
-                self.config.announce(&path, &from, &recipients).await;
+                self.config.announce(committed, &from, &recipients).await;
                 let queued = Reply::enhanced(ReplyCode::OK, "2.0.0", &format!("OK queued as {id}"));
                 self.reply(&queued).await?;
             }
