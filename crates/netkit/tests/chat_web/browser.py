@@ -14,11 +14,12 @@ import sys
 import threading
 import time
 
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import chromium  # noqa: E402  (the tests' shared start-up)
 
 NETKIT, CHAT_ADDR, WEB_URL, WORK = sys.argv[1:5]
 WAIT = 30
@@ -30,26 +31,7 @@ def check(condition, message):
 
 
 def browser(name):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--window-size=1200,900",
-        f"--user-data-dir={os.path.join(WORK, 'profile-' + name)}",
-    ]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    log = os.path.join(WORK, f"chromedriver-{name}.log")
-    service = Service(executable_path="/usr/bin/chromedriver", log_output=log)
-    return webdriver.Chrome(options=options, service=service)
+    return chromium.start(WORK, name, console=True)
 
 
 class Page:

@@ -15,10 +15,11 @@ import sys
 import threading
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import chromium  # noqa: E402  (the tests' shared start-up)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMTP_HOST, SMTP_PORT, INBOX, WORK, SCENARIO = sys.argv[1:6]
@@ -56,29 +57,10 @@ def send(kind, remote):
 
 
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--window-size=1200,900",
-        # Keeps the sandboxed frame in the page's renderer so chromedriver
-        # sees its console (what CSP and the sandbox refused); the sandbox
-        # flags and the policy are enforced the same either way.
-        "--disable-features=IsolateSandboxedIframes",
-        f"--user-data-dir={os.path.join(WORK, 'profile')}",
-    ]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path="/usr/bin/chromedriver", log_output=os.path.join(WORK, "chromedriver.log"))
-    return webdriver.Chrome(options=options, service=service)
+    # Keeps the sandboxed frame in the page's renderer so chromedriver sees
+    # its console (what CSP and the sandbox refused); the sandbox flags and
+    # the policy are enforced the same either way.
+    return chromium.start(WORK, extra_flags=["--disable-features=IsolateSandboxedIframes"], console=True)
 
 
 def check(condition, message):

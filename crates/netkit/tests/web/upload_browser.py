@@ -10,38 +10,19 @@ On failure a screenshot and the page source are saved in WORK_DIR.
 import os
 import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import chromium  # noqa: E402  (the tests' shared start-up)
 
 LISTING, UPLOAD, WORK = sys.argv[1:4]
 WAIT = 30
 
 
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--window-size=1200,900",
-        f"--user-data-dir={os.path.join(WORK, 'profile')}",
-    ]:
-        options.add_argument(flag)
-    service = Service(
-        executable_path="/usr/bin/chromedriver",
-        log_output=os.path.join(WORK, "chromedriver.log"),
-    )
-    return webdriver.Chrome(options=options, service=service)
+    return chromium.start(WORK)
 
 
 def check(condition, message):
