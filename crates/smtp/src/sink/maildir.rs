@@ -171,7 +171,12 @@ impl Delivery {
         match synced.await {
             Ok(Ok(())) => Ok(Committed {
                 path: self.new.clone(),
-                content: whole.then(|| std::mem::take(&mut self.buffer)),
+                // Shrunk: it was reserved for the largest message kept in memory.
+                content: whole.then(|| {
+                    let mut content = std::mem::take(&mut self.buffer);
+                    content.shrink_to_fit();
+                    content
+                }),
             }),
             Ok(Err(kind)) => Err(io::Error::new(
                 kind,
