@@ -207,12 +207,10 @@ impl Index {
     }
 
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<Summary>> {
+        // Cached: the indexer asks for each message it has just added.
         self.connection
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM message WHERE id = ?1"),
-                [id],
-                summary,
-            )
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM message WHERE id = ?1"))?
+            .query_row([id], summary)
             .optional()
     }
 
