@@ -1,13 +1,15 @@
-//! The PostgreSQL store against a real server of the test's own, reached
-//! over its Unix socket: accounts, sanctions and history behave as they do
-//! in SQLite, the schema is migrated once and a newer one refused.
+//! One contract for each store trait, kept by both stores: SQLite in
+//! memory, and PostgreSQL on a real server of the test's own, reached over
+//! its Unix socket. PostgreSQL's schema is also migrated once and a newer
+//! one refused (SQLite's migrations are tested beside its code).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chat::history::SqliteHistory;
 use chat::history::{HistoryStore, Retention, Stored};
 use chat::name::Username;
 use chat::postgres::{Postgres, SCHEMA_VERSION};
-use chat::store::{AccountStore, Sanction, SanctionKind, StoreError};
+use chat::store::{AccountStore, Accounts, Sanction, SanctionKind, StoreError};
 
 /// The store's calls block on the runtime it connected from, so they are
 /// made from this thread, outside it.
@@ -20,12 +22,20 @@ fn name(text: &str) -> Username {
 }
 
 #[test]
-fn accounts_and_sanctions_as_in_sqlite() {
+fn sqlite_keeps_the_account_contract() {
+    accounts_and_sanctions(&Accounts::open_in_memory().unwrap());
+}
+
+#[test]
+fn postgres_keeps_the_account_contract() {
     let Some(server) = testkit::Postgres::start() else {
         return;
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let store = connect(&runtime, &server.socket_url()).unwrap();
+    accounts_and_sanctions(&connect(&runtime, &server.socket_url()).unwrap());
+}
+
+fn accounts_and_sanctions(store: &impl AccountStore) {
     store.register(&name("Alice"), "correct horse").unwrap();
     assert!(matches!(
         store.register(&name("aLiCe"), "another one"),
@@ -40,11 +50,20 @@ fn accounts_and_sanctions_as_in_sqlite() {
         Some("Alice")
     );
     assert_eq!(store.verify("alice", "wrong horse").unwrap(), None);
+    assert_eq!(store.verify("nobody", "correct horse").unwrap(), None);
+    let (_, hash) = store.lookup("alice").unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!hash.contains("correct horse"));
     assert!(store.set_password("alice", "battery staple").unwrap());
     assert!(!store.set_password("nobody", "battery staple").unwrap());
+    assert_eq!(store.verify("alice", "correct horse").unwrap(), None);
     assert!(store.verify("alice", "battery staple").unwrap().is_some());
 
     store.insert(&name("Bob"), "hash").unwrap();
+    assert_eq!(
+        store.standing("bob").unwrap(),
+        Some(("Bob".into(), Default::default()))
+    );
     assert!(store.set_disabled("BOB", true).unwrap());
     assert!(store.set_admin("bob", true).unwrap());
     assert!(!store.set_admin("nobody", true).unwrap());
@@ -126,12 +145,24 @@ fn message(id: u64, room: &str, time: u64) -> Stored {
 }
 
 #[test]
-fn history_pages_back_keeps_its_bounds_and_never_reuses_ids() {
+fn sqlite_keeps_the_history_contract() {
+    history_pages_back_keeps_its_bounds_and_never_reuses_ids(
+        &mut SqliteHistory::open_in_memory().unwrap(),
+    );
+}
+
+#[test]
+fn postgres_keeps_the_history_contract() {
     let Some(server) = testkit::Postgres::start() else {
         return;
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut store = connect(&runtime, &server.socket_url()).unwrap();
+    history_pages_back_keeps_its_bounds_and_never_reuses_ids(
+        &mut connect(&runtime, &server.socket_url()).unwrap(),
+    );
+}
+
+fn history_pages_back_keeps_its_bounds_and_never_reuses_ids(store: &mut impl HistoryStore) {
     assert_eq!(store.last_id().unwrap(), 0);
     let keep = Retention {
         per_room: 5,
@@ -142,6 +173,7 @@ fn history_pages_back_keeps_its_bounds_and_never_reuses_ids() {
     store.append(&batch, keep).unwrap();
     store.append(&[message(9, "#other", now)], keep).unwrap();
     let ids = |page: Vec<Stored>| page.iter().map(|m| m.id).collect::<Vec<_>>();
+    // Only the last five of #rust are kept, whatever the case asked.
     assert_eq!(
         ids(store.page("#RUST", None, 100).unwrap()),
         [4, 5, 6, 7, 8]
@@ -150,6 +182,7 @@ fn history_pages_back_keeps_its_bounds_and_never_reuses_ids() {
     assert!(store.page("#rust", Some(1), 10).unwrap().is_empty());
     assert_eq!(ids(store.page("#rust", Some(u64::MAX), 1).unwrap()), [8]);
     assert_eq!(store.page("#rust", None, 1).unwrap()[0], batch[7]);
+    // Too old is pruned too.
     store
         .append(&[message(10, "#old", now - 7_200_000)], keep)
         .unwrap();
