@@ -9,7 +9,7 @@ use chat::history::SqliteHistory;
 use chat::history::{HistoryStore, Retention, Stored};
 use chat::name::Username;
 use chat::postgres::{Postgres, SCHEMA_VERSION};
-use chat::store::{AccountStore, Accounts, Sanction, SanctionKind, StoreError};
+use chat::store::{AccountStore, Accounts, Sanction, SanctionKind, StoreError, StoredRoom};
 
 /// The store's calls block on the runtime it connected from, so they are
 /// made from this thread, outside it.
@@ -127,6 +127,69 @@ fn accounts_and_sanctions(store: &impl AccountStore) {
     );
 }
 
+#[test]
+fn sqlite_keeps_the_room_contract() {
+    rooms(&Accounts::open_in_memory().unwrap());
+}
+
+#[test]
+fn postgres_keeps_the_room_contract() {
+    let Some(server) = testkit::Postgres::start() else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    rooms(&connect(&runtime, &server.socket_url()).unwrap());
+}
+
+fn rooms(store: &impl AccountStore) {
+    assert!(store.rooms().unwrap().is_empty());
+    let rust = StoredRoom {
+        name: "#Rust".into(),
+        topic: String::new(),
+        operators: vec!["alice".into()],
+        created: 100,
+        used: 100,
+    };
+    store.save_room(&rust).unwrap();
+    let go = StoredRoom {
+        name: "#go".into(),
+        topic: "gophers".into(),
+        operators: Vec::new(),
+        created: 150,
+        used: 150,
+    };
+    store.save_room(&go).unwrap();
+    // Saved again, a room is replaced whole but keeps its first created
+    // time; the spelling is the latest.
+    let changed = StoredRoom {
+        name: "#rust".into(),
+        topic: "all about Rust".into(),
+        operators: vec!["bob".into(), "alice".into()],
+        created: 300,
+        used: 200,
+    };
+    store.save_room(&changed).unwrap();
+    let kept = store.rooms().unwrap();
+    assert_eq!(
+        kept,
+        [
+            StoredRoom {
+                operators: vec!["alice".into(), "bob".into()],
+                created: 100,
+                ..changed.clone()
+            },
+            go.clone(),
+        ]
+    );
+    // A deleted account's operator grants go with it.
+    store.register(&name("bob"), "bob's password").unwrap();
+    assert!(store.delete("BOB").unwrap());
+    assert_eq!(store.rooms().unwrap()[0].operators, ["alice"]);
+    assert!(store.forget_room("#RUST").unwrap());
+    assert!(!store.forget_room("#rust").unwrap());
+    assert_eq!(store.rooms().unwrap(), [go]);
+}
+
 fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -192,7 +255,7 @@ fn history_pages_back_keeps_its_bounds_and_never_reuses_ids(store: &mut impl His
 }
 
 #[test]
-fn the_schema_is_made_once_and_a_newer_one_refused() {
+fn the_schema_is_made_once_migrated_forward_and_a_newer_one_refused() {
     let Some(server) = testkit::Postgres::start() else {
         return;
     };
@@ -203,6 +266,13 @@ fn the_schema_is_made_once_and_a_newer_one_refused() {
     drop(store);
     let store = connect(&runtime, &url).unwrap();
     assert!(store.lookup("carol").unwrap().is_some());
+    drop(store);
+    // A database of version 1 (before rooms were kept) gains them and
+    // keeps its accounts.
+    server.psql("DROP TABLE room_operators, rooms; UPDATE netkit_schema SET version = 1");
+    let store = connect(&runtime, &url).unwrap();
+    assert!(store.lookup("carol").unwrap().is_some());
+    assert!(store.rooms().unwrap().is_empty());
     drop(store);
     assert_eq!(
         server.psql("SELECT version FROM netkit_schema"),

@@ -418,3 +418,69 @@ fn postgres_stopping_fails_logins_clearly_then_recovers() {
     }
     alice.expect("* carol joined");
 }
+
+/// Rooms are kept in PostgreSQL by the node where they changed: changes
+/// made while it is down are written once it is back, and a node started
+/// after every other has stopped finds the room's topic and operators.
+#[test]
+fn rooms_outlast_a_postgres_outage_and_every_node() {
+    let Some(mut cluster) = Cluster::start(2) else {
+        return;
+    };
+    let kept = |cluster: &Cluster| {
+        let topic = cluster
+            .postgres
+            .psql("SELECT topic FROM rooms WHERE key = '#keep'");
+        let operators = cluster.postgres.psql(
+            "SELECT string_agg(account_key, ',' ORDER BY account_key)
+             FROM room_operators WHERE room_key = '#keep'",
+        );
+        (topic, operators)
+    };
+    let settled = |cluster: &Cluster, wanted: (&str, &str)| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (topic, operators) = kept(cluster);
+            if (topic.as_str(), operators.as_str()) == wanted {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL keeps {topic:?} by {operators:?}, not {wanted:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut alice = Member::register(&cluster.addr(0), "alice", "alice password");
+    let mut bob = Member::register(&cluster.addr(1), "bob", "bob password");
+    alice.expect("* bob joined");
+    alice.send("#join #Keep");
+    alice.expect("* you joined #Keep (created)");
+    alice.send("#topic #keep first topic");
+    alice.expect("* alice set the topic of #Keep: first topic");
+    settled(&cluster, ("first topic", "alice"));
+
+    cluster.postgres.stop();
+    bob.send("#join #keep");
+    bob.expect("* you joined #Keep; topic: first topic; operators: alice");
+    alice.expect("* bob joined #Keep");
+    alice.send("#topic #keep set while the database was down");
+    bob.expect("* alice set the topic of #Keep: set while the database was down");
+    alice.send("#op #keep bob");
+    bob.expect("* alice made bob an operator of #Keep");
+    cluster.postgres.restart();
+    settled(&cluster, ("set while the database was down", "alice,bob"));
+
+    drop((alice, bob));
+    cluster.nodes.clear();
+    cluster.add_node();
+    let mut carol = Member::register(&cluster.addr(0), "carol", "carol password");
+    carol.send("#join #keep");
+    carol.expect("* you joined #Keep; topic: set while the database was down");
+    assert_eq!(carol.count("(created)", Duration::ZERO), 0);
+    carol.send("#topic #keep mine now");
+    carol.expect("(not_operator)");
+    let mut bob = Member::login(&cluster.addr(0), "bob", "bob password");
+    bob.send("#join #keep");
+    bob.expect("* you joined #Keep; topic: set while the database was down; operators: bob");
+}

@@ -90,9 +90,12 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts(scratc
     alice.send("#bans #rust");
     alice.expect("* bans (1):");
     alice.expect("*   #rust carol (by bob): spam");
+    alice.send("#topic #rust all about Rust");
+    bob.expect("* alice set the topic of #rust: all about Rust");
 
     // The ban is in the database: a restart keeps it, and the admin
-    // command lifts it.
+    // command lifts it. The room is kept too, with its topic and its
+    // operators.
     drop((alice, bob, carol));
     drop(server);
     let listed = admin(&scratch.db(), &["bans"]);
@@ -122,7 +125,15 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts(scratc
         text(&again.stderr)
     );
     carol.send("#join #rust");
-    carol.expect("* you joined #rust (created)");
+    carol.expect("* you joined #rust; topic: all about Rust");
+    assert_eq!(carol.count("(created)", std::time::Duration::ZERO), 0);
+    carol.send("#topic #rust mine now");
+    carol.expect("! only the operators of #rust may do that (not_operator)");
+    let mut bob = Member::login(&server.addr(), "bob", "bob password");
+    bob.send("#join #rust");
+    bob.expect("* you joined #rust; topic: all about Rust; operators: bob");
+    bob.send("#kick #rust carol");
+    carol.expect("* bob kicked carol from #rust");
 }
 
 fn admins_moderate_every_room_and_disable_enable_and_delete_accounts(scratch: Scratch) {

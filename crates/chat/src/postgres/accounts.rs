@@ -1,10 +1,12 @@
-//! Accounts and sanctions in PostgreSQL, as SQLite keeps them.
+//! Accounts, sanctions and rooms in PostgreSQL, as SQLite keeps them.
 
 use tokio_postgres::error::SqlState;
 
 use super::{Postgres, failed};
 use crate::name::Username;
-use crate::store::{Account, AccountStore, Sanction, SanctionKind, Standing, StoreError, unix_now};
+use crate::store::{
+    Account, AccountStore, Sanction, SanctionKind, Standing, StoreError, StoredRoom, unix_now,
+};
 
 fn key(name: &str) -> String {
     name.to_ascii_lowercase()
@@ -111,6 +113,9 @@ impl AccountStore for Postgres {
             tx.execute("DELETE FROM sanctions WHERE account_key = $1", &[&key])
                 .await
                 .map_err(failed)?;
+            tx.execute("DELETE FROM room_operators WHERE account_key = $1", &[&key])
+                .await
+                .map_err(failed)?;
             let deleted = tx
                 .execute("DELETE FROM accounts WHERE key = $1", &[&key])
                 .await
@@ -176,6 +181,70 @@ impl AccountStore for Postgres {
                 moderator: row.get(2),
                 reason: row.get(3),
                 time: unix(row.get(4)),
+            })
+            .collect())
+    }
+
+    fn save_room(&self, room: &StoredRoom) -> Result<(), StoreError> {
+        let room_key = key(&room.name);
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(failed)?;
+            tx.execute(
+                "INSERT INTO rooms (key, name, topic, created, used)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (key) DO UPDATE SET
+                     name = EXCLUDED.name, topic = EXCLUDED.topic, used = EXCLUDED.used",
+                &[
+                    &room_key,
+                    &room.name,
+                    &room.topic,
+                    &stored(room.created),
+                    &stored(room.used),
+                ],
+            )
+            .await
+            .map_err(failed)?;
+            tx.execute(
+                "DELETE FROM room_operators WHERE room_key = $1",
+                &[&room_key],
+            )
+            .await
+            .map_err(failed)?;
+            for operator in &room.operators {
+                tx.execute(
+                    "INSERT INTO room_operators (room_key, account_key) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING",
+                    &[&room_key, &key(operator)],
+                )
+                .await
+                .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)
+        })
+    }
+
+    fn forget_room(&self, room: &str) -> Result<bool, StoreError> {
+        // The operators go with it (ON DELETE CASCADE).
+        self.change("DELETE FROM rooms WHERE key = $1", &[&key(room)])
+    }
+
+    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
+        let rows = self.rows(
+            "SELECT name, topic, created, used,
+                    ARRAY(SELECT account_key FROM room_operators
+                          WHERE room_key = rooms.key ORDER BY account_key)
+             FROM rooms ORDER BY used DESC, key",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| StoredRoom {
+                name: row.get(0),
+                topic: row.get(1),
+                operators: row.get(4),
+                created: unix(row.get(2)),
+                used: unix(row.get(3)),
             })
             .collect())
     }

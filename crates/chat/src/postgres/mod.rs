@@ -1,11 +1,11 @@
-//! The chat's store in PostgreSQL: accounts, sanctions and room history in
-//! one database, for a server whose state should outlive its machine. A
-//! pool of connections (deadpool) reconnects by itself: while the database
-//! is down, calls fail with [`StoreError::Unavailable`], and work again once
-//! it is back. The stores' traits block, so each call runs its queries on
-//! the runtime it was connected from and waits for them; it must be made
-//! off that runtime's worker threads (the blocking pool, the hashing and
-//! history threads).
+//! The chat's store in PostgreSQL: accounts, sanctions, rooms and room
+//! history in one database, for a server whose state should outlive its
+//! machine. A pool of connections (deadpool) reconnects by itself: while
+//! the database is down, calls fail with [`StoreError::Unavailable`], and
+//! work again once it is back. The stores' traits block, so each call runs
+//! its queries on the runtime it was connected from and waits for them; it
+//! must be made off that runtime's worker threads (the blocking pool, the
+//! hashing, history and rooms threads).
 
 mod accounts;
 mod history;
@@ -30,11 +30,13 @@ use crate::store::StoreError;
 /// Connections kept open: a login takes one for two short queries, the
 /// history thread one at a time.
 const POOL_SIZE: usize = 8;
+/// Connections opened at start-up.
+const READY: usize = 3;
 /// How long connecting, or waiting for a free connection, may take before
 /// the call fails as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A PostgreSQL database holding the chat's accounts and history.
+/// A PostgreSQL database holding the chat's accounts, rooms and history.
 #[derive(Debug, Clone)]
 pub struct Postgres {
     pool: Pool,
@@ -75,6 +77,12 @@ impl Postgres {
         };
         let mut client = postgres.client().await?;
         schema::migrate(&mut client, &postgres.shown).await?;
+        // Connections are opened ahead, one each for the history thread,
+        // the rooms thread and a login, so none waits for a connection to
+        // be set up (tens of ms) while the others work.
+        let more = (1..READY).map(|_| postgres.client());
+        let ready = futures_util::future::try_join_all(more).await?;
+        drop((client, ready));
         Ok(postgres)
     }
 

@@ -11,11 +11,12 @@ use super::failed;
 use crate::store::StoreError;
 
 /// The schema version this code writes: 1 is accounts, sanctions and
-/// history.
-pub const SCHEMA_VERSION: i64 = 1;
+/// history, 2 adds the rooms.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each migration takes the schema from its index to the next version.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = ["
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    "
     CREATE TABLE accounts (
         key      TEXT    NOT NULL PRIMARY KEY,
         name     TEXT    NOT NULL,
@@ -48,7 +49,22 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = ["
     -- The highest id ever stored, so ids are not reused after pruning.
     CREATE TABLE history_ids (last BIGINT NOT NULL);
     INSERT INTO history_ids VALUES (0);
-"];
+",
+    "
+    CREATE TABLE rooms (
+        key     TEXT   NOT NULL PRIMARY KEY,
+        name    TEXT   NOT NULL,
+        topic   TEXT   NOT NULL,
+        created BIGINT NOT NULL,
+        used    BIGINT NOT NULL
+    );
+    CREATE TABLE room_operators (
+        room_key    TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+        account_key TEXT NOT NULL,
+        PRIMARY KEY (room_key, account_key)
+    );
+",
+];
 
 /// The advisory lock the migration holds (any number, the same for all).
 const MIGRATION_LOCK: i64 = 0x6e65_746b_6974;

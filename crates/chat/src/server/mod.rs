@@ -5,6 +5,7 @@
 mod auth;
 mod cluster;
 mod hashers;
+mod keeper;
 mod moderation;
 mod relay;
 mod requests;
@@ -38,6 +39,7 @@ use crate::rate::RateConfig;
 use crate::store::{AccountStore, SanctionKind, StoreError};
 use crate::throttle::{LoginThrottle, RegisterThrottle};
 use auth::Auth;
+use keeper::Keeper;
 use room::Room;
 use rooms::Rooms;
 
@@ -221,13 +223,13 @@ impl Server {
         // The stores block (PostgreSQL's on this very runtime), so they are
         // read off its worker threads.
         let stored = accounts.clone();
-        let (history, sanctions) = tokio::task::spawn_blocking(move || {
+        let (history, sanctions, kept) = tokio::task::spawn_blocking(move || {
             let history = History::start(store, retention, node)?;
             let mut sanctions = Vec::new();
             for kind in [SanctionKind::Ban, SanctionKind::Mute] {
                 sanctions.push(stored.sanctions(kind, None)?);
             }
-            Ok((history, sanctions))
+            Ok((history, sanctions, stored.rooms()?))
         })
         .await
         .map_err(|err| {
@@ -260,10 +262,17 @@ impl Server {
                 register_window: config.register_window,
             })
         });
-        let rooms = Rooms::new(config.rooms_per_session, config.max_rooms, uplink.clone());
+        let keeper = Keeper::start(accounts.clone()).map_err(Error::Store)?;
+        let rooms = Rooms::new(
+            config.rooms_per_session,
+            config.max_rooms,
+            uplink.clone(),
+            Some(keeper),
+        );
         for restored in sanctions {
             rooms.restore(restored);
         }
+        rooms.restore_rooms(kept);
         let shared = Shared {
             room: Room::new(
                 config.queue,

@@ -1,6 +1,8 @@
-//! Named rooms (`#name`, PROTOCOL.md): created by their first join, gone
-//! when their last member leaves, each with a topic and operators (the
-//! creator). Everyone logged in is also in the default room (room.rs),
+//! Named rooms (`#name`, PROTOCOL.md): created by their first join, each
+//! with a topic and operators (the creator). A room outlives its members:
+//! kept with its topic and operators in the account store (keeper.rs), it
+//! is forgotten only when the server needs a place for a new room and it
+//! is the empty room unused longest. Everyone logged in is also in the default room (room.rs),
 //! whose fast broadcast path is untouched; a named room's events go into
 //! each member's own outgoing queue instead, so a member may be in any
 //! number of rooms without its writer following one stream per room.
@@ -11,11 +13,12 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::keeper::{Change, Keeper};
 use super::room::{Kick, SessionId};
 use crate::bus::Uplink;
 use crate::bus::wire::{Event, RoomState, node_of};
 use crate::frame::{Action, ErrorCode, LeaveReason, RoomInfo, ServerFrame, UserEntry, encode};
-use crate::store::{Sanction, SanctionKind};
+use crate::store::{Sanction, SanctionKind, StoredRoom, unix_now};
 
 /// The room everyone is in, as `rooms` lists it and `join`/`say` name it.
 pub const DEFAULT_ROOM: &str = "#lobby";
@@ -145,11 +148,37 @@ struct Room {
     /// Account keys of the operators.
     operators: Vec<String>,
     /// By account key and session: an account may be here in several
-    /// sessions.
+    /// sessions. Empty in a room kept for its next members.
     members: BTreeMap<(String, SessionId), Seat>,
+    /// Unix seconds.
+    created: u64,
+    /// Unix seconds when it last changed or emptied.
+    used: u64,
 }
 
 impl Room {
+    fn new(name: &str, topic: String, operators: Vec<String>) -> Self {
+        let now = unix_now();
+        Self {
+            name: name.to_owned(),
+            topic,
+            operators,
+            members: BTreeMap::new(),
+            created: now,
+            used: now,
+        }
+    }
+
+    fn stored(&self) -> StoredRoom {
+        StoredRoom {
+            name: self.name.clone(),
+            topic: self.topic.clone(),
+            operators: self.operators.clone(),
+            created: self.created,
+            used: self.used,
+        }
+    }
+
     fn publish(&self, frame: &ServerFrame, except: Option<SessionId>) {
         let Ok(line) = encode(frame) else { return };
         for seat in self.members.values() {
@@ -226,15 +255,48 @@ pub(crate) struct Rooms {
     most: usize,
     /// Where the other nodes hear what happens in rooms; `None` alone.
     uplink: Option<Uplink>,
+    /// Where changes made here are saved; `None` keeps rooms in memory.
+    keeper: Option<Keeper>,
 }
 
 impl Rooms {
-    pub fn new(per_session: usize, most: usize, uplink: Option<Uplink>) -> Self {
+    pub fn new(
+        per_session: usize,
+        most: usize,
+        uplink: Option<Uplink>,
+        keeper: Option<Keeper>,
+    ) -> Self {
         Self {
             state: Mutex::new(State::default()),
             per_session: per_session.max(1),
             most: most.max(1),
             uplink,
+            keeper,
+        }
+    }
+
+    /// Saves a change made on this node (another node's are its own to
+    /// save); called under the lock, so changes are saved in order.
+    fn keep(&self, change: impl FnOnce() -> Change) {
+        if let Some(keeper) = &self.keeper {
+            keeper.send(change());
+        }
+    }
+
+    /// Takes the rooms kept in the store, the most recently used first,
+    /// as many as the server keeps.
+    pub fn restore_rooms(&self, stored: Vec<StoredRoom>) {
+        let mut state = lock(&self.state);
+        for kept in stored.into_iter().take(self.most) {
+            let room = Room {
+                created: kept.created,
+                used: kept.used,
+                ..Room::new(&kept.name, kept.topic, kept.operators)
+            };
+            state
+                .rooms
+                .entry(kept.name.to_ascii_lowercase())
+                .or_insert(room);
         }
     }
 
@@ -282,11 +344,15 @@ impl Rooms {
                 return Err((ErrorCode::TooManyRooms, text));
             }
             if !rooms.contains_key(&key) && rooms.len() >= self.most {
-                let text = "the server has as many rooms as it keeps".to_owned();
-                return Err((ErrorCode::TooManyRooms, text));
+                let Some(forgotten) = evict(rooms) else {
+                    let text = "the server has as many rooms as it keeps".to_owned();
+                    return Err((ErrorCode::TooManyRooms, text));
+                };
+                self.keep(|| Change::Forget(forgotten));
             }
         }
         let created = !rooms.contains_key(&key);
+        let empty = rooms.get(&key).is_none_or(|r| r.members.is_empty());
         let id = seat.id;
         let entry = enter(rooms, &room.0, seat);
         if !already {
@@ -294,6 +360,9 @@ impl Rooms {
                 room: entry.name.clone(),
                 id,
             });
+        }
+        if empty {
+            self.keep(|| Change::Save(entry.stored()));
         }
         let operators = entry
             .names()
@@ -322,7 +391,13 @@ impl Rooms {
     /// Removes session `id` from every room it is in.
     pub fn leave_all(&self, id: SessionId, name: &str, reason: LeaveReason) {
         let mut state = lock(&self.state);
-        let keys: Vec<String> = state.rooms.keys().cloned().collect();
+        let me = (name.to_ascii_lowercase(), id);
+        let keys: Vec<String> = state
+            .rooms
+            .iter()
+            .filter(|(_, room)| room.members.contains_key(&me))
+            .map(|(key, _)| key.clone())
+            .collect();
         for key in keys {
             self.leave_one(&mut state.rooms, &key, id, name, reason);
         }
@@ -348,7 +423,10 @@ impl Rooms {
             });
         }
         if room.members.is_empty() {
-            rooms.remove(key);
+            room.used = unix_now();
+            if seat.is_local() {
+                self.keep(|| Change::Save(room.stored()));
+            }
         } else if reason != LeaveReason::Shutdown && !room.holds(&me) {
             let left = ServerFrame::Left {
                 name: name.to_owned(),
@@ -436,6 +514,8 @@ impl Rooms {
         let mut state = lock(&self.state);
         let target = authorize(&mut state.rooms, room, by)?;
         target.topic = topic.clone();
+        target.used = unix_now();
+        self.keep(|| Change::Save(target.stored()));
         self.tell(|| Event::Topic {
             room: target.name.clone(),
             topic: topic.clone(),
@@ -527,6 +607,11 @@ impl Rooms {
             .get(&key)
             .is_some_and(|target| is_member(target, by.id, by.name));
         apply(state, &key, &account, action, &announcement);
+        if let Some(changed) = state.rooms.get(&key)
+            && matches!(action, Action::Op | Action::Deop)
+        {
+            self.keep(|| Change::Save(changed.stored()));
+        }
         self.tell(|| Event::Moderated {
             room: shown_room.clone(),
             action,
@@ -560,15 +645,19 @@ impl Rooms {
         }
     }
 
-    /// Forgets a deleted account's bans and mutes.
+    /// Forgets a deleted account's bans, mutes and operator grants (the
+    /// store deletes its own with the account).
     pub fn forget(&self, account: &str) {
         let account = account.to_ascii_lowercase();
         let mut state = lock(&self.state);
         state.bans.retain(|(_, banned), _| *banned != account);
         state.mutes.retain(|(_, muted)| *muted != account);
+        for room in state.rooms.values_mut() {
+            room.operators.retain(|op| *op != account);
+        }
     }
 
-    /// Every named room, sorted by name.
+    /// Every named room, kept empty ones too, sorted by name.
     pub fn list(&self) -> Vec<RoomInfo> {
         let state = lock(&self.state);
         let mut list: Vec<RoomInfo> = state
@@ -584,10 +673,14 @@ impl Rooms {
         list
     }
     /// A session on another node joined `room` (creating it here too, as
-    /// its operator, if this node had no one in it).
+    /// its operator, if this node had no one in it). That node saved it.
     pub fn remote_join(&self, room: &str, seat: Seat) {
         let mut state = lock(&self.state);
-        enter(&mut state.rooms, room, seat);
+        let rooms = &mut state.rooms;
+        if !rooms.contains_key(&room.to_ascii_lowercase()) && rooms.len() >= self.most {
+            evict(rooms);
+        }
+        enter(rooms, room, seat);
     }
 
     /// A session on another node left `room`.
@@ -687,11 +780,8 @@ impl Rooms {
         }
         for room in listed {
             let key = room.room.to_ascii_lowercase();
-            let known = state.rooms.entry(key).or_insert_with(|| Room {
-                name: room.room.clone(),
-                topic: room.topic.clone(),
-                operators: room.operators.clone(),
-                members: BTreeMap::new(),
+            let known = state.rooms.entry(key).or_insert_with(|| {
+                Room::new(&room.room, room.topic.clone(), room.operators.clone())
             });
             for op in room.operators {
                 if !known.operators.contains(&op) {
@@ -731,18 +821,18 @@ impl Rooms {
 }
 
 /// Seats `seat` in the room shown as `shown`, creating the room with its
-/// account as operator; another session of an account already there
-/// joins quietly, and a seat already there changes nothing.
+/// account as operator (as it does entering an empty room left with no
+/// operators, which could not be run otherwise); another session of an
+/// account already there joins quietly, and a seat already there changes
+/// nothing.
 fn enter<'r>(rooms: &'r mut HashMap<String, Room>, shown: &str, seat: Seat) -> &'r mut Room {
     let me = seat.key();
     let room = rooms
         .entry(shown.to_ascii_lowercase())
-        .or_insert_with(|| Room {
-            name: shown.to_owned(),
-            topic: String::new(),
-            operators: vec![me.clone()],
-            members: BTreeMap::new(),
-        });
+        .or_insert_with(|| Room::new(shown, String::new(), Vec::new()));
+    if room.members.is_empty() && room.operators.is_empty() {
+        room.operators.push(me.clone());
+    }
     if !room.members.contains_key(&(me.clone(), seat.id)) {
         if !room.holds(&me) {
             let joined = ServerFrame::Joined {
@@ -777,7 +867,7 @@ fn apply(state: &mut State, key: &str, account: &str, action: Action, announceme
             if let Some(target) = state.rooms.get_mut(key) {
                 target.remove_account(account, leave);
                 if target.members.is_empty() {
-                    state.rooms.remove(key);
+                    target.used = unix_now();
                 }
             }
         }
@@ -804,6 +894,17 @@ fn apply(state: &mut State, key: &str, account: &str, action: Action, announceme
         }
         Action::Disable | Action::Enable | Action::Delete => {}
     }
+}
+
+/// Forgets the empty room unused longest, to make a place for a new one;
+/// returns its name, or `None` when every room has members.
+fn evict(rooms: &mut HashMap<String, Room>) -> Option<String> {
+    let key = rooms
+        .iter()
+        .filter(|(_, room)| room.members.is_empty())
+        .min_by_key(|(_, room)| room.used)
+        .map(|(key, _)| key.clone())?;
+    rooms.remove(&key).map(|room| room.name)
 }
 
 /// The room, if `by` may moderate it: an admin anywhere it exists, anyone
@@ -887,7 +988,7 @@ mod tests {
 
     #[test]
     fn operators_kick_ban_and_mute() {
-        let rooms = Rooms::new(10, 10, None);
+        let rooms = Rooms::new(10, 10, None, None);
         let (alice, mut alice_in) = seat(1, "alice");
         let (bob, mut bob_in) = seat(2, "bob");
         let (carol, mut carol_in) = seat(3, "carol");
@@ -1000,7 +1101,9 @@ mod tests {
         rooms
             .moderate(&room("#r"), admin, Action::Kick, "carol", None)
             .unwrap();
-        assert!(rooms.list().is_empty());
+        // Emptied, the room is kept for its next members.
+        let kept = rooms.list();
+        assert_eq!((kept.len(), kept[0].members), (1, 0));
         // A ban is only forgotten as lifted in the database once stored.
         rooms
             .moderate(&room("#r"), admin, Action::Unban, "dave", None)
@@ -1033,7 +1136,7 @@ mod tests {
 
     #[test]
     fn join_say_topic_part() {
-        let rooms = Rooms::new(2, 10, None);
+        let rooms = Rooms::new(2, 10, None, None);
         let (alice, mut alice_in) = seat(1, "alice");
         let (bob, mut bob_in) = seat(2, "bob");
         let joined = rooms.join(&room("#Rust"), alice).unwrap();
@@ -1081,14 +1184,59 @@ mod tests {
                 .0,
             ErrorCode::NotInRoom
         );
-        // The last member leaving removes the room.
+        // The last member leaving keeps the room, its topic and its
+        // operators, for the next members.
         rooms.leave_all(1, "alice", LeaveReason::Quit);
-        assert!(rooms.list().is_empty());
+        let kept = rooms.list();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (kept[0].members, kept[0].topic.as_str()),
+            (0, "Rust things")
+        );
+        let (carol, _carol_in) = seat(3, "carol");
+        let entered = rooms.join(&room("#RUST"), carol).unwrap();
+        assert!(!entered.created);
+        assert_eq!(
+            (entered.room.as_str(), entered.topic.as_str()),
+            ("#Rust", "Rust things")
+        );
+        // Alice is still its operator, not whoever comes first.
+        assert!(entered.operators.is_empty());
+        assert_eq!(
+            rooms
+                .topic(&room("#rust"), moderator(3, "carol"), "mine".into())
+                .unwrap_err()
+                .0,
+            ErrorCode::NotOperator
+        );
+    }
+
+    /// An empty room left without operators goes to whoever enters it,
+    /// so that no room is stuck unmanaged.
+    #[test]
+    fn an_empty_room_without_operators_goes_to_its_next_member() {
+        let rooms = Rooms::new(10, 10, None, None);
+        let (alice, _alice_in) = seat(1, "alice");
+        rooms.join(&room("#r"), alice).unwrap();
+        rooms
+            .moderate(
+                &room("#r"),
+                moderator(1, "alice"),
+                Action::Deop,
+                "alice",
+                None,
+            )
+            .unwrap();
+        rooms.leave_all(1, "alice", LeaveReason::Quit);
+        let (bob, _bob_in) = seat(2, "bob");
+        let entered = rooms.join(&room("#r"), bob).unwrap();
+        assert!(!entered.created);
+        assert_eq!(entered.operators, ["bob"]);
     }
 
     #[test]
     fn limits_per_session_and_overall() {
-        let rooms = Rooms::new(2, 3, None);
+        let rooms = Rooms::new(2, 3, None, None);
         let (alice, _alice_in) = seat(1, "alice");
         rooms.join(&room("#a"), alice.clone()).unwrap();
         rooms.join(&room("#b"), alice.clone()).unwrap();
@@ -1101,7 +1249,18 @@ mod tests {
         let (bob, _bob_in) = seat(2, "bob");
         rooms.join(&room("#c"), bob.clone()).unwrap();
         assert_eq!(
-            rooms.join(&room("#d"), bob).unwrap_err().0,
+            rooms.join(&room("#d"), bob.clone()).unwrap_err().0,
+            ErrorCode::TooManyRooms
+        );
+        // An empty room kept is given up for a new one, the one unused
+        // longest first; rooms with members never are.
+        rooms.part(&room("#a"), 1, "alice").unwrap();
+        rooms.join(&room("#d"), bob.clone()).unwrap();
+        let names: Vec<String> = rooms.list().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["#b", "#c", "#d"]);
+        let (carol, _carol_in) = seat(3, "carol");
+        assert_eq!(
+            rooms.join(&room("#e"), carol).unwrap_err().0,
             ErrorCode::TooManyRooms
         );
     }

@@ -1,7 +1,7 @@
 //! The account store: accounts (user names, Argon2id password hashes as
 //! PHC strings each with its own salt, whether the account is disabled or
-//! a server admin) and room sanctions (bans and mutes), behind
-//! [`AccountStore`], kept in SQLite ([`Accounts`], the default) or in
+//! a server admin), room sanctions (bans and mutes) and named rooms (topic
+//! and operators), behind [`AccountStore`], kept in SQLite ([`Accounts`], the default) or in
 //! PostgreSQL (the `postgres` module). The plain password is never stored.
 //! Every call blocks: the server makes them from other threads.
 
@@ -85,6 +85,22 @@ pub struct Sanction {
     pub time: u64,
 }
 
+/// A named room as kept between its members: it outlives them, and the
+/// server, so its next members find its topic and operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRoom {
+    /// The room as shown; looked up regardless of case.
+    pub name: String,
+    pub topic: String,
+    /// Account keys (lower case) of its operators.
+    pub operators: Vec<String>,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds of the last change or departure: the room unused
+    /// longest is the first forgotten when the server needs room.
+    pub used: u64,
+}
+
 /// Whether an account may log in and what it may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Standing {
@@ -103,7 +119,7 @@ pub struct Account {
     pub standing: Standing,
 }
 
-/// Where accounts and sanctions are kept. Names are looked up regardless
+/// Where accounts, sanctions and rooms are kept. Names are looked up regardless
 /// of (ASCII) case and returned as stored.
 pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// The stored spelling and PHC hash of `name`, if it exists.
@@ -121,8 +137,8 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
     /// Makes an account a server admin or not; false when there is no such
     /// account.
     fn set_admin(&self, name: &str, admin: bool) -> Result<bool, StoreError>;
-    /// Deletes an account with its bans and mutes; false when there is no
-    /// such account.
+    /// Deletes an account with its bans, mutes and room operator grants;
+    /// false when there is no such account.
     fn delete(&self, name: &str) -> Result<bool, StoreError>;
     /// Records a sanction, replacing one of the same kind for the same
     /// account and room.
@@ -140,6 +156,14 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug + 'static {
         kind: SanctionKind,
         room: Option<&str>,
     ) -> Result<Vec<Sanction>, StoreError>;
+
+    /// Records a room as it is now, replacing what was kept of it (its
+    /// `created` time stays the first one recorded).
+    fn save_room(&self, room: &StoredRoom) -> Result<(), StoreError>;
+    /// Forgets a room; false when none was kept.
+    fn forget_room(&self, room: &str) -> Result<bool, StoreError>;
+    /// Every kept room, the most recently used first.
+    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;
 
     /// Hashes `password` and creates the account (slow: one Argon2 run).
     fn register(&self, name: &Username, password: &str) -> Result<(), StoreError> {

@@ -9,12 +9,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Account, AccountStore, Sanction, SanctionKind, Standing, StoreError, unix_now};
+use super::{
+    Account, AccountStore, Sanction, SanctionKind, Standing, StoreError, StoredRoom, unix_now,
+};
 use crate::name::Username;
 
 /// The schema version this code writes: 1 is accounts alone, 2 adds the
-/// disabled and admin flags and the sanctions table.
-pub const SCHEMA_VERSION: i64 = 2;
+/// disabled and admin flags and the sanctions table, 3 the rooms.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Each migration takes the schema from its index to the next version.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
@@ -35,6 +37,18 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
          reason    TEXT,
          time      INTEGER NOT NULL,
          PRIMARY KEY (kind, room_key, account)
+     ) STRICT;",
+    "CREATE TABLE rooms (
+         room_key TEXT    NOT NULL PRIMARY KEY,
+         name     TEXT    NOT NULL,
+         topic    TEXT    NOT NULL,
+         created  INTEGER NOT NULL,
+         used     INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE room_operators (
+         room_key TEXT NOT NULL,
+         account  TEXT NOT NULL COLLATE NOCASE,
+         PRIMARY KEY (room_key, account)
      ) STRICT;",
 ];
 
@@ -212,6 +226,7 @@ impl AccountStore for Accounts {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM sanctions WHERE account = ?1", [name])?;
+        tx.execute("DELETE FROM room_operators WHERE account = ?1", [name])?;
         let deleted = tx.execute("DELETE FROM accounts WHERE name = ?1", [name])?;
         tx.commit()?;
         Ok(deleted > 0)
@@ -271,6 +286,66 @@ impl AccountStore for Accounts {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn save_room(&self, room: &StoredRoom) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let key = room.name.to_ascii_lowercase();
+        tx.execute(
+            "INSERT INTO rooms (room_key, name, topic, created, used)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (room_key) DO UPDATE SET
+                 name = excluded.name, topic = excluded.topic, used = excluded.used",
+            params![key, room.name, room.topic, room.created, room.used],
+        )?;
+        tx.execute("DELETE FROM room_operators WHERE room_key = ?1", [&key])?;
+        for operator in &room.operators {
+            tx.execute(
+                "INSERT OR IGNORE INTO room_operators (room_key, account) VALUES (?1, ?2)",
+                params![key, operator],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn forget_room(&self, room: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let key = room.to_ascii_lowercase();
+        tx.execute("DELETE FROM room_operators WHERE room_key = ?1", [&key])?;
+        let forgotten = tx.execute("DELETE FROM rooms WHERE room_key = ?1", [&key])?;
+        tx.commit()?;
+        Ok(forgotten > 0)
+    }
+
+    fn rooms(&self) -> Result<Vec<StoredRoom>, StoreError> {
+        let conn = self.conn();
+        let mut query = conn.prepare(
+            "SELECT rooms.room_key, name, topic, created, used, lower(account)
+             FROM rooms LEFT JOIN room_operators USING (room_key)
+             ORDER BY used DESC, rooms.room_key, account COLLATE NOCASE",
+        )?;
+        let mut rows = query.query([])?;
+        let mut rooms: Vec<(String, StoredRoom)> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            if rooms.last().is_none_or(|(last, _)| *last != key) {
+                let room = StoredRoom {
+                    name: row.get(1)?,
+                    topic: row.get(2)?,
+                    operators: Vec::new(),
+                    created: row.get(3)?,
+                    used: row.get(4)?,
+                };
+                rooms.push((key, room));
+            }
+            if let (Some((_, room)), Some(operator)) = (rooms.last_mut(), row.get(5)?) {
+                room.operators.push(operator);
+            }
+        }
+        Ok(rooms.into_iter().map(|(_, room)| room).collect())
     }
 }
 

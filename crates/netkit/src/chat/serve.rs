@@ -192,7 +192,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         Db::Postgres(url) => {
             let postgres = Postgres::connect(url).await?;
-            info!(db = postgres.shown(), "accounts and history in PostgreSQL");
+            info!(
+                db = postgres.shown(),
+                "accounts, rooms and history in PostgreSQL"
+            );
             match bus {
                 None => Server::bind_stored(args.bind, config, postgres.clone(), postgres).await,
                 Some(bus) => {
