@@ -150,8 +150,21 @@ show("one node ", b1)
 show("two nodes", b2)
 if b1 and b2:
     ratio, p99 = b2[0] / b1[0], b2[2] / max(b1[2], 0.1)
-    met = ratio >= 0.7 and p99 <= 2.0
-    print(f"two/one: {ratio:.2f}x delivered/s, p99 {p99:.2f}x -> target (>= 0.7x at p99 <= 2x) {'met' if met else 'NOT met'}")
+    print(f"best against best: two/one {ratio:.2f}x delivered/s at {p99:.2f}x the p99")
+    # The target: the most two nodes deliver while their p99 stays within
+    # 2x one node's p99 at its best, against one node's best. (At one
+    # offered load both deliver the same while they keep up, so 0.7x can
+    # only mean two nodes' best step under that latency bound.)
+    bound = 2.0 * b1[2]
+    within = [s for s in two.values() if s[3] and s[2] <= bound]
+    if within:
+        w = max(within, key=lambda s: s[0])
+        ratio = w[0] / b1[0]
+        met = ratio >= 0.7
+        print(f"target: two nodes deliver {w[0]:,}/s at p99 {w[2]:.1f} ms (bound {bound:.1f} ms),"
+              f" {ratio:.2f}x one node's best -> (>= 0.7x at p99 <= 2x) {'met' if met else 'NOT met'}")
+    else:
+        print(f"target: no step of two nodes kept up with p99 <= {bound:.1f} ms -> NOT met")
     # Projection. Each message is published once and received by every
     # other node, and delivered to C-1 clients whatever the node count. So
     # per delivered message: node CPU (summed over the nodes) = n1 + k*(N-1),

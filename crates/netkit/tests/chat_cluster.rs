@@ -484,3 +484,51 @@ fn rooms_outlast_a_postgres_outage_and_every_node() {
     bob.send("#join #keep");
     bob.expect("* you joined #Keep; topic: set while the database was down; operators: bob");
 }
+
+/// A node reaches PostgreSQL on another machine over TLS, verifying its
+/// certificate: here a PostgreSQL of the test's own serving TLS, named
+/// `localhost` with `sslmode=verify-full`. A server whose certificate is
+/// not trusted is refused before anything is sent.
+#[test]
+fn postgres_over_tls_is_verified() {
+    let identity = tls::SelfSigned::generate(&[]).unwrap();
+    let Some(postgres) = Postgres::start_with_tls(&identity.cert_pem, &identity.key_pem) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("server-ca.pem");
+    std::fs::write(&trusted, &identity.cert_pem).unwrap();
+    let stranger = dir.path().join("other-ca.pem");
+    let other = tls::SelfSigned::generate(&[]).unwrap();
+    std::fs::write(&stranger, &other.cert_pem).unwrap();
+    let url = |ca: &std::path::Path| {
+        format!(
+            "postgres://netkit@localhost:{}/chat?sslmode=verify-full&sslrootcert={}",
+            postgres.port(),
+            ca.display()
+        )
+    };
+
+    let refused = netkit()
+        .args(["chat", "serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(url(&stranger))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+
+    let node = ChatServer::start_with_db(url(&trusted), &[]);
+    drop(Member::register(&node.addr(), "alice", "alice password"));
+    let encrypted = postgres.psql(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'netkit chat' AND ssl",
+    );
+    assert!(encrypted.parse::<u32>().unwrap() > 0, "{encrypted}");
+    let plain = postgres.psql(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'netkit chat' AND NOT ssl",
+    );
+    assert_eq!(plain, "0");
+    assert_eq!(postgres.psql("SELECT name FROM accounts"), "alice");
+}

@@ -97,7 +97,14 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts(scratc
     // command lifts it. The room is kept too, with its topic and its
     // operators.
     drop((alice, bob, carol));
-    drop(server);
+    // Stopped as an operator would: the last changes are saved first.
+    let mut server = server;
+    server.server.signal("TERM");
+    let stopped = server.server.wait_timeout(support::WAIT);
+    assert!(
+        stopped.is_some_and(|status| status.success()),
+        "{stopped:?}"
+    );
     let listed = admin(&scratch.db(), &["bans"]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     let listed = text(&listed.stdout);

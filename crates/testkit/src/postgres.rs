@@ -23,6 +23,8 @@ pub struct Postgres {
     dir: PathBuf,
     bin: Tools,
     port: u16,
+    /// Whether it serves TLS (`ssl=on`) with `server.crt`/`server.key`.
+    tls: bool,
 }
 
 #[derive(Debug)]
@@ -37,6 +39,16 @@ impl Postgres {
     /// (the test is skipped) when PostgreSQL is not installed, outside
     /// CI; under CI a missing PostgreSQL fails the test.
     pub fn start() -> Option<Postgres> {
+        Self::start_with(None)
+    }
+
+    /// As [`Postgres::start`], also serving TLS with the PEM certificate
+    /// chain and key given; plain connections are still accepted.
+    pub fn start_with_tls(cert: &str, key: &str) -> Option<Postgres> {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Postgres> {
         let tools = (|| {
             Some(Tools {
                 initdb: tool("initdb")?,
@@ -51,8 +63,26 @@ impl Postgres {
             return None;
         };
         let dir = crate::scratch_dir("pg");
-        let mut postgres = Postgres { dir, bin, port: 0 };
+        let mut postgres = Postgres {
+            dir,
+            bin,
+            port: 0,
+            tls: tls.is_some(),
+        };
         postgres.give_away(&postgres.dir);
+        if let Some((cert, key)) = tls {
+            // PostgreSQL wants its key readable by its owner only.
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = postgres.dir.join(name);
+                std::fs::write(&path, pem).expect("write the TLS files");
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .expect("chmod the TLS files");
+                postgres.give_away(&path);
+            }
+        }
         let pwfile = postgres.dir.join("pwfile");
         std::fs::write(&pwfile, PASSWORD).expect("write the password file");
         postgres.give_away(&pwfile);
@@ -153,11 +183,17 @@ impl Postgres {
     }
 
     fn pg_ctl_start(&self) -> Output {
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off",
             self.port,
             self.dir.display()
         );
+        if self.tls {
+            let dir = self.dir.display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+            ));
+        }
         self.command(&self.bin.pg_ctl)
             .arg("-D")
             .arg(self.data())

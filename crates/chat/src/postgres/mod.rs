@@ -12,6 +12,7 @@ mod history;
 mod passfile;
 mod schema;
 mod target;
+mod tls;
 
 pub use schema::SCHEMA_VERSION;
 pub use target::PASSWORD_ENV;
@@ -52,16 +53,18 @@ impl Postgres {
     /// be called within a tokio runtime, which then runs every query.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let target = target::Target::parse(url)?;
-        let manager = Manager::from_config(
-            target.config,
-            NoTls,
-            ManagerConfig {
-                // A connection is checked before each use, so the first
-                // call after the server restarted does not fail on a
-                // connection it closed.
-                recycling_method: RecyclingMethod::Verified,
-            },
-        );
+        let manager_config = ManagerConfig {
+            // A connection is checked before each use, so the first call
+            // after the server restarted does not fail on a connection it
+            // closed.
+            recycling_method: RecyclingMethod::Verified,
+        };
+        let manager = match target.tls {
+            None => Manager::from_config(target.config, NoTls, manager_config),
+            Some(client) => {
+                Manager::from_config(target.config, tls::Rustls(client), manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)

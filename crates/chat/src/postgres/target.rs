@@ -1,12 +1,18 @@
 //! What `--db postgres://…` names, checked before anything connects: a
-//! user, loopback hosts or Unix sockets only (connections are plain, so
-//! they must not leave the machine), and no password in the URL, since
-//! the URL is on the command line. The password comes from the
-//! environment or a passfile, as libpq finds it.
+//! user, one host, and no password in the URL, since the URL is on the
+//! command line. The password comes from the environment or a passfile,
+//! as libpq finds it. A connection that leaves the machine uses TLS with
+//! the server's certificate verified; plain connections are for loopback
+//! and Unix sockets only. libpq's `sslmode` and `sslrootcert` say so, read
+//! here since tokio-postgres knows only part of them.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use percent_encoding::percent_decode_str;
+use tls::rustls::ClientConfig;
 use tokio_postgres::Config;
 use tokio_postgres::config::{Host, SslMode};
 
@@ -22,8 +28,44 @@ const DEFAULT_PORT: u16 = 5432;
 /// A checked connection configuration.
 pub(super) struct Target {
     pub config: Config,
+    /// The TLS client configuration, when the connection uses TLS.
+    pub tls: Option<Arc<ClientConfig>>,
     /// `postgres://USER@HOST:PORT/DB`, for messages.
     pub shown: String,
+}
+
+/// libpq's `sslmode` values, as netkit follows them: any mode asking for
+/// TLS gets it with the certificate verified (netkit never trusts an
+/// unverified server); the others are plain, which only loopback allows.
+fn wants_tls(mode: &str) -> Option<bool> {
+    match mode {
+        "disable" | "allow" | "prefer" => Some(false),
+        "require" | "verify-ca" | "verify-full" => Some(true),
+        _ => None,
+    }
+}
+
+/// The URL without `sslmode` and `sslrootcert`, and their values.
+fn split_tls_params(url: &str) -> (String, Option<String>, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None, None);
+    };
+    let (mut mode, mut root, mut rest) = (None, None, Vec::new());
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = || percent_decode_str(value).decode_utf8_lossy().into_owned();
+        match key {
+            "sslmode" => mode = Some(decoded()),
+            "sslrootcert" => root = Some(decoded()),
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, mode, root)
 }
 
 impl Target {
@@ -32,6 +74,13 @@ impl Target {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("expected postgres://USER@HOST:PORT/DBNAME"));
         }
+        let (url, mode, root) = split_tls_params(url);
+        let asked = match mode.as_deref() {
+            None => None,
+            Some(mode) => Some(wants_tls(mode).ok_or_else(|| {
+                invalid("sslmode is one of disable, allow, prefer, require, verify-ca, verify-full")
+            })?),
+        };
         // The parser's message never repeats the URL, so no password is
         // echoed from here.
         let mut config: Config = url
@@ -55,21 +104,37 @@ impl Target {
         if config.get_hosts().len() > 1 {
             return Err(invalid("give one host"));
         }
-        if !config.get_hostaddrs().iter().all(IpAddr::is_loopback) || !is_local(&host) {
+        let local = config.get_hostaddrs().iter().all(IpAddr::is_loopback) && is_local(&host);
+        // Another machine is reached over TLS unless told otherwise, and
+        // told otherwise is refused.
+        let tls = asked.unwrap_or(!local);
+        if !tls && !local {
             return Err(invalid(
-                "only a loopback host (127.0.0.1, ::1, localhost) or a Unix socket: \
-                 netkit does not speak TLS to PostgreSQL, so the connection must stay on this machine",
+                "a plain connection must stay on this machine (127.0.0.1, ::1, localhost or a \
+                 Unix socket): drop sslmode, or use sslmode=verify-full, to reach another host over TLS",
             ));
         }
-        match config.get_ssl_mode() {
-            SslMode::Disable | SslMode::Prefer => {}
-            _ => {
-                return Err(invalid(
-                    "sslmode=require is not supported: netkit connects without TLS, over loopback only",
-                ));
-            }
+        if tls && matches!(host, Host::Unix(_)) {
+            return Err(invalid("a Unix socket takes no TLS: drop sslmode"));
         }
-        config.ssl_mode(SslMode::Disable);
+        if root.is_some() && !tls {
+            return Err(invalid(
+                "sslrootcert is for TLS connections: drop it, or set sslmode=verify-full",
+            ));
+        }
+        let tls = if tls {
+            let options = tls::ClientOptions {
+                insecure: false,
+                ca_file: root.map(PathBuf::from),
+            };
+            let client =
+                tls::client_config(&options, &[]).map_err(|err| invalid(&format!("TLS: {err}")))?;
+            config.ssl_mode(SslMode::Require);
+            Some(client)
+        } else {
+            config.ssl_mode(SslMode::Disable);
+            None
+        };
         let port = config.get_ports().first().copied().unwrap_or(DEFAULT_PORT);
         let dbname = config.get_dbname().unwrap_or(&user).to_owned();
         // libpq matches a socket connection's entries as `localhost`.
@@ -94,9 +159,15 @@ impl Target {
             Host::Tcp(name) => name.clone(),
             Host::Unix(dir) => dir.display().to_string(),
         };
+        let shown = format!("postgres://{user}@{shown_host}:{port}/{dbname}");
         Ok(Self {
             config,
-            shown: format!("postgres://{user}@{shown_host}:{port}/{dbname}"),
+            shown: if tls.is_some() {
+                format!("{shown} (TLS)")
+            } else {
+                shown
+            },
+            tls,
         })
     }
 }
@@ -137,11 +208,34 @@ mod tests {
     }
 
     #[test]
-    fn only_loopback_or_sockets_without_tls() {
-        assert!(refused("postgres://chat@db.example.com/chat").contains("loopback"));
-        assert!(refused("postgres://chat@10.1.2.3:5432/chat").contains("loopback"));
-        assert!(refused("postgres://chat@localhost/chat?hostaddr=10.0.0.1").contains("loopback"));
-        assert!(refused("postgres://chat@127.0.0.1/chat?sslmode=require").contains("sslmode"));
+    fn plain_only_on_this_machine_and_tls_verified_elsewhere() {
+        for url in [
+            "postgres://chat@db.example.com/chat?sslmode=disable",
+            "postgres://chat@10.1.2.3:5432/chat?sslmode=prefer",
+            "postgres://chat@localhost/chat?hostaddr=10.0.0.1&sslmode=allow",
+        ] {
+            assert!(refused(url).contains("plain connection"), "{url}");
+        }
+        assert!(refused("postgres://chat@127.0.0.1/chat?sslmode=sometimes").contains("sslmode"));
+        assert!(
+            refused("postgres://chat@%2Frun%2Fpostgresql/chat?sslmode=require").contains("Unix")
+        );
+        assert!(
+            refused("postgres://chat@127.0.0.1/chat?sslrootcert=ca.pem").contains("sslrootcert")
+        );
+        let missing =
+            refused("postgres://chat@db.example.com/chat?sslrootcert=%2Fnowhere%2Fca.pem");
+        assert!(missing.contains("/nowhere/ca.pem"), "{missing}");
+        for url in [
+            "postgres://chat@db.example.com/chat",
+            "postgres://chat@10.1.2.3:5432/chat?sslmode=require&application_name=x",
+            "postgres://chat@127.0.0.1/chat?sslmode=verify-full",
+        ] {
+            let target = Target::parse(url).unwrap_or_else(|err| panic!("{url}: {err}"));
+            assert_eq!(target.config.get_ssl_mode(), SslMode::Require, "{url}");
+            assert!(target.tls.is_some(), "{url}");
+            assert!(target.shown.ends_with("(TLS)"), "{}", target.shown);
+        }
         assert!(refused("postgres://127.0.0.1/chat").contains("user"));
         assert!(refused("mysql://chat@127.0.0.1/chat").contains("postgres://"));
         for url in [
@@ -152,6 +246,7 @@ mod tests {
         ] {
             let target = Target::parse(url).unwrap_or_else(|err| panic!("{url}: {err}"));
             assert_eq!(target.config.get_ssl_mode(), SslMode::Disable);
+            assert!(target.tls.is_none());
         }
         let target = Target::parse("postgres://chat@127.0.0.1/rooms").unwrap();
         assert_eq!(target.shown, "postgres://chat@127.0.0.1:5432/rooms");

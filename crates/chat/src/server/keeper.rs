@@ -3,13 +3,15 @@
 //! on the database. Changes are handed over under that lock, so they
 //! arrive in the order they were made; only the latest of each room is
 //! written. While the store is unavailable (PostgreSQL down) they are
-//! kept, one per room, and retried with back-off rather than lost.
+//! kept, one per room, and retried with back-off rather than lost. At
+//! shutdown the server waits for what is pending to be tried once more.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::store::{AccountStore, StoreError, StoredRoom};
@@ -42,47 +44,69 @@ impl Change {
     }
 }
 
+/// What the writing thread is handed.
+#[derive(Debug)]
+enum Order {
+    Write(Change),
+    /// Answered once everything handed over before has been tried.
+    Settle(oneshot::Sender<()>),
+}
+
 /// The rooms' side: hands changes to the writing thread.
 #[derive(Debug, Clone)]
 pub(crate) struct Keeper {
-    changes: Sender<Change>,
+    orders: Sender<Order>,
 }
 
 impl Keeper {
     pub fn start(store: Arc<dyn AccountStore>) -> Result<Self, StoreError> {
-        let (changes, queue) = mpsc::channel();
+        let (orders, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("chat-rooms".into())
             .spawn(move || keep(&*store, &queue))
             .map_err(|err| StoreError::Thread(format!("cannot start the rooms thread: {err}")))?;
-        Ok(Self { changes })
+        Ok(Self { orders })
     }
 
     pub fn send(&self, change: Change) {
-        if self.changes.send(change).is_err() {
+        if self.orders.send(Order::Write(change)).is_err() {
             warn!("the rooms thread is gone; a room change was not saved");
+        }
+    }
+
+    /// Returns once every change sent before has been written, or tried
+    /// and kept for a retry.
+    pub async fn settle(&self) {
+        let (done, settled) = oneshot::channel();
+        if self.orders.send(Order::Settle(done)).is_ok() {
+            let _ = settled.await;
         }
     }
 }
 
-fn keep(store: &dyn AccountStore, queue: &Receiver<Change>) {
+fn keep(store: &dyn AccountStore, queue: &Receiver<Order>) {
     let mut pending: HashMap<String, Change> = HashMap::new();
+    let mut settling = Vec::new();
     let mut retry: Option<Duration> = None;
     loop {
         let next = match retry {
             None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(wait) => queue.recv_timeout(wait),
         };
+        let mut take = |order| match order {
+            Order::Write(change) => drop(pending.insert(change.key(), change)),
+            Order::Settle(done) => settling.push(done),
+        };
         let open = match next {
-            Ok(change) => {
-                pending.insert(change.key(), change);
+            Ok(order) => {
+                take(order);
                 true
             }
             Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => false,
         };
-        while let Ok(change) = queue.try_recv() {
-            pending.insert(change.key(), change);
+        while let Ok(order) = queue.try_recv() {
+            take(order);
         }
         let mut failed = None;
         for (key, change) in std::mem::take(&mut pending) {
@@ -103,6 +127,9 @@ fn keep(store: &dyn AccountStore, queue: &Receiver<Change>) {
             }
             (Some(_), Some(wait)) => Some((wait * 2).min(LAST_RETRY)),
         };
+        for done in settling.drain(..) {
+            let _ = done.send(());
+        }
         if !open {
             if !pending.is_empty() {
                 warn!(lost = pending.len(), "room changes not saved at shutdown");

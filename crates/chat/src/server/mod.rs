@@ -48,6 +48,8 @@ use rooms::Rooms;
 pub const MAX_PER_CLIENT: usize = 64;
 /// New connections one address may open per minute by default.
 pub const MAX_RATE: u32 = 120;
+/// How long shutdown waits for the last room changes to be saved.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// The server's limits. Defaults are the documented ones; tests and the
 /// benchmark change them.
@@ -350,6 +352,11 @@ impl Server {
             web,
             cluster,
         );
+        // The last room changes are written before the process ends; a
+        // store that does not answer does not hold the shutdown for long.
+        if timeout(SETTLE, self.shared.rooms.settle()).await.is_err() {
+            tracing::warn!("room changes not all saved at shutdown");
+        }
     }
 }
 

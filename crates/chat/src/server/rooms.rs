@@ -283,6 +283,14 @@ impl Rooms {
         }
     }
 
+    /// Waits until the changes made so far are saved (or tried, while
+    /// the store is down): at shutdown, so none is lost with the process.
+    pub async fn settle(&self) {
+        if let Some(keeper) = &self.keeper {
+            keeper.settle().await;
+        }
+    }
+
     /// Takes the rooms kept in the store, the most recently used first,
     /// as many as the server keeps.
     pub fn restore_rooms(&self, stored: Vec<StoredRoom>) {
