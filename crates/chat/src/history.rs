@@ -4,15 +4,17 @@
 //! the `postgres` module). One thread owns the store and serves appends
 //! and queries in the order they were made, so a query sees every message
 //! accepted before it, and a busy room costs one transaction per batch of
-//! messages, not one per message.
+//! messages, not one per message. While the store is unavailable
+//! (PostgreSQL down) messages wait, in order and up to a bound, and are
+//! stored once it is back.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::store::StoreError;
 
@@ -273,17 +275,28 @@ impl History {
 }
 
 fn serve(mut store: impl HistoryStore, retention: Retention, queue: &mpsc::Receiver<Command>) {
-    let mut batch = Vec::new();
-    while let Ok(first) = queue.recv() {
-        let mut next = Some(first);
+    let mut waiting = Waiting::default();
+    loop {
+        let first = match waiting.retry_at {
+            None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => queue.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let mut next = match first {
+            Ok(command) => Some(command),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if next.is_none() {
+            waiting.store(&mut store, retention, true);
+        }
         while let Some(command) = next.take() {
             match command {
                 Command::Append(stored) => {
-                    batch.push(stored);
+                    waiting.push(stored);
                     // Whatever else is waiting joins this transaction.
                     next = queue.try_recv().ok();
-                    if next.is_none() || batch.len() >= 1024 {
-                        flush(&mut store, &mut batch, retention);
+                    if next.is_none() || waiting.messages.len() >= BATCH {
+                        waiting.store(&mut store, retention, false);
                     }
                 }
                 Command::Page {
@@ -292,7 +305,7 @@ fn serve(mut store: impl HistoryStore, retention: Retention, queue: &mpsc::Recei
                     limit,
                     deliver,
                 } => {
-                    flush(&mut store, &mut batch, retention);
+                    waiting.store(&mut store, retention, true);
                     let page = store.page(&room, before, limit).unwrap_or_else(|err| {
                         warn!(%err, "cannot read history");
                         Vec::new()
@@ -301,22 +314,180 @@ fn serve(mut store: impl HistoryStore, retention: Retention, queue: &mpsc::Recei
                 }
             }
         }
-        flush(&mut store, &mut batch, retention);
     }
+    waiting.store(&mut store, retention, true);
 }
 
-fn flush(store: &mut impl HistoryStore, batch: &mut Vec<Stored>, retention: Retention) {
-    if batch.is_empty() {
-        return;
+/// Messages per transaction.
+const BATCH: usize = 1024;
+/// Bytes of messages kept while the store is unavailable; past it the
+/// oldest are dropped (and counted in the log).
+const MAX_WAITING: usize = 32 << 20;
+/// The first wait before storing again after the store was unavailable,
+/// doubled up to the last.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const LAST_RETRY: Duration = Duration::from_secs(30);
+
+/// Messages accepted and not yet stored, oldest first.
+#[derive(Default)]
+struct Waiting {
+    messages: Vec<Stored>,
+    bytes: usize,
+    /// While the store is unavailable: when to try again, and the wait
+    /// after that.
+    retry_at: Option<Instant>,
+    retry: Duration,
+    /// Dropped since the store became unavailable.
+    lost: usize,
+}
+
+impl Waiting {
+    fn size(message: &Stored) -> usize {
+        message.room.len() + message.from.len() + message.text.len() + size_of::<Stored>()
     }
-    if let Err(err) = store.append(batch, retention) {
-        warn!(%err, lost = batch.len(), "cannot store history");
+
+    fn push(&mut self, message: Stored) {
+        self.bytes += Self::size(&message);
+        self.messages.push(message);
+        if self.bytes > MAX_WAITING {
+            let mut dropped = 0;
+            while self.bytes > MAX_WAITING * 3 / 4 && dropped < self.messages.len() {
+                self.bytes -= Self::size(&self.messages[dropped]);
+                dropped += 1;
+            }
+            self.messages.drain(..dropped);
+            self.lost += dropped;
+            warn!(
+                dropped,
+                "the history store is still unavailable; the oldest waiting messages are dropped"
+            );
+        }
     }
-    batch.clear();
+
+    /// Stores what waits, in batches; while the store is unavailable only
+    /// when the retry is due, or when `now` (a reader is waiting).
+    fn store(&mut self, store: &mut impl HistoryStore, retention: Retention, now: bool) {
+        if self.messages.is_empty() || !now && self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        let mut stored = 0;
+        let mut failure = None;
+        for batch in self.messages.chunks(BATCH) {
+            match store.append(batch, retention) {
+                Ok(()) => stored += batch.len(),
+                Err(err @ StoreError::Unavailable(_)) => {
+                    failure = Some(err);
+                    break;
+                }
+                Err(err) => {
+                    // Not the store's absence: trying again would fail alike.
+                    warn!(%err, lost = batch.len(), "cannot store history");
+                    stored += batch.len();
+                }
+            }
+        }
+        for message in self.messages.drain(..stored) {
+            self.bytes -= Self::size(&message);
+        }
+        match failure {
+            None => {
+                if self.retry_at.take().is_some() {
+                    info!(
+                        lost = self.lost,
+                        "history stored again, waiting messages caught up"
+                    );
+                }
+                self.lost = 0;
+                self.retry = FIRST_RETRY;
+            }
+            Some(err) => {
+                if self.retry_at.is_none() {
+                    warn!(%err, waiting = self.messages.len(), "cannot store history; keeping it until the store is back");
+                    self.retry = FIRST_RETRY;
+                } else {
+                    self.retry = (self.retry * 2).min(LAST_RETRY);
+                }
+                self.retry_at = Some(Instant::now() + self.retry);
+            }
+        }
+    }
 }
 
 pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |now| now.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// SQLite that can be made unavailable, as PostgreSQL is when down.
+    struct Flaky {
+        inner: SqliteHistory,
+        down: Arc<AtomicBool>,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("down for the test".into()));
+            }
+            Ok(())
+        }
+    }
+
+    impl HistoryStore for Flaky {
+        fn append(&mut self, batch: &[Stored], retention: Retention) -> Result<(), StoreError> {
+            self.check()?;
+            self.inner.append(batch, retention)
+        }
+        fn page(
+            &mut self,
+            room: &str,
+            before: Option<u64>,
+            limit: usize,
+        ) -> Result<Vec<Stored>, StoreError> {
+            self.check()?;
+            self.inner.page(room, before, limit)
+        }
+        fn last_id(&mut self) -> Result<u64, StoreError> {
+            self.inner.last_id()
+        }
+    }
+
+    fn page(history: &History, room: &str) -> Vec<String> {
+        let (tx, rx) = mpsc::channel();
+        history.page(room, None, 10, move |page| {
+            tx.send(page.into_iter().map(|m| m.text).collect()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
+
+    /// Messages said while the store is unavailable wait, in order, and
+    /// are stored once it is back.
+    #[test]
+    fn messages_wait_for_an_unavailable_store() {
+        let down = Arc::new(AtomicBool::new(true));
+        let store = Flaky {
+            inner: SqliteHistory::open_in_memory().unwrap(),
+            down: down.clone(),
+        };
+        let retention = Retention {
+            per_room: 100,
+            max_age: Duration::from_secs(3600),
+        };
+        let history = History::start(store, retention, None).unwrap();
+        for text in ["one", "two", "three"] {
+            history.record("#rust", "alice", text);
+        }
+        assert!(page(&history, "#rust").is_empty());
+        down.store(false, Ordering::SeqCst);
+        history.record("#rust", "alice", "four");
+        assert_eq!(page(&history, "#rust"), ["one", "two", "three", "four"]);
+    }
 }

@@ -385,9 +385,16 @@ fn postgres_stopping_fails_logins_clearly_then_recovers() {
         "carol password",
     ));
 
+    alice.send("#join #ops");
+    alice.expect("* you joined #ops (created)");
+    alice.send("#room #lobby");
+
     cluster.postgres.stop();
     alice.send("the database is down");
     bob.expect("alice: the database is down");
+    // Moderation that needs the database says why it cannot be done.
+    alice.send("#ban #ops carol");
+    alice.expect("! the database is unavailable (unavailable)");
     let mut raw = Raw::connect(cluster.nodes[1].addr);
     raw.send(&ClientFrame::Login(
         raw.credentials("carol", "carol password"),
@@ -417,6 +424,19 @@ fn postgres_stopping_fails_logins_clearly_then_recovers() {
         }
     }
     alice.expect("* carol joined");
+    // What was said while it was down waited, and is stored now.
+    let deadline = Instant::now() + WAIT;
+    while cluster
+        .postgres
+        .psql("SELECT count(*) FROM history WHERE text = 'the database is down'")
+        != "1"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the message said during the outage was not stored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Rooms are kept in PostgreSQL by the node where they changed: changes

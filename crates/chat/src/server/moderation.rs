@@ -6,6 +6,7 @@
 
 use tracing::{info, warn};
 
+use super::auth::AuthError;
 use super::requests::error;
 use super::rooms::{Moderated, Moderator, RoomName};
 use super::session::Member;
@@ -127,10 +128,11 @@ impl Member<'_> {
             }
             _ => Ok(()),
         };
-        if saved.is_err() {
+        if let Err(err) = saved {
             warn!(%action, "moderation applied but not saved: lost at restart");
-            let text = "done, but the database failed: it lasts until the server restarts";
-            self.reply(&error(ErrorCode::Internal, text));
+            let (code, why) = database_error(&err);
+            let text = format!("done, but {why}: it lasts until the server restarts");
+            self.reply(&error(code, text));
         }
     }
 
@@ -161,9 +163,13 @@ impl Member<'_> {
                 accounts.sanctions(SanctionKind::Ban, room.as_ref().map(RoomName::as_str))
             })
             .await;
-        let Ok(bans) = listed else {
-            self.reply(&error(ErrorCode::Internal, "the database failed"));
-            return;
+        let bans = match listed {
+            Ok(bans) => bans,
+            Err(err) => {
+                let (code, why) = database_error(&err);
+                self.reply(&error(code, why));
+                return;
+            }
         };
         let bans: Vec<BanEntry> = bans
             .into_iter()
@@ -227,8 +233,9 @@ impl Member<'_> {
                 ));
                 return;
             }
-            Err(_) => {
-                self.reply(&error(ErrorCode::Internal, "the database failed"));
+            Err(err) => {
+                let (code, why) = database_error(&err);
+                self.reply(&error(code, why));
                 return;
             }
         };
@@ -319,10 +326,21 @@ impl Member<'_> {
                 self.reply(&error(ErrorCode::NoSuchUser, format!("no account {name}")));
                 None
             }
-            Err(_) => {
-                self.reply(&error(ErrorCode::Internal, "the database failed"));
+            Err(err) => {
+                let (code, why) = database_error(&err);
+                self.reply(&error(code, why));
                 None
             }
         }
+    }
+}
+
+/// What a member is told when the account database failed a request:
+/// `unavailable` while it cannot be reached (try again later), else
+/// `internal`.
+fn database_error(err: &AuthError) -> (ErrorCode, &'static str) {
+    match err {
+        AuthError::Unavailable => (ErrorCode::Unavailable, "the database is unavailable"),
+        _ => (ErrorCode::Internal, "the database failed"),
     }
 }
