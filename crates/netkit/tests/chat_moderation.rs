@@ -141,6 +141,17 @@ fn operators_kick_ban_and_mute_and_a_ban_outlasts_reconnects_and_restarts(scratc
     bob.expect("* you joined #rust; topic: all about Rust; operators: bob");
     bob.send("#kick #rust carol");
     carol.expect("* bob kicked carol from #rust");
+
+    // An account deleted with the admin command while the server runs
+    // leaves nothing to a new account of the same name.
+    assert!(bob.quit().success());
+    let deleted = admin(&db, &["delete", "bob"]);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let mut bob = Member::register(&server.addr(), "bob", "another bob password");
+    bob.send("#join #rust");
+    bob.expect("* you joined #rust; topic: all about Rust");
+    bob.send("#topic #rust mine now");
+    bob.expect("! only the operators of #rust may do that (not_operator)");
 }
 
 fn admins_moderate_every_room_and_disable_enable_and_delete_accounts(scratch: Scratch) {

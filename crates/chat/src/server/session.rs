@@ -230,6 +230,12 @@ async fn authenticate(
         check_password(password.expose())
             .map_err(|err| Retry(ErrorCode::InvalidPassword, err.to_string()))?;
         let registered = shared.auth.register(name, password, ip).await;
+        if let Ok(stored) = &registered {
+            // A new account inherits nothing: grants, bans and mutes still
+            // held here under its name were a deleted account's (deleted
+            // with `netkit chat admin` while the server ran).
+            shared.rooms.forget(stored);
+        }
         registered.map(|stored| (stored, Standing::default()))
     } else {
         // A name that could never be registered still costs a full check,
