@@ -8,9 +8,11 @@
 //! (PostgreSQL down) messages wait, in order and up to a bound, and are
 //! stored once it is back.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
@@ -193,7 +195,17 @@ pub struct History {
     commands: mpsc::Sender<Command>,
     next_id: AtomicU64,
     node: Option<u64>,
+    /// Other nodes' messages heard on the bus lately: their nodes store
+    /// them a moment later, so a page read meanwhile is completed from
+    /// here.
+    heard: Arc<Mutex<VecDeque<(Instant, Stored)>>>,
 }
+
+/// How long another node's message is kept for pages: longer than its
+/// node takes to store it.
+const HEARD_FOR: Duration = Duration::from_secs(5);
+/// Other nodes' messages kept at most, however many arrive within it.
+const HEARD_MOST: usize = 20_000;
 
 /// Low bits of a clustered message id that hold its node's number.
 pub const NODE_BITS: u32 = 10;
@@ -221,15 +233,28 @@ impl History {
             commands,
             next_id: AtomicU64::new(next),
             node,
+            heard: Arc::default(),
         })
     }
 
-    /// Another node gave a message `id`: later ones here go above it.
-    pub fn observe(&self, id: u64) {
-        if self.node.is_some() {
-            self.next_id
-                .fetch_max((id >> NODE_BITS) + 1, Ordering::Relaxed);
+    /// A message another node accepted (and stores): later ones here get
+    /// a higher id, and pages include it until it is surely stored.
+    pub fn heard(&self, message: Stored) {
+        if self.node.is_none() {
+            return;
         }
+        self.next_id
+            .fetch_max((message.id >> NODE_BITS) + 1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut heard = lock(&self.heard);
+        while heard
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > HEARD_FOR)
+            || heard.len() >= HEARD_MOST
+        {
+            heard.pop_front();
+        }
+        heard.push_back((now, message));
     }
 
     /// Records a message said now in `room`; returns its id and time.
@@ -262,16 +287,47 @@ impl History {
         limit: usize,
         deliver: impl FnOnce(Vec<Stored>) + Send + 'static,
     ) {
+        let heard = self.heard.clone();
+        let key = room.to_ascii_lowercase();
         let command = Command::Page {
             room: room.to_owned(),
             before,
             limit,
-            deliver: Box::new(deliver),
+            deliver: Box::new(move |page| {
+                let recent: Vec<Stored> = lock(&heard)
+                    .iter()
+                    .map(|(_, message)| message)
+                    .filter(|m| m.room.eq_ignore_ascii_case(&key))
+                    .filter(|m| before.is_none_or(|before| m.id < before))
+                    .cloned()
+                    .collect();
+                deliver(complete(page, recent, limit));
+            }),
         };
         if let Err(mpsc::SendError(Command::Page { deliver, .. })) = self.commands.send(command) {
             deliver(Vec::new());
         }
     }
+}
+
+/// A stored page completed with messages heard but perhaps not yet
+/// stored: each once, by id, the newest `limit`.
+fn complete(mut page: Vec<Stored>, recent: Vec<Stored>, limit: usize) -> Vec<Stored> {
+    if recent.is_empty() {
+        return page;
+    }
+    page.extend(recent);
+    page.sort_unstable_by_key(|message| message.id);
+    page.dedup_by_key(|message| message.id);
+    let extra = page.len().saturating_sub(limit);
+    page.drain(..extra);
+    page
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn serve(mut store: impl HistoryStore, retention: Retention, queue: &mpsc::Receiver<Command>) {
@@ -466,6 +522,36 @@ mod tests {
             tx.send(page.into_iter().map(|m| m.text).collect()).unwrap();
         });
         rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
+
+    /// In a cluster, a page holds the other nodes' messages heard on the
+    /// bus that their nodes have not stored yet, each once, in id order.
+    #[test]
+    fn pages_include_what_other_nodes_said_before_it_is_stored() {
+        let retention = Retention {
+            per_room: 100,
+            max_age: Duration::from_secs(3600),
+        };
+        let store = SqliteHistory::open_in_memory().unwrap();
+        let history = History::start(store, retention, Some(1)).unwrap();
+        let heard = |id: u64, text: &str| Stored {
+            id: (id << NODE_BITS) | 2,
+            room: "#Rust".into(),
+            from: "bob".into(),
+            text: text.into(),
+            time: now_millis(),
+        };
+        history.heard(heard(1, "from node 2"));
+        history.heard(Stored {
+            room: "#go".into(),
+            ..heard(2, "elsewhere")
+        });
+        // Said here after hearing it, so its id is higher.
+        history.record("#rust", "alice", "from node 1");
+        assert_eq!(page(&history, "#rust"), ["from node 2", "from node 1"]);
+        // Heard twice, it is there once.
+        history.heard(heard(1, "from node 2"));
+        assert_eq!(page(&history, "#RUST"), ["from node 2", "from node 1"]);
     }
 
     /// Messages said while the store is unavailable wait, in order, and

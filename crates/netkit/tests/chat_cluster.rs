@@ -197,7 +197,8 @@ fn three_nodes_are_one_chat() {
     carol.send("#join #rust");
     carol.expect("* you joined #rust; topic: cluster talk");
     // History comes from PostgreSQL, where each node writes what its own
-    // members said a moment after: the older message is surely there.
+    // members said a moment after, completed with what carol's node has
+    // heard on the bus meanwhile: the older message is surely there.
     carol.expect("alice: before bob came");
     assert_eq!(
         carol.count("[#rust] alice: before bob came", Duration::from_millis(100)),

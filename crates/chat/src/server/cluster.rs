@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Shared;
-use super::rooms::Seat;
+use super::rooms::{DEFAULT_ROOM, Seat};
 use crate::bus::Arrival;
 use crate::bus::wire::{Envelope, Event};
 use crate::frame::{ClusterState, LeaveReason, ServerFrame};
+use crate::history::Stored;
 
 /// What members are told while this node is cut off.
 pub(super) const DEGRADED: &str =
@@ -143,7 +144,13 @@ fn apply(shared: &Shared, envelope: Envelope) {
             text,
             room,
         } => {
-            shared.history.observe(id);
+            shared.history.heard(Stored {
+                id,
+                room: room.clone().unwrap_or_else(|| DEFAULT_ROOM.to_owned()),
+                from: from.clone(),
+                text: text.clone(),
+                time,
+            });
             let message = ServerFrame::Message {
                 from,
                 text,
