@@ -553,3 +553,70 @@ fn postgres_over_tls_is_verified() {
     assert_eq!(plain, "0");
     assert_eq!(postgres.psql("SELECT name FROM accounts"), "alice");
 }
+
+/// Two members on two nodes joining a new room at the same moment: each
+/// node may create it before hearing of the other. Whatever the timing,
+/// both nodes end up agreeing on its operators: everyone whose join
+/// created it.
+#[test]
+fn a_room_created_on_two_nodes_at_once_has_one_set_of_operators() {
+    let Some(cluster) = Cluster::start(2) else {
+        return;
+    };
+    let raw = |node: usize, name: &str| {
+        let mut member = Raw::connect(cluster.nodes[node].addr);
+        member.join(name, "a long password", true);
+        member
+    };
+    let mut alice = raw(0, "alice");
+    let mut bob = raw(1, "bob");
+    let mut carol = raw(0, "carol");
+    let mut dave = raw(1, "dave");
+    let said = |member: &mut Raw, text: &str| {
+        member.send(&ClientFrame::Say {
+            text: text.into(),
+            room: None,
+        });
+    };
+    let heard = |member: &mut Raw, text: &str| {
+        member.until(|frame| matches!(frame, ServerFrame::Message { text: t, .. } if t == text));
+    };
+    let created = |member: &mut Raw| match member
+        .until(|frame| matches!(frame, ServerFrame::RoomJoined { .. }))
+    {
+        ServerFrame::RoomJoined { created, .. } => created,
+        _ => unreachable!(),
+    };
+    let mut races = 0;
+    for round in 0..5 {
+        let room = format!("#race{round}");
+        // Sent back to back: both nodes get the join within microseconds.
+        alice.send(&ClientFrame::Join { room: room.clone() });
+        bob.send(&ClientFrame::Join { room: room.clone() });
+        let mut creators = Vec::new();
+        if created(&mut alice) {
+            creators.push("alice");
+        }
+        if created(&mut bob) {
+            creators.push("bob");
+        }
+        races += usize::from(creators.len() == 2);
+        // Each node has heard the other's join once it relays a lobby
+        // message said after it.
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        said(&mut alice, &a);
+        heard(&mut bob, &a);
+        said(&mut bob, &b);
+        heard(&mut alice, &b);
+        for member in [&mut carol, &mut dave] {
+            member.send(&ClientFrame::Join { room: room.clone() });
+            let ServerFrame::RoomJoined { operators, .. } =
+                member.until(|frame| matches!(frame, ServerFrame::RoomJoined { .. }))
+            else {
+                unreachable!()
+            };
+            assert_eq!(operators, creators, "{room}");
+        }
+    }
+    eprintln!("{races} of 5 rooms were created on both nodes at once");
+}

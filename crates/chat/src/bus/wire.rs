@@ -93,6 +93,11 @@ pub enum Event {
     RoomJoined {
         room: String,
         id: SessionId,
+        /// Entering made the session's account an operator (it created
+        /// the room): two nodes creating one room at once thus agree on
+        /// both creators.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        operator: bool,
     },
     RoomLeft {
         room: String,

@@ -164,9 +164,11 @@ fn apply(shared: &Shared, envelope: Envelope) {
                 None => shared.room.broadcast(&message),
             }
         }
-        Event::RoomJoined { room, id } => {
+        Event::RoomJoined { room, id, operator } => {
             if let Some(entry) = shared.room.entry(id) {
-                shared.rooms.remote_join(&room, Seat::remote(id, entry));
+                shared
+                    .rooms
+                    .remote_join(&room, Seat::remote(id, entry), operator);
             }
         }
         Event::RoomLeft { room, id, reason } => shared.rooms.remote_leave(&room, id, reason),

@@ -361,12 +361,14 @@ impl Rooms {
         }
         let created = !rooms.contains_key(&key);
         let empty = rooms.get(&key).is_none_or(|r| r.members.is_empty());
+        let was_operator = rooms.get(&key).is_some_and(|r| r.operators.contains(&me));
         let id = seat.id;
         let entry = enter(rooms, &room.0, seat);
         if !already {
             self.tell(|| Event::RoomJoined {
                 room: entry.name.clone(),
                 id,
+                operator: !was_operator && entry.operators.contains(&me),
             });
         }
         if empty {
@@ -681,14 +683,24 @@ impl Rooms {
         list
     }
     /// A session on another node joined `room` (creating it here too, as
-    /// its operator, if this node had no one in it). That node saved it.
-    pub fn remote_join(&self, room: &str, seat: Seat) {
+    /// its operator, if this node had no one in it), and became one of its
+    /// operators by entering if `operator`. That node saved the room; this
+    /// one saves it only when a member here created it at the same time,
+    /// so that both creators are kept as operators everywhere.
+    pub fn remote_join(&self, room: &str, seat: Seat, operator: bool) {
         let mut state = lock(&self.state);
         let rooms = &mut state.rooms;
         if !rooms.contains_key(&room.to_ascii_lowercase()) && rooms.len() >= self.most {
             evict(rooms);
         }
-        enter(rooms, room, seat);
+        let account = seat.key();
+        let entry = enter(rooms, room, seat);
+        if operator && !entry.operators.contains(&account) {
+            entry.operators.push(account);
+            if entry.members.values().any(Seat::is_local) {
+                self.keep(|| Change::Save(entry.stored()));
+            }
+        }
     }
 
     /// A session on another node left `room`.
@@ -1217,6 +1229,28 @@ mod tests {
                 .0,
             ErrorCode::NotOperator
         );
+    }
+
+    /// Two nodes creating one room at once: each hears that the other's
+    /// member became an operator by entering, so both are, on both.
+    #[test]
+    fn a_room_created_on_two_nodes_at_once_has_both_creators_as_operators() {
+        let rooms = Rooms::new(10, 10, None, None);
+        let (alice, _alice_in) = seat(1, "alice");
+        rooms.join(&room("#x"), alice).unwrap();
+        let remote = |id: SessionId, name: &str| {
+            let (seat, _) = seat(id | (2 << 48), name);
+            Seat::remote(seat.id, seat.entry)
+        };
+        rooms.remote_join("#x", remote(2, "bob"), true);
+        let (carol, _carol_in) = seat(3, "carol");
+        let entered = rooms.join(&room("#x"), carol).unwrap();
+        assert_eq!(entered.operators, ["alice", "bob"]);
+        // A plain join from another node makes no operator.
+        rooms.remote_join("#x", remote(4, "dave"), false);
+        let (erin, _erin_in) = seat(5, "erin");
+        let entered = rooms.join(&room("#x"), erin).unwrap();
+        assert_eq!(entered.operators, ["alice", "bob"]);
     }
 
     /// An empty room left without operators goes to whoever enters it,
