@@ -40,7 +40,8 @@ fn main() -> ExitCode {
         return menu::run(&Cli::command()).unwrap_or_else(|err| fail(&err));
     }
     let cli = Cli::parse();
-    end_quietly_on_closed_pipes(cli.command.closed_pipe_code());
+    let closed_pipe = cli.command.closed_pipe_code();
+    end_quietly_on_closed_pipes(closed_pipe);
     if cli.command.watches_its_pipes() {
         watch_for_closed_pipes(cli.command.closed_pipe_code());
     }
@@ -58,6 +59,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
+        // A write to the closed stdout that returned its error before the
+        // watcher thread saw the pipe close: the same quiet end.
+        Err(err) if is_broken_pipe(&err) && output_closed() => ExitCode::from(closed_pipe),
         Err(err) => fail(&err),
     }
 }
@@ -146,6 +150,31 @@ fn watch_for_closed_pipes(code: u8) {
             }
         });
     }
+}
+
+/// Whether `err` comes from a write to a pipe or socket with no reader.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Whether stdout or stderr is a pipe whose reader has gone (POLLERR).
+fn output_closed() -> bool {
+    [libc::STDOUT_FILENO, libc::STDERR_FILENO]
+        .into_iter()
+        .any(|fd| {
+            let mut poll = libc::pollfd {
+                fd,
+                events: 0,
+                revents: 0,
+            };
+            // SAFETY: one live pollfd, as the count says; no waiting.
+            let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+            ready > 0 && poll.revents & libc::POLLERR != 0
+        })
 }
 
 /// The message std's print macros panic with when the pipe is gone.
